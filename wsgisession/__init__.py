@@ -1,0 +1,40 @@
+"""wsgisession: server-side sessions for any WSGI app, compatible with express-session + connect-mongo."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigurationError, SessionError, StoreUnavailable
+from .middleware import SessionMiddleware, get_session
+from .options import CookieOptions
+from .session import Session, SessionCookie
+from .stores.memory import MemoryStore
+
+if TYPE_CHECKING:
+    from .stores.mongo import MongoStore
+    from .stores.sqlite import SQLiteStore
+
+__all__ = [
+    "ConfigurationError",
+    "CookieOptions",
+    "MemoryStore",
+    "MongoStore",
+    "SQLiteStore",
+    "Session",
+    "SessionCookie",
+    "SessionError",
+    "SessionMiddleware",
+    "StoreUnavailable",
+    "get_session",
+]
+
+_LAZY = {"MongoStore": ".stores.mongo", "SQLiteStore": ".stores.sqlite"}
+
+
+def __getattr__(name: str) -> Any:
+    """Import stores with optional dependencies (pymongo) only when they are asked for."""
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

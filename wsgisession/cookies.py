@@ -1,0 +1,160 @@
+"""Reading the request ``Cookie`` header and rendering ``Set-Cookie``, as the npm ``cookie`` 0.7 does.
+
+The reader is deliberately lenient and never raises: a pair without ``=`` is skipped, names are
+never percent-decoded, values are percent-decoded (strictly, like ECMAScript's
+``decodeURIComponent``) only when they contain ``%``, and kept raw when decoding fails. Pairs are
+read one by one, so another application's malformed cookie cannot hide ours (``SimpleCookie.load``
+drops the whole header on the first bad pair, and keeps the *last* duplicate instead of the first).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from urllib.parse import quote
+
+__all__ = [
+    "cookie_values",
+    "decode_uri_component",
+    "encode_uri_component",
+    "iter_cookie_pairs",
+    "parse_cookie_header",
+    "render_set_cookie",
+]
+
+_BLANKS = " \t"
+_ESCAPE_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+# RFC 6265 cookie-name: an RFC 7230 token.
+TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def iter_cookie_pairs(header: str) -> Iterator[tuple[str, str]]:
+    """Yield ``(name, raw_value)`` for each pair, in order, with blanks and outer quotes removed."""
+    length = len(header)
+    if length < 2:
+        return
+    index = 0
+    while index < length:
+        eq = header.find("=", index)
+        if eq < 0:
+            return
+        end = header.find(";", index)
+        if end < 0:
+            end = length
+        elif eq > end:
+            # A segment without "=": skip to the last ";" before this "=".
+            index = header.rfind(";", index, eq) + 1
+            continue
+        name = header[index:eq].strip(_BLANKS)
+        value = header[eq + 1 : end].strip(_BLANKS)
+        if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+            value = value[1:-1]
+        elif value == '"':
+            value = ""
+        yield name, value
+        index = end + 1
+
+
+def decode_uri_component(text: str) -> str:
+    """Decode like ECMAScript ``decodeURIComponent``; raise ValueError where it would throw."""
+    if "%" not in text:
+        return text
+    parts = []
+    pos = 0
+    for run in _ESCAPE_RUN.finditer(text):
+        literal = text[pos : run.start()]
+        if "%" in literal:
+            raise ValueError("malformed percent-escape")
+        parts.append(literal)
+        parts.append(bytes.fromhex(run.group().replace("%", "")).decode("utf-8"))
+        pos = run.end()
+    tail = text[pos:]
+    if "%" in tail:
+        raise ValueError("malformed percent-escape")
+    parts.append(tail)
+    return "".join(parts)
+
+
+def _decode_value(raw: str) -> str:
+    try:
+        return decode_uri_component(raw)
+    except ValueError:  # UnicodeDecodeError is a ValueError too
+        return raw
+
+
+def encode_uri_component(text: str) -> str:
+    """Encode like ECMAScript ``encodeURIComponent`` (UTF-8, upper-case hex)."""
+    return quote(text, safe="!'()*-._~")
+
+
+def parse_cookie_header(header: str) -> dict[str, str]:
+    """Parse a ``Cookie`` header into ``{name: decoded value}``; the first duplicate wins."""
+    cookies: dict[str, str] = {}
+    for name, raw in iter_cookie_pairs(header):
+        if name not in cookies:
+            cookies[name] = _decode_value(raw)
+    return cookies
+
+
+def cookie_values(header: str, name: str) -> list[str]:
+    """Every decoded value of the cookie ``name``, in header order."""
+    if name not in header:
+        return []
+    return [_decode_value(raw) for key, raw in iter_cookie_pairs(header) if key == name]
+
+
+def format_http_date(moment: datetime) -> str:
+    """``Thu, 01 Jan 1970 00:00:00 GMT`` (like JavaScript's ``toUTCString``), locale-independent."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    return (
+        f"{_DAYS[moment.weekday()]}, {moment.day:02d} {_MONTHS[moment.month - 1]} "
+        f"{moment.year:04d} {moment.hour:02d}:{moment.minute:02d}:{moment.second:02d} GMT"
+    )
+
+
+def render_set_cookie(
+    name: str,
+    value: str,
+    *,
+    max_age: int | None = None,
+    domain: str | None = None,
+    path: str | None = None,
+    expires: datetime | None = None,
+    http_only: bool = False,
+    secure: bool = False,
+    partitioned: bool = False,
+    priority: str | None = None,
+    same_site: str | None = None,
+) -> str:
+    """Render a ``Set-Cookie`` value; the value is percent-encoded like ``encodeURIComponent``.
+
+    Attributes come in the npm ``cookie`` order. ``priority`` and ``same_site`` are
+    case-insensitive (``"lax"``, ``"strict"``, ``"none"``); ``http.cookies.Morsel`` knows
+    neither ``Priority`` nor (before Python 3.14) ``Partitioned``, hence this renderer.
+    """
+    if not TOKEN.fullmatch(name):
+        raise ValueError(f"cookie name {name!r} is not an RFC 6265 token")
+    parts = [f"{name}={encode_uri_component(value)}"]
+    if max_age is not None:
+        parts.append(f"Max-Age={int(max_age)}")
+    if domain:
+        parts.append(f"Domain={domain}")
+    if path:
+        parts.append(f"Path={path}")
+    if expires is not None:
+        parts.append(f"Expires={format_http_date(expires)}")
+    if http_only:
+        parts.append("HttpOnly")
+    if secure:
+        parts.append("Secure")
+    if partitioned:
+        parts.append("Partitioned")
+    if priority:
+        parts.append(f"Priority={priority.capitalize()}")
+    if same_site:
+        parts.append(f"SameSite={same_site.capitalize()}")
+    return "; ".join(parts)

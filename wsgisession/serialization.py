@@ -1,0 +1,55 @@
+"""JSON as Node writes it, and JavaScript dates: the only serialization wsgisession uses.
+
+Sessions are JSON, never pickle. ``dumps`` writes what ``JSON.stringify`` writes for the same data
+(no whitespace, non-ASCII kept) and refuses what JSON cannot represent (NaN, sets, datetimes...).
+Dates travel as JavaScript does: epoch milliseconds in memory, ``2026-01-16T14:03:00.000Z`` in JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = ["dumps", "loads", "ms_to_datetime", "datetime_to_ms", "format_iso", "parse_iso"]
+
+_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_decoder = json.JSONDecoder()
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def dumps(value: Any) -> str:
+    """Serialize like ``JSON.stringify``; raise TypeError/ValueError for non-JSON values."""
+    return _encoder.encode(value)
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse JSON text."""
+    return _decoder.decode(text.decode("utf-8") if isinstance(text, bytes) else text)
+
+
+def ms_to_datetime(ms: int) -> datetime:
+    """Epoch milliseconds to an aware UTC datetime."""
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+
+
+def datetime_to_ms(moment: datetime) -> int:
+    """An aware (or naive UTC, as pymongo returns) datetime to epoch milliseconds, truncated."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def format_iso(ms: int) -> str:
+    """``Date.prototype.toJSON``: ISO-8601 UTC with exactly three fraction digits and ``Z``."""
+    moment = ms_to_datetime(ms - ms % 1000)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{ms % 1000:03d}Z"
+
+
+def parse_iso(text: str) -> int:
+    """Parse an ISO-8601 date (as ``new Date(text)`` would) to epoch milliseconds."""
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    moment = datetime.fromisoformat(text)
+    return datetime_to_ms(moment)

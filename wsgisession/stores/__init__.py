@@ -1,0 +1,1 @@
+"""Session stores: MemoryStore (tests), SQLiteStore (embedded default), MongoStore (connect-mongo compatible)."""

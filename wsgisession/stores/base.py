@@ -1,0 +1,71 @@
+"""The Store protocol every session store implements, and the expiry rule they share.
+
+A store keeps *records*: JSON-ready dicts ``{"cookie": {...express cookie JSON...}, **data}``,
+keyed by the session id. It knows nothing of HTTP, cookies or signing. Expiry follows
+connect-mongo: ``record["cookie"]["expires"]`` when set, else now + ``ttl`` seconds; an expired
+record reads as missing, whether or not it has been purged yet.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from ..errors import ConfigurationError
+from ..serialization import datetime_to_ms, parse_iso
+
+__all__ = ["DEFAULT_TTL", "Store", "expiry_ms", "validate_ttl"]
+
+DEFAULT_TTL = 14 * 24 * 3600  # seconds, connect-mongo's default
+
+Record = dict[str, Any]
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What ``SessionMiddleware`` needs from a store (express-session's Store method names)."""
+
+    def get(self, sid: str) -> Record | None:
+        """The record, or None if it is missing or expired."""
+
+    def set(self, sid: str, session: Record) -> None:
+        """Create or replace the record."""
+
+    def touch(self, sid: str, session: Record) -> None:
+        """Extend the record's expiry without rewriting its data."""
+
+    def destroy(self, sid: str) -> None:
+        """Delete the record; a missing record is not an error."""
+
+    def all(self) -> dict[str, Record]:
+        """Every live record by id."""
+
+    def length(self) -> int:
+        """How many live records there are."""
+
+    def clear(self) -> None:
+        """Delete every record."""
+
+    def close(self) -> None:
+        """Release connections and timers; the store is not used afterwards."""
+
+
+def expiry_ms(session: Record, now_ms: int, ttl: float) -> int:
+    """When a record expires, in epoch ms: ``cookie.expires`` if it has one, else now + ttl."""
+    cookie = session.get("cookie")
+    expires = cookie.get("expires") if isinstance(cookie, dict) else None
+    if isinstance(expires, str) and expires:
+        try:
+            return parse_iso(expires)
+        except ValueError:
+            pass
+    elif isinstance(expires, datetime):
+        return datetime_to_ms(expires)
+    return now_ms + int(ttl * 1000)
+
+
+def validate_ttl(ttl: float) -> float:
+    """Return ``ttl`` if it is a positive number of seconds, else raise ConfigurationError."""
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
+        raise ConfigurationError(f"ttl must be a positive number of seconds (default 14 days), not {ttl!r}.")
+    return ttl
