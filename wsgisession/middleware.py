@@ -1,0 +1,271 @@
+"""SessionMiddleware: the WSGI adapter. The only module that touches environ and start_response."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sys
+import time
+import warnings
+from datetime import datetime, timezone
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from .cookies import cookie_values, render_set_cookie
+from .errors import ConfigurationError, InsecureSecretWarning, SessionError, StoreUnavailable
+from .options import CookieOptions, validate_cookie_name
+from .session import EXPIRE_COOKIE, SET_COOKIE, Session, SessionSettings
+from .signing import Signer
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+    from .stores.base import Store
+
+__all__ = ["SessionMiddleware", "get_session"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ENVIRON_KEY = "wsgisession.session"
+MAX_COOKIE_VALUE = 4096  # longer candidates are ignored unverified: ids are only ever short keys
+_STORE_METHODS = ("get", "set", "touch", "destroy")
+_EXPIRED = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _default_genid(environ: Any) -> str:
+    return secrets.token_urlsafe(24)  # 192 bits, the express-session (uid-safe) format
+
+
+def _secrets(secret: Any) -> list[str | bytes]:
+    candidates = [secret] if isinstance(secret, (str, bytes)) else secret
+    if not isinstance(candidates, Sequence) or isinstance(candidates, (str, bytes)) or not candidates or not all(
+        isinstance(s, (str, bytes)) and s for s in candidates
+    ):
+        raise ConfigurationError(
+            "secret is required: pass a long random string (e.g. secrets.token_urlsafe(32)), "
+            "or a list of them with the newest first to rotate secrets."
+        )
+    for s in candidates:
+        if len(s.encode("utf-8") if isinstance(s, str) else s) < 32:
+            warnings.warn(
+                "a session secret shorter than 32 bytes can be brute-forced: use secrets.token_urlsafe(32)",
+                InsecureSecretWarning,
+                stacklevel=3,
+            )
+            break
+    return list(candidates)
+
+
+class SessionMiddleware:
+    """Give every request a server-side session behind a signed ``connect.sid`` cookie.
+
+    ::
+
+        app = SessionMiddleware(app, secret=os.environ["SESSION_SECRET"],
+                                store=SQLiteStore("sessions.sqlite3"))
+        # in the app: environ["wsgisession.session"]["cuenta"] = ...
+
+    ``trust_proxy`` makes ``X-Forwarded-Proto`` decide whether a request is https: turn it on
+    only behind a proxy that sets that header, or clients could claim https themselves.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        *,
+        secret: str | bytes | Sequence[str | bytes],
+        store: Store | None = None,
+        name: str = "connect.sid",
+        cookie: CookieOptions | None = None,
+        resave: bool = False,
+        save_uninitialized: bool = False,
+        rolling: bool = False,
+        unset: Literal["keep", "destroy"] = "keep",
+        trust_proxy: bool = False,
+        genid: Callable[[WSGIEnvironment], str] | None = None,
+        environ_key: str = DEFAULT_ENVIRON_KEY,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not callable(app):
+            raise ConfigurationError("app must be a WSGI application (a callable).")
+        if store is None or not all(callable(getattr(store, m, None)) for m in _STORE_METHODS):
+            raise ConfigurationError(
+                "store is required: pass SQLiteStore('sessions.sqlite3'), MongoStore.from_url(...) "
+                "or, for tests, MemoryStore()."
+            )
+        cookie = CookieOptions() if cookie is None else cookie
+        if not isinstance(cookie, CookieOptions):
+            raise ConfigurationError("cookie must be a CookieOptions(...) instance.")
+        validate_cookie_name(name, cookie)
+        for option, value in (("resave", resave), ("save_uninitialized", save_uninitialized),
+                              ("rolling", rolling), ("trust_proxy", trust_proxy)):
+            if not isinstance(value, bool):
+                raise ConfigurationError(f"{option} must be True or False, not {value!r}.")
+        if unset not in ("keep", "destroy"):
+            raise ConfigurationError(f"unset must be 'keep' or 'destroy', not {unset!r}.")
+        if genid is not None and not callable(genid):
+            raise ConfigurationError("genid must be a callable taking the WSGI environ and returning a str.")
+        if not isinstance(environ_key, str) or not environ_key:
+            raise ConfigurationError("environ_key must be a non-empty str.")
+        self.app = app
+        self.store = store
+        self.name = name
+        self.cookie = cookie
+        self.rolling = rolling
+        self.unset = unset
+        self.trust_proxy = trust_proxy
+        self.environ_key = environ_key
+        self._signer = Signer(_secrets(secret))
+        self._clock = clock
+        self._settings = SessionSettings(
+            store=store, cookie=cookie, genid=genid or _default_genid, resave=resave,
+            save_uninitialized=save_uninitialized, clock=clock,
+        )
+
+    def __repr__(self) -> str:  # no secrets
+        return f"<SessionMiddleware name={self.name!r} store={type(self.store).__name__}>"
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if not self._in_scope(environ):
+            return self.app(environ, start_response)
+        is_secure = self._is_secure(environ)
+        session = Session(self._settings, self._cookie_id(environ), environ, is_secure)
+        environ[self.environ_key] = session
+        exchange = _Exchange(self, environ, session, start_response, is_secure)
+        try:
+            result = self.app(environ, exchange.start_response)
+        except StoreUnavailable:
+            return exchange.unavailable(sys.exc_info())
+        return _ClosingIterable(result, exchange)
+
+    # -- decisions ------------------------------------------------------------------------------
+
+    def _in_scope(self, environ: WSGIEnvironment) -> bool:
+        """Like express-session: outside the cookie path there is no session at all."""
+        path = self.cookie.path
+        return path == "/" or (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")).startswith(path)
+
+    def _is_secure(self, environ: WSGIEnvironment) -> bool:
+        if environ.get("wsgi.url_scheme") == "https":
+            return True
+        if self.trust_proxy:
+            proto = environ.get("HTTP_X_FORWARDED_PROTO", "")
+            return proto.split(",", 1)[0].strip().lower() == "https"
+        return False
+
+    def _cookie_id(self, environ: WSGIEnvironment) -> str | None:
+        """The id of the first of our cookies whose signature verifies; never an unverified one."""
+        header = environ.get("HTTP_COOKIE")
+        if not header:
+            return None
+        for value in cookie_values(header, self.name):
+            if value.startswith("s:") and len(value) <= MAX_COOKIE_VALUE:
+                sid = self._signer.unsign(value[2:])
+                if sid:
+                    return sid
+            logger.debug("ignored a session cookie: unsigned, badly signed or oversized")
+        return None
+
+    def _session_headers(self, session: Session, environ: WSGIEnvironment, is_secure: bool) -> list[tuple[str, str]]:
+        """Save, touch or destroy as needed; return the headers to add (Vary, Set-Cookie...)."""
+        if environ.get(self.environ_key) is not session:  # the app unset the session
+            if self.unset == "keep":
+                return []
+            session.destroy()
+        if not session.loaded:
+            return []
+        headers = [("Vary", "Cookie")]
+        action = session.commit(self.rolling)
+        cookie = session.cookie
+        if action is None or (cookie.secure and not is_secure):
+            return headers
+        if action == SET_COOKIE:
+            value = "s:" + self._signer.sign(session.id)
+            max_age = None if cookie.expires_ms is None else max(0, int(cookie.max_age or 0))
+            expires = cookie.expires
+        else:
+            assert action == EXPIRE_COOKIE
+            value, max_age = "", 0
+            expires = _EXPIRED
+        headers.append(("Set-Cookie", render_set_cookie(
+            self.name, value, max_age=max_age, domain=cookie.domain, path=cookie.path, expires=expires,
+            http_only=cookie.http_only, secure=bool(cookie.secure), partitioned=cookie.partitioned,
+            priority=cookie.priority, same_site=cookie.same_site,
+        )))
+        headers.append(("Cache-Control", 'no-cache="Set-Cookie"'))
+        return headers
+
+
+class _Exchange:
+    """One request/response pass through the middleware."""
+
+    __slots__ = ("_middleware", "_environ", "_session", "_start_response", "_is_secure", "_extra", "_started")
+
+    def __init__(self, middleware: SessionMiddleware, environ: WSGIEnvironment, session: Session,
+                 start_response: StartResponse, is_secure: bool) -> None:
+        self._middleware = middleware
+        self._environ = environ
+        self._session = session
+        self._start_response = start_response
+        self._is_secure = is_secure
+        self._extra: list[tuple[str, str]] | None = None
+        self._started = False
+
+    def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], object]:
+        """Commit the session before the headers go out, and add its headers to the app's."""
+        if self._extra is None:
+            self._extra = self._middleware._session_headers(self._session, self._environ, self._is_secure)
+        extra = self._extra
+        if extra and any(name.lower() == "vary" and ("cookie" in value.lower() or "*" in value)
+                         for name, value in headers):
+            extra = [h for h in extra if h[0] != "Vary"]
+        self._started = True
+        return self._start_response(status, headers + extra, exc_info)
+
+    def unavailable(self, exc_info: Any) -> list[bytes]:
+        """Answer 503 for a store failure the app did not handle."""
+        logger.warning("session store unavailable: %s", exc_info[1])
+        body = b"Service temporarily unavailable: the session store cannot be reached. Try again shortly.\n"
+        self._start_response("503 Service Unavailable", [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+            ("Retry-After", "5"),
+            ("Cache-Control", "no-store"),
+        ], exc_info)
+        return [body]
+
+    def finish(self) -> None:
+        if self._started and self._environ.get(self._middleware.environ_key) is self._session:
+            self._session.finish()
+
+
+class _ClosingIterable:
+    """Passes the body through untouched; on close, saves changes made while it was produced."""
+
+    __slots__ = ("_result", "_exchange")
+
+    def __init__(self, result: Iterable[bytes], exchange: _Exchange) -> None:
+        self._result = result
+        self._exchange = exchange
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._result)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._result, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._exchange.finish()
+
+
+def get_session(environ: WSGIEnvironment, key: str = DEFAULT_ENVIRON_KEY) -> Session:
+    """The request's session; raises SessionError if SessionMiddleware did not run for it."""
+    session = environ.get(key)
+    if not isinstance(session, Session):
+        raise SessionError(
+            f"no session in environ[{key!r}]: wrap the app in SessionMiddleware "
+            "(requests outside the cookie path have no session)."
+        )
+    return session
