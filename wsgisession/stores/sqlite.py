@@ -1,0 +1,152 @@
+"""SQLiteStore: sessions in an SQLite file, the zero-setup persistent store (stdlib ``sqlite3``)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from ..errors import ConfigurationError, StoreUnavailable
+from ..serialization import dumps, loads
+from .base import DEFAULT_TTL, Record, expiry_ms, validate_ttl
+
+__all__ = ["SQLiteStore"]
+
+logger = logging.getLogger(__name__)
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+PURGE_INTERVAL = 600  # seconds between sweeps of expired rows
+
+
+def _parse(text: str) -> Record | None:
+    """A stored record, or None for a row that is not a JSON object (never an exception)."""
+    try:
+        record = loads(text)
+    except ValueError:
+        logger.warning("ignored a session row that is not valid JSON")
+        return None
+    return record if isinstance(record, dict) else None
+
+
+class SQLiteStore:
+    """Sessions that survive restarts and are shared by every process using the same file::
+
+        store = SQLiteStore("sessions.sqlite3", ttl=14 * 86400)
+
+    The file runs in WAL mode, so readers never wait for writers and several processes (or
+    waitress's threads) can share it; expired rows are invisible at once and purged every
+    ten minutes.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        ttl: float = DEFAULT_TTL,
+        table: str = "sessions",
+        timeout: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not isinstance(table, str) or not _IDENTIFIER.fullmatch(table):
+            raise ConfigurationError(f"table {table!r} is not a plain SQL identifier: use letters, digits and _.")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ConfigurationError(f"timeout must be a positive number of seconds, not {timeout!r}.")
+        self.path = os.fspath(path)
+        self.ttl = validate_ttl(ttl)
+        self.table = table
+        self.timeout = timeout
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
+        self._next_purge = 0.0
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r}, table={self.table!r})"
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute(
+                f'CREATE TABLE IF NOT EXISTS "{self.table}" '
+                "(sid TEXT PRIMARY KEY, expires INTEGER NOT NULL, session TEXT NOT NULL) WITHOUT ROWID"
+            )
+            connection.execute(f'CREATE INDEX IF NOT EXISTS "{self.table}_expires" ON "{self.table}" (expires)')
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        """The shared connection, opened lazily, used under the lock; errors become StoreUnavailable."""
+        with self._lock:
+            try:
+                if self._connection is None:
+                    self._connection = self._connect()
+                yield self._connection
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(f"SQLite session store {self.path!r} failed: {exc}") from exc
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def get(self, sid: str) -> Record | None:
+        with self._db() as db:
+            row = db.execute(
+                f'SELECT session FROM "{self.table}" WHERE sid = ? AND expires > ?', (sid, self._now_ms())
+            ).fetchone()
+        return None if row is None else _parse(row[0])
+
+    def set(self, sid: str, session: Record) -> None:
+        text = dumps(session)
+        now = self._now_ms()
+        with self._db() as db:
+            db.execute(
+                f'INSERT INTO "{self.table}" (sid, expires, session) VALUES (?, ?, ?) '
+                "ON CONFLICT (sid) DO UPDATE SET expires = excluded.expires, session = excluded.session",
+                (sid, expiry_ms(session, now, self.ttl), text),
+            )
+            if now >= self._next_purge:
+                self._next_purge = now + PURGE_INTERVAL * 1000
+                db.execute(f'DELETE FROM "{self.table}" WHERE expires <= ?', (now,))
+
+    def touch(self, sid: str, session: Record) -> None:
+        with self._db() as db:
+            db.execute(
+                f'UPDATE "{self.table}" SET expires = ? WHERE sid = ?',
+                (expiry_ms(session, self._now_ms(), self.ttl), sid),
+            )
+
+    def destroy(self, sid: str) -> None:
+        with self._db() as db:
+            db.execute(f'DELETE FROM "{self.table}" WHERE sid = ?', (sid,))
+
+    def all(self) -> dict[str, Record]:
+        with self._db() as db:
+            rows = db.execute(
+                f'SELECT sid, session FROM "{self.table}" WHERE expires > ?', (self._now_ms(),)
+            ).fetchall()
+        return {sid: record for sid, text in rows if (record := _parse(text)) is not None}
+
+    def length(self) -> int:
+        with self._db() as db:
+            (count,) = db.execute(
+                f'SELECT COUNT(*) FROM "{self.table}" WHERE expires > ?', (self._now_ms(),)
+            ).fetchone()
+        return int(count)
+
+    def clear(self) -> None:
+        with self._db() as db:
+            db.execute(f'DELETE FROM "{self.table}"')
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
