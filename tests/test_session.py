@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import pytest
+
+from wsgisession import CookieOptions, MemoryStore, SessionError
+from wsgisession.session import SET_COOKIE, Session, SessionCookie, SessionSettings
+
+from .helpers import FakeClock, SpyStore
+
+NOW = 1_768_480_496.789  # 2026-01-15T12:34:56.789Z
+
+
+def settings(store, clock, **overrides):
+    values = {"store": store, "cookie": CookieOptions(), "genid": lambda request: "new-id", "resave": False,
+              "save_uninitialized": False, "clock": clock}
+    values.update(overrides)
+    return SessionSettings(**values)
+
+
+def test_cookie_json_has_express_keys_in_express_order():
+    clock = FakeClock(NOW)
+    options = CookieOptions(max_age=3600, partitioned=True, priority="high", secure=True, domain="example.com",
+                            same_site="strict")
+    cookie = SessionCookie.from_options(options, is_secure=True, clock=clock)
+    assert list(cookie.to_json().items()) == [
+        ("originalMaxAge", 3_600_000), ("partitioned", True), ("priority", "high"),
+        ("expires", "2026-01-15T13:34:56.789Z"), ("secure", True), ("httpOnly", True),
+        ("domain", "example.com"), ("path", "/"), ("sameSite", "strict"),
+    ]
+
+
+def test_default_cookie_json():
+    cookie = SessionCookie.from_options(CookieOptions(), is_secure=False, clock=FakeClock(NOW))
+    assert cookie.to_json() == {"originalMaxAge": None, "expires": None, "secure": False, "httpOnly": True,
+                                "path": "/", "sameSite": "lax"}
+
+
+def test_stored_cookie_round_trips_and_wins_over_options():
+    stored = {"originalMaxAge": 86_400_000, "expires": "2026-01-16T14:03:00.000Z", "httpOnly": True,
+              "path": "/app", "sameSite": True, "domain": "example.org"}
+    cookie = SessionCookie.from_json(stored, FakeClock(NOW))
+    assert (cookie.path, cookie.same_site, cookie.domain, cookie.original_max_age) == (
+        "/app", "strict", "example.org", 86_400_000)
+    assert cookie.to_json()["expires"] == "2026-01-16T14:03:00.000Z"
+
+
+def test_minimal_stored_cookie_is_a_browser_session_cookie():
+    cookie = SessionCookie.from_json({}, FakeClock(NOW))
+    assert cookie.expires is None and cookie.max_age is None and cookie.path == "/"
+
+
+def test_max_age_setter_and_reset():
+    clock = FakeClock(NOW)
+    cookie = SessionCookie(clock)
+    cookie.max_age = 10
+    assert cookie.original_max_age == 10_000 and cookie.max_age == 10
+    clock.advance(4)
+    assert cookie.max_age == 6
+    cookie.reset()
+    assert cookie.max_age == 10
+    with pytest.raises(ValueError):
+        cookie.max_age = -1
+
+
+def test_session_loads_lazily_and_only_once():
+    clock = FakeClock(NOW)
+    store = SpyStore(MemoryStore(clock=clock))
+    store.inner.set("known", {"cookie": {"originalMaxAge": None, "expires": None}, "a": 1})
+    session = Session(settings(store, clock), "known", request=None, is_secure=False)
+    assert store.calls == [] and not session.loaded
+    assert session["a"] == 1 and session.get("b") is None and "a" in session and len(session) == 1
+    assert store.ops() == ["get"] and session.id == "known" and not session.is_new
+
+
+def test_record_without_cookie_gets_default_cookie_settings():
+    clock = FakeClock(NOW)
+    store = MemoryStore(clock=clock)
+    store.set("known", {"cuenta": 3})
+    session = Session(settings(store, clock), "known", request=None, is_secure=False)
+    assert session["cuenta"] == 3 and session.cookie.path == "/"
+
+
+def test_reserved_keys():
+    clock = FakeClock(NOW)
+    session = Session(settings(MemoryStore(clock=clock), clock), None, request=None, is_secure=False)
+    with pytest.raises(KeyError):
+        session["cookie"] = {}
+
+
+def test_genid_must_return_text():
+    clock = FakeClock(NOW)
+    session = Session(settings(MemoryStore(clock=clock), clock, genid=lambda request: None), None, None, False)
+    with pytest.raises(SessionError, match="genid"):
+        session.get("x")
+
+
+def test_reload_of_a_vanished_session_is_an_error():
+    clock = FakeClock(NOW)
+    store = MemoryStore(clock=clock)
+    session = Session(settings(store, clock), None, request=None, is_secure=False)
+    session["a"] = 1
+    assert session.commit(rolling=False) == SET_COOKIE
+    store.clear()
+    with pytest.raises(SessionError, match="no longer exists"):
+        session.reload()
+
+
+def test_repr_never_shows_the_id():
+    clock = FakeClock(NOW)
+    session = Session(settings(MemoryStore(clock=clock), clock), None, request=None, is_secure=False)
+    session["a"] = 1
+    assert session.id not in repr(session)
