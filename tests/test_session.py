@@ -110,3 +110,8 @@ def test_repr_never_shows_the_id():
     session = Session(settings(MemoryStore(clock=clock), clock), None, request=None, is_secure=False)
     session["a"] = 1
     assert session.id not in repr(session)
+
+
+def test_empty_stored_cookie_gets_express_defaults():
+    cookie = SessionCookie.from_json({}, FakeClock(NOW))
+    assert (cookie.http_only, cookie.path, cookie.secure, cookie.same_site) == (True, "/", None, None)

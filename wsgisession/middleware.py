@@ -149,7 +149,7 @@ class SessionMiddleware:
         if environ.get("wsgi.url_scheme") == "https":
             return True
         if self.trust_proxy:
-            proto = environ.get("HTTP_X_FORWARDED_PROTO", "")
+            proto = str(environ.get("HTTP_X_FORWARDED_PROTO", ""))
             return proto.split(",", 1)[0].strip().lower() == "https"
         return False
 

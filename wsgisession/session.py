@@ -78,9 +78,10 @@ class SessionCookie:
             cookie.expires_ms = datetime_to_ms(expires)
         secure = data.get("secure")
         cookie.secure = bool(secure) if secure is not None else None
-        cookie.http_only = bool(data.get("httpOnly", False))
-        cookie.domain = data.get("domain") if isinstance(data.get("domain"), str) else None
-        cookie.path = data.get("path") if isinstance(data.get("path"), str) else "/"
+        cookie.http_only = bool(data.get("httpOnly", True))  # express's Cookie defaults
+        domain, path = data.get("domain"), data.get("path")
+        cookie.domain = domain if isinstance(domain, str) else None
+        cookie.path = path if isinstance(path, str) else "/"
         same_site = data.get("sameSite")
         if same_site is True:
             same_site = "strict"
