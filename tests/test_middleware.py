@@ -458,3 +458,25 @@ def test_spy_sees_no_call_for_untouched_requests_with_a_cookie_and_options():
     spy.calls.clear()
     client.get("/plain")
     assert isinstance(spy, SpyStore) and spy.calls == []
+
+
+# -- logging ---------------------------------------------------------------------------------------
+
+
+def test_lifecycle_is_logged_without_ids_or_cookies(caplog):
+    caplog.set_level("DEBUG", logger="wsgisession")
+    client, _ = make()
+    first = client.get("/count")
+    sid = session_id(first)
+    cookie_value = first.headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
+    new = session_id(client.get("/regenerate"))
+    client.get("/destroy")
+    client.get("/count", headers={"Cookie": "connect.sid=" + cookie_value})  # now unknown
+    client.get("/count", headers={"Cookie": "connect.sid=s%3Aforged.sig"})  # bad signature
+    client.get("/store-down", status=503)
+    text = "\n".join(record.getMessage() for record in caplog.records)
+    for event in ("created", "regenerated", "destroyed", "unknown or expired", "ignored a session cookie",
+                  "store unavailable"):
+        assert event in text
+    for secret in (sid, new, cookie_value, "forged"):
+        assert secret not in text

@@ -7,8 +7,11 @@ are saved and unchanged sessions are not rewritten.
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import secrets
 from collections.abc import Callable, Iterator, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +21,8 @@ from .serialization import datetime_to_ms, dumps, format_iso, ms_to_datetime, pa
 from .stores.base import Record, Store
 
 __all__ = ["Session", "SessionCookie", "SessionSettings", "SET_COOKIE", "EXPIRE_COOKIE"]
+
+logger = logging.getLogger(__name__)
 
 SET_COOKIE = "set"
 EXPIRE_COOKIE = "expire"
@@ -156,6 +161,11 @@ class SessionSettings:
     resave: bool
     save_uninitialized: bool
     clock: Callable[[], float]
+    log_salt: bytes = field(default_factory=lambda: secrets.token_bytes(16), repr=False)
+
+    def tag(self, sid: str) -> str:
+        """A short salted hash that correlates log lines of one session without revealing its id."""
+        return hashlib.blake2b(sid.encode("utf-8", "surrogatepass"), key=self.log_salt, digest_size=6).hexdigest()
 
 
 class Session(MutableMapping[str, Any]):
@@ -199,6 +209,9 @@ class Session(MutableMapping[str, Any]):
                 self._inflate(record)
                 self._original_id = self._id = self._cookie_id  # type: ignore[assignment]
             else:
+                if self._cookie_id:
+                    logger.debug("session %s unknown or expired: starting a new one",
+                                 self._settings.tag(self._cookie_id))
                 self._generate()
             data = self._data
             assert data is not None
@@ -295,18 +308,20 @@ class Session(MutableMapping[str, Any]):
     def regenerate(self) -> None:
         """Give the session a new id, keeping its data; the old record is destroyed (use on login)."""
         self._ensure()
-        self._settings.store.destroy(self._id)
+        old = self._id
+        self._settings.store.destroy(old)
         self._id = self._new_id()
+        logger.debug("session %s regenerated as %s", self._settings.tag(old), self._settings.tag(self._id))
         self._cookie = self._new_cookie()
         self._meta = {}
         self._saved_state = None
 
     def destroy(self) -> None:
         """Delete the record and start an empty session; the cookie is expired (use on logout)."""
-        if self._data is not None:
-            self._settings.store.destroy(self._id)
-        elif self._cookie_id:
-            self._settings.store.destroy(self._cookie_id)
+        sid = self._id if self._data is not None else self._cookie_id
+        if sid:
+            self._settings.store.destroy(sid)
+            logger.debug("session %s destroyed", self._settings.tag(sid))
         if self._cookie_id:
             self._expire_cookie = True
         self._generate()
@@ -353,6 +368,8 @@ class Session(MutableMapping[str, Any]):
         if should_save:
             store.set(self._id, self._record())
             self._saved_state = state
+            if unknown and self._id == self._original_id:
+                logger.debug("session %s created", self._settings.tag(self._id))
         elif not unknown:
             store.touch(self._id, {**self._record(), **self._meta})
         self._committed_state = state
