@@ -1,0 +1,34 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+import pytest
+
+from wsgisession import MemoryStore, SQLiteStore
+
+from .helpers import FakeClock
+from .mongo_server import ferretdb, mongo_database, mongo_uri  # noqa: F401  (fixtures)
+
+STORES = ["memory", "sqlite", "mongo"]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(params=STORES)
+def store(request, clock, tmp_path):
+    """Every store, fresh and empty, on the injected clock."""
+    if request.param == "memory":
+        made = MemoryStore(clock=clock)
+    elif request.param == "sqlite":
+        made = SQLiteStore(tmp_path / "sessions.sqlite3", clock=clock)
+    else:
+        from wsgisession import MongoStore
+
+        database = request.getfixturevalue("mongo_database")
+        made = MongoStore(database["sessions"], clock=clock, auto_remove="interval")  # FerretDB: no TTL
+    yield made
+    made.clear()
+    made.close()

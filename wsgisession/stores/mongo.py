@@ -1,0 +1,313 @@
+"""MongoStore: sessions in MongoDB, in connect-mongo 6's exact document format.
+
+A Python app and an Express app (express-session + connect-mongo) that share the secret and the
+collection share their users' sessions: ``{_id: sid, session: <JSON text>, expires: <date>
+[, lastModified, createdAt, updatedAt]}``, written and filtered exactly as connect-mongo does.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from pymongo import MongoClient
+from pymongo.collection import Collection
+from pymongo.errors import OperationFailure, PyMongoError
+from pymongo.write_concern import WriteConcern
+
+from ..errors import ConfigurationError, StoreUnavailable
+from ..serialization import datetime_to_ms, dumps, format_iso, loads, parse_iso
+from .base import DEFAULT_TTL, Record, expiry_ms, validate_ttl
+
+__all__ = ["MongoStore", "TTLIndexWarning"]
+
+logger = logging.getLogger(__name__)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_AUTO_REMOVE = ("native", "interval", "disabled")
+_NOT_IMPLEMENTED = (115, 238)  # CommandNotSupported, NotImplemented (FerretDB 1.x has no TTL indexes)
+# express's Cookie.toJSON() keys, in order; with stringify=False Node stores unset ones as null.
+_COOKIE_KEYS = ("originalMaxAge", "partitioned", "priority", "expires", "secure", "httpOnly", "domain",
+                "path", "sameSite")
+_NULLABLE_COOKIE_KEYS = ("partitioned", "priority", "secure", "domain", "sameSite")
+
+
+class TTLIndexWarning(RuntimeWarning):
+    """The server refused the TTL index; expired sessions are removed by the store instead."""
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigurationError(message)
+
+
+def _is_seconds(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+
+
+def _date(ms: int) -> datetime:
+    """Epoch ms as an aware UTC datetime, exactly (BSON dates are milliseconds)."""
+    return _EPOCH + timedelta(milliseconds=ms)
+
+
+def _json_ready(value: Any) -> Any:
+    """BSON values of an embedded session as ``JSON.stringify`` would render them (dates as ISO)."""
+    if isinstance(value, dict):
+        return {str(key): _json_ready(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_ready(item) for item in value]
+    if isinstance(value, datetime):
+        return format_iso(datetime_to_ms(value))
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    return str(value)  # ObjectId and friends: their JSON form is their string form
+
+
+class MongoStore:
+    """Sessions in a MongoDB collection, readable and writable by connect-mongo 6::
+
+        store = MongoStore.from_url("mongodb://localhost:27017/express-sessions", touch_after=3600)
+        app = SessionMiddleware(app, secret=SECRET, store=store)
+
+    ``touch_after`` (seconds) skips expiry refreshes of unchanged sessions younger than that,
+    saving one write per request. ``stringify=False`` stores the session as an embedded document
+    (connect-mongo's option of the same name); its data must then fit BSON (no ``$`` or ``.`` in keys).
+    """
+
+    def __init__(self, collection: Collection[Any], *, ttl: float = DEFAULT_TTL, auto_remove: str = "native",
+                 auto_remove_interval: float = 600, touch_after: float = 0, stringify: bool = True,
+                 timestamps: bool = False, write_concern: WriteConcern | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        _check(isinstance(collection, Collection), "collection must be a pymongo Collection, e.g. "
+               "MongoClient(url)['db']['sessions']; to connect from a URL use MongoStore.from_url(url).")
+        _check(auto_remove in _AUTO_REMOVE,
+               f"auto_remove must be 'native', 'interval' or 'disabled', not {auto_remove!r}.")
+        _check(_is_seconds(auto_remove_interval) and auto_remove_interval > 0,
+               f"auto_remove_interval must be a positive number of seconds, not {auto_remove_interval!r}.")
+        _check(_is_seconds(touch_after), f"touch_after must be a number of seconds >= 0, not {touch_after!r}.")
+        for name, flag in (("stringify", stringify), ("timestamps", timestamps)):
+            _check(isinstance(flag, bool), f"{name} must be True or False, not {flag!r}.")
+        _check(write_concern is None or isinstance(write_concern, WriteConcern),
+               "write_concern must be a pymongo WriteConcern, e.g. WriteConcern(w='majority'), or None.")
+        _check(callable(clock), "clock must be a callable returning epoch seconds, like time.time.")
+        self.collection = collection if write_concern is None else collection.with_options(write_concern=write_concern)
+        self.ttl = validate_ttl(ttl)
+        self.auto_remove = auto_remove
+        self.auto_remove_interval = auto_remove_interval
+        self.touch_after = touch_after
+        self.stringify = stringify
+        self.timestamps = timestamps
+        self._clock = clock
+        self._own_client: MongoClient[Any] | None = None
+        self._lock = threading.Lock()
+        self._prepared = auto_remove != "native"
+        self._removal_due_ms = self._now_ms() + int(auto_remove_interval * 1000)
+
+    @classmethod
+    def from_url(cls, url: str, *, db_name: str | None = None, collection: str = "sessions",
+                 server_selection_timeout: float = 3.0, **options: Any) -> MongoStore:
+        """A store on its own client (closed by ``close()``); the database comes from the URL path.
+
+        The timeout (seconds) bounds each whole operation, retries included, so a request never
+        hangs on a dead or frozen server (pymongo's default is 30 s). Nothing connects yet.
+        """
+        allowed = [option for option in inspect.signature(cls.__init__).parameters
+                   if option not in ("self", "collection")]
+        unknown = sorted(set(options) - set(allowed))
+        _check(not unknown, f"unknown MongoStore option(s) {', '.join(unknown)}; valid: {', '.join(allowed)}.")
+        timeout = server_selection_timeout
+        _check(_is_seconds(timeout) and 0 < timeout <= 300,
+               f"server_selection_timeout must be seconds in (0, 300], not {timeout!r}.")
+        _check(isinstance(url, str) and url.startswith(("mongodb://", "mongodb+srv://")),
+               "url must be a MongoDB connection string, like 'mongodb://localhost:27017/sessions'.")
+        for name, value in (("db_name", "x" if db_name is None else db_name), ("collection", collection)):
+            _check(isinstance(value, str) and value != "", f"{name} must be a non-empty name, not {value!r}.")
+        ms = max(1, int(timeout * 1000))
+        try:
+            client: MongoClient[Any] = MongoClient(url, connect=False, tz_aware=True, serverSelectionTimeoutMS=ms,
+                                                   connectTimeoutMS=ms, socketTimeoutMS=ms, timeoutMS=ms)
+        except PyMongoError as exc:
+            raise ConfigurationError(f"invalid MongoDB URL ({exc}).") from exc
+        try:
+            name = db_name or client.get_default_database(None).name
+            store = cls(client[name][collection], **options)
+        except BaseException as exc:
+            client.close()
+            if isinstance(exc, PyMongoError):  # no database in the URL, or an invalid name
+                raise ConfigurationError(f"{exc} Put the database in the URL path (mongodb://host:27017/mydb) "
+                                         "or pass db_name='mydb'.") from exc
+            raise
+        store._own_client = client
+        return store
+
+    def __repr__(self) -> str:  # names the collection, never the URL (it may hold credentials)
+        return f"MongoStore({self.collection.full_name!r})"
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def _live(self, now_ms: int) -> dict[str, Any]:
+        """connect-mongo's read filter: no ``expires`` field, or one in the future (nulls never match)."""
+        return {"$or": [{"expires": {"$exists": False}}, {"expires": {"$gt": _date(now_ms)}}]}
+
+    @contextmanager
+    def _guard(self, action: str) -> Iterator[None]:
+        """Turn driver errors into StoreUnavailable; messages never carry a session id."""
+        try:
+            self._prepare()
+            yield
+        except PyMongoError as exc:
+            code = getattr(exc, "code", None)
+            detail = f"{type(exc).__name__}" + (f", code {code}" if code is not None else "")
+            raise StoreUnavailable(f"MongoDB session store: {action} failed ({detail}).") from exc
+
+    def _prepare(self) -> None:
+        """Create connect-mongo's TTL index once, on first use (no I/O in the constructor)."""
+        if self._prepared:
+            return
+        with self._lock:
+            if self._prepared:
+                return
+            try:
+                self.collection.create_index([("expires", 1)], expireAfterSeconds=0, background=True)
+            except OperationFailure as exc:
+                if exc.code not in _NOT_IMPLEMENTED:  # connect-mongo fails every operation here too
+                    raise StoreUnavailable(
+                        f"MongoDB session store: creating the TTL index on 'expires' failed (code {exc.code}); "
+                        "if an index on 'expires' with other options exists, drop it or pass "
+                        "auto_remove='interval'.") from exc
+                self.auto_remove = "interval"
+                self._prepared = True  # before warning: an "error" filter must not make it repeat
+                warnings.warn("this MongoDB server does not support TTL indexes; MongoStore will delete "
+                              "expired sessions itself every auto_remove_interval seconds "
+                              "(pass auto_remove='interval' to silence this).", TTLIndexWarning, stacklevel=5)
+            self._prepared = True
+
+    def _remove_expired(self, now_ms: int) -> None:
+        """Interval removal, piggy-backed on writes: no thread outlives ``close()``."""
+        if self.auto_remove != "interval":
+            return
+        with self._lock:
+            if now_ms < self._removal_due_ms:
+                return
+            self._removal_due_ms = now_ms + int(self.auto_remove_interval * 1000)
+        # Acknowledged, unlike connect-mongo's w=0: FerretDB answers unacknowledged writes anyway,
+        # which desynchronizes pymongo's connection. Failures only cost a retry one interval later.
+        try:
+            self.collection.delete_many({"expires": {"$lt": _date(now_ms)}})
+        except PyMongoError as exc:
+            logger.warning("could not delete expired sessions (%s); retrying in %g s",
+                           type(exc).__name__, self.auto_remove_interval)
+
+    def _serialize(self, record: Record) -> Any:
+        if self.stringify:
+            return dumps(record)
+        cookie = record.get("cookie")
+        if not isinstance(cookie, dict):
+            return record
+        full = {key: cookie.get(key) for key in _COOKIE_KEYS} | cookie  # Node's nulls, then extra keys
+        if isinstance(full["expires"], str):
+            try:
+                full["expires"] = _date(parse_iso(full["expires"]))
+            except ValueError:
+                pass
+        return {**record, "cookie": full}
+
+    def _parse(self, doc: dict[str, Any]) -> Record | None:
+        """The record in a document, or None (logged) if it is not a session we can read."""
+        value = doc.get("session")
+        record: Any = None
+        if isinstance(value, str):
+            try:
+                record = loads(value)
+            except ValueError:
+                pass
+        elif isinstance(value, dict) and not self.stringify:
+            record = _json_ready(value)
+            cookie = record.get("cookie")
+            if isinstance(cookie, dict):
+                record["cookie"] = {k: v for k, v in cookie.items() if not (v is None and k in _NULLABLE_COOKIE_KEYS)}
+        if not isinstance(record, dict):
+            logger.warning("ignored a session document whose 'session' field is not a %s",
+                           "JSON object string" if self.stringify else "JSON object string or embedded document")
+            return None
+        return record
+
+    # -- the Store protocol ---------------------------------------------------------------------
+
+    def get(self, sid: str) -> Record | None:
+        now = self._now_ms()
+        with self._guard("get"):
+            doc = self.collection.find_one({"_id": sid, **self._live(now)})
+        if doc is None:
+            return None
+        record = self._parse(doc)
+        modified = doc.get("lastModified")
+        if record is not None and self.touch_after > 0 and isinstance(modified, datetime):
+            record["lastModified"] = _date(datetime_to_ms(modified))  # kept aside by Session, back in touch()
+        return record
+
+    def set(self, sid: str, session: Record) -> None:
+        record = {key: value for key, value in session.items() if key != "lastModified"}
+        now = self._now_ms()
+        fields: dict[str, Any] = {"_id": sid, "session": self._serialize(record),
+                                  "expires": _date(expiry_ms(record, now, self.ttl))}
+        if self.touch_after > 0:
+            fields["lastModified"] = _date(now)
+        update: dict[str, Any] = {"$set": fields}
+        if self.timestamps:
+            update["$setOnInsert"] = {"createdAt": _date(now)}
+            update["$currentDate"] = {"updatedAt": True}
+        with self._guard("set"):
+            self.collection.update_one({"_id": sid}, update, upsert=True)
+        self._remove_expired(now)
+
+    def touch(self, sid: str, session: Record) -> None:
+        now = self._now_ms()
+        fields: dict[str, Any] = {}
+        modified = session.get("lastModified")
+        modified_ms = datetime_to_ms(modified) if isinstance(modified, datetime) else 0
+        if self.touch_after > 0 and modified_ms > 0:
+            if now - modified_ms < self.touch_after * 1000:
+                return  # connect-mongo's touchAfter: recently written, skip the write entirely
+            fields["lastModified"] = _date(now)
+        fields["expires"] = _date(expiry_ms(session, now, self.ttl))
+        update: dict[str, Any] = {"$set": fields}
+        if self.timestamps:
+            update["$currentDate"] = {"updatedAt": True}
+        with self._guard("touch"):
+            self.collection.update_one({"_id": sid}, update)  # a vanished record stays vanished
+        self._remove_expired(now)
+
+    def destroy(self, sid: str) -> None:
+        with self._guard("destroy"):
+            self.collection.delete_one({"_id": sid})
+
+    def all(self) -> dict[str, Record]:
+        with self._guard("all"):
+            docs = list(self.collection.find(self._live(self._now_ms())))
+        records = ((doc["_id"], self._parse(doc)) for doc in docs)
+        return {sid: record for sid, record in records if isinstance(sid, str) and record is not None}
+
+    def length(self) -> int:
+        """Live sessions only (connect-mongo also counts expired, unreaped ones)."""
+        with self._guard("length"):
+            return self.collection.count_documents(self._live(self._now_ms()))
+
+    def clear(self) -> None:
+        with self._guard("clear"):
+            self.collection.delete_many({})
+
+    def close(self) -> None:
+        """Close the client ``from_url`` created; a client you passed in stays yours to close."""
+        if self._own_client is not None:
+            self._own_client.close()
