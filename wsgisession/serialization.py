@@ -8,19 +8,28 @@ Dates travel as JavaScript does: epoch milliseconds in memory, ``2026-01-16T14:0
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+import re
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 __all__ = ["dumps", "loads", "ms_to_datetime", "datetime_to_ms", "format_iso", "parse_iso"]
 
 _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 _decoder = json.JSONDecoder()
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def dumps(value: Any) -> str:
-    """Serialize like ``JSON.stringify``; raise TypeError/ValueError for non-JSON values."""
-    return _encoder.encode(value)
+    """Serialize like ``JSON.stringify``; raise TypeError/ValueError for non-JSON values.
+
+    A lone surrogate (which Node can store) is escaped as ``\\udxxx``, as JSON.stringify does,
+    so the text always encodes to UTF-8.
+    """
+    text = _encoder.encode(value)
+    if _SURROGATE.search(text):
+        text = _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+    return text
 
 
 def loads(text: str | bytes) -> Any:
@@ -30,7 +39,7 @@ def loads(text: str | bytes) -> Any:
 
 def ms_to_datetime(ms: int) -> datetime:
     """Epoch milliseconds to an aware UTC datetime."""
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return _EPOCH + timedelta(milliseconds=ms)
 
 
 def datetime_to_ms(moment: datetime) -> int:
