@@ -115,3 +115,17 @@ def test_repr_never_shows_the_id():
 def test_empty_stored_cookie_gets_express_defaults():
     cookie = SessionCookie.from_json({}, FakeClock(NOW))
     assert (cookie.http_only, cookie.path, cookie.secure, cookie.same_site) == (True, "/", None, None)
+
+
+@pytest.mark.parametrize("key", ["id", "save", "constructor", "__proto__", "lastModified"])
+def test_keys_express_would_drop_are_refused(key):
+    clock = FakeClock(NOW)
+    session = Session(settings(MemoryStore(clock=clock), clock), None, request=None, is_secure=False)
+    with pytest.raises(KeyError, match="reserved"):
+        session[key] = 1
+
+
+def test_max_age_keeps_whole_milliseconds():
+    cookie = SessionCookie(FakeClock(NOW))
+    cookie.max_age = 1.001
+    assert cookie.original_max_age == 1001

@@ -27,6 +27,13 @@ logger = logging.getLogger(__name__)
 SET_COOKIE = "set"
 EXPIRE_COOKIE = "expire"
 _META_KEYS = ("lastModified",)  # store bookkeeping (connect-mongo's touchAfter), not app data
+# Names express's Session object already has (its methods, Object.prototype): Node drops such
+# keys when it loads a session and erases them at its next save, so they are refused here.
+RESERVED_KEYS = frozenset({
+    "cookie", "lastModified", "id", "req", "regenerate", "destroy", "reload", "save", "touch", "resetMaxAge",
+    "constructor", "__proto__", "toString", "toLocaleString", "valueOf", "hasOwnProperty", "isPrototypeOf",
+    "propertyIsEnumerable", "__defineGetter__", "__defineSetter__", "__lookupGetter__", "__lookupSetter__",
+})
 
 
 class SessionCookie:
@@ -114,7 +121,7 @@ class SessionCookie:
             return
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
             raise ValueError(f"max_age must be a number of seconds >= 0 or None, not {seconds!r}")
-        self.original_max_age = int(seconds * 1000)
+        self.original_max_age = round(seconds * 1000)
         self.expires_ms = self._now_ms() + self.original_max_age
 
     @property
@@ -262,8 +269,9 @@ class Session(MutableMapping[str, Any]):
         return self._ensure()[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
-        if key == "cookie" or key in _META_KEYS:
-            raise KeyError(f"{key!r} is reserved: use session.cookie for the cookie settings")
+        if key in RESERVED_KEYS:
+            raise KeyError(f"{key!r} is reserved (express-session uses it; an Express app sharing the session "
+                           "would drop it): choose another key; session.cookie holds the cookie settings")
         self._ensure()[key] = value
 
     def __delitem__(self, key: str) -> None:
