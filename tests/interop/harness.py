@@ -1,0 +1,235 @@
+"""Run server.js (the real npm packages) and python_app.py side by side on one MongoDB collection.
+
+``Cluster`` owns a fresh database on the test server and starts any number of twins on free
+loopback ports; ``Jar`` is the browser: one ``connect.sid`` cookie, kept from any Set-Cookie and
+sent to every server, as for two services on one site.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo import MongoClient
+
+from ..mongo_server import free_port
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+NPM_CI = "npm ci --prefix tests/interop"
+COOKIE_NAME = "connect.sid"
+SECRET = "the interop secret: long enough not to warn, shared by both apps"
+START_TIMEOUT = 30.0
+HTTP_TIMEOUT = 10.0
+
+
+def require_node() -> str:
+    """The node binary, after checking the npm packages are installed; fails (never skips) otherwise."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail(f"the interop tests need Node.js >= 20.19 (node is not on PATH); then run: {NPM_CI}", pytrace=False)
+    for package in ("express", "express-session", "connect-mongo", "mongodb"):
+        if not (HERE / "node_modules" / package / "package.json").is_file():
+            pytest.fail(f"tests/interop/node_modules/{package} is missing: run `{NPM_CI}`", pytrace=False)
+    return node
+
+
+class Jar:
+    """One browser's ``connect.sid`` cookie."""
+
+    def __init__(self, value: str | None = None) -> None:
+        self.value = value  # the raw cookie value, as sent back in the Cookie header
+        self.last_set_cookie: str | None = None  # the last Set-Cookie line for connect.sid
+
+    def copy(self) -> Jar:
+        return Jar(self.value)
+
+    def header(self) -> dict[str, str]:
+        return {"Cookie": f"{COOKIE_NAME}={self.value}"} if self.value is not None else {}
+
+    def update(self, lines: list[str]) -> None:
+        for line in lines:
+            pair, _, attributes = line.partition(";")
+            name, _, value = pair.partition("=")
+            if name.strip() != COOKIE_NAME:
+                continue
+            self.last_set_cookie = line
+            self.value = None if _expired(attributes) or not value.strip() else value.strip()
+
+
+def _expired(attributes: str) -> bool:
+    """Whether a Set-Cookie's attributes delete the cookie (Max-Age wins over Expires, as in browsers)."""
+    attrs = {}
+    for part in attributes.split(";"):
+        key, _, value = part.strip().partition("=")
+        attrs[key.lower()] = value
+    if "max-age" in attrs:
+        return int(attrs["max-age"]) <= 0
+    if "expires" in attrs:
+        return parsedate_to_datetime(attrs["expires"]) <= datetime.now(timezone.utc)
+    return False
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    set_cookies: list[str] = field(default_factory=list)
+
+    @property
+    def set_cookie(self) -> str | None:
+        """The connect.sid Set-Cookie line, if any."""
+        ours = [line for line in self.set_cookies if line.startswith(COOKIE_NAME + "=")]
+        assert len(ours) <= 1, ours
+        return ours[0] if ours else None
+
+
+class App:
+    """One twin (``node`` or ``python``) as a subprocess with its own log file."""
+
+    def __init__(self, kind: str, label: str, env: dict[str, str], workdir: Path) -> None:
+        self.kind = kind
+        self.label = label
+        self.port = free_port()
+        self.env = {**os.environ, "PYTHONPATH": str(ROOT), **env, "PORT": str(self.port)}
+        self.log = workdir / f"{label}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __repr__(self) -> str:
+        return f"<{self.label} on :{self.port}>"
+
+    def start(self) -> None:
+        if self.kind == "node":
+            command = [require_node(), str(HERE / "server.js")]
+        else:
+            command = [sys.executable, str(HERE / "python_app.py")]
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(command, cwd=HERE, env=self.env, stdin=subprocess.DEVNULL,
+                                            stdout=log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, deadline: float) -> None:
+        """Wait (bounded) for the "listening" line: each app prints it once it can serve."""
+        assert self.process is not None
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self} exited with code {self.process.returncode}:\n{self.log_text()}")
+            if "listening on http://127.0.0.1:" in self.log_text():
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"{self} did not start within {START_TIMEOUT} s:\n{self.log_text()}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def log_text(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+
+    def request(self, method: str, path: str, jar: Jar, body: Any = None,
+                headers: dict[str, str] | None = None, expect: int = 200) -> Reply:
+        """One HTTP request carrying the jar's cookie; the jar keeps any cookie the reply sets."""
+        sent = {**jar.header(), **(headers or {})}
+        data = None
+        if body is not None:
+            try:
+                data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate: only a JSON escape can carry it
+                data = json.dumps(body).encode("ascii")
+            sent["Content-Type"] = "application/json; charset=utf-8"
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=HTTP_TIMEOUT)
+        try:
+            connection.request(method, path, body=data, headers=sent)
+            response = connection.getresponse()
+            raw = response.read()
+            lines = response.msg.get_all("Set-Cookie") or []
+        finally:
+            connection.close()
+        text = raw.decode("utf-8")
+        if response.status != expect:
+            raise AssertionError(f"{self} {method} {path} answered {response.status} (wanted {expect}): "
+                                 f"{text[:500]}\n--- log ---\n{self.log_text()[-3000:]}")
+        jar.update(lines)
+        return Reply(response.status, json.loads(text) if text else None, lines)
+
+    def get(self, path: str, jar: Jar, **kwargs: Any) -> Reply:
+        return self.request("GET", path, jar, **kwargs)
+
+    def post(self, path: str, jar: Jar, body: Any, **kwargs: Any) -> Reply:
+        return self.request("POST", path, jar, body=body, **kwargs)
+
+
+class Cluster:
+    """A fresh database on the test server, and the twins started on it (all stopped by ``close``)."""
+
+    def __init__(self, mongo_uri: str, workdir: Path, collection: str = "sessions") -> None:
+        self.database = "interop_" + uuid.uuid4().hex[:12]
+        self.url = mongo_uri.rstrip("/") + "/" + self.database
+        self.collection_name = collection
+        self.workdir = workdir
+        self.client: MongoClient[dict[str, Any]] = MongoClient(mongo_uri, tz_aware=True, serverSelectionTimeoutMS=5000)
+        self.collection = self.client[self.database][collection]
+        self.apps: list[App] = []
+
+    def start(self, *specs: tuple[str, dict[str, Any]]) -> list[App]:
+        """Start ``(kind, options)`` twins concurrently; options: secrets, cookie, proxy, touch_after, auto_remove."""
+        if any(kind == "node" for kind, _ in specs):
+            require_node()
+        started = []
+        for kind, options in specs:
+            label = f"{kind}{len(self.apps)}"
+            env = {
+                "MONGODB_URL": self.url,
+                "COLLECTION": self.collection_name,
+                "SECRETS": json.dumps(options.get("secrets", [SECRET])),
+                "COOKIE": json.dumps(options.get("cookie", {})),
+                "PROXY": "true" if options.get("proxy") else "false",
+                "TOUCH_AFTER": str(options.get("touch_after", 0)),
+                "AUTO_REMOVE": options.get("auto_remove", "interval"),
+            }
+            app = App(kind, label, env, self.workdir)
+            self.apps.append(app)
+            app.start()
+            started.append(app)
+        deadline = time.monotonic() + START_TIMEOUT
+        for app in started:
+            app.wait_ready(deadline)
+        return started
+
+    def pair(self, **options: Any) -> tuple[App, App]:
+        """A python and a node twin with the same options."""
+        python, node = self.start(("python", options), ("node", options))
+        return python, node
+
+    def document(self, sid: str) -> dict[str, Any] | None:
+        return self.collection.find_one({"_id": sid})
+
+    def close(self) -> None:
+        try:
+            for app in self.apps:
+                app.stop()
+            for app in self.apps:  # shown by pytest only when the test failed
+                print(f"----- {app.label} log -----\n{app.log_text()}")
+            self.client.drop_database(self.database)
+        finally:
+            self.client.close()

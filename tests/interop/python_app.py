@@ -1,0 +1,145 @@
+"""The Python twin of server.js: the same routes under SessionMiddleware + MongoStore, on waitress.
+
+Configured from the same environment variables as server.js (PORT, MONGODB_URL, COLLECTION,
+SECRETS, COOKIE, PROXY, TOUCH_AFTER, AUTO_REMOVE); COOKIE holds *express* cookie options, which
+are mapped to CookieOptions here (maxAge in ms -> max_age in seconds, ...). Missing keys get
+express's defaults, not wsgisession's, so both twins start from the same configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from typing import Any
+from urllib.parse import parse_qsl
+
+from wsgisession import CookieOptions, MongoStore, SessionMiddleware, get_session
+from wsgisession.serialization import datetime_to_ms, format_iso
+
+_EXPRESS_COOKIE_KEYS = {"maxAge": "max_age", "secure": "secure", "httpOnly": "http_only", "sameSite": "same_site",
+                        "path": "path", "domain": "domain", "partitioned": "partitioned", "priority": "priority"}
+
+
+class BadRequest(Exception):
+    pass
+
+
+def cookie_options(express: dict[str, Any]) -> CookieOptions:
+    """Express cookie options as CookieOptions, with express's defaults for what is missing."""
+    unknown = set(express) - set(_EXPRESS_COOKIE_KEYS)
+    if unknown:
+        raise SystemExit(f"COOKIE has options this twin does not map: {sorted(unknown)}")
+    options: dict[str, Any] = {"secure": False, "same_site": None}  # express: not Secure, no SameSite
+    for key, value in express.items():
+        options[_EXPRESS_COOKIE_KEYS[key]] = value
+    if options.get("max_age") is not None:
+        options["max_age"] = options["max_age"] / 1000
+    if options["same_site"] is True:
+        options["same_site"] = "strict"
+    elif options["same_site"] is False:
+        options["same_site"] = None
+    return CookieOptions(**options)
+
+
+def describe(session: Any) -> dict[str, Any]:
+    cookie = session.cookie
+    expires = cookie.expires
+    return {"id": session.id, "data": dict(session),
+            "cookie": {"originalMaxAge": cookie.original_max_age,
+                       "expires": None if expires is None else format_iso(datetime_to_ms(expires))}}
+
+
+def handle(method: str, path: str, query: dict[str, str], body: bytes, session: Any) -> tuple[str, Any]:
+    """Route one request; return (status, JSON body). Mirrors server.js route by route."""
+    if (method, path) == ("GET", "/inc"):
+        session["cuenta"] = session.get("cuenta", 0) + 1
+        return "200 OK", {"cuenta": session["cuenta"], "id": session.id}
+    if (method, path) == ("GET", "/session"):
+        return "200 OK", describe(session)
+    if (method, path) == ("POST", "/set"):
+        data = json.loads(body or b"null")
+        if not isinstance(data, dict):
+            raise BadRequest("the body must be a JSON object")
+        session.update(data)
+        return "200 OK", describe(session)
+    if (method, path) == ("GET", "/max-age"):
+        try:
+            ms = float(query.get("ms", ""))
+        except ValueError:
+            raise BadRequest("ms must be a number >= 0") from None
+        if not ms >= 0:
+            raise BadRequest("ms must be a number >= 0")
+        ms = int(ms) if ms.is_integer() else ms
+        session.cookie.max_age = ms / 1000
+        session["maxAgeMs"] = ms  # a data change, as in server.js
+        return "200 OK", describe(session)
+    if (method, path) == ("GET", "/regenerate"):
+        session.regenerate()  # keeps the data (server.js copies it across)
+        return "200 OK", describe(session)
+    if (method, path) == ("GET", "/destroy"):
+        sid = session.id
+        session.destroy()
+        return "200 OK", {"destroyed": sid}
+    return "404 Not Found", {"error": "not found"}
+
+
+def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    query = dict(parse_qsl(environ.get("QUERY_STRING", "")))
+    try:
+        status, reply = handle(environ["REQUEST_METHOD"], environ["PATH_INFO"], query, body, get_session(environ))
+    except (BadRequest, json.JSONDecodeError) as exc:
+        status, reply = "400 Bad Request", {"error": str(exc)}
+    data = json.dumps(reply, separators=(",", ":")).encode("ascii")  # escapes even lone surrogates
+    start_response(status, [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def build() -> tuple[Any, int, MongoStore, bool]:
+    env = os.environ
+    try:
+        port = int(env["PORT"])
+        url = env["MONGODB_URL"]
+        secrets = json.loads(env["SECRETS"])
+        express_cookie = json.loads(env.get("COOKIE") or "{}")
+    except (KeyError, ValueError) as exc:
+        raise SystemExit(f"interop python_app cannot start: bad or missing PORT/MONGODB_URL/SECRETS/COOKIE ({exc!r})")
+    proxy = env.get("PROXY", "false")
+    if proxy not in ("true", "false"):
+        raise SystemExit('interop python_app cannot start: PROXY must be "true" or "false"')
+    store = MongoStore.from_url(url, collection=env.get("COLLECTION") or "sessions",
+                                touch_after=float(env.get("TOUCH_AFTER") or 0),
+                                auto_remove=env.get("AUTO_REMOVE") or "interval")
+    wrapped = SessionMiddleware(app, secret=secrets, store=store, cookie=cookie_options(express_cookie),
+                                trust_proxy=proxy == "true", resave=False, save_uninitialized=False)
+    return wrapped, port, store, proxy == "true"
+
+
+def main() -> None:
+    import waitress
+
+    wrapped, port, store, proxy = build()
+    try:
+        store.collection.database.command("ping")
+    except Exception as exc:
+        raise SystemExit(f"interop python_app cannot start: MongoDB at MONGODB_URL does not answer: {exc}")
+    try:
+        # waitress deletes X-Forwarded-* headers unless told otherwise; with PROXY=true the
+        # middleware's trust_proxy (not waitress) is what must honour X-Forwarded-Proto.
+        server = waitress.create_server(wrapped, host="127.0.0.1", port=port, threads=4,
+                                        clear_untrusted_proxy_headers=not proxy)
+    except OSError as exc:
+        raise SystemExit(f"interop python_app cannot listen on 127.0.0.1:{port}: {exc}")
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))  # so the store is closed
+    print(f"interop python app listening on http://127.0.0.1:{port}/", flush=True)
+    try:
+        server.run()
+    finally:
+        store.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+// The Express twin of python_app.py: express 5 + express-session 1.19 + connect-mongo 6.
+// Driven by tests/test_interop.py; configured only from the environment:
+//   PORT, MONGODB_URL (with the database), COLLECTION, SECRETS (JSON list), COOKIE (JSON of
+//   express cookie options), PROXY ("true"/"false"), TOUCH_AFTER (seconds), AUTO_REMOVE
+//   ("interval" or "disabled": FerretDB has no TTL indexes, so never "native").
+'use strict';
+
+const express = require('express');
+const session = require('express-session');
+const { MongoStore } = require('connect-mongo');
+const { MongoClient } = require('mongodb');
+
+function fail(message) {
+  console.error(`interop server.js cannot start: ${message}`);
+  process.exit(2);
+}
+
+function config() {
+  const env = process.env;
+  const json = (name, fallback) => {
+    if (!env[name]) return fallback;
+    try { return JSON.parse(env[name]); } catch (err) { return fail(`${name} is not JSON: ${err.message}`); }
+  };
+  const port = Number(env.PORT);
+  if (!Number.isInteger(port) || port <= 0) fail('PORT must be a TCP port number');
+  if (!env.MONGODB_URL) fail('MONGODB_URL (with the database in its path) is required');
+  const secrets = json('SECRETS', null);
+  if (!Array.isArray(secrets) || secrets.length === 0) fail('SECRETS must be a non-empty JSON list');
+  const autoRemove = env.AUTO_REMOVE || 'interval';
+  if (!['interval', 'disabled'].includes(autoRemove)) fail('AUTO_REMOVE must be "interval" or "disabled"');
+  if (!['', 'true', 'false'].includes(env.PROXY || '')) fail('PROXY must be "true" or "false"');
+  return {
+    port,
+    url: env.MONGODB_URL,
+    collection: env.COLLECTION || 'sessions',
+    secrets,
+    cookie: json('COOKIE', {}),
+    proxy: env.PROXY === 'true',
+    touchAfter: Number(env.TOUCH_AFTER || 0),
+    autoRemove,
+  };
+}
+
+// The session's own data: no `cookie`, no `lastModified` (connect-mongo injects it when touchAfter > 0).
+function sessionData(sess) {
+  const data = {};
+  for (const key of Object.keys(sess)) {
+    if (key !== 'cookie' && key !== 'lastModified') data[key] = sess[key];
+  }
+  return data;
+}
+
+function describe(req) {
+  const cookie = req.session.cookie;
+  return {
+    id: req.sessionID,
+    data: sessionData(req.session),
+    cookie: { originalMaxAge: cookie.originalMaxAge ?? null, expires: cookie.expires ? cookie.expires.toISOString() : null },
+  };
+}
+
+function routes(app) {
+  app.get('/inc', (req, res) => {
+    req.session.cuenta = (req.session.cuenta || 0) + 1;
+    res.json({ cuenta: req.session.cuenta, id: req.sessionID });
+  });
+  app.get('/session', (req, res) => res.json(describe(req)));
+  app.post('/set', (req, res) => {
+    const body = req.body;
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      return res.status(400).json({ error: 'the body must be a JSON object' });
+    }
+    Object.assign(req.session, body);
+    res.json(describe(req));
+  });
+  app.get('/max-age', (req, res) => {
+    const ms = Number(req.query.ms);
+    if (!Number.isFinite(ms) || ms < 0) return res.status(400).json({ error: 'ms must be a number >= 0' });
+    req.session.cookie.maxAge = ms;
+    req.session.maxAgeMs = ms; // a data change, so express-session saves the session
+    res.json(describe(req));
+  });
+  app.get('/regenerate', (req, res, next) => {
+    const data = sessionData(req.session); // express's regenerate empties the session: carry it over
+    req.session.regenerate((err) => {
+      if (err) return next(err);
+      Object.assign(req.session, data);
+      res.json(describe(req));
+    });
+  });
+  app.get('/destroy', (req, res, next) => {
+    const id = req.sessionID;
+    req.session.destroy((err) => (err ? next(err) : res.json({ destroyed: id })));
+  });
+  app.use((req, res) => res.status(404).json({ error: 'not found' }));
+  app.use((err, req, res, next) => { // eslint-disable-line no-unused-vars
+    console.error(`error on ${req.method} ${req.url}:`, err);
+    res.status(500).json({ error: String(err && err.message) });
+  });
+}
+
+async function main() {
+  const cfg = config();
+  const client = new MongoClient(cfg.url, { serverSelectionTimeoutMS: 5000 });
+  try {
+    await client.connect();
+    await client.db().command({ ping: 1 });
+  } catch (err) {
+    fail(`MongoDB at MONGODB_URL does not answer: ${err.message}`);
+  }
+  const store = MongoStore.create({
+    client,
+    collectionName: cfg.collection,
+    touchAfter: cfg.touchAfter,
+    autoRemove: cfg.autoRemove,
+  });
+  const app = express();
+  app.use(express.json());
+  app.use(session({
+    secret: cfg.secrets,
+    store,
+    cookie: cfg.cookie,
+    proxy: cfg.proxy,
+    resave: false,
+    saveUninitialized: false,
+  }));
+  routes(app);
+  const server = app.listen(cfg.port, '127.0.0.1', (err) => {
+    if (err) fail(`cannot listen on 127.0.0.1:${cfg.port}: ${err.message}`);
+    console.log(`interop node app listening on http://127.0.0.1:${cfg.port}/`);
+  });
+  process.on('SIGTERM', () => {
+    server.close();
+    server.closeAllConnections();
+    store.close().finally(() => process.exit(0));
+  });
+}
+
+main().catch((err) => fail(err && err.stack ? err.stack : String(err)));

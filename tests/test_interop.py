@@ -1,0 +1,255 @@
+"""Sessions are shared both ways with the real express-session 1.19 + connect-mongo 6 (issue 4).
+
+Each test runs server.js (the npm packages) and python_app.py over real HTTP on one collection
+of the test MongoDB server, and drives them with one browser-like cookie jar.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from wsgisession.serialization import datetime_to_ms, parse_iso
+
+from .interop.checks import (DAY_MS, FIDELITY, HOUR_MS, NEW, OLD, SLACK_MS, TTL_MS, expires_attribute, now_ms,
+                             ordered, signed, typed)
+from .interop.harness import Cluster, Jar
+
+
+@pytest.fixture
+def cluster(mongo_uri, tmp_path):
+    made = Cluster(mongo_uri, tmp_path)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def pair(cluster):
+    """(python, node) with the same defaults: one secret, express's default cookie."""
+    return cluster.pair()
+
+
+@pytest.mark.parametrize("first", ["python", "node"])
+def test_a_session_continues_on_the_other_side_and_back(pair, cluster, first):
+    jar = Jar()
+    sides = ordered(pair, first)
+    sid = None
+    for n in range(1, 11):
+        reply = sides[(n - 1) % 2].get("/inc", jar)
+        sid = sid or reply.body["id"]
+        assert reply.body == {"cuenta": n, "id": sid}, f"request {n} on {sides[(n - 1) % 2]}"
+        # Only the first answer sets the cookie: both follow express's Set-Cookie rules.
+        assert (reply.set_cookie is not None) == (n == 1)
+    assert jar.value == signed(sid)
+    assert cluster.collection.count_documents({}) == 1
+    assert json.loads(cluster.document(sid)["session"])["cuenta"] == 10
+
+
+@pytest.mark.parametrize("first", ["python", "node"])
+def test_data_round_trips_unchanged(pair, cluster, first):
+    writer, other = ordered(pair, first)
+    jar = Jar()
+    written = writer.post("/set", jar, FIDELITY).body
+    sid = written["id"]
+    assert typed(written["data"]) == typed(FIDELITY)
+    read = other.get("/session", jar).body
+    assert read["id"] == sid and typed(read["data"]) == typed(FIDELITY)
+    # The other side rewrites the whole session (one more key), and the first reads it back.
+    assert typed(other.post("/set", jar, {"hop": 1}).body["data"]) == typed({**FIDELITY, "hop": 1})
+    back = writer.get("/session", jar).body
+    assert back["id"] == sid and typed(back["data"]) == typed({**FIDELITY, "hop": 1})
+    stored = json.loads(cluster.document(sid)["session"])
+    cookie = stored.pop("cookie")
+    assert not cookie.pop("secure", False)  # Python writes secure:false where express omits it
+    assert cookie == {"originalMaxAge": None, "expires": None, "httpOnly": True, "path": "/"}
+    assert typed(stored) == typed({**FIDELITY, "hop": 1})
+
+
+def test_secret_rotation(cluster):
+    node_old, python_both, node_both, python_new, node_new = cluster.start(
+        ("node", {"secrets": [OLD]}), ("python", {"secrets": [NEW, OLD]}), ("node", {"secrets": [NEW, OLD]}),
+        ("python", {"secrets": [NEW]}), ("node", {"secrets": [NEW]}))
+    jar = Jar()
+    sid = node_old.get("/inc", jar).body["id"]
+    assert jar.value == signed(sid, OLD)
+    for side in (python_new, node_new):  # only the new secret: an old-signed cookie is a stranger
+        fresh = side.get("/inc", jar.copy()).body
+        assert fresh["cuenta"] == 1 and fresh["id"] != sid, side
+    reply = python_both.get("/inc", jar)
+    assert reply.body == {"cuenta": 2, "id": sid}
+    assert reply.set_cookie is None  # accepted, and (as in express) not re-signed for nothing
+    reply = python_both.get(f"/max-age?ms={HOUR_MS}", jar)  # an expiring cookie is resent...
+    assert reply.set_cookie is not None and jar.value == signed(sid, NEW)  # ...signed with the new secret
+    assert node_both.get("/inc", jar).body == {"cuenta": 3, "id": sid}
+    assert node_new.get("/inc", jar).body == {"cuenta": 4, "id": sid}
+    assert python_new.get("/inc", jar).body == {"cuenta": 5, "id": sid}
+    stale = node_old.get("/inc", jar.copy()).body  # the old-only side no longer knows the cookie
+    assert stale["cuenta"] == 1 and stale["id"] != sid
+
+    # The other way to re-sign: regenerate (new id, new secret), accepted by Node [new, old].
+    jar = Jar()
+    old_id = node_old.get("/inc", jar).body["id"]
+    new_id = python_both.get("/regenerate", jar).body["id"]
+    assert new_id != old_id and jar.value == signed(new_id, NEW)
+    assert node_both.get("/inc", jar).body == {"cuenta": 2, "id": new_id}
+    assert node_new.get("/inc", jar).body == {"cuenta": 3, "id": new_id}
+
+
+@pytest.mark.parametrize("ender", ["python", "node"])
+def test_logout_on_one_side_is_logout_on_the_other(pair, cluster, ender):
+    ending, other = ordered(pair, ender)
+    jar = Jar()
+    sid = other.get("/inc", jar).body["id"]
+    assert ending.get("/inc", jar).body == {"cuenta": 2, "id": sid}
+    stale = jar.copy()
+    assert ending.get("/destroy", jar).body == {"destroyed": sid}
+    assert cluster.document(sid) is None
+    for side in (other, ending):  # even a browser that kept the cookie starts afresh on both sides
+        fresh = side.get("/inc", stale.copy()).body
+        assert fresh["cuenta"] == 1 and fresh["id"] != sid, side
+    # Python also expires the cookie (Max-Age=0); express leaves it in the browser (documented).
+    assert jar.value == (None if ender == "python" else stale.value)
+    fresh = other.get("/inc", jar).body
+    assert fresh["cuenta"] == 1 and fresh["id"] != sid
+
+
+@pytest.mark.parametrize("side", ["python", "node"])
+def test_regenerate_kills_the_old_id_on_both_sides(pair, cluster, side):
+    regenerating, other = ordered(pair, side)
+    jar = Jar()
+    old = other.get("/inc", jar).body["id"]
+    regenerating.get("/inc", jar)
+    stale = jar.copy()
+    reply = regenerating.get("/regenerate", jar)
+    new = reply.body["id"]
+    assert new != old and reply.body["data"] == {"cuenta": 2}
+    assert reply.set_cookie is not None and jar.value == signed(new)
+    assert cluster.document(old) is None and cluster.document(new) is not None
+    for app in pair:
+        view = app.get("/session", stale.copy()).body
+        assert view["id"] not in (old, new) and view["data"] == {}, app
+    assert other.get("/inc", jar).body == {"cuenta": 3, "id": new}
+    assert regenerating.get("/inc", jar).body == {"cuenta": 4, "id": new}
+
+
+@pytest.mark.parametrize("setter", ["python", "node"])
+def test_expiry_set_on_one_side_is_honoured_by_the_other(pair, cluster, setter):
+    first, second = ordered(pair, setter)
+    jar = Jar()
+    before = now_ms()
+    sid = second.get("/inc", jar).body["id"]
+    doc = cluster.document(sid)  # a browser-session cookie: the document lives for the ttl
+    assert before + TTL_MS <= datetime_to_ms(doc["expires"]) <= now_ms() + TTL_MS
+
+    before = now_ms()
+    reply = first.get(f"/max-age?ms={2 * HOUR_MS}", jar)
+    after = now_ms()
+    doc = cluster.document(sid)
+    cookie = json.loads(doc["session"])["cookie"]
+    expires = datetime_to_ms(doc["expires"])
+    assert expires == parse_iso(cookie["expires"])  # the document's date is the cookie's expiry
+    assert before + 2 * HOUR_MS - SLACK_MS <= expires <= after + 2 * HOUR_MS
+    assert 2 * HOUR_MS - 5 <= cookie["originalMaxAge"] <= 2 * HOUR_MS  # express may lose a ms or two
+    assert expires_attribute(reply.set_cookie) == expires - expires % 1000
+
+    view = second.get("/session", jar).body  # the other side reads the same expiry...
+    assert view["cookie"] == {"originalMaxAge": cookie["originalMaxAge"], "expires": cookie["expires"]}
+    before = now_ms()
+    reply = second.get("/inc", jar)  # ...and rolls it forward with the stored max age
+    after = now_ms()
+    assert reply.body == {"cuenta": 2, "id": sid}
+    doc = cluster.document(sid)
+    rolled = datetime_to_ms(doc["expires"])
+    assert before + cookie["originalMaxAge"] <= rolled <= after + cookie["originalMaxAge"]
+    assert rolled == parse_iso(json.loads(doc["session"])["cookie"]["expires"])
+    assert expires_attribute(reply.set_cookie) == rolled - rolled % 1000
+
+
+def test_an_expired_document_is_invisible_to_both(pair, cluster):
+    python, node = pair
+    jar = Jar()
+    sid = python.get("/inc", jar).body["id"]
+    node.get(f"/max-age?ms={DAY_MS}", jar)  # the cookie itself still says "valid for a day"
+    past = datetime.now(timezone.utc) - timedelta(seconds=1)
+    cluster.collection.update_one({"_id": sid}, {"$set": {"expires": past}})
+    stored = cluster.document(sid)
+    for app in pair:
+        view = app.get("/session", jar.copy()).body
+        assert view["id"] != sid and view["data"] == {}, app
+        fresh = app.get("/inc", jar.copy()).body
+        assert fresh["cuenta"] == 1 and fresh["id"] != sid, app
+    assert cluster.document(sid) == stored  # nobody revived or touched it
+
+
+def test_touch_after_is_shared_and_documents_stay_well_typed(cluster):
+    python, node = cluster.pair(touch_after=3600, cookie={"maxAge": DAY_MS})
+    jar = Jar()
+    before = now_ms()
+    sid = python.get("/inc", jar).body["id"]
+    assert before <= datetime_to_ms(cluster.document(sid)["lastModified"]) <= now_ms()
+    node.get("/inc", jar)  # a change: written (with a new lastModified) by Node
+    snapshot = cluster.document(sid)
+    assert "lastModified" not in json.loads(snapshot["session"])
+    for app in (python, node, python, node):  # unchanged and recently written: no side writes
+        assert app.get("/session", jar).body["data"] == {"cuenta": 2}
+    assert cluster.document(sid) == snapshot
+    for app in (python, node):  # once lastModified is older than touchAfter, each side touches
+        old = datetime.now(timezone.utc) - timedelta(hours=2)
+        cluster.collection.update_one({"_id": sid}, {"$set": {"lastModified": old}})
+        before = now_ms()
+        app.get("/session", jar)
+        after = now_ms()
+        doc = cluster.document(sid)
+        assert before <= datetime_to_ms(doc["lastModified"]) <= after, app
+        assert before + DAY_MS - SLACK_MS <= datetime_to_ms(doc["expires"]) <= after + DAY_MS, app
+        assert doc["session"] == snapshot["session"], app  # a touch never rewrites the data
+
+    # Mixed traffic on several sessions, then every document has connect-mongo's shape and types.
+    for first in (python, node):
+        other = node if first is python else python
+        browser = Jar()
+        first.post("/set", browser, {"user": {"name": "Zoë", "roles": ["a", "b"]}})
+        other.get("/inc", browser)
+        other.get(f"/max-age?ms={HOUR_MS}", browser)
+        first.get("/regenerate", browser)
+        other.get("/inc", browser)
+        first.get("/session", browser)
+    docs = list(cluster.collection.find())
+    assert len(docs) == 3
+    for doc in docs:
+        assert set(doc) == {"_id", "session", "expires", "lastModified"}, doc
+        assert isinstance(doc["_id"], str) and isinstance(doc["session"], str), doc
+        assert isinstance(doc["expires"], datetime) and isinstance(doc["lastModified"], datetime), doc
+        session = json.loads(doc["session"])
+        assert isinstance(session["cookie"]["originalMaxAge"], int) and "lastModified" not in session, doc
+        # A touch moves the document's expiry past the one in the (not rewritten) session JSON.
+        assert datetime_to_ms(doc["expires"]) >= parse_iso(session["cookie"]["expires"]), doc
+
+
+@pytest.mark.parametrize("first", ["python", "node"])
+def test_secure_auto_cookie_behind_a_trusted_proxy(cluster, first):
+    sides = ordered(cluster.pair(cookie={"secure": "auto", "maxAge": HOUR_MS}, proxy=True), first)
+    https = {"X-Forwarded-Proto": "https"}
+    jar = Jar()
+    reply = sides[0].get("/inc", jar, headers=https)
+    sid = reply.body["id"]
+    assert "; Secure" in reply.set_cookie
+    assert json.loads(cluster.document(sid)["session"])["cookie"]["secure"] is True
+    for n, side in enumerate((sides[1], sides[0], sides[1]), start=2):
+        reply = side.get("/inc", jar, headers=https)
+        assert reply.body == {"cuenta": n, "id": sid}, side
+        assert "; Secure" in reply.set_cookie and jar.value == signed(sid), side
+    for n, side in enumerate(sides, start=5):  # plain http: the session works, the Secure cookie is not sent
+        reply = side.get("/inc", jar)
+        assert reply.body == {"cuenta": n, "id": sid} and reply.set_cookie is None, side
+
+
+def test_a_lone_surrogate_written_by_node_survives_python(pair):
+    python, node = pair
+    jar = Jar()
+    node.post("/set", jar, {"text": "cut emoji \ud83c"})  # JavaScript strings may hold lone surrogates
+    assert python.get("/session", jar).body["data"] == {"text": "cut emoji \ud83c"}
+    assert python.get("/inc", jar).body["cuenta"] == 1  # dumps escapes it as JSON.stringify does
+    assert node.get("/session", jar).body["data"] == {"text": "cut emoji \ud83c", "cuenta": 1}
