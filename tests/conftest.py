@@ -28,7 +28,8 @@ def store(request, clock, tmp_path):
         from wsgisession import MongoStore
 
         database = request.getfixturevalue("mongo_database")
-        made = MongoStore(database["sessions"], clock=clock, auto_remove="interval")  # FerretDB: no TTL
+        # interval: FerretDB has no TTL indexes; timestamps: createdAt, so it knows creation times
+        made = MongoStore(database["sessions"], clock=clock, auto_remove="interval", timestamps=True)
     yield made
     made.clear()
     made.close()

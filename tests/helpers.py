@@ -40,6 +40,18 @@ class SpyStore:
         self._record("set", sid)
         self.inner.set(sid, session)
 
+    @property
+    def tracks_creation(self) -> bool:
+        return bool(self.inner.tracks_creation)
+
+    def load(self, sid: str) -> Any:
+        self._record("get", sid)
+        return self.inner.load(sid)
+
+    def save(self, sid: str, session: dict[str, Any], version: Any) -> Any:
+        self._record("set", sid)
+        return self.inner.save(sid, session, version)
+
     def touch(self, sid: str, session: dict[str, Any]) -> None:
         self._record("touch", sid)
         self.inner.touch(sid, session)

@@ -426,7 +426,7 @@ def test_store_unavailable_in_the_app_is_a_503():
 
 def test_store_failure_on_save_is_a_503():
     class DownStore(MemoryStore):
-        def set(self, sid, session):
+        def save(self, sid, session, version):
             from wsgisession import StoreUnavailable
 
             raise StoreUnavailable("down")

@@ -636,3 +636,34 @@ def test_frozen_server_answers_503_within_the_timeout(ferretdb, outage_app):
     finally:
         ferretdb.resume()
     assert outage_app.get("/count").text == "2"
+
+
+def test_creation_time_is_known_only_with_timestamps(mongo_database, clock):
+    plain = MongoStore(mongo_database["plain"], clock=clock, auto_remove="disabled")
+    plain.set("sid", {"cookie": {}, "a": 1})
+    assert not plain.tracks_creation and plain.load("sid").created_ms is None
+    stamped = MongoStore(mongo_database["stamped"], clock=clock, auto_remove="disabled", timestamps=True)
+    stamped.set("sid", {"cookie": {}, "a": 1})
+    assert stamped.tracks_creation and stamped.load("sid").created_ms == int(clock() * 1000)
+
+
+def test_save_compares_with_what_connect_mongo_wrote(mongo_database, clock):
+    store = MongoStore(mongo_database["sessions"], clock=clock, auto_remove="disabled")
+    store.set("sid", {"cookie": {}, "a": 1})
+    version = store.load("sid").version
+    # connect-mongo rewrites the session field (its JSON may differ from ours byte for byte)
+    mongo_database["sessions"].update_one({"_id": "sid"}, {"$set": {"session": '{"cookie":{},"a":1,"b":2}'}})
+    assert store.save("sid", {"cookie": {}, "a": 5}, version) is None
+    assert store.get("sid") == {"cookie": {}, "a": 1, "b": 2}
+
+
+def test_absolute_timeout_needs_timestamps_on_mongo(mongo_database, clock):
+    def app(environ, start_response):
+        start_response("204 No Content", [])
+        return []
+
+    plain = MongoStore(mongo_database["sessions"], clock=clock, auto_remove="disabled")
+    with pytest.raises(ConfigurationError, match="timestamps=True"):
+        SessionMiddleware(app, secret="x" * 32, store=plain, absolute_timeout=3600)
+    stamped = MongoStore(mongo_database["sessions"], clock=clock, auto_remove="disabled", timestamps=True)
+    SessionMiddleware(app, secret="x" * 32, store=stamped, absolute_timeout=3600)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from wsgisession.serialization import format_iso
 
 
@@ -76,3 +78,73 @@ def test_all_length_clear_see_only_live_records(store, clock):
     assert store.length() == 2
     store.clear()
     assert store.length() == 0 and store.all() == {} and store.get("long-1") is None
+
+
+# -- concurrency-safe saves: load() and save() --------------------------------------------------
+
+
+def test_load_returns_record_version_and_creation_time(store, clock):
+    assert store.load("missing") is None
+    assert store.save("sid-1", record(clock, a=1), None) is not None
+    loaded = store.load("sid-1")
+    assert loaded.record == record(clock, a=1) and loaded.version is not None
+    assert abs(loaded.created_ms - clock() * 1000) < 1000
+
+
+def test_save_with_the_loaded_version_succeeds_and_returns_the_new_one(store, clock):
+    store.set("sid-1", record(clock, a=1))
+    version = store.load("sid-1").version
+    new_version = store.save("sid-1", record(clock, a=2), version)
+    assert new_version is not None and new_version != version
+    assert store.load("sid-1").version == new_version and store.get("sid-1")["a"] == 2
+
+
+def test_save_with_a_stale_version_writes_nothing(store, clock):
+    store.set("sid-1", record(clock, a=1))
+    stale = store.load("sid-1").version
+    store.set("sid-1", record(clock, a=2))  # another request wrote meanwhile
+    assert store.save("sid-1", record(clock, a=3), stale) is None
+    assert store.get("sid-1")["a"] == 2
+
+
+def test_save_never_recreates_a_destroyed_record(store, clock):
+    store.set("sid-1", record(clock, a=1))
+    version = store.load("sid-1").version
+    store.destroy("sid-1")
+    assert store.save("sid-1", record(clock, a=2), version) is None
+    assert store.get("sid-1") is None
+
+
+def test_save_without_version_only_creates(store, clock):
+    assert store.save("sid-1", record(clock, a=1), None) is not None
+    assert store.save("sid-1", record(clock, a=2), None) is None
+    assert store.get("sid-1")["a"] == 1
+
+
+def test_save_without_version_may_reuse_an_expired_record(store, clock):
+    store.set("sid-1", record(clock, max_age_ms=1000, a=1))
+    clock.advance(2)
+    assert store.save("sid-1", record(clock, a=2), None) is not None
+    assert store.get("sid-1")["a"] == 2
+
+
+def test_touch_keeps_the_version_and_updates_keep_the_creation_time(store, clock):
+    store.set("sid-1", record(clock, a=1))
+    first = store.load("sid-1")
+    clock.advance(60)
+    store.touch("sid-1", record(clock, a=1))
+    assert store.load("sid-1").version == first.version
+    store.save("sid-1", record(clock, a=2), first.version)
+    store.set("sid-1", record(clock, a=3))
+    assert store.load("sid-1").created_ms == first.created_ms
+
+
+def test_oversized_session_is_a_clear_error_not_a_broken_record(store, clock):
+    from wsgisession import SessionError
+
+    big = "x" * (16 * 1024 * 1024)
+    for write in (lambda: store.set("sid-1", record(clock, big=big)),
+                  lambda: store.save("sid-1", record(clock, big=big), None)):
+        with pytest.raises(SessionError, match="over the store's limit"):
+            write()
+    assert store.get("sid-1") is None

@@ -84,6 +84,8 @@ class SessionMiddleware:
         trust_proxy: bool = False,
         genid: Callable[[WSGIEnvironment], str] | None = None,
         environ_key: str = DEFAULT_ENVIRON_KEY,
+        concurrency: Literal["merge", "overwrite"] = "merge",
+        absolute_timeout: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not callable(app):
@@ -107,6 +109,24 @@ class SessionMiddleware:
             raise ConfigurationError("genid must be a callable taking the WSGI environ and returning a str.")
         if not isinstance(environ_key, str) or not environ_key:
             raise ConfigurationError("environ_key must be a non-empty str.")
+        if concurrency not in ("merge", "overwrite"):
+            raise ConfigurationError(f"concurrency must be 'merge' or 'overwrite', not {concurrency!r}.")
+        if concurrency == "merge" and not all(callable(getattr(store, m, None)) for m in ("load", "save")):
+            raise ConfigurationError(
+                f"{type(store).__name__} has no load()/save(), which concurrency-safe saves need: "
+                "implement them (see wsgisession.stores.base.Store) or pass concurrency='overwrite'."
+            )
+        if absolute_timeout is not None:
+            if isinstance(absolute_timeout, bool) or not isinstance(absolute_timeout, (int, float)) \
+                    or absolute_timeout <= 0:
+                raise ConfigurationError(
+                    f"absolute_timeout must be a positive number of seconds or None, not {absolute_timeout!r}."
+                )
+            if not getattr(store, "tracks_creation", False):
+                raise ConfigurationError(
+                    "absolute_timeout needs a store that records when each session was created: "
+                    "use MongoStore(..., timestamps=True) (connect-mongo's createdAt), SQLiteStore or MemoryStore."
+                )
         self.app = app
         self.store = store
         self.name = name
@@ -119,8 +139,10 @@ class SessionMiddleware:
         self._clock = clock
         self._settings = SessionSettings(
             store=store, cookie=cookie, genid=genid or _default_genid, resave=resave,
-            save_uninitialized=save_uninitialized, clock=clock,
+            save_uninitialized=save_uninitialized, clock=clock, merge=concurrency == "merge",
+            absolute_timeout=absolute_timeout,
         )
+        self.stats = self._settings.stats  # merges and conflicts of concurrent saves, for monitoring
 
     def __repr__(self) -> str:  # no secrets
         return f"<SessionMiddleware name={self.name!r} store={type(self.store).__name__}>"

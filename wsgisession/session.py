@@ -12,15 +12,18 @@ import logging
 import secrets
 from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from .errors import SessionError
-from .options import CookieOptions
-from .serialization import datetime_to_ms, dumps, format_iso, ms_to_datetime, parse_iso
-from .stores.base import Record, Store
+import threading
 
-__all__ = ["Session", "SessionCookie", "SessionSettings", "SET_COOKIE", "EXPIRE_COOKIE"]
+from .errors import SessionError, StoreUnavailable
+from .merge import merge
+from .options import CookieOptions
+from .serialization import dumps, loads
+from .session_cookie import SessionCookie
+from .stores.base import Loaded, Record, Store
+
+__all__ = ["Session", "SessionCookie", "SessionSettings", "SaveStats", "SET_COOKIE", "EXPIRE_COOKIE"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,126 +39,27 @@ RESERVED_KEYS = frozenset({
 })
 
 
-class SessionCookie:
-    """The cookie settings of one session, stored with it as express's ``cookie`` object.
+MAX_SAVE_ATTEMPTS = 10  # compare-and-set rounds before a save gives up (StoreUnavailable)
 
-    ``max_age`` is in seconds and may be set per session ("remember me")::
 
-        session.cookie.max_age = 30 * 86400
-    """
+class SaveStats:
+    """Counts of concurrent saves, for monitoring (``SessionMiddleware.stats``); thread-safe."""
 
-    __slots__ = ("original_max_age", "expires_ms", "secure", "http_only", "domain", "path",
-                 "same_site", "partitioned", "priority", "_clock")
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.merged = 0  # saves that found the record changed and merged key by key
+        self.same_key_conflicts = 0  # keys both requests changed: the later writer won
+        self.dropped = 0  # saves abandoned because another request destroyed the session
 
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self._clock = clock
-        self.original_max_age: int | None = None  # milliseconds, as express stores it
-        self.expires_ms: int | None = None
-        self.secure: bool | None = None
-        self.http_only = True
-        self.domain: str | None = None
-        self.path = "/"
-        self.same_site: str | None = None
-        self.partitioned = False
-        self.priority: str | None = None
+    def add(self, *, merged: int = 0, same_key_conflicts: int = 0, dropped: int = 0) -> None:
+        with self._lock:
+            self.merged += merged
+            self.same_key_conflicts += same_key_conflicts
+            self.dropped += dropped
 
-    @classmethod
-    def from_options(cls, options: CookieOptions, is_secure: bool, clock: Callable[[], float]) -> SessionCookie:
-        """A new session's cookie, with ``"auto"`` resolved for this request (as express does)."""
-        cookie = cls(clock)
-        cookie.secure = is_secure if options.secure == "auto" else bool(options.secure)
-        same_site = options.same_site
-        cookie.same_site = ("none" if cookie.secure else "lax") if same_site == "auto" else same_site
-        cookie.http_only = options.http_only
-        cookie.domain = options.domain
-        cookie.path = options.path
-        cookie.partitioned = options.partitioned
-        cookie.priority = options.priority
-        cookie.max_age = options.max_age
-        return cookie
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any], clock: Callable[[], float]) -> SessionCookie:
-        """Rebuild from the stored ``cookie`` object; its attributes win over the current options."""
-        cookie = cls(clock)
-        oma = data.get("originalMaxAge")
-        cookie.original_max_age = int(oma) if isinstance(oma, (int, float)) and not isinstance(oma, bool) else None
-        expires = data.get("expires")
-        if isinstance(expires, str):
-            try:
-                cookie.expires_ms = parse_iso(expires)
-            except ValueError:
-                cookie.expires_ms = None
-        elif isinstance(expires, datetime):  # stringify=False documents hold a BSON date
-            cookie.expires_ms = datetime_to_ms(expires)
-        secure = data.get("secure")
-        cookie.secure = bool(secure) if secure is not None else None
-        cookie.http_only = bool(data.get("httpOnly", True))  # express's Cookie defaults
-        domain, path = data.get("domain"), data.get("path")
-        cookie.domain = domain if isinstance(domain, str) else None
-        cookie.path = path if isinstance(path, str) else "/"
-        same_site = data.get("sameSite")
-        if same_site is True:
-            same_site = "strict"
-        cookie.same_site = same_site.lower() if isinstance(same_site, str) else None
-        cookie.partitioned = bool(data.get("partitioned"))
-        priority = data.get("priority")
-        cookie.priority = priority.lower() if isinstance(priority, str) else None
-        return cookie
-
-    def _now_ms(self) -> int:
-        return int(self._clock() * 1000)
-
-    @property
-    def max_age(self) -> float | None:
-        """Seconds until the cookie expires; None for a browser-session cookie."""
-        if self.expires_ms is None:
-            return None
-        return (self.expires_ms - self._now_ms()) / 1000
-
-    @max_age.setter
-    def max_age(self, seconds: float | None) -> None:
-        if seconds is None:
-            self.original_max_age = None
-            self.expires_ms = None
-            return
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
-            raise ValueError(f"max_age must be a number of seconds >= 0 or None, not {seconds!r}")
-        self.original_max_age = round(seconds * 1000)
-        self.expires_ms = self._now_ms() + self.original_max_age
-
-    @property
-    def expires(self) -> datetime | None:
-        """When the cookie expires (aware UTC), or None."""
-        return None if self.expires_ms is None else ms_to_datetime(self.expires_ms)
-
-    def reset(self) -> None:
-        """Restart the countdown: expires = now + original max age (express's ``touch``)."""
-        oma = self.original_max_age
-        self.expires_ms = None if oma is None else self._now_ms() + oma
-
-    def settings(self) -> tuple[Any, ...]:
-        """Everything but the rolling expiry: a change here is a change of the session."""
-        return (self.original_max_age, self.secure, self.http_only, self.domain, self.path,
-                self.same_site, self.partitioned, self.priority)
-
-    def to_json(self) -> dict[str, Any]:
-        """Express's ``Cookie.toJSON()``: same keys, same order, unset attributes omitted."""
-        data: dict[str, Any] = {"originalMaxAge": self.original_max_age}
-        if self.partitioned:
-            data["partitioned"] = True
-        if self.priority:
-            data["priority"] = self.priority
-        data["expires"] = None if self.expires_ms is None else format_iso(self.expires_ms)
-        if self.secure is not None:
-            data["secure"] = self.secure
-        data["httpOnly"] = self.http_only
-        if self.domain:
-            data["domain"] = self.domain
-        data["path"] = self.path
-        if self.same_site:
-            data["sameSite"] = self.same_site
-        return data
+    def __repr__(self) -> str:
+        return (f"SaveStats(merged={self.merged}, same_key_conflicts={self.same_key_conflicts}, "
+                f"dropped={self.dropped})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +72,18 @@ class SessionSettings:
     resave: bool
     save_uninitialized: bool
     clock: Callable[[], float]
+    merge: bool = True  # compare-and-set saves (concurrency="merge"); False: plain overwrite
+    absolute_timeout: float | None = None  # seconds since creation after which a session is dead
+    stats: SaveStats = field(default_factory=SaveStats)
     log_salt: bytes = field(default_factory=lambda: secrets.token_bytes(16), repr=False)
+
+    def load(self, sid: str) -> Loaded | None:
+        """The record with its version, from ``store.load`` (or ``store.get`` for minimal stores)."""
+        load = getattr(self.store, "load", None)
+        if load is not None:
+            return load(sid)  # type: ignore[no-any-return]
+        record = self.store.get(sid)
+        return None if record is None else Loaded(record, None, None)
 
     def tag(self, sid: str) -> str:
         """A short salted hash that correlates log lines of one session without revealing its id."""
@@ -196,10 +111,12 @@ class Session(MutableMapping[str, Any]):
         self._original_id = ""
         self._cookie: SessionCookie | None = None
         self._meta: dict[str, Any] = {}
+        self._version: Any = None  # what the store held when loaded: the compare-and-set token
         self._loaded_state: tuple[Any, ...] | None = None
         self._saved_state: tuple[Any, ...] | None = None
         self._committed_state: tuple[Any, ...] | None = None
         self._expire_cookie = False
+        self._dropped = False  # another request destroyed it while this one ran: never recreate
 
     # -- loading -------------------------------------------------------------------------
 
@@ -211,9 +128,9 @@ class Session(MutableMapping[str, Any]):
     def _ensure(self) -> dict[str, Any]:
         data = self._data
         if data is None:
-            record = self._settings.store.get(self._cookie_id) if self._cookie_id else None
-            if isinstance(record, dict):
-                self._inflate(record)
+            loaded = self._settings.load(self._cookie_id) if self._cookie_id else None
+            if loaded is not None and isinstance(loaded.record, dict) and not self._too_old(loaded):
+                self._inflate(loaded)
                 self._original_id = self._id = self._cookie_id  # type: ignore[assignment]
             else:
                 if self._cookie_id:
@@ -224,10 +141,23 @@ class Session(MutableMapping[str, Any]):
             assert data is not None
         return data
 
+    def _too_old(self, loaded: Loaded) -> bool:
+        """Past the absolute timeout: destroyed, whatever its activity."""
+        limit = self._settings.absolute_timeout
+        if limit is None or loaded.created_ms is None:
+            return False
+        if int(self._settings.clock() * 1000) - loaded.created_ms < limit * 1000:
+            return False
+        assert self._cookie_id is not None
+        self._settings.store.destroy(self._cookie_id)
+        logger.debug("session %s reached its absolute timeout", self._settings.tag(self._cookie_id))
+        return True
+
     def _generate(self) -> None:
         self._id = self._original_id = self._new_id()
         self._data = {}
         self._meta = {}
+        self._version = None
         self._cookie = self._new_cookie()
         self._loaded_state = self._state()
         self._saved_state = None
@@ -241,8 +171,9 @@ class Session(MutableMapping[str, Any]):
     def _new_cookie(self) -> SessionCookie:
         return SessionCookie.from_options(self._settings.cookie, self._is_secure, self._settings.clock)
 
-    def _inflate(self, record: Record) -> None:
-        data = dict(record)
+    def _inflate(self, loaded: Loaded) -> None:
+        self._version = loaded.version
+        data = dict(loaded.record)
         cookie = data.pop("cookie", None)
         self._meta = {key: data.pop(key) for key in _META_KEYS if key in data}
         self._cookie = (SessionCookie.from_json(cookie, self._settings.clock) if isinstance(cookie, dict)
@@ -322,6 +253,7 @@ class Session(MutableMapping[str, Any]):
         logger.debug("session %s regenerated as %s", self._settings.tag(old), self._settings.tag(self._id))
         self._cookie = self._new_cookie()
         self._meta = {}
+        self._version = None
         self._saved_state = None
 
     def destroy(self) -> None:
@@ -337,17 +269,53 @@ class Session(MutableMapping[str, Any]):
     def reload(self) -> None:
         """Re-read the record from the store, dropping unsaved changes."""
         self._ensure()
-        record = self._settings.store.get(self._id)
-        if not isinstance(record, dict):
+        loaded = self._settings.load(self._id)
+        if loaded is None or not isinstance(loaded.record, dict):
             raise SessionError("the session no longer exists in the store")
-        self._inflate(record)
+        self._inflate(loaded)
 
     def save(self) -> None:
         """Write the session to the store now."""
         self._ensure()
-        state = self._state()
-        self._settings.store.set(self._id, self._record())
-        self._saved_state = state
+        self._persist(self._state())
+
+    def _persist(self, state: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """Write the session; with merging on, as a compare-and-set that merges concurrent changes.
+
+        Return the state written, or None when another request destroyed the session meanwhile:
+        it stays destroyed.
+        """
+        settings = self._settings
+        if self._dropped:
+            return None
+        if not settings.merge:
+            settings.store.set(self._id, self._record())
+            self._saved_state = state
+            return state
+        for _ in range(MAX_SAVE_ATTEMPTS):
+            version = settings.store.save(self._id, self._record(), self._version)
+            if version is not None:
+                self._version = version
+                self._saved_state = state
+                return state
+            loaded = settings.load(self._id)
+            if loaded is None or not isinstance(loaded.record, dict):
+                logger.debug("session %s was destroyed by a concurrent request: its changes are dropped",
+                             settings.tag(self._id))
+                settings.stats.add(dropped=1)
+                self._dropped = True
+                return None
+            theirs = {k: v for k, v in loaded.record.items() if k != "cookie" and k not in _META_KEYS}
+            assert self._loaded_state is not None and self._data is not None
+            self._data, conflicts = merge(loads(self._loaded_state[0]), self._data, theirs)
+            self._loaded_state = (dumps(theirs), self._loaded_state[1])
+            self._version = loaded.version
+            state = self._state()
+            settings.stats.add(merged=1, same_key_conflicts=conflicts)
+            if conflicts:
+                logger.debug("session %s: %d key(s) changed by concurrent requests, the later write won",
+                             settings.tag(self._id), conflicts)
+        raise StoreUnavailable(f"the session could not be saved after {MAX_SAVE_ATTEMPTS} concurrent changes")
 
     def touch(self) -> None:
         """Restart the cookie's max-age countdown (the store's expiry follows when it is saved)."""
@@ -374,8 +342,10 @@ class Session(MutableMapping[str, Any]):
             should_save = not is_saved
         store = self._settings.store
         if should_save:
-            store.set(self._id, self._record())
-            self._saved_state = state
+            saved = self._persist(state)
+            if saved is None:
+                return None  # destroyed meanwhile by another request: no cookie for it
+            state = saved
             if unknown and self._id == self._original_id:
                 logger.debug("session %s created", self._settings.tag(self._id))
         elif not unknown:
@@ -391,10 +361,10 @@ class Session(MutableMapping[str, Any]):
 
     def finish(self) -> None:
         """Save changes made after the headers went out (while the body was being produced)."""
-        if self._data is None:
+        if self._data is None or self._dropped:
             return
         if self._committed_state is None:
             self.commit(rolling=False)
         elif self._state() != self._committed_state:
-            self.save()
+            self._persist(self._state())
             self._committed_state = self._saved_state

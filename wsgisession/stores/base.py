@@ -9,16 +9,25 @@ record reads as missing, whether or not it has been purged yet.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, SessionError
 from ..serialization import datetime_to_ms, parse_iso
 
-__all__ = ["DEFAULT_TTL", "Store", "expiry_ms", "validate_ttl"]
+__all__ = ["DEFAULT_TTL", "MAX_SIZE", "Loaded", "Store", "check_size", "expiry_ms", "validate_ttl"]
 
 DEFAULT_TTL = 14 * 24 * 3600  # seconds, connect-mongo's default
+MAX_SIZE = 15 * 1024 * 1024  # bytes of session JSON: under MongoDB's 16 MiB document limit, in every store
 
 Record = dict[str, Any]
+
+
+class Loaded(NamedTuple):
+    """What ``load`` returns: the record, the version to compare-and-set against, its creation time."""
+
+    record: Record
+    version: Any  # opaque: what the store holds for this record now
+    created_ms: int | None  # epoch ms of the first write, when the store knows it
 
 
 @runtime_checkable
@@ -49,6 +58,21 @@ class Store(Protocol):
     def close(self) -> None:
         """Release connections and timers; the store is not used afterwards."""
 
+    # Concurrency-safe saves (every store of this package has them; SessionMiddleware's
+    # concurrency="overwrite" works with stores that only have the methods above).
+
+    tracks_creation: bool  # whether load() reports creation times (needed by absolute_timeout)
+
+    def load(self, sid: str) -> Loaded | None:
+        """Like ``get``, with the version token and creation time."""
+
+    def save(self, sid: str, session: Record, version: Any) -> Any:
+        """Write only if the stored record is still ``version`` (None: only if there is none).
+
+        Return the new version, or None when the record changed or vanished meanwhile: a
+        destroyed session is never recreated by a request that loaded it before.
+        """
+
 
 def expiry_ms(session: Record, now_ms: int, ttl: float) -> int:
     """When a record expires, in epoch ms: ``cookie.expires`` if it has one, else now + ttl."""
@@ -69,3 +93,12 @@ def validate_ttl(ttl: float) -> float:
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
         raise ConfigurationError(f"ttl must be a positive number of seconds (default 14 days), not {ttl!r}.")
     return ttl
+
+
+def check_size(text: str, limit: int = MAX_SIZE) -> None:
+    """Refuse a session whose JSON is over ``limit`` bytes, before it reaches the store."""
+    if len(text) * 4 > limit and len(text.encode("utf-8")) > limit:
+        raise SessionError(
+            f"the session is {len(text.encode('utf-8'))} bytes of JSON, over the store's limit of {limit}: "
+            "keep large data elsewhere and store a reference to it in the session."
+        )

@@ -14,23 +14,23 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from pymongo import MongoClient
 from pymongo.collection import Collection
-from pymongo.errors import OperationFailure, PyMongoError
+from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 from pymongo.write_concern import WriteConcern
 
 from ..errors import ConfigurationError, StoreUnavailable
 from ..serialization import datetime_to_ms, dumps, format_iso, loads, parse_iso
-from .base import DEFAULT_TTL, Record, expiry_ms, validate_ttl
+from ..serialization import ms_to_datetime as _date  # exact ms: BSON dates are milliseconds
+from .base import DEFAULT_TTL, Loaded, Record, check_size, expiry_ms, validate_ttl
 
 __all__ = ["MongoStore", "TTLIndexWarning"]
 
 logger = logging.getLogger(__name__)
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _AUTO_REMOVE = ("native", "interval", "disabled")
 _NOT_IMPLEMENTED = (115, 238)  # CommandNotSupported, NotImplemented (FerretDB 1.x has no TTL indexes)
 # express's Cookie.toJSON() keys, in order; with stringify=False Node stores unset ones as null.
@@ -50,11 +50,6 @@ def _check(ok: bool, message: str) -> None:
 
 def _is_seconds(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
-
-
-def _date(ms: int) -> datetime:
-    """Epoch ms as an aware UTC datetime, exactly (BSON dates are milliseconds)."""
-    return _EPOCH + timedelta(milliseconds=ms)
 
 
 def _json_ready(value: Any) -> Any:
@@ -147,6 +142,11 @@ class MongoStore:
         store._own_client = client
         return store
 
+    @property
+    def tracks_creation(self) -> bool:
+        """Whether load() knows creation times: connect-mongo's createdAt, written with timestamps=True."""
+        return self.timestamps
+
     def __repr__(self) -> str:  # names the collection, never the URL (it may hold credentials)
         return f"MongoStore({self.collection.full_name!r})"
 
@@ -209,8 +209,7 @@ class MongoStore:
                            type(exc).__name__, self.auto_remove_interval)
 
     def _serialize(self, record: Record) -> Any:
-        if self.stringify:
-            return dumps(record)
+        """The embedded document of stringify=False, with Node's nulls and a BSON date in the cookie."""
         cookie = record.get("cookie")
         if not isinstance(cookie, dict):
             return record
@@ -244,22 +243,30 @@ class MongoStore:
 
     # -- the Store protocol ---------------------------------------------------------------------
 
-    def get(self, sid: str) -> Record | None:
+    def load(self, sid: str) -> Loaded | None:
         now = self._now_ms()
         with self._guard("get"):
             doc = self.collection.find_one({"_id": sid, **self._live(now)})
         if doc is None:
             return None
         record = self._parse(doc)
-        modified = doc.get("lastModified")
-        if record is not None and self.touch_after > 0 and isinstance(modified, datetime):
+        if record is None:
+            return None
+        modified, created = doc.get("lastModified"), doc.get("createdAt")
+        if self.touch_after > 0 and isinstance(modified, datetime):
             record["lastModified"] = _date(datetime_to_ms(modified))  # kept aside by Session, back in touch()
-        return record
+        return Loaded(record, doc.get("session"), datetime_to_ms(created) if isinstance(created, datetime) else None)
 
-    def set(self, sid: str, session: Record) -> None:
+    def get(self, sid: str) -> Record | None:
+        loaded = self.load(sid)
+        return None if loaded is None else loaded.record
+
+    def _update(self, sid: str, session: Record, now: int) -> dict[str, Any]:
+        """connect-mongo's set(): the whole document in ``$set``, timestamps on request."""
         record = {key: value for key, value in session.items() if key != "lastModified"}
-        now = self._now_ms()
-        fields: dict[str, Any] = {"_id": sid, "session": self._serialize(record),
+        text = dumps(record)
+        check_size(text)
+        fields: dict[str, Any] = {"_id": sid, "session": text if self.stringify else self._serialize(record),
                                   "expires": _date(expiry_ms(record, now, self.ttl))}
         if self.touch_after > 0:
             fields["lastModified"] = _date(now)
@@ -267,9 +274,30 @@ class MongoStore:
         if self.timestamps:
             update["$setOnInsert"] = {"createdAt": _date(now)}
             update["$currentDate"] = {"updatedAt": True}
+        return update
+
+    def set(self, sid: str, session: Record) -> None:
+        now = self._now_ms()
+        update = self._update(sid, session, now)
         with self._guard("set"):
             self.collection.update_one({"_id": sid}, update, upsert=True)
         self._remove_expired(now)
+
+    def save(self, sid: str, session: Record, version: Any) -> Any:
+        """set() as a compare-and-set on the ``session`` field, which also sees connect-mongo's writes."""
+        now = self._now_ms()
+        update = self._update(sid, session, now)
+        with self._guard("save"):
+            if version is None:  # insert, or reuse an expired document; a live one is a conflict
+                try:
+                    self.collection.update_one({"_id": sid, "expires": {"$lte": _date(now)}}, update, upsert=True)
+                except DuplicateKeyError:
+                    return None
+            elif self.collection.update_one({"_id": sid, "session": version, **self._live(now)},
+                                            update).matched_count == 0:
+                return None
+        self._remove_expired(now)
+        return update["$set"]["session"]
 
     def touch(self, sid: str, session: Record) -> None:
         now = self._now_ms()

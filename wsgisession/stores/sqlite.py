@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 from ..errors import ConfigurationError, StoreUnavailable
 from ..serialization import dumps, loads
-from .base import DEFAULT_TTL, Record, expiry_ms, validate_ttl
+from .base import DEFAULT_TTL, Loaded, Record, check_size, expiry_ms, validate_ttl
 
 __all__ = ["SQLiteStore"]
 
@@ -74,7 +74,8 @@ class SQLiteStore:
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute(
                 f'CREATE TABLE IF NOT EXISTS "{self.table}" '
-                "(sid TEXT PRIMARY KEY, expires INTEGER NOT NULL, session TEXT NOT NULL) WITHOUT ROWID"
+                "(sid TEXT PRIMARY KEY, expires INTEGER NOT NULL, session TEXT NOT NULL, created INTEGER NOT NULL) "
+                "WITHOUT ROWID"
             )
             connection.execute(f'CREATE INDEX IF NOT EXISTS "{self.table}_expires" ON "{self.table}" (expires)')
         except BaseException:
@@ -96,25 +97,56 @@ class SQLiteStore:
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
 
-    def get(self, sid: str) -> Record | None:
+    tracks_creation = True  # load() reports when each record was first written
+
+    def load(self, sid: str) -> Loaded | None:
         with self._db() as db:
             row = db.execute(
-                f'SELECT session FROM "{self.table}" WHERE sid = ? AND expires > ?', (sid, self._now_ms())
+                f'SELECT session, created FROM "{self.table}" WHERE sid = ? AND expires > ?', (sid, self._now_ms())
             ).fetchone()
-        return None if row is None else _parse(row[0])
+        record = None if row is None else _parse(row[0])
+        return None if record is None else Loaded(record, row[0], row[1])
 
-    def set(self, sid: str, session: Record) -> None:
+    def get(self, sid: str) -> Record | None:
+        loaded = self.load(sid)
+        return None if loaded is None else loaded.record
+
+    def _write(self, sid: str, session: Record, version: str | None, check: bool) -> str | None:
         text = dumps(session)
+        check_size(text)
         now = self._now_ms()
+        expires = expiry_ms(session, now, self.ttl)
+        table = self.table
         with self._db() as db:
-            db.execute(
-                f'INSERT INTO "{self.table}" (sid, expires, session) VALUES (?, ?, ?) '
-                "ON CONFLICT (sid) DO UPDATE SET expires = excluded.expires, session = excluded.session",
-                (sid, expiry_ms(session, now, self.ttl), text),
-            )
+            if not check:
+                cursor = db.execute(
+                    f'INSERT INTO "{table}" (sid, expires, session, created) VALUES (?, ?, ?, ?) ON CONFLICT (sid) '
+                    "DO UPDATE SET expires = excluded.expires, session = excluded.session, "
+                    f'created = CASE WHEN "{table}".expires > ? THEN "{table}".created ELSE excluded.created END',
+                    (sid, expires, text, now, now),
+                )
+            elif version is None:  # only if there is no live record
+                cursor = db.execute(
+                    f'INSERT INTO "{table}" (sid, expires, session, created) VALUES (?, ?, ?, ?) ON CONFLICT (sid) '
+                    "DO UPDATE SET expires = excluded.expires, session = excluded.session, created = excluded.created "
+                    f'WHERE "{table}".expires <= ?',
+                    (sid, expires, text, now, now),
+                )
+            else:  # only if the record is still the one this request loaded
+                cursor = db.execute(
+                    f'UPDATE "{table}" SET expires = ?, session = ? WHERE sid = ? AND session = ? AND expires > ?',
+                    (expires, text, sid, version, now),
+                )
             if now >= self._next_purge:
                 self._next_purge = now + PURGE_INTERVAL * 1000
-                db.execute(f'DELETE FROM "{self.table}" WHERE expires <= ?', (now,))
+                db.execute(f'DELETE FROM "{table}" WHERE expires <= ?', (now,))
+        return text if cursor.rowcount == 1 else None
+
+    def set(self, sid: str, session: Record) -> None:
+        self._write(sid, session, None, check=False)
+
+    def save(self, sid: str, session: Record, version: str | None) -> str | None:
+        return self._write(sid, session, version, check=True)
 
     def touch(self, sid: str, session: Record) -> None:
         with self._db() as db:
