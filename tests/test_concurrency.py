@@ -179,3 +179,15 @@ def test_a_store_without_compare_and_set_needs_overwrite():
     client = TestApp(SessionMiddleware(app, secret="x" * 32, store=Minimal(), concurrency="overwrite"))
     client.get("/count")
     assert client.get("/count").json == 2
+
+
+def test_late_changes_do_not_reapply_keys_saved_earlier(stored, clock):
+    streaming, _ = request(stored, clock)
+    streaming["cart"] = ["mine"]
+    streaming.commit(rolling=False)  # saved with the headers
+    other, stats = request(stored, clock)
+    other["cart"] = ["theirs, later"]
+    other.commit(rolling=False)
+    streaming["late"] = True  # only this is new since streaming's own save
+    streaming.finish()
+    assert data(stored)["cart"] == ["theirs, later"] and data(stored)["late"] is True

@@ -10,11 +10,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import threading
 from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
-
-import threading
 
 from .errors import SessionError, StoreUnavailable
 from .merge import merge
@@ -37,8 +36,6 @@ RESERVED_KEYS = frozenset({
     "constructor", "__proto__", "toString", "toLocaleString", "valueOf", "hasOwnProperty", "isPrototypeOf",
     "propertyIsEnumerable", "__defineGetter__", "__defineSetter__", "__lookupGetter__", "__lookupSetter__",
 })
-
-
 MAX_SAVE_ATTEMPTS = 10  # compare-and-set rounds before a save gives up (StoreUnavailable)
 
 
@@ -112,6 +109,7 @@ class Session(MutableMapping[str, Any]):
         self._cookie: SessionCookie | None = None
         self._meta: dict[str, Any] = {}
         self._version: Any = None  # what the store held when loaded: the compare-and-set token
+        self._base = "{}"  # the data's JSON as last seen in the store: what our changes are relative to
         self._loaded_state: tuple[Any, ...] | None = None
         self._saved_state: tuple[Any, ...] | None = None
         self._committed_state: tuple[Any, ...] | None = None
@@ -160,6 +158,7 @@ class Session(MutableMapping[str, Any]):
         self._version = None
         self._cookie = self._new_cookie()
         self._loaded_state = self._state()
+        self._base = self._loaded_state[0]
         self._saved_state = None
 
     def _new_id(self) -> str:
@@ -180,6 +179,7 @@ class Session(MutableMapping[str, Any]):
                         else self._new_cookie())
         self._data = data
         self._loaded_state = self._state()
+        self._base = self._loaded_state[0]
         self._saved_state = None if self._settings.resave else self._loaded_state
 
     def _state(self) -> tuple[Any, ...]:
@@ -297,6 +297,7 @@ class Session(MutableMapping[str, Any]):
             if version is not None:
                 self._version = version
                 self._saved_state = state
+                self._base = state[0]
                 return state
             loaded = settings.load(self._id)
             if loaded is None or not isinstance(loaded.record, dict):
@@ -306,9 +307,9 @@ class Session(MutableMapping[str, Any]):
                 self._dropped = True
                 return None
             theirs = {k: v for k, v in loaded.record.items() if k != "cookie" and k not in _META_KEYS}
-            assert self._loaded_state is not None and self._data is not None
-            self._data, conflicts = merge(loads(self._loaded_state[0]), self._data, theirs)
-            self._loaded_state = (dumps(theirs), self._loaded_state[1])
+            assert self._data is not None
+            self._data, conflicts = merge(loads(self._base), self._data, theirs)
+            self._base = dumps(theirs)
             self._version = loaded.version
             state = self._state()
             settings.stats.add(merged=1, same_key_conflicts=conflicts)
