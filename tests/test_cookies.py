@@ -112,3 +112,30 @@ def test_decode_inverts_encode(text):
     except UnicodeEncodeError:
         return  # lone surrogates cannot be percent-encoded
     assert decode_uri_component(encode_uri_component(text)) == text
+
+
+def _decode_run_by_run(text):
+    """ECMAScript's decodeURIComponent, literally: each run of %XX escapes decoded on its own."""
+    import re
+
+    parts, pos = [], 0
+    for run in re.finditer(r"(?:%[0-9A-Fa-f]{2})+", text):
+        if "%" in text[pos:run.start()]:
+            raise ValueError
+        parts += [text[pos:run.start()], bytes.fromhex(run.group().replace("%", "")).decode("utf-8")]
+        pos = run.end()
+    if "%" in text[pos:]:
+        raise ValueError
+    return "".join(parts + [text[pos:]])
+
+
+@given(st.lists(st.sampled_from(["%", "3A", "C3", "B1", "E2", "82", "AC", "F0", "9F", "8D", "A3", "ZZ", "a", "ñ",
+                                 "\xb1", "\xc3", "+", " ", "ED", "A0", "80", "c0", "af"])).map("".join))
+def test_decode_matches_the_run_by_run_definition(text):
+    try:
+        expected = _decode_run_by_run(text)
+    except ValueError:
+        with pytest.raises(ValueError):
+            decode_uri_component(text)
+    else:
+        assert decode_uri_component(text) == expected

@@ -11,8 +11,10 @@ NOW = 1_768_480_496.789  # 2026-01-15T12:34:56.789Z
 
 
 def settings(store, clock, **overrides):
+    """Settings whose `identify` takes the request to be the cookie's (verified) id."""
     values = {"store": store, "cookie": CookieOptions(), "genid": lambda request: "new-id", "resave": False,
-              "save_uninitialized": False, "clock": clock}
+              "save_uninitialized": False, "clock": clock, "identify": lambda request: request,
+              "is_secure": lambda request: False, "load": store.load}
     values.update(overrides)
     return SessionSettings(**values)
 
@@ -66,7 +68,7 @@ def test_session_loads_lazily_and_only_once():
     clock = FakeClock(NOW)
     store = SpyStore(MemoryStore(clock=clock))
     store.inner.set("known", {"cookie": {"originalMaxAge": None, "expires": None}, "a": 1})
-    session = Session(settings(store, clock), "known", request=None, is_secure=False)
+    session = Session(settings(store, clock), "known")
     assert store.calls == [] and not session.loaded
     assert session["a"] == 1 and session.get("b") is None and "a" in session and len(session) == 1
     assert store.ops() == ["get"] and session.id == "known" and not session.is_new
@@ -76,20 +78,20 @@ def test_record_without_cookie_gets_default_cookie_settings():
     clock = FakeClock(NOW)
     store = MemoryStore(clock=clock)
     store.set("known", {"cuenta": 3})
-    session = Session(settings(store, clock), "known", request=None, is_secure=False)
+    session = Session(settings(store, clock), "known")
     assert session["cuenta"] == 3 and session.cookie.path == "/"
 
 
 def test_reserved_keys():
     clock = FakeClock(NOW)
-    session = Session(settings(MemoryStore(clock=clock), clock), None, request=None, is_secure=False)
+    session = Session(settings(MemoryStore(clock=clock), clock), None)
     with pytest.raises(KeyError):
         session["cookie"] = {}
 
 
 def test_genid_must_return_text():
     clock = FakeClock(NOW)
-    session = Session(settings(MemoryStore(clock=clock), clock, genid=lambda request: None), None, None, False)
+    session = Session(settings(MemoryStore(clock=clock), clock, genid=lambda request: None), None)
     with pytest.raises(SessionError, match="genid"):
         session.get("x")
 
@@ -97,7 +99,7 @@ def test_genid_must_return_text():
 def test_reload_of_a_vanished_session_is_an_error():
     clock = FakeClock(NOW)
     store = MemoryStore(clock=clock)
-    session = Session(settings(store, clock), None, request=None, is_secure=False)
+    session = Session(settings(store, clock), None)
     session["a"] = 1
     assert session.commit(rolling=False) == SET_COOKIE
     store.clear()
@@ -107,7 +109,7 @@ def test_reload_of_a_vanished_session_is_an_error():
 
 def test_repr_never_shows_the_id():
     clock = FakeClock(NOW)
-    session = Session(settings(MemoryStore(clock=clock), clock), None, request=None, is_secure=False)
+    session = Session(settings(MemoryStore(clock=clock), clock), None)
     session["a"] = 1
     assert session.id not in repr(session)
 
@@ -120,7 +122,7 @@ def test_empty_stored_cookie_gets_express_defaults():
 @pytest.mark.parametrize("key", ["id", "save", "constructor", "__proto__", "lastModified"])
 def test_keys_express_would_drop_are_refused(key):
     clock = FakeClock(NOW)
-    session = Session(settings(MemoryStore(clock=clock), clock), None, request=None, is_secure=False)
+    session = Session(settings(MemoryStore(clock=clock), clock), None)
     with pytest.raises(KeyError, match="reserved"):
         session[key] = 1
 

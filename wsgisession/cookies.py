@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from urllib.parse import quote
+from urllib.parse import quote, unquote_to_bytes
 
 __all__ = [
     "cookie_values",
@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 _BLANKS = " \t"
-_ESCAPE_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 # RFC 6265 cookie-name: an RFC 7230 token.
 TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -32,53 +32,46 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 
 
 def iter_cookie_pairs(header: str) -> Iterator[tuple[str, str]]:
-    """Yield ``(name, raw_value)`` for each pair, in order, with blanks and outer quotes removed."""
-    length = len(header)
-    if length < 2:
+    """Yield ``(name, raw_value)`` for each pair, in order, with blanks and outer quotes removed.
+
+    Splitting at ``;`` and skipping segments without ``=`` is what cookie 0.7's scanner does
+    (it backtracks to the last ``;`` before the next ``=``).
+    """
+    if len(header) < 2:
         return
-    index = 0
-    while index < length:
-        eq = header.find("=", index)
-        if eq < 0:
-            return
-        end = header.find(";", index)
-        if end < 0:
-            end = length
-        elif eq > end:
-            # A segment without "=": skip to the last ";" before this "=".
-            index = header.rfind(";", index, eq) + 1
+    for segment in header.split(";"):
+        name, equals, value = segment.partition("=")
+        if not equals:
             continue
-        name = header[index:eq].strip(_BLANKS)
-        value = header[eq + 1 : end].strip(_BLANKS)
+        value = value.strip(_BLANKS)
         if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
             value = value[1:-1]
         elif value == '"':
             value = ""
-        yield name, value
-        index = end + 1
+        yield name.strip(_BLANKS), value
 
 
 def decode_uri_component(text: str) -> str:
-    """Decode like ECMAScript ``decodeURIComponent``; raise ValueError where it would throw."""
+    """Decode like ECMAScript ``decodeURIComponent``; raise ValueError where it would throw.
+
+    Every ``%`` must start an escape of two hex digits, and the escaped bytes must be valid
+    UTF-8. Decoding the whole text as UTF-8 at once is equivalent to JavaScript's run-by-run
+    decoding, because a literal character's UTF-8 never starts with a continuation byte.
+    """
     if "%" not in text:
         return text
-    parts = []
-    pos = 0
-    for run in _ESCAPE_RUN.finditer(text):
-        literal = text[pos : run.start()]
-        if "%" in literal:
-            raise ValueError("malformed percent-escape")
-        parts.append(literal)
-        parts.append(bytes.fromhex(run.group().replace("%", "")).decode("utf-8"))
-        pos = run.end()
-    tail = text[pos:]
-    if "%" in tail:
+    if _BAD_ESCAPE.search(text):
         raise ValueError("malformed percent-escape")
-    parts.append(tail)
-    return "".join(parts)
+    return unquote_to_bytes(text).decode("utf-8")
 
 
 def _decode_value(raw: str) -> str:
+    if "%" not in raw:
+        return raw
+    # Fast path for signed session cookies, whose only escapes are these three.
+    quick = raw.replace("%3A", ":").replace("%2B", "+").replace("%2F", "/")
+    if "%" not in quick:
+        return quick
     try:
         return decode_uri_component(raw)
     except ValueError:  # UnicodeDecodeError is a ValueError too

@@ -7,6 +7,7 @@ import secrets
 import sys
 import time
 import warnings
+from functools import partial
 from datetime import datetime, timezone
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -15,6 +16,7 @@ from .cookies import cookie_values, render_set_cookie
 from .errors import ConfigurationError, InsecureSecretWarning, SessionError, StoreUnavailable
 from .options import CookieOptions, validate_cookie_name
 from .session import EXPIRE_COOKIE, SET_COOKIE, Session, SessionSettings
+from .stores.base import Loaded
 from .signing import Signer
 
 if TYPE_CHECKING:
@@ -139,33 +141,36 @@ class SessionMiddleware:
         self._clock = clock
         self._settings = SessionSettings(
             store=store, cookie=cookie, genid=genid or _default_genid, resave=resave,
-            save_uninitialized=save_uninitialized, clock=clock, merge=concurrency == "merge",
-            absolute_timeout=absolute_timeout,
+            save_uninitialized=save_uninitialized, clock=clock, identify=self._cookie_id,
+            is_secure=self._is_secure, load=getattr(store, "load", None) or partial(_load_with_get, store),
+            merge=concurrency == "merge", absolute_timeout=absolute_timeout,
         )
+        self._scoped = cookie.path != "/"
         self.stats = self._settings.stats  # merges and conflicts of concurrent saves, for monitoring
 
     def __repr__(self) -> str:  # no secrets
         return f"<SessionMiddleware name={self.name!r} store={type(self.store).__name__}>"
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if not self._in_scope(environ):
+        if self._scoped and not self._in_scope(environ):
             return self.app(environ, start_response)
-        is_secure = self._is_secure(environ)
-        session = Session(self._settings, self._cookie_id(environ), environ, is_secure)
+        # Nothing is read yet, not even the cookie: a request that never uses its session costs
+        # two small objects and no store operation.
+        session = Session(self._settings, environ)
         environ[self.environ_key] = session
-        exchange = _Exchange(self, environ, session, start_response, is_secure)
+        exchange = _Exchange(self, environ, session, start_response)
         try:
-            result = self.app(environ, exchange.start_response)
+            exchange.result = self.app(environ, exchange.start_response)
         except StoreUnavailable:
             return exchange.unavailable(sys.exc_info())
-        return _ClosingIterable(result, exchange)
+        return exchange
 
     # -- decisions ------------------------------------------------------------------------------
 
     def _in_scope(self, environ: WSGIEnvironment) -> bool:
         """Like express-session: outside the cookie path there is no session at all."""
-        path = self.cookie.path
-        return path == "/" or (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")).startswith(path)
+        path: str = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+        return path.startswith(self.cookie.path)
 
     def _is_secure(self, environ: WSGIEnvironment) -> bool:
         if environ.get("wsgi.url_scheme") == "https":
@@ -188,7 +193,7 @@ class SessionMiddleware:
             logger.debug("ignored a session cookie: unsigned, badly signed or oversized")
         return None
 
-    def _session_headers(self, session: Session, environ: WSGIEnvironment, is_secure: bool) -> list[tuple[str, str]]:
+    def _session_headers(self, session: Session, environ: WSGIEnvironment) -> list[tuple[str, str]]:
         """Save, touch or destroy as needed; return the headers to add (Vary, Set-Cookie...)."""
         if environ.get(self.environ_key) is not session:  # the app unset the session
             if self.unset == "keep":
@@ -199,7 +204,7 @@ class SessionMiddleware:
         headers = [("Vary", "Cookie")]
         action = session.commit(self.rolling)
         cookie = session.cookie
-        if action is None or (cookie.secure and not is_secure):
+        if action is None or (cookie.secure and not self._is_secure(environ)):
             return headers
         if action == SET_COOKIE:
             value = "s:" + self._signer.sign(session.id)
@@ -218,30 +223,40 @@ class SessionMiddleware:
         return headers
 
 
-class _Exchange:
-    """One request/response pass through the middleware."""
+def _load_with_get(store: Any, sid: str) -> Loaded | None:
+    """``load`` for a store that only has ``get`` (usable with concurrency="overwrite")."""
+    record = store.get(sid)
+    return None if record is None else Loaded(record, None, None)
 
-    __slots__ = ("_middleware", "_environ", "_session", "_start_response", "_is_secure", "_extra", "_started")
+
+class _Exchange:
+    """One request through the middleware: wraps start_response, then is the response body.
+
+    As the body it passes the app's iterable through untouched (no per-chunk cost) and, on
+    close, saves changes made while the body was produced.
+    """
+
+    _extra: list[tuple[str, str]] | None = None  # class attributes as initial values: cheaper
+    _started = False
+    result: Iterable[bytes] = ()
 
     def __init__(self, middleware: SessionMiddleware, environ: WSGIEnvironment, session: Session,
-                 start_response: StartResponse, is_secure: bool) -> None:
+                 start_response: StartResponse) -> None:
         self._middleware = middleware
         self._environ = environ
         self._session = session
         self._start_response = start_response
-        self._is_secure = is_secure
-        self._extra: list[tuple[str, str]] | None = None
-        self._started = False
 
     def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], object]:
         """Commit the session before the headers go out, and add its headers to the app's."""
-        if self._extra is None:
-            self._extra = self._middleware._session_headers(self._session, self._environ, self._is_secure)
-        extra = self._extra
-        if extra and any(name.lower() == "vary" and ("cookie" in value.lower() or "*" in value)
-                         for name, value in headers):
-            extra = [h for h in extra if h[0] != "Vary"]
         self._started = True
+        extra = self._extra
+        if extra is None:
+            extra = self._extra = self._middleware._session_headers(self._session, self._environ)
+        if not extra:
+            return self._start_response(status, headers, exc_info)
+        if any(name.lower() == "vary" and ("cookie" in value.lower() or "*" in value) for name, value in headers):
+            extra = [h for h in extra if h[0] != "Vary"]
         return self._start_response(status, headers + extra, exc_info)
 
     def unavailable(self, exc_info: Any) -> list[bytes]:
@@ -256,30 +271,17 @@ class _Exchange:
         ], exc_info)
         return [body]
 
-    def finish(self) -> None:
-        if self._started and self._environ.get(self._middleware.environ_key) is self._session:
-            self._session.finish()
-
-
-class _ClosingIterable:
-    """Passes the body through untouched; on close, saves changes made while it was produced."""
-
-    __slots__ = ("_result", "_exchange")
-
-    def __init__(self, result: Iterable[bytes], exchange: _Exchange) -> None:
-        self._result = result
-        self._exchange = exchange
-
     def __iter__(self) -> Iterator[bytes]:
-        return iter(self._result)
+        return iter(self.result)
 
     def close(self) -> None:
         try:
-            close = getattr(self._result, "close", None)
+            close = getattr(self.result, "close", None)
             if close is not None:
                 close()
         finally:
-            self._exchange.finish()
+            if self._started and self._environ.get(self._middleware.environ_key) is self._session:
+                self._session.finish()
 
 
 def get_session(environ: WSGIEnvironment, key: str = DEFAULT_ENVIRON_KEY) -> Session:

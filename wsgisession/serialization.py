@@ -12,12 +12,22 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-__all__ = ["dumps", "loads", "ms_to_datetime", "datetime_to_ms", "format_iso", "parse_iso"]
+__all__ = ["SerializedRecord", "dumps", "loads", "ms_to_datetime", "datetime_to_ms", "format_iso", "parse_iso"]
 
 _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 _decoder = json.JSONDecoder()
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+class SerializedRecord(dict):  # type: ignore[type-arg]
+    """A dict that carries its own JSON text, so that a store does not serialize it again."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, value: dict[str, Any], text: str) -> None:
+        super().__init__(value)
+        self.text = text
 
 
 def dumps(value: Any) -> str:
@@ -26,6 +36,8 @@ def dumps(value: Any) -> str:
     A lone surrogate (which Node can store) is escaped as ``\\udxxx``, as JSON.stringify does,
     so the text always encodes to UTF-8.
     """
+    if type(value) is SerializedRecord:
+        return value.text
     text = _encoder.encode(value)
     if _SURROGATE.search(text):
         text = _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)

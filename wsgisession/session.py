@@ -18,7 +18,7 @@ from typing import Any
 from .errors import SessionError, StoreUnavailable
 from .merge import merge
 from .options import CookieOptions
-from .serialization import dumps, loads
+from .serialization import SerializedRecord, dumps, loads
 from .session_cookie import SessionCookie
 from .stores.base import Loaded, Record, Store
 
@@ -69,18 +69,13 @@ class SessionSettings:
     resave: bool
     save_uninitialized: bool
     clock: Callable[[], float]
+    identify: Callable[[Any], str | None]  # the request's verified session id, or None
+    is_secure: Callable[[Any], bool]  # whether the request came over https
+    load: Callable[[str], Loaded | None]  # store.load, or store.get adapted for minimal stores
     merge: bool = True  # compare-and-set saves (concurrency="merge"); False: plain overwrite
     absolute_timeout: float | None = None  # seconds since creation after which a session is dead
     stats: SaveStats = field(default_factory=SaveStats)
     log_salt: bytes = field(default_factory=lambda: secrets.token_bytes(16), repr=False)
-
-    def load(self, sid: str) -> Loaded | None:
-        """The record with its version, from ``store.load`` (or ``store.get`` for minimal stores)."""
-        load = getattr(self.store, "load", None)
-        if load is not None:
-            return load(sid)  # type: ignore[no-any-return]
-        record = self.store.get(sid)
-        return None if record is None else Loaded(record, None, None)
 
     def tag(self, sid: str) -> str:
         """A short salted hash that correlates log lines of one session without revealing its id."""
@@ -98,23 +93,27 @@ class Session(MutableMapping[str, Any]):
         session.destroy()      # on logout: record destroyed, cookie expired
     """
 
-    def __init__(self, settings: SessionSettings, cookie_id: str | None, request: Any, is_secure: bool) -> None:
+    # Per-request state. The class attributes are the initial values: a session that the app
+    # never uses costs only the two assignments of __init__ (it sits on every request).
+    _cookie_id: str | None = None  # verified id from the request cookie (once identified)
+    _identified = False
+    _accessed_after_commit = False
+    _data: dict[str, Any] | None = None  # None until loaded
+    _id = ""
+    _original_id = ""
+    _cookie: SessionCookie | None = None
+    _meta: dict[str, Any] = {}  # never mutated: replaced
+    _version: Any = None  # what the store held when loaded: the compare-and-set token
+    _base = "{}"  # the data's JSON as last seen in the store: what our changes are relative to
+    _loaded_state: tuple[Any, ...] | None = None
+    _saved_state: tuple[Any, ...] | None = None
+    _committed_state: tuple[Any, ...] | None = None
+    _expire_cookie = False
+    _dropped = False  # another request destroyed it while this one ran: never recreate
+
+    def __init__(self, settings: SessionSettings, request: Any) -> None:
         self._settings = settings
-        self._cookie_id = cookie_id  # verified id from the request cookie, or None
-        self._request = request
-        self._is_secure = is_secure
-        self._data: dict[str, Any] | None = None  # None until loaded
-        self._id = ""
-        self._original_id = ""
-        self._cookie: SessionCookie | None = None
-        self._meta: dict[str, Any] = {}
-        self._version: Any = None  # what the store held when loaded: the compare-and-set token
-        self._base = "{}"  # the data's JSON as last seen in the store: what our changes are relative to
-        self._loaded_state: tuple[Any, ...] | None = None
-        self._saved_state: tuple[Any, ...] | None = None
-        self._committed_state: tuple[Any, ...] | None = None
-        self._expire_cookie = False
-        self._dropped = False  # another request destroyed it while this one ran: never recreate
+        self._request = request  # opaque here: handed back to settings.identify/is_secure/genid
 
     # -- loading -------------------------------------------------------------------------
 
@@ -123,10 +122,18 @@ class Session(MutableMapping[str, Any]):
         """Whether the app has used the session in this request (so the store was consulted)."""
         return self._data is not None
 
+    def _incoming_id(self) -> str | None:
+        """The id the request's cookie carries, verified; read (and HMAC-checked) only when needed."""
+        if not self._identified:
+            self._cookie_id = self._settings.identify(self._request)
+            self._identified = True
+        return self._cookie_id
+
     def _ensure(self) -> dict[str, Any]:
         data = self._data
         if data is None:
-            loaded = self._settings.load(self._cookie_id) if self._cookie_id else None
+            sid = self._incoming_id()
+            loaded = self._settings.load(sid) if sid else None
             if loaded is not None and isinstance(loaded.record, dict) and not self._too_old(loaded):
                 self._inflate(loaded)
                 self._original_id = self._id = self._cookie_id  # type: ignore[assignment]
@@ -168,7 +175,8 @@ class Session(MutableMapping[str, Any]):
         return sid
 
     def _new_cookie(self) -> SessionCookie:
-        return SessionCookie.from_options(self._settings.cookie, self._is_secure, self._settings.clock)
+        settings = self._settings
+        return SessionCookie.from_options(settings.cookie, settings.is_secure(self._request), settings.clock)
 
     def _inflate(self, loaded: Loaded) -> None:
         self._version = loaded.version
@@ -190,35 +198,47 @@ class Session(MutableMapping[str, Any]):
             raise SessionError(f"session data must be JSON-serializable: {exc}") from exc
         return (data, self._cookie.settings())
 
-    def _record(self) -> Record:
+    def _record(self, data_json: str) -> Record:
+        """The record to store; its JSON is assembled from the data's, already computed."""
         assert self._cookie is not None and self._data is not None
-        return {"cookie": self._cookie.to_json(), **self._data}
+        cookie = self._cookie.to_json()
+        text = '{"cookie":' + dumps(cookie) + ("," + data_json[1:] if len(data_json) > 2 else "}")
+        return SerializedRecord({"cookie": cookie, **self._data}, text)
 
     # -- the dict --------------------------------------------------------------------------
 
+    def _use(self) -> dict[str, Any]:
+        """The data, for the app: loaded on first use; a use after the commit is noted (see finish)."""
+        data = self._data
+        if data is None:
+            return self._ensure()
+        if self._committed_state is not None:
+            self._accessed_after_commit = True
+        return data
+
     def __getitem__(self, key: str) -> Any:
-        return self._ensure()[key]
+        return self._use()[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
         if key in RESERVED_KEYS:
             raise KeyError(f"{key!r} is reserved (express-session uses it; an Express app sharing the session "
                            "would drop it): choose another key; session.cookie holds the cookie settings")
-        self._ensure()[key] = value
+        self._use()[key] = value
 
     def __delitem__(self, key: str) -> None:
-        del self._ensure()[key]
+        del self._use()[key]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._ensure())
+        return iter(self._use())
 
     def __len__(self) -> int:
-        return len(self._ensure())
+        return len(self._use())
 
     def __contains__(self, key: object) -> bool:
-        return key in self._ensure()
+        return key in self._use()
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self._ensure().get(key, default)
+        return self._use().get(key, default)
 
     def __repr__(self) -> str:  # never shows the id
         return f"<Session {'not loaded' if self._data is None else f'{len(self._data)} keys'}>"
@@ -258,7 +278,7 @@ class Session(MutableMapping[str, Any]):
 
     def destroy(self) -> None:
         """Delete the record and start an empty session; the cookie is expired (use on logout)."""
-        sid = self._id if self._data is not None else self._cookie_id
+        sid = self._id if self._data is not None else self._incoming_id()
         if sid:
             self._settings.store.destroy(sid)
             logger.debug("session %s destroyed", self._settings.tag(sid))
@@ -289,11 +309,11 @@ class Session(MutableMapping[str, Any]):
         if self._dropped:
             return None
         if not settings.merge:
-            settings.store.set(self._id, self._record())
+            settings.store.set(self._id, self._record(state[0]))
             self._saved_state = state
             return state
         for _ in range(MAX_SAVE_ATTEMPTS):
-            version = settings.store.save(self._id, self._record(), self._version)
+            version = settings.store.save(self._id, self._record(state[0]), self._version)
             if version is not None:
                 self._version = version
                 self._saved_state = state
@@ -350,7 +370,7 @@ class Session(MutableMapping[str, Any]):
             if unknown and self._id == self._original_id:
                 logger.debug("session %s created", self._settings.tag(self._id))
         elif not unknown:
-            store.touch(self._id, {**self._record(), **self._meta})
+            store.touch(self._id, {"cookie": self._cookie.to_json(), **self._data, **self._meta})
         self._committed_state = state
         if unknown:
             send = self._settings.save_uninitialized or modified
@@ -361,11 +381,15 @@ class Session(MutableMapping[str, Any]):
         return EXPIRE_COOKIE if self._expire_cookie else None
 
     def finish(self) -> None:
-        """Save changes made after the headers went out (while the body was being produced)."""
+        """Save changes made after the headers went out (while the body was being produced).
+
+        Only a session used after the commit is compared again: changes must go through the
+        session (``session["cart"].append(x)`` does), not through a reference kept from before.
+        """
         if self._data is None or self._dropped:
             return
         if self._committed_state is None:
             self.commit(rolling=False)
-        elif self._state() != self._committed_state:
+        elif self._accessed_after_commit and self._state() != self._committed_state:
             self._persist(self._state())
             self._committed_state = self._saved_state

@@ -20,20 +20,19 @@ class SessionCookie:
         session.cookie.max_age = 30 * 86400
     """
 
-    __slots__ = ("original_max_age", "expires_ms", "secure", "http_only", "domain", "path",
-                 "same_site", "partitioned", "priority", "_clock")
+    # express's Cookie defaults, as class attributes: an instance stores only what differs.
+    original_max_age: int | None = None  # milliseconds, as express stores it
+    expires_ms: int | None = None
+    secure: bool | None = None
+    http_only = True
+    domain: str | None = None
+    path = "/"
+    same_site: str | None = None
+    partitioned = False
+    priority: str | None = None
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
-        self.original_max_age: int | None = None  # milliseconds, as express stores it
-        self.expires_ms: int | None = None
-        self.secure: bool | None = None
-        self.http_only = True
-        self.domain: str | None = None
-        self.path = "/"
-        self.same_site: str | None = None
-        self.partitioned = False
-        self.priority: str | None = None
 
     @classmethod
     def from_options(cls, options: CookieOptions, is_secure: bool, clock: Callable[[], float]) -> SessionCookie:
@@ -54,29 +53,38 @@ class SessionCookie:
     def from_json(cls, data: dict[str, Any], clock: Callable[[], float]) -> SessionCookie:
         """Rebuild from the stored ``cookie`` object; its attributes win over the current options."""
         cookie = cls(clock)
-        oma = data.get("originalMaxAge")
-        cookie.original_max_age = int(oma) if isinstance(oma, (int, float)) and not isinstance(oma, bool) else None
-        expires = data.get("expires")
+        get = data.get
+        oma = get("originalMaxAge")
+        if isinstance(oma, (int, float)) and not isinstance(oma, bool):
+            cookie.original_max_age = int(oma)
+        expires = get("expires")
         if isinstance(expires, str):
             try:
                 cookie.expires_ms = parse_iso(expires)
             except ValueError:
-                cookie.expires_ms = None
+                pass
         elif isinstance(expires, datetime):  # stringify=False documents hold a BSON date
             cookie.expires_ms = datetime_to_ms(expires)
-        secure = data.get("secure")
-        cookie.secure = bool(secure) if secure is not None else None
-        cookie.http_only = bool(data.get("httpOnly", True))  # express's Cookie defaults
-        domain, path = data.get("domain"), data.get("path")
-        cookie.domain = domain if isinstance(domain, str) else None
-        cookie.path = path if isinstance(path, str) else "/"
-        same_site = data.get("sameSite")
+        secure = get("secure")
+        if secure is not None:
+            cookie.secure = bool(secure)
+        if not get("httpOnly", True):
+            cookie.http_only = False
+        domain, path = get("domain"), get("path")
+        if isinstance(domain, str):
+            cookie.domain = domain
+        if isinstance(path, str):
+            cookie.path = path
+        same_site = get("sameSite")
         if same_site is True:
-            same_site = "strict"
-        cookie.same_site = same_site.lower() if isinstance(same_site, str) else None
-        cookie.partitioned = bool(data.get("partitioned"))
-        priority = data.get("priority")
-        cookie.priority = priority.lower() if isinstance(priority, str) else None
+            cookie.same_site = "strict"
+        elif isinstance(same_site, str):
+            cookie.same_site = same_site.lower()
+        if get("partitioned"):
+            cookie.partitioned = True
+        priority = get("priority")
+        if isinstance(priority, str):
+            cookie.priority = priority.lower()
         return cookie
 
     def _now_ms(self) -> int:

@@ -54,11 +54,11 @@ class Signer:
         dot = signed.rfind(".")
         if dot < 0:
             return None
+        # signed == value + "." + signature exactly iff the part after the last dot is it.
         value = signed[:dot]
-        given = signed.encode("utf-8", "surrogatepass")
+        given = signed[dot + 1 :].encode("utf-8", "surrogatepass")
         for mac in self._macs:
-            expected = (value + "." + self._signature(mac, value)).encode("utf-8", "surrogatepass")
-            if hmac.compare_digest(expected, given):
+            if hmac.compare_digest(self._signature(mac, value).encode("ascii"), given):
                 return value
         return None
 

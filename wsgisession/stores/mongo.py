@@ -263,7 +263,7 @@ class MongoStore:
 
     def _update(self, sid: str, session: Record, now: int) -> dict[str, Any]:
         """connect-mongo's set(): the whole document in ``$set``, timestamps on request."""
-        record = {key: value for key, value in session.items() if key != "lastModified"}
+        record = session if "lastModified" not in session else {k: v for k, v in session.items() if k != "lastModified"}
         text = dumps(record)
         check_size(text)
         fields: dict[str, Any] = {"_id": sid, "session": text if self.stringify else self._serialize(record),
