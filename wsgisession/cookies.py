@@ -37,18 +37,30 @@ def iter_cookie_pairs(header: str) -> Iterator[tuple[str, str]]:
     Splitting at ``;`` and skipping segments without ``=`` is what cookie 0.7's scanner does
     (it backtracks to the last ``;`` before the next ``=``).
     """
+    return iter(_pairs(header, None))
+
+
+def _pairs(header: str, only: str | None) -> list[tuple[str, str]]:
+    """The pairs of ``header`` (only those named ``only``, if given); a list: this runs per request."""
+    pairs: list[tuple[str, str]] = []
     if len(header) < 2:
-        return
+        return pairs
     for segment in header.split(";"):
+        if only is not None and only not in segment:
+            continue
         name, equals, value = segment.partition("=")
         if not equals:
+            continue
+        name = name.strip(_BLANKS)
+        if only is not None and name != only:
             continue
         value = value.strip(_BLANKS)
         if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
             value = value[1:-1]
         elif value == '"':
             value = ""
-        yield name.strip(_BLANKS), value
+        pairs.append((name, value))
+    return pairs
 
 
 def decode_uri_component(text: str) -> str:
@@ -96,7 +108,7 @@ def cookie_values(header: str, name: str) -> list[str]:
     """Every decoded value of the cookie ``name``, in header order."""
     if name not in header:
         return []
-    return [_decode_value(raw) for key, raw in iter_cookie_pairs(header) if key == name]
+    return [_decode_value(raw) for _, raw in _pairs(header, name)]
 
 
 def format_http_date(moment: datetime) -> str:

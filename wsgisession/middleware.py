@@ -183,7 +183,7 @@ class SessionMiddleware:
     def _cookie_id(self, environ: WSGIEnvironment) -> str | None:
         """The id of the first of our cookies whose signature verifies; never an unverified one."""
         header = environ.get("HTTP_COOKIE")
-        if not header:
+        if not header or self.name not in header:
             return None
         for value in cookie_values(header, self.name):
             if value.startswith("s:") and len(value) <= MAX_COOKIE_VALUE:
@@ -255,8 +255,10 @@ class _Exchange:
             extra = self._extra = self._middleware._session_headers(self._session, self._environ)
         if not extra:
             return self._start_response(status, headers, exc_info)
-        if any(name.lower() == "vary" and ("cookie" in value.lower() or "*" in value) for name, value in headers):
-            extra = [h for h in extra if h[0] != "Vary"]
+        for name, value in headers:
+            if name.lower() == "vary" and ("cookie" in value.lower() or "*" in value):
+                extra = [h for h in extra if h[0] != "Vary"]  # the app's Vary already covers it
+                break
         return self._start_response(status, headers + extra, exc_info)
 
     def unavailable(self, exc_info: Any) -> list[bytes]:

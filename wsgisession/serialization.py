@@ -8,14 +8,26 @@ Dates travel as JavaScript does: epoch milliseconds in memory, ``2026-01-16T14:0
 from __future__ import annotations
 
 import json
+import json.encoder
 import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 __all__ = ["SerializedRecord", "dumps", "loads", "ms_to_datetime", "datetime_to_ms", "format_iso", "parse_iso"]
 
-_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+def _refuse(value: Any) -> Any:
+    raise TypeError(f"a {type(value).__name__} is not JSON-serializable")
+
+
+_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_refuse)
+# The C encoder built once (JSONEncoder.encode builds one per call, which is most of the cost
+# for a small session). No circular-reference markers: a shared markers dict is not thread-safe;
+# a circular structure ends in RecursionError instead.
+_c_encoder = getattr(json.encoder, "c_make_encoder", None)
+_encode = (_c_encoder(None, _refuse, json.encoder.encode_basestring, None, ":", ",", False, False, False)
+           if _c_encoder is not None else None)
 _decoder = json.JSONDecoder()
+_scan = _decoder.scan_once  # type: ignore[attr-defined]
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -38,15 +50,23 @@ def dumps(value: Any) -> str:
     """
     if type(value) is SerializedRecord:
         return value.text
-    text = _encoder.encode(value)
+    text = "".join(_encode(value, 0)) if _encode is not None else _encoder.encode(value)
     if _SURROGATE.search(text):
         text = _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
     return text
 
 
 def loads(text: str | bytes) -> Any:
-    """Parse JSON text."""
-    return _decoder.decode(text.decode("utf-8") if isinstance(text, bytes) else text)
+    """Parse JSON text (raise ValueError if it is not)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    try:
+        value, end = _scan(text, 0)
+        if end == len(text):
+            return value
+    except StopIteration:
+        pass
+    return _decoder.decode(text)  # the slow, general path: surrounding blanks, or the error message
 
 
 def ms_to_datetime(ms: int) -> datetime:

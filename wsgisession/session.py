@@ -194,7 +194,7 @@ class Session(MutableMapping[str, Any]):
         assert self._cookie is not None
         try:
             data = dumps(self._data)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:
             raise SessionError(f"session data must be JSON-serializable: {exc}") from exc
         return (data, self._cookie.settings())
 
