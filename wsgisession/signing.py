@@ -9,7 +9,7 @@ express-session rejects them.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 import hmac
 from collections.abc import Iterable, Sequence
@@ -56,7 +56,7 @@ class Signer:
         inner, outer = mac[0].copy(), mac[1].copy()
         inner.update(value.encode("utf-8", "surrogatepass"))
         outer.update(inner.digest())
-        return base64.b64encode(outer.digest()).decode("ascii").rstrip("=")
+        return binascii.b2a_base64(outer.digest(), newline=False).decode("ascii").rstrip("=")
 
     def sign(self, value: str) -> str:
         """Return ``value.mac`` signed with the first secret."""
