@@ -32,6 +32,7 @@ __all__ = ["MongoStore", "TTLIndexWarning"]
 logger = logging.getLogger(__name__)
 
 _AUTO_REMOVE = ("native", "interval", "disabled")
+_SAVE_LOCK_STRIPES = 64
 _NOT_IMPLEMENTED = (115, 238)  # CommandNotSupported, NotImplemented (FerretDB 1.x has no TTL indexes)
 # express's Cookie.toJSON() keys, in order; with stringify=False Node stores unset ones as null.
 _COOKIE_KEYS = ("originalMaxAge", "partitioned", "priority", "expires", "secure", "httpOnly", "domain",
@@ -102,6 +103,11 @@ class MongoStore:
         self._clock = clock
         self._own_client: MongoClient[Any] | None = None
         self._lock = threading.Lock()
+        # Compare-and-set saves of one session are serialized within this process: MongoDB applies
+        # a filtered update atomically anyway, but some compatible servers do not (FerretDB 1.x
+        # evaluates the filter and writes in two steps), and there this keeps the threads of one
+        # process from losing each other's updates.
+        self._save_locks = tuple(threading.Lock() for _ in range(_SAVE_LOCK_STRIPES))
         self._prepared = auto_remove != "native"
         self._removal_due_ms = self._now_ms() + int(auto_remove_interval * 1000)
 
@@ -287,7 +293,7 @@ class MongoStore:
         """set() as a compare-and-set on the ``session`` field, which also sees connect-mongo's writes."""
         now = self._now_ms()
         update = self._update(sid, session, now)
-        with self._guard("save"):
+        with self._save_locks[hash(sid) % _SAVE_LOCK_STRIPES], self._guard("save"):
             if version is None:  # insert, or reuse an expired document; a live one is a conflict
                 try:
                     self.collection.update_one({"_id": sid, "expires": {"$lte": _date(now)}}, update, upsert=True)
