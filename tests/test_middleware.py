@@ -145,6 +145,15 @@ def test_duplicate_cookies_first_valid_one_wins():
     assert client.get("/count", headers={"Cookie": header}).json == 2
 
 
+def test_a_stale_signed_cookie_does_not_hide_a_live_one():
+    """Found by fuzzing: a cookie we signed for a session that is gone came first and won."""
+    client, _ = make()
+    sid = session_id(client.get("/count"))
+    client.reset()
+    header = f"connect.sid={cookie_for('long-gone-session')}; connect.sid={cookie_for(sid)}"
+    assert client.get("/count", headers={"Cookie": header}).json == 2
+
+
 def test_unknown_but_validly_signed_id_is_not_adopted():
     client, _ = make()
     response = client.get("/count", headers={"Cookie": "connect.sid=" + cookie_for(FORGED)})

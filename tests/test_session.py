@@ -13,7 +13,7 @@ NOW = 1_768_480_496.789  # 2026-01-15T12:34:56.789Z
 def settings(store, clock, **overrides):
     """Settings whose `identify` takes the request to be the cookie's (verified) id."""
     values = {"store": store, "cookie": CookieOptions(), "genid": lambda request: "new-id", "resave": False,
-              "save_uninitialized": False, "clock": clock, "identify": lambda request: request,
+              "save_uninitialized": False, "clock": clock, "identify": lambda request: (request,) if request else (),
               "is_secure": lambda request: False, "load": store.load}
     values.update(overrides)
     return SessionSettings(**values)

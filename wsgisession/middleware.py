@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_ENVIRON_KEY = "wsgisession.session"
 MAX_COOKIE_VALUE = 4096  # longer candidates are ignored unverified: ids are only ever short keys
+MAX_CANDIDATES = 4  # verified duplicate cookies looked up at most, in order
 _STORE_METHODS = ("get", "set", "touch", "destroy")
 _EXPIRED = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -141,7 +142,7 @@ class SessionMiddleware:
         self._clock = clock
         self._settings = SessionSettings(
             store=store, cookie=cookie, genid=genid or _default_genid, resave=resave,
-            save_uninitialized=save_uninitialized, clock=clock, identify=self._cookie_id,
+            save_uninitialized=save_uninitialized, clock=clock, identify=self._cookie_ids,
             is_secure=self._is_secure, load=getattr(store, "load", None) or partial(_load_with_get, store),
             merge=concurrency == "merge", absolute_timeout=absolute_timeout,
         )
@@ -180,18 +181,26 @@ class SessionMiddleware:
             return proto.split(",", 1)[0].strip().lower() == "https"
         return False
 
-    def _cookie_id(self, environ: WSGIEnvironment) -> str | None:
-        """The id of the first of our cookies whose signature verifies; never an unverified one."""
+    def _cookie_ids(self, environ: WSGIEnvironment) -> tuple[str, ...]:
+        """The ids of our cookies whose signature verifies, in order; never an unverified one.
+
+        Usually one. With duplicates (a stale cookie for a parent path, say) the session loads the
+        first that exists, where express takes the first blindly; at most MAX_CANDIDATES are kept.
+        """
         header = environ.get("HTTP_COOKIE")
         if not header or self.name not in header:
-            return None
+            return ()
+        ids: list[str] = []
         for value in cookie_values(header, self.name):
             if value.startswith("s:") and len(value) <= MAX_COOKIE_VALUE:
                 sid = self._signer.unsign(value[2:])
                 if sid:
-                    return sid
+                    ids.append(sid)
+                    if len(ids) == MAX_CANDIDATES:
+                        break
+                    continue
             logger.debug("ignored a session cookie: unsigned, badly signed or oversized")
-        return None
+        return tuple(ids)
 
     def _session_headers(self, session: Session, environ: WSGIEnvironment) -> list[tuple[str, str]]:
         """Save, touch or destroy as needed; return the headers to add (Vary, Set-Cookie...)."""

@@ -36,7 +36,9 @@ RESERVED_KEYS = frozenset({
     "constructor", "__proto__", "toString", "toLocaleString", "valueOf", "hasOwnProperty", "isPrototypeOf",
     "propertyIsEnumerable", "__defineGetter__", "__defineSetter__", "__lookupGetter__", "__lookupSetter__",
 })
-MAX_SAVE_ATTEMPTS = 10  # compare-and-set rounds before a save gives up (StoreUnavailable)
+# Compare-and-set rounds before a save gives up (StoreUnavailable). Each failed round means
+# another request's save succeeded, so this bounds how many concurrent writers one save outlasts.
+MAX_SAVE_ATTEMPTS = 64
 
 
 class SaveStats:
@@ -69,7 +71,7 @@ class SessionSettings:
     resave: bool
     save_uninitialized: bool
     clock: Callable[[], float]
-    identify: Callable[[Any], str | None]  # the request's verified session id, or None
+    identify: Callable[[Any], tuple[str, ...]]  # the verified ids of the request's session cookies
     is_secure: Callable[[Any], bool]  # whether the request came over https
     load: Callable[[str], Loaded | None]  # store.load, or store.get adapted for minimal stores
     merge: bool = True  # compare-and-set saves (concurrency="merge"); False: plain overwrite
@@ -95,8 +97,8 @@ class Session(MutableMapping[str, Any]):
 
     # Per-request state. The class attributes are the initial values: a session that the app
     # never uses costs only the two assignments of __init__ (it sits on every request).
-    _cookie_id: str | None = None  # verified id from the request cookie (once identified)
-    _identified = False
+    _cookie_id: str | None = None  # the verified cookie id this session was loaded under (or presented)
+    _candidates: tuple[str, ...] | None = None  # verified ids of the request's cookies, once read
     _accessed_after_commit = False
     _data: dict[str, Any] | None = None  # None until loaded
     _id = ""
@@ -122,40 +124,41 @@ class Session(MutableMapping[str, Any]):
         """Whether the app has used the session in this request (so the store was consulted)."""
         return self._data is not None
 
-    def _incoming_id(self) -> str | None:
-        """The id the request's cookie carries, verified; read (and HMAC-checked) only when needed."""
-        if not self._identified:
-            self._cookie_id = self._settings.identify(self._request)
-            self._identified = True
-        return self._cookie_id
+    def _incoming_ids(self) -> tuple[str, ...]:
+        """The ids the request's cookies carry, verified; read (and HMAC-checked) only when needed."""
+        if self._candidates is None:
+            self._candidates = self._settings.identify(self._request)
+        return self._candidates
 
     def _ensure(self) -> dict[str, Any]:
         data = self._data
         if data is None:
-            sid = self._incoming_id()
-            loaded = self._settings.load(sid) if sid else None
-            if loaded is not None and isinstance(loaded.record, dict) and not self._too_old(loaded):
-                self._inflate(loaded)
-                self._original_id = self._id = self._cookie_id  # type: ignore[assignment]
+            candidates = self._incoming_ids()
+            for sid in candidates:  # usually one; a stale duplicate must not hide a live one
+                loaded = self._settings.load(sid)
+                if loaded is not None and isinstance(loaded.record, dict) and not self._too_old(sid, loaded):
+                    self._inflate(loaded)
+                    self._cookie_id = self._original_id = self._id = sid
+                    break
             else:
-                if self._cookie_id:
+                if candidates:
+                    self._cookie_id = candidates[0]
                     logger.debug("session %s unknown or expired: starting a new one",
-                                 self._settings.tag(self._cookie_id))
+                                 self._settings.tag(candidates[0]))
                 self._generate()
             data = self._data
             assert data is not None
         return data
 
-    def _too_old(self, loaded: Loaded) -> bool:
+    def _too_old(self, sid: str, loaded: Loaded) -> bool:
         """Past the absolute timeout: destroyed, whatever its activity."""
         limit = self._settings.absolute_timeout
         if limit is None or loaded.created_ms is None:
             return False
         if int(self._settings.clock() * 1000) - loaded.created_ms < limit * 1000:
             return False
-        assert self._cookie_id is not None
-        self._settings.store.destroy(self._cookie_id)
-        logger.debug("session %s reached its absolute timeout", self._settings.tag(self._cookie_id))
+        self._settings.store.destroy(sid)
+        logger.debug("session %s reached its absolute timeout", self._settings.tag(sid))
         return True
 
     def _generate(self) -> None:
@@ -278,10 +281,9 @@ class Session(MutableMapping[str, Any]):
 
     def destroy(self) -> None:
         """Delete the record and start an empty session; the cookie is expired (use on logout)."""
-        sid = self._id if self._data is not None else self._incoming_id()
-        if sid:
-            self._settings.store.destroy(sid)
-            logger.debug("session %s destroyed", self._settings.tag(sid))
+        self._ensure()
+        self._settings.store.destroy(self._id)
+        logger.debug("session %s destroyed", self._settings.tag(self._id))
         if self._cookie_id:
             self._expire_cookie = True
         self._generate()
@@ -336,7 +338,8 @@ class Session(MutableMapping[str, Any]):
             if conflicts:
                 logger.debug("session %s: %d key(s) changed by concurrent requests, the later write won",
                              settings.tag(self._id), conflicts)
-        raise StoreUnavailable(f"the session could not be saved after {MAX_SAVE_ATTEMPTS} concurrent changes")
+        raise StoreUnavailable(f"too many concurrent requests changed this session: not saved after "
+                               f"{MAX_SAVE_ATTEMPTS} attempts")
 
     def touch(self) -> None:
         """Restart the cookie's max-age countdown (the store's expiry follows when it is saved)."""
