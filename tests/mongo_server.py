@@ -114,9 +114,22 @@ class FerretDB:
         self.process.wait(timeout=10)
         self.process = None
 
-    def pause(self) -> None:
+    def pause(self, timeout: float = 5.0) -> None:
+        """SIGSTOP, and wait until every thread is stopped: the signal is asynchronous, and a
+        request sent before it takes effect would still be answered."""
         assert self.process is not None, "FerretDB is not running"
         self.process.send_signal(signal.SIGSTOP)
+        tasks = Path(f"/proc/{self.process.pid}/task")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                states = [(task / "stat").read_text().rsplit(")", 1)[1].split()[0] for task in tasks.iterdir()]
+            except OSError:  # a thread exited while we looked
+                continue
+            if all(state in "tT" for state in states):
+                return
+            time.sleep(0.01)
+        raise RuntimeError("FerretDB did not stop after SIGSTOP")
 
     def resume(self) -> None:
         if self.process is not None:
