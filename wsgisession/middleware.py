@@ -261,7 +261,12 @@ class _Exchange:
         self._started = True
         extra = self._extra
         if extra is None:
-            extra = self._extra = self._middleware._session_headers(self._session, self._environ)
+            session, middleware = self._session, self._middleware
+            if session.loaded or self._environ.get(middleware.environ_key) is not session:
+                extra = middleware._session_headers(session, self._environ)
+            else:
+                extra = []  # the session was not used: nothing to save, no header to add
+            self._extra = extra
         if not extra:
             return self._start_response(status, headers, exc_info)
         for name, value in headers:
@@ -291,8 +296,9 @@ class _Exchange:
             if close is not None:
                 close()
         finally:
-            if self._started and self._environ.get(self._middleware.environ_key) is self._session:
-                self._session.finish()
+            session = self._session
+            if self._started and session.loaded and self._environ.get(self._middleware.environ_key) is session:
+                session.finish()
 
 
 def get_session(environ: WSGIEnvironment, key: str = DEFAULT_ENVIRON_KEY) -> Session:
