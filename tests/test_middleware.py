@@ -489,3 +489,29 @@ def test_lifecycle_is_logged_without_ids_or_cookies(caplog):
         assert event in text
     for secret in (sid, new, cookie_value, "forged"):
         assert secret not in text
+
+
+def test_a_list_body_reaches_the_server_unwrapped():
+    """Servers such as waitress set Content-Length from a one-item list; a wrapper would hide it."""
+    store = MemoryStore()
+    middleware = SessionMiddleware(app, secret=SECRET, store=store)
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/count", "SCRIPT_NAME": "", "wsgi.url_scheme": "http"}
+    result = middleware(environ, lambda status, headers, exc_info=None: None)
+    assert type(result) is list and store.length() == 1
+
+
+def test_store_failure_on_a_late_save_is_a_503():
+    class FailsAfterHeaders(MemoryStore):
+        calls = 0
+
+        def save(self, sid, session, version):
+            self.calls += 1
+            if self.calls > 1:
+                from wsgisession import StoreUnavailable
+
+                raise StoreUnavailable("down")
+            return super().save(sid, session, version)
+
+    client, _ = make(FailsAfterHeaders())
+    client.get("/count")
+    assert client.get("/late", status=503).headers["Retry-After"]

@@ -36,6 +36,10 @@ def app(environ: dict[str, Any], start_response: Any) -> Any:
         get_session(environ)["written"] = True
         write(b"via write()")
         return []
+    if path == "/late":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        get_session(environ)["late"] = True  # after start_response, before the body
+        return [b"late"]
     if path == "/unset":
         del environ["wsgisession.session"]
         return _reply(start_response, "unset")

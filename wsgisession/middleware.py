@@ -161,9 +161,18 @@ class SessionMiddleware:
         environ[self.environ_key] = session
         exchange = _Exchange(self, environ, session, start_response)
         try:
-            exchange.result = self.app(environ, exchange.start_response)
+            result = self.app(environ, exchange.start_response)
         except StoreUnavailable:
             return exchange.unavailable(sys.exc_info())
+        if type(result) is list or type(result) is tuple:
+            # A finished body: no app code runs after this, so save late changes now and hand
+            # the server the list itself (waitress, e.g., sets Content-Length from a 1-item list).
+            try:
+                exchange.close()
+            except StoreUnavailable:
+                return exchange.unavailable(sys.exc_info())
+            return result
+        exchange.result = result
         return exchange
 
     # -- decisions ------------------------------------------------------------------------------
