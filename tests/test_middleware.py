@@ -515,3 +515,20 @@ def test_store_failure_on_a_late_save_is_a_503():
     client, _ = make(FailsAfterHeaders())
     client.get("/count")
     assert client.get("/late", status=503).headers["Retry-After"]
+
+
+def test_verified_cookie_memo_holds_only_verified_results_and_is_bounded(monkeypatch):
+    from wsgisession import middleware as module
+
+    monkeypatch.setattr(module, "_VERIFIED_CACHE_SIZE", 3)
+    client, _ = make()
+    sid = session_id(client.get("/count"))
+    valid = "connect.sid=" + cookie_for(sid)
+    assert client.get("/count", headers={"Cookie": valid}).json == 2
+    forged = valid[:-2] + "AA"
+    assert client.get("/count", headers={"Cookie": forged}).json == 1  # never served from the memo
+    memo = client.app._verified
+    assert forged not in memo and memo[valid] == (sid,)
+    for n in range(5):
+        client.get("/count", headers={"Cookie": "connect.sid=" + cookie_for(f"other-{n}")})
+    assert len(memo) <= 3

@@ -32,6 +32,8 @@ DEFAULT_ENVIRON_KEY = "wsgisession.session"
 MAX_COOKIE_VALUE = 4096  # longer candidates are ignored unverified: ids are only ever short keys
 MAX_CANDIDATES = 4  # verified duplicate cookies looked up at most, in order
 _STORE_METHODS = ("get", "set", "touch", "destroy")
+_VERIFIED_CACHE_SIZE = 4096  # verified Cookie headers remembered (positive results only)
+_MAX_CACHED_HEADER = 1024  # longer headers are verified every time
 _EXPIRED = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -139,6 +141,7 @@ class SessionMiddleware:
         self.trust_proxy = trust_proxy
         self.environ_key = environ_key
         self._signer = Signer(_secrets(secret))
+        self._verified: dict[str, tuple[str, ...]] = {}  # Cookie header -> verified ids
         self._clock = clock
         self._settings = SessionSettings(
             store=store, cookie=cookie, genid=genid or _default_genid, resave=resave,
@@ -199,6 +202,12 @@ class SessionMiddleware:
         header = environ.get("HTTP_COOKIE")
         if not header or self.name not in header:
             return ()
+        # A header that verified once verifies again (same secrets): skip the percent-decoding and
+        # the HMAC for a returning browser. Only verified results are kept, so a forged cookie
+        # can never enter; the cache is bounded and simply emptied when full.
+        cached = self._verified.get(header)
+        if cached is not None:
+            return cached
         ids: list[str] = []
         for value in cookie_values(header, self.name):
             if value.startswith("s:") and len(value) <= MAX_COOKIE_VALUE:
@@ -209,7 +218,12 @@ class SessionMiddleware:
                         break
                     continue
             logger.debug("ignored a session cookie: unsigned, badly signed or oversized")
-        return tuple(ids)
+        result = tuple(ids)
+        if result and len(header) <= _MAX_CACHED_HEADER:
+            if len(self._verified) >= _VERIFIED_CACHE_SIZE:
+                self._verified.clear()
+            self._verified[header] = result
+        return result
 
     def _session_headers(self, session: Session, environ: WSGIEnvironment) -> list[tuple[str, str]]:
         """Save, touch or destroy as needed; return the headers to add (Vary, Set-Cookie...)."""
