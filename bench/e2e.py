@@ -1,0 +1,361 @@
+"""End-to-end benchmark: the visit counter over HTTP, wrk with one cookie jar per connection.
+
+    python bench/e2e.py                  # 7 systems x 3 repetitions x 5 s (about 2.5 minutes)
+    python bench/e2e.py --quick          # 1 repetition x 1 s each: the same table, not a measurement
+    python bench/e2e.py --duration 10 --repeat 5 --systems bare,ws-memory
+
+Each system runs in its own server process (waitress with 4 threads for the Python ones; node for
+express-session + connect-mongo), all started before the first run and kept up. Every repetition
+runs every system once, in rotated order, so each ratio to the bare app compares runs of the
+same repetition. wrk runs with as many threads as connections (one connection, one cookie jar
+per thread; bench/counter.lua): it captures the session cookie and sends it back, and checks that
+the k-th response of each connection says k visits. Server CPU is utime+stime of the server
+process (and of FerretDB, for MongoDB-backed systems) from /proc/<pid>/stat around each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import common
+from common import BENCH, CLOCK_TICK, INSTALL, ROOT, SECRET, Missing, fmt, median, table
+
+WRK_HINT = "apt-get install wrk  (Debian/Ubuntu package 'wrk')"
+SERVER_JS = ROOT / "tests" / "interop" / "server.js"
+
+
+@dataclass
+class Spec:
+    key: str
+    label: str
+    cookie: str = "connect.sid"
+    path: str = "/"
+    mongo: bool = False
+    check: bool = True
+
+
+SPECS = [
+    Spec("bare", "bare app", check=False),
+    Spec("ws-memory", "wsgisession + MemoryStore"),
+    Spec("ws-sqlite", "wsgisession + SQLiteStore"),
+    Spec("ws-mongo", "wsgisession + MongoStore", mongo=True),
+    Spec("beaker-memory", "Beaker memory", cookie="beaker.session.id"),
+    Spec("beaker-mongo", "Beaker ext:mongodb", cookie="beaker.session.id", mongo=True),
+    Spec("express", "express-session + connect-mongo", path="/inc", mongo=True),
+]
+
+
+@dataclass
+class Server:
+    spec: Spec
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.spec.path}"
+
+    def log_tail(self, chars: int = 2000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+
+@dataclass
+class Run:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    cpu_us: float
+    db_cpu_us: float | None
+    requests: int
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+
+
+def start_server(spec: Spec, mongo_uri: str | None, workdir: Path, threads: int, ws_options: list[str]) -> Server:
+    port = common.free_port()
+    log = workdir / f"{spec.key}.log"
+    env = dict(os.environ)
+    if spec.key == "express":
+        cmd = ["node", str(SERVER_JS)]
+        env.update(PORT=str(port), MONGODB_URL=f"{mongo_uri}/bench_express", SECRETS=json.dumps([SECRET]),
+                   AUTO_REMOVE="interval", COLLECTION="sessions")
+    else:
+        cmd = [sys.executable, str(BENCH / "serve.py"), spec.key, "--port", str(port), "--threads", str(threads),
+               "--db", f"bench_{spec.key.replace('-', '_')}"]
+        if mongo_uri:
+            cmd += ["--mongo-uri", mongo_uri]
+        if spec.key.startswith("ws-"):
+            for option in ws_options:
+                cmd += ["--option", option]
+    with open(log, "ab") as handle:
+        process = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
+                                   cwd=ROOT)
+    server = Server(spec, process, port, log)
+    common.wait_port(port, process, 30, spec.label, log)
+    return server
+
+
+def probe(server: Server) -> str | None:
+    """Two visits with a cookie jar: None if they count 1 then 2, else why not."""
+    cookie = None
+    for expected in (1, 2):
+        request = urllib.request.Request(server.url, headers={"Cookie": cookie} if cookie else {})
+        try:
+            with urllib.request.urlopen(request, timeout=15) as response:
+                body = response.read().decode("utf-8", "replace")
+                for value in response.headers.get_all("Set-Cookie") or []:
+                    if value.startswith(server.spec.cookie + "="):
+                        cookie = value.split(";", 1)[0]
+        except Exception as exc:  # noqa: BLE001 - the reason is printed and the system skipped
+            return f"request failed ({exc}); server log: {server.log_tail(800).strip()}"
+        match = re.search(r"\d+", body)
+        if server.spec.check and (match is None or int(match.group()) != expected):
+            return f"visit {expected} answered {body[:120]!r}"
+    return None
+
+
+def run_wrk(server: Server, duration: float, connections: int, ferret_pid: int | None) -> Run:
+    env = dict(os.environ, BENCH_COOKIE=server.spec.cookie, BENCH_CHECK="1" if server.spec.check else "0")
+    cmd = ["wrk", f"-t{connections}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "10s",
+           "-s", str(BENCH / "counter.lua"), server.url]
+    before = common.cpu_ticks(server.process.pid)
+    db_before = common.cpu_ticks(ferret_pid) if ferret_pid else 0
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=duration + 60)
+    after = common.cpu_ticks(server.process.pid)
+    db_after = common.cpu_ticks(ferret_pid) if ferret_pid else 0
+    line = next((l for l in done.stdout.splitlines() if l.startswith("BENCHJSON ")), None)
+    if done.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
+    data = json.loads(line[len("BENCHJSON "):])
+    requests = max(1, data["requests"])
+    problems = []
+    errors = {k: v for k, v in data["errors"].items() if v}
+    if errors:
+        problems.append(f"wrk errors {errors}")
+    for t in data["threads"]:
+        if t["non200"]:
+            problems.append(f"connection {t['id']}: {t['non200']} non-200 responses")
+        if server.spec.check:
+            if t["bad"] or t["last"] != t["seen"]:
+                problems.append(f"connection {t['id']}: {t['bad']} wrong counters ({t['first_bad']}), "
+                                f"last {t['last']} after {t['seen']} responses")
+            if t["seen"] and t["cookies"] < 1:
+                problems.append(f"connection {t['id']}: no session cookie received")
+    ticks = after - before
+    return Run(
+        rps=data["requests"] / (data["duration_us"] / 1e6),
+        p50_ms=data["latency_us"]["p50"] / 1000,
+        p99_ms=data["latency_us"]["p99"] / 1000,
+        cpu_us=ticks / CLOCK_TICK * 1e6 / requests,
+        db_cpu_us=(db_after - db_before) / CLOCK_TICK * 1e6 / requests if ferret_pid and server.spec.mongo else None,
+        requests=data["requests"],
+        ok=not problems,
+        problems=problems,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", "--ci", action="store_true", help="1 repetition of 1 s per system")
+    parser.add_argument("--duration", type=int, help="whole seconds per wrk run (default 5, quick 1)")
+    parser.add_argument("--repeat", type=int, help="repetitions (default 3, quick 1)")
+    parser.add_argument("--connections", type=int, default=4, help="wrk connections = wrk threads (default 4)")
+    parser.add_argument("--threads", type=int, default=4, help="waitress threads (default 4)")
+    parser.add_argument("--systems", default=",".join(s.key for s in SPECS),
+                        help="comma-separated subset of " + ",".join(s.key for s in SPECS))
+    parser.add_argument("--ws-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="SessionMiddleware option for the wsgisession systems, e.g. concurrency=overwrite")
+    parser.add_argument("--out", help="results directory (default bench/results)")
+    args = parser.parse_args(argv)
+    try:
+        common.require_module("matplotlib", common.INSTALL)  # charts: fail now, not after the run
+    except common.Missing as exc:
+        common.die_missing(exc)
+    duration = args.duration or (1.0 if args.quick else 5.0)
+    repeat = args.repeat or (1 if args.quick else 3)
+    warmup = 1.0
+    wanted = args.systems.split(",")
+    unknown = set(wanted) - {s.key for s in SPECS}
+    if unknown:
+        parser.error(f"unknown systems {sorted(unknown)}")
+    specs = [s for s in SPECS if s.key in wanted]
+    if "bare" not in wanted:
+        parser.error("the bare app is the baseline: keep 'bare' in --systems")
+    out = common.out_dir(args.out, args.quick)
+    skipped: dict[str, str] = {}
+    try:
+        common.require_binary("wrk", WRK_HINT)
+        common.require_module("waitress", INSTALL)
+        if any(s.key.startswith("beaker") for s in specs):
+            common.require_module("beaker", INSTALL)
+    except Missing as exc:
+        common.die_missing(exc)
+        return 3
+    for spec in specs:
+        if spec.key == "express":
+            node_modules = SERVER_JS.parent / "node_modules"
+            if not SERVER_JS.exists():
+                skipped[spec.key] = f"{SERVER_JS.relative_to(ROOT)} does not exist (yet)"
+            elif not (node_modules / "express-session").is_dir() or not (node_modules / "connect-mongo").is_dir():
+                skipped[spec.key] = "tests/interop/node_modules is not installed: run (cd tests/interop && npm ci)"
+            else:
+                try:
+                    common.require_binary("node", "apt-get install nodejs (Node >= 20)")
+                except Missing as exc:
+                    skipped[spec.key] = str(exc)
+    specs = [s for s in specs if s.key not in skipped]
+
+    mongo = None
+    workdir = Path(tempfile.mkdtemp(prefix="wsgisession-bench-e2e-"))
+    servers: list[Server] = []
+    try:
+        if any(s.mongo for s in specs):
+            try:
+                mongo = common.MongoServer().start()
+            except Missing as exc:
+                for s in specs:
+                    if s.mongo:
+                        skipped[s.key] = str(exc)
+                specs = [s for s in specs if not s.mongo]
+        for spec in specs:
+            try:
+                server = start_server(spec, mongo.uri if mongo else None, workdir, args.threads, args.ws_option)
+            except RuntimeError as exc:
+                skipped[spec.key] = f"server did not start: {exc}"
+                continue
+            reason = probe(server)
+            if reason:
+                skipped[spec.key] = reason
+                common.stop(server.process)
+                continue
+            servers.append(server)
+        for key, reason in skipped.items():
+            print(f"bench: skipping {key}: {reason}", file=sys.stderr)
+        if not servers or servers[0].spec.key != "bare":
+            raise SystemExit("bench: the bare app did not start; see the messages above")
+        ferret_pid = mongo.pid if mongo else None
+        for server in servers:  # warm-up, not recorded
+            run_wrk(server, warmup, args.connections, ferret_pid)
+        runs: dict[str, list[Run]] = {s.spec.key: [] for s in servers}
+        started = time.monotonic()
+        for rep in range(repeat):
+            shift = rep % len(servers)
+            for server in servers[shift:] + servers[:shift]:
+                result = run_wrk(server, duration, args.connections, ferret_pid)
+                runs[server.spec.key].append(result)
+                print(f"  rep {rep + 1}/{repeat} {server.spec.label:34s} {result.rps:8.0f} req/s "
+                      f"p50 {result.p50_ms:6.2f} ms p99 {result.p99_ms:7.2f} ms cpu {result.cpu_us:7.0f} µs/req "
+                      f"{'ok' if result.ok else 'CHECK FAILED: ' + '; '.join(result.problems)}", file=sys.stderr)
+        elapsed = time.monotonic() - started
+        text = report(servers, runs, skipped, mongo, args, duration, repeat, elapsed)
+    finally:
+        for server in servers:
+            common.stop(server.process)
+        if mongo is not None:
+            mongo.close()
+    print(text)
+    stem = "e2e" if args.threads == 4 and args.connections == 4 else f"e2e-t{args.threads}-c{args.connections}"
+    common.write_report(out, stem, text)
+    chart(servers, runs, out / f"{stem}.png", duration, repeat, args.connections)
+    print(f"wrote {out / (stem + '.md')} and {out / (stem + '.png')}")
+    failed = [k for k, rs in runs.items() if not all(r.ok for r in rs)]
+    return 1 if failed else 0
+
+
+def _ratio_cell(values: list[float]) -> str:
+    return f"{fmt(median(values))} ({fmt(min(values))}–{fmt(max(values))})" if values else "–"
+
+
+def report(servers: list[Server], runs: dict[str, list[Run]], skipped: dict[str, str], mongo: Any,
+           args: Any, duration: float, repeat: int, elapsed: float) -> str:
+    bare = runs["bare"]
+    rows = []
+    for server in servers:
+        rs = runs[server.spec.key]
+        rps_r = [r.rps / b.rps for r, b in zip(rs, bare)]
+        p50_r = [r.p50_ms / b.p50_ms for r, b in zip(rs, bare)]
+        p99_r = [r.p99_ms / b.p99_ms for r, b in zip(rs, bare)]
+        cpu_r = [r.cpu_us / b.cpu_us for r, b in zip(rs, bare)]
+        db = [r.db_cpu_us for r in rs if r.db_cpu_us is not None]
+        checked = sum(r.requests for r in rs)
+        verdict = ("n/a (no session)" if not server.spec.check else
+                   f"ok: {checked:,} counters exact" if all(r.ok for r in rs) else
+                   "FAILED: " + "; ".join(p for r in rs for p in r.problems)[:300])
+        rows.append([server.spec.label, fmt(median([r.rps for r in rs])), _ratio_cell(rps_r),
+                     fmt(median([r.p50_ms for r in rs])), _ratio_cell(p50_r),
+                     fmt(median([r.p99_ms for r in rs])), _ratio_cell(p99_r),
+                     fmt(median([r.cpu_us for r in rs])), _ratio_cell(cpu_r),
+                     fmt(median(db)) if db else "–", verdict])
+    notes = [f"{repeat} repetitions x {duration:g} s per system, order rotated each repetition; {elapsed:.0f} s of load",
+             f"wrk {args.connections} threads x 1 connection each (one cookie jar per connection), "
+             f"waitress {args.threads} threads; node: one process",
+             "every MongoDB-backed system uses the same server: " + (mongo.describe() if mongo else "none"),
+             "ratios: median (min–max) over repetitions of system/bare within the same repetition"]
+    if args.ws_option:
+        notes.append("wsgisession options: " + ", ".join(args.ws_option))
+    parts = [common.header("End-to-end benchmark: visit counter over HTTP", sys.argv, notes)]
+    if args.quick:
+        parts.append("_quick mode: runs too short for conclusions_\n")
+    parts.append(table(["system", "req/s", "× bare", "p50 ms", "× bare", "p99 ms", "× bare",
+                        "server CPU µs/req", "× bare", "DB CPU µs/req", "counter check"], rows))
+    if skipped:
+        parts += ["", "Skipped:", ""] + [f"- {key}: {reason}" for key, reason in skipped.items()]
+    checks = []
+    if "ws-memory" in runs:
+        r = [a.rps / b.rps for a, b in zip(runs["ws-memory"], bare)]
+        checks.append(["wsgisession + MemoryStore ≥ 0.85× bare req/s", f"median {fmt(median(r))}×, min {fmt(min(r))}×",
+                       "met" if median(r) >= 0.85 else f"missed by {fmt(0.85 - median(r))}×"])
+    for other, label in (("beaker-mongo", "Beaker ext:mongodb"), ("express", "express-session + connect-mongo")):
+        if "ws-mongo" in runs and other in runs:
+            r = [a.rps / b.rps for a, b in zip(runs["ws-mongo"], runs[other])]
+            checks.append([f"wsgisession + MongoStore ahead of {label}",
+                           f"{fmt(median(r))}× its req/s (min {fmt(min(r))}×)",
+                           "met" if min(r) > 1 else "missed" if median(r) <= 1 else "met on median, not every repetition"])
+        elif other in skipped:
+            checks.append([f"wsgisession + MongoStore ahead of {label}", "not measured", f"skipped: {skipped[other]}"])
+    parts += ["", "## Targets", "", table(["target", "measured", "verdict"], checks), ""]
+    return "\n".join(parts)
+
+
+def chart(servers: list[Server], runs: dict[str, list[Run]], path: Path, duration: float, repeat: int,
+          connections: int) -> None:
+    plt = common.pyplot()
+    labels = [s.spec.label.replace(" + ", "\n+ ") for s in servers]
+    rps = [median([r.rps for r in runs[s.spec.key]]) for s in servers]
+    cpu = [median([r.cpu_us for r in runs[s.spec.key]]) for s in servers]
+    db = [median([r.db_cpu_us for r in runs[s.spec.key] if r.db_cpu_us is not None] or [0.0]) for s in servers]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5))
+    bars = ax1.bar(range(len(servers)), rps, color="tab:blue")
+    ax1.bar_label(bars, labels=[f"{fmt(v)}\n{fmt(v / rps[0])}×" for v in rps], fontsize=7, padding=2)
+    ax1.set_xticks(range(len(servers)), labels, fontsize=7, rotation=30, ha="right")
+    ax1.set_ylabel("requests per second (median)")
+    ax1.set_title(f"Throughput ({repeat}×{duration:g} s, {connections} connections)")
+    ax1.margins(y=0.15)
+    ax2.bar(range(len(servers)), cpu, color="tab:orange", label="app server process")
+    ax2.bar(range(len(servers)), db, bottom=cpu, color="tab:gray", label="FerretDB process")
+    ax2.set_xticks(range(len(servers)), labels, fontsize=7, rotation=30, ha="right")
+    ax2.set_ylabel("CPU µs per request (median)")
+    ax2.set_title("Server CPU per request")
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
