@@ -284,3 +284,20 @@ class MongoServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def require_charts() -> None:
+    """Fail now, not after a long run, if matplotlib (for the PNG charts) is missing."""
+    try:
+        require_module("matplotlib", INSTALL)
+    except Missing as exc:
+        die_missing(exc)
+
+
+def save_figure(fig: Any, path: Any) -> None:
+    """Lay out, save as PNG and close a matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

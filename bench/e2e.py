@@ -182,10 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="SessionMiddleware option for the wsgisession systems, e.g. concurrency=overwrite")
     parser.add_argument("--out", help="results directory (default bench/results)")
     args = parser.parse_args(argv)
-    try:
-        common.require_module("matplotlib", common.INSTALL)  # charts: fail now, not after the run
-    except common.Missing as exc:
-        common.die_missing(exc)
+    common.require_charts()
     duration = args.duration or (1.0 if args.quick else 5.0)
     repeat = args.repeat or (1 if args.quick else 3)
     warmup = 1.0
@@ -352,9 +349,7 @@ def chart(servers: list[Server], runs: dict[str, list[Run]], path: Path, duratio
     ax2.set_ylabel("CPU µs per request (median)")
     ax2.set_title("Server CPU per request")
     ax2.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    common.save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -161,10 +161,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated subset of: " + ", ".join(SCENARIOS))
     parser.add_argument("--out", help="results directory (default bench/results)")
     args = parser.parse_args(argv)
-    try:
-        common.require_module("matplotlib", common.INSTALL)  # charts: fail now, not after the run
-    except common.Missing as exc:
-        common.die_missing(exc)
+    common.require_charts()
     chosen = [sc.strip() for sc in args.scenarios.split(",")]
     unknown = set(chosen) - set(SCENARIOS)
     if unknown:
@@ -265,9 +262,7 @@ def chart(times: dict[tuple[str, str], list[float]], path: Any, n: int, repeat: 
     ax.set_ylabel("µs per request (median; bars: min–max)")
     ax.set_title(f"In-process WSGI cost per request ({n} requests × {repeat} repetitions)")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    common.save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -150,10 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--touch-after", type=float, default=3600, help="the touch_after/touchAfter window (s)")
     parser.add_argument("--out", help="results directory (default bench/results)")
     args = parser.parse_args(argv)
-    try:
-        common.require_module("matplotlib", common.INSTALL)  # charts: fail now, not after the run
-    except common.Missing as exc:
-        common.die_missing(exc)
+    common.require_charts()
     n = args.n or (5 if args.quick else 50)
     out = common.out_dir(args.out, args.quick)
     ta = args.touch_after
@@ -233,9 +230,7 @@ def chart(columns: dict[str, dict[str, Counter[str]]], n: int, path: Path) -> No
     ax.set_ylabel("MongoDB commands per request")
     ax.set_title("Round trips per request (driver command monitoring)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    common.save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -200,10 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load-budget", type=float, default=300.0, help="max seconds to load one MongoDB size")
     parser.add_argument("--out", help="results directory (default bench/results)")
     args = parser.parse_args(argv)
-    try:
-        common.require_module("matplotlib", common.INSTALL)  # charts: fail now, not after the run
-    except common.Missing as exc:
-        common.die_missing(exc)
+    common.require_charts()
     sizes = [int(s) for s in (args.sizes or ("100,1000" if args.quick else "1000,100000,1000000")).split(",")]
     sizes.sort()
     lookups = args.lookups or (500 if args.quick else 20000)
@@ -352,9 +349,7 @@ def chart(series: dict[str, list[tuple[int, float]]], failed: dict[str, list[int
     ax.set_title("Read-only lookups vs number of stored sessions (x: every lookup failed)")
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    common.save_figure(fig, path)
 
 
 if __name__ == "__main__":
