@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from .cookies import cookie_values, render_set_cookie
 from .errors import ConfigurationError, InsecureSecretWarning, SessionError, StoreUnavailable
 from .options import CookieOptions, validate_cookie_name
-from .session import EXPIRE_COOKIE, SET_COOKIE, Session, SessionSettings
+from .session import EXPIRE_COOKIE, SET_COOKIE, Session
+from .session_settings import SessionSettings
 from .stores.base import Loaded
 from .signing import Signer
 

@@ -7,20 +7,16 @@ are saved and unchanged sessions are not rewritten.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import secrets
-import threading
-from collections.abc import Callable, Iterator, MutableMapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 from .errors import SessionError, StoreUnavailable
 from .merge import merge
-from .options import CookieOptions
 from .serialization import SerializedRecord, dumps, loads
 from .session_cookie import SessionCookie
-from .stores.base import Loaded, Record, Store
+from .session_settings import SaveStats, SessionSettings
+from .stores.base import Loaded, Record
 
 __all__ = ["Session", "SessionCookie", "SessionSettings", "SaveStats", "SET_COOKIE", "EXPIRE_COOKIE"]
 
@@ -39,49 +35,6 @@ RESERVED_KEYS = frozenset({
 # Compare-and-set rounds before a save gives up (StoreUnavailable). Each failed round means
 # another request's save succeeded, so this bounds how many concurrent writers one save outlasts.
 MAX_SAVE_ATTEMPTS = 64
-
-
-class SaveStats:
-    """Counts of concurrent saves, for monitoring (``SessionMiddleware.stats``); thread-safe."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.merged = 0  # saves that found the record changed and merged key by key
-        self.same_key_conflicts = 0  # keys both requests changed: the later writer won
-        self.dropped = 0  # saves abandoned because another request destroyed the session
-
-    def add(self, *, merged: int = 0, same_key_conflicts: int = 0, dropped: int = 0) -> None:
-        with self._lock:
-            self.merged += merged
-            self.same_key_conflicts += same_key_conflicts
-            self.dropped += dropped
-
-    def __repr__(self) -> str:
-        return (f"SaveStats(merged={self.merged}, same_key_conflicts={self.same_key_conflicts}, "
-                f"dropped={self.dropped})")
-
-
-@dataclass(frozen=True, slots=True)
-class SessionSettings:
-    """What every session of one middleware shares."""
-
-    store: Store
-    cookie: CookieOptions
-    genid: Callable[[Any], str]
-    resave: bool
-    save_uninitialized: bool
-    clock: Callable[[], float]
-    identify: Callable[[Any], tuple[str, ...]]  # the verified ids of the request's session cookies
-    is_secure: Callable[[Any], bool]  # whether the request came over https
-    load: Callable[[str], Loaded | None]  # store.load, or store.get adapted for minimal stores
-    merge: bool = True  # compare-and-set saves (concurrency="merge"); False: plain overwrite
-    absolute_timeout: float | None = None  # seconds since creation after which a session is dead
-    stats: SaveStats = field(default_factory=SaveStats)
-    log_salt: bytes = field(default_factory=lambda: secrets.token_bytes(16), repr=False)
-
-    def tag(self, sid: str) -> str:
-        """A short salted hash that correlates log lines of one session without revealing its id."""
-        return hashlib.blake2b(sid.encode("utf-8", "surrogatepass"), key=self.log_salt, digest_size=6).hexdigest()
 
 
 class Session(MutableMapping[str, Any]):
