@@ -143,7 +143,6 @@ class SessionMiddleware:
         self.environ_key = environ_key
         self._signer = Signer(_secrets(secret))
         self._verified: dict[str, tuple[str, ...]] = {}  # Cookie header -> verified ids
-        self._clock = clock
         self._settings = SessionSettings(
             store=store, cookie=cookie, genid=genid or _default_genid, resave=resave,
             save_uninitialized=save_uninitialized, clock=clock, identify=self._cookie_ids,

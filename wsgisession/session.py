@@ -346,6 +346,7 @@ class Session(MutableMapping[str, Any]):
             return
         if self._committed_state is None:
             self.commit(rolling=False)
-        elif self._accessed_after_commit and self._state() != self._committed_state:
-            self._persist(self._state())
-            self._committed_state = self._saved_state
+        elif self._accessed_after_commit:
+            state = self._state()
+            if state != self._committed_state:
+                self._committed_state = self._persist(state) or self._committed_state
