@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from hypothesis import HealthCheck, settings
 
 from wsgisession import MemoryStore, SQLiteStore
 
@@ -10,6 +13,13 @@ from .helpers import FakeClock
 from .mongo_server import ferretdb, mongo_database, mongo_uri  # noqa: F401  (fixtures)
 
 STORES = ["memory", "sqlite", "mongo"]
+
+# No wall-clock checks: a busy 2-core machine must not fail a property that holds. On CI the
+# examples are also derandomized, so a failure there reproduces exactly.
+_UNTIMED = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("dev", **_UNTIMED)
+settings.register_profile("ci", derandomize=True, print_blob=True, **_UNTIMED)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 
 @pytest.fixture
