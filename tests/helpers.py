@@ -36,9 +36,9 @@ class SpyStore:
         self._record("get", sid)
         return self.inner.get(sid)
 
-    def set(self, sid: str, session: dict[str, Any]) -> None:
+    def set(self, sid: str, session: dict[str, Any], **options: Any) -> None:
         self._record("set", sid)
-        self.inner.set(sid, session)
+        self.inner.set(sid, session, **options)
 
     @property
     def tracks_creation(self) -> bool:
@@ -48,17 +48,17 @@ class SpyStore:
         self._record("get", sid)
         return self.inner.load(sid)
 
-    def save(self, sid: str, session: dict[str, Any], version: Any) -> Any:
+    def save(self, sid: str, session: dict[str, Any], version: Any, **options: Any) -> Any:
         self._record("set", sid)
-        return self.inner.save(sid, session, version)
+        return self.inner.save(sid, session, version, **options)
 
     def touch(self, sid: str, session: dict[str, Any]) -> None:
         self._record("touch", sid)
         self.inner.touch(sid, session)
 
-    def destroy(self, sid: str) -> None:
+    def destroy(self, sid: str) -> Any:
         self._record("destroy", sid)
-        self.inner.destroy(sid)
+        return self.inner.destroy(sid)
 
     def all(self) -> Any:
         self._record("all")

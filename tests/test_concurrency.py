@@ -26,7 +26,7 @@ def stored(store, clock):
 def request(store, clock, merge_on=True):
     """A request's session on SID (as if its cookie verified)."""
     settings = SessionSettings(store=store, cookie=CookieOptions(), genid=lambda r: "fresh", resave=False,
-                               save_uninitialized=False, clock=clock, identify=lambda request: (SID,),
+                               save_uninitialized=False, clock=clock, identify=lambda request: SID,
                                is_secure=lambda request: False, load=store.load, merge=merge_on)
     return Session(settings, request=None), settings.stats
 

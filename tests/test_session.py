@@ -13,7 +13,7 @@ NOW = 1_768_480_496.789  # 2026-01-15T12:34:56.789Z
 def settings(store, clock, **overrides):
     """Settings whose `identify` takes the request to be the cookie's (verified) id."""
     values = {"store": store, "cookie": CookieOptions(), "genid": lambda request: "new-id", "resave": False,
-              "save_uninitialized": False, "clock": clock, "identify": lambda request: (request,) if request else (),
+              "save_uninitialized": False, "clock": clock, "identify": lambda request: request or None,
               "is_secure": lambda request: False, "load": store.load}
     values.update(overrides)
     return SessionSettings(**values)
@@ -37,23 +37,24 @@ def test_default_cookie_json():
                                 "path": "/", "sameSite": "lax"}
 
 
-def test_stored_cookie_round_trips_and_wins_over_options():
-    stored = {"originalMaxAge": 86_400_000, "expires": "2026-01-16T14:03:00.000Z", "httpOnly": True,
-              "path": "/app", "sameSite": True, "domain": "example.org"}
-    cookie = SessionCookie.from_json(stored, FakeClock(NOW))
-    assert (cookie.path, cookie.same_site, cookie.domain, cookie.original_max_age) == (
-        "/app", "strict", "example.org", 86_400_000)
-    assert cookie.to_json()["expires"] == "2026-01-16T14:03:00.000Z"
+def test_stored_lifetime_round_trips_but_the_options_decide_security_attributes():
+    stored = {"originalMaxAge": 86_400_000, "expires": "2026-01-16T14:03:00.000Z", "httpOnly": False,
+              "path": "/app", "sameSite": True, "domain": "example.org", "priority": "High"}
+    cookie, invalid = SessionCookie.from_json(stored, CookieOptions(), False, FakeClock(NOW))
+    assert invalid == []
+    assert (cookie.path, cookie.same_site, cookie.domain, cookie.http_only, cookie.original_max_age) == (
+        "/", "lax", None, True, 86_400_000)
+    assert cookie.priority == "high" and cookie.to_json()["expires"] == "2026-01-16T14:03:00.000Z"
 
 
 def test_minimal_stored_cookie_is_a_browser_session_cookie():
-    cookie = SessionCookie.from_json({}, FakeClock(NOW))
+    cookie, _ = SessionCookie.from_json({}, CookieOptions(), False, FakeClock(NOW))
     assert cookie.expires is None and cookie.max_age is None and cookie.path == "/"
 
 
 def test_max_age_setter_and_reset():
     clock = FakeClock(NOW)
-    cookie = SessionCookie(clock)
+    cookie = SessionCookie(CookieOptions(), False, clock)
     cookie.max_age = 10
     assert cookie.original_max_age == 10_000 and cookie.max_age == 10
     clock.advance(4)
@@ -114,9 +115,9 @@ def test_repr_never_shows_the_id():
     assert session.id not in repr(session)
 
 
-def test_empty_stored_cookie_gets_express_defaults():
-    cookie = SessionCookie.from_json({}, FakeClock(NOW))
-    assert (cookie.http_only, cookie.path, cookie.secure, cookie.same_site) == (True, "/", None, None)
+def test_empty_stored_cookie_gets_the_configured_attributes():
+    cookie, _ = SessionCookie.from_json({}, CookieOptions(same_site="strict"), False, FakeClock(NOW))
+    assert (cookie.http_only, cookie.path, cookie.secure, cookie.same_site) == (True, "/", False, "strict")
 
 
 @pytest.mark.parametrize("key", ["id", "save", "constructor", "__proto__", "lastModified"])
@@ -128,6 +129,6 @@ def test_keys_express_would_drop_are_refused(key):
 
 
 def test_max_age_keeps_whole_milliseconds():
-    cookie = SessionCookie(FakeClock(NOW))
+    cookie = SessionCookie(CookieOptions(), False, FakeClock(NOW))
     cookie.max_age = 1.001
     assert cookie.original_max_age == 1001

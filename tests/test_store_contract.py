@@ -32,9 +32,9 @@ def test_overwrite_replaces_the_record(store, clock):
 
 def test_destroy_removes_and_tolerates_missing(store, clock):
     store.set("sid-1", record(clock, a=1))
-    store.destroy("sid-1")
+    assert store.destroy("sid-1") is True
     assert store.get("sid-1") is None
-    store.destroy("sid-1")  # a missing record is not an error
+    assert store.destroy("sid-1") is False  # a missing record is not an error; it is reported
 
 
 def test_record_without_cookie_expires_after_ttl(store, clock):
@@ -137,6 +137,19 @@ def test_touch_keeps_the_version_and_updates_keep_the_creation_time(store, clock
     store.save("sid-1", record(clock, a=2), first.version)
     store.set("sid-1", record(clock, a=3))
     assert store.load("sid-1").created_ms == first.created_ms
+
+
+def test_a_given_creation_time_is_written_by_set_and_save(store, clock):
+    created = int(clock() * 1000) - 3_600_000  # a regenerated session keeps its own
+    store.set("sid-1", record(clock, a=1), created_ms=created)
+    assert store.load("sid-1").created_ms == created
+    assert store.save("sid-2", record(clock, a=1), None, created_ms=created) is not None
+    assert store.load("sid-2").created_ms == created
+    version = store.load("sid-2").version
+    store.save("sid-2", record(clock, a=2), version, created_ms=created - 1)
+    assert store.load("sid-2").created_ms == created - 1
+    store.set("sid-2", record(clock, a=3))  # without one, the creation time stays
+    assert store.load("sid-2").created_ms == created - 1
 
 
 def test_oversized_session_is_a_clear_error_not_a_broken_record(store, clock):

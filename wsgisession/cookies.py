@@ -27,6 +27,8 @@ _BLANKS = " \t"
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 # RFC 6265 cookie-name: an RFC 7230 token.
 TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# A character that would end an attribute or split the header: never in a rendered attribute.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f;]")
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -37,11 +39,11 @@ def iter_cookie_pairs(header: str) -> Iterator[tuple[str, str]]:
     Splitting at ``;`` and skipping segments without ``=`` is what cookie 0.7's scanner does
     (it backtracks to the last ``;`` before the next ``=``).
     """
-    return iter(_pairs(header, None))
+    return iter(_pairs(header, None, None))
 
 
-def _pairs(header: str, only: str | None) -> list[tuple[str, str]]:
-    """The pairs of ``header`` (only those named ``only``, if given); a list: this runs per request."""
+def _pairs(header: str, only: str | None, limit: int | None) -> list[tuple[str, str]]:
+    """The pairs of ``header`` (only the first ``limit`` named ``only``, if given); a list: this runs per request."""
     pairs: list[tuple[str, str]] = []
     if len(header) < 2:
         return pairs
@@ -60,6 +62,8 @@ def _pairs(header: str, only: str | None) -> list[tuple[str, str]]:
         elif value == '"':
             value = ""
         pairs.append((name, value))
+        if len(pairs) == limit:
+            break
     return pairs
 
 
@@ -104,11 +108,11 @@ def parse_cookie_header(header: str) -> dict[str, str]:
     return cookies
 
 
-def cookie_values(header: str, name: str) -> list[str]:
-    """Every decoded value of the cookie ``name``, in header order."""
+def cookie_values(header: str, name: str, limit: int | None = None) -> list[str]:
+    """The decoded values of the cookie ``name`` in header order: all, or the first ``limit``."""
     if name not in header:
         return []
-    return [_decode_value(raw) for _, raw in _pairs(header, name)]
+    return [_decode_value(raw) for _, raw in _pairs(header, name, limit)]
 
 
 def format_http_date(moment: datetime) -> str:
@@ -140,9 +144,15 @@ def render_set_cookie(
     Attributes come in the npm ``cookie`` order. ``priority`` and ``same_site`` are
     case-insensitive (``"lax"``, ``"strict"``, ``"none"``); ``http.cookies.Morsel`` knows
     neither ``Priority`` nor (before Python 3.14) ``Partitioned``, hence this renderer.
+
+    Raises ValueError for a name that is not a token, or an attribute holding ``;``, CR, LF or
+    another control character: the options are validated long before, this is the last line of
+    defence against a header split.
     """
     if not TOKEN.fullmatch(name):
         raise ValueError(f"cookie name {name!r} is not an RFC 6265 token")
+    if _UNSAFE.search(f"{domain or ''}{path or ''}{priority or ''}{same_site or ''}"):
+        raise ValueError("a cookie attribute holds ';' or a control character (CR, LF...): refused")
     parts = [f"{name}={encode_uri_component(value)}"]
     if max_age is not None:
         parts.append(f"Max-Age={int(max_age)}")

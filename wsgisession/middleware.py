@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_ENVIRON_KEY = "wsgisession.session"
 MAX_COOKIE_VALUE = 4096  # longer candidates are ignored unverified: ids are only ever short keys
-MAX_CANDIDATES = 4  # verified duplicate cookies looked up at most, in order
+MAX_CHECKED = 8  # duplicate cookies whose signature is checked at most: a flood of them costs no more
 _STORE_METHODS = ("get", "set", "touch", "destroy")
 _VERIFIED_CACHE_SIZE = 4096  # verified Cookie headers remembered (positive results only)
 _MAX_CACHED_HEADER = 1024  # longer headers are verified every time
@@ -142,10 +142,10 @@ class SessionMiddleware:
         self.trust_proxy = trust_proxy
         self.environ_key = environ_key
         self._signer = Signer(_secrets(secret))
-        self._verified: dict[str, tuple[str, ...]] = {}  # Cookie header -> verified ids
+        self._verified: dict[str, str] = {}  # Cookie header -> its verified id
         self._settings = SessionSettings(
             store=store, cookie=cookie, genid=genid or _default_genid, resave=resave,
-            save_uninitialized=save_uninitialized, clock=clock, identify=self._cookie_ids,
+            save_uninitialized=save_uninitialized, clock=clock, identify=self._cookie_id,
             is_secure=self._is_secure, load=getattr(store, "load", None) or partial(_load_with_get, store),
             merge=concurrency == "merge", absolute_timeout=absolute_timeout,
         )
@@ -193,37 +193,34 @@ class SessionMiddleware:
             return proto.split(",", 1)[0].strip().lower() == "https"
         return False
 
-    def _cookie_ids(self, environ: WSGIEnvironment) -> tuple[str, ...]:
-        """The ids of our cookies whose signature verifies, in order; never an unverified one.
+    def _cookie_id(self, environ: WSGIEnvironment) -> str | None:
+        """The id of the first of our cookies whose signature verifies; never an unverified one.
 
-        Usually one. With duplicates (a stale cookie for a parent path, say) the session loads the
-        first that exists, where express takes the first blindly; at most MAX_CANDIDATES are kept.
+        Only that one is looked up: if it is unknown or expired, the request gets a fresh session
+        (as in express), never the session of a later duplicate, which could be one an attacker
+        planted beside the victim's cookie (cookie tossing from a sibling subdomain). Express takes
+        the first duplicate even unsigned; we skip the unsigned ones, but check at most
+        MAX_CHECKED values, so a flood of duplicates costs no more than a few.
         """
         header = environ.get("HTTP_COOKIE")
         if not header or self.name not in header:
-            return ()
+            return None
         # A header that verified once verifies again (same secrets): skip the percent-decoding and
         # the HMAC for a returning browser. Only verified results are kept, so a forged cookie
         # can never enter; the cache is bounded and simply emptied when full.
         cached = self._verified.get(header)
         if cached is not None:
             return cached
-        ids: list[str] = []
-        for value in cookie_values(header, self.name):
-            if value.startswith("s:") and len(value) <= MAX_COOKIE_VALUE:
-                sid = self._signer.unsign(value[2:])
-                if sid:
-                    ids.append(sid)
-                    if len(ids) == MAX_CANDIDATES:
-                        break
-                    continue
+        for value in cookie_values(header, self.name, MAX_CHECKED):
+            sid = self._signer.unsign(value[2:]) if value.startswith("s:") and len(value) <= MAX_COOKIE_VALUE else None
+            if sid:
+                if len(header) <= _MAX_CACHED_HEADER:
+                    if len(self._verified) >= _VERIFIED_CACHE_SIZE:
+                        self._verified.clear()
+                    self._verified[header] = sid
+                return sid
             logger.debug("ignored a session cookie: unsigned, badly signed or oversized")
-        result = tuple(ids)
-        if result and len(header) <= _MAX_CACHED_HEADER:
-            if len(self._verified) >= _VERIFIED_CACHE_SIZE:
-                self._verified.clear()
-            self._verified[header] = result
-        return result
+        return None
 
     def _session_headers(self, session: Session, environ: WSGIEnvironment) -> list[tuple[str, str]]:
         """Save, touch or destroy as needed; return the headers to add (Vary, Set-Cookie...)."""
@@ -253,6 +250,17 @@ class SessionMiddleware:
         )))
         headers.append(("Cache-Control", 'no-cache="Set-Cookie"'))
         return headers
+
+
+_VARY_COOKIE = [("Vary", "Cookie")]
+
+
+def _varies_on_cookie(headers: list[tuple[str, str]]) -> bool:
+    """Whether the app's own Vary lists the token ``Cookie`` (any case) or ``*``."""
+    for name, value in headers:
+        if name.lower() == "vary" and any(token.strip().lower() in ("cookie", "*") for token in value.split(",")):
+            return True
+    return False
 
 
 def _load_with_get(store: Any, sid: str) -> Loaded | None:
@@ -287,15 +295,17 @@ class _Exchange:
             session, middleware = self._session, self._middleware
             if session.loaded or self._environ.get(middleware.environ_key) is not session:
                 extra = middleware._session_headers(session, self._environ)
+            elif middleware.name in self._environ.get("HTTP_COOKIE", ""):
+                # Not used yet, but the body may still read it: then the response depends on the
+                # cookie, and a shared cache must not serve it to another user.
+                extra = _VARY_COOKIE
             else:
-                extra = []  # the session was not used: nothing to save, no header to add
+                extra = []  # no session cookie: a late use can only see a new, empty session
             self._extra = extra
         if not extra:
             return self._start_response(status, headers, exc_info)
-        for name, value in headers:
-            if name.lower() == "vary" and ("cookie" in value.lower() or "*" in value):
-                extra = [h for h in extra if h[0] != "Vary"]  # the app's Vary already covers it
-                break
+        if _varies_on_cookie(headers):
+            extra = [h for h in extra if h[0] != "Vary"]  # the app's Vary already covers it
         return self._start_response(status, headers + extra, exc_info)
 
     def unavailable(self, exc_info: Any) -> list[bytes]:

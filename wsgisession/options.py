@@ -9,7 +9,8 @@ from typing import Literal
 from .cookies import TOKEN
 from .errors import ConfigurationError
 
-__all__ = ["CookieOptions", "validate_cookie_name"]
+__all__ = ["MAX_AGE_LIMIT", "CookieOptions", "check_domain", "check_max_age", "check_path", "check_priority",
+           "validate_cookie_name"]
 
 SameSite = Literal["lax", "strict", "none", "auto"]
 _SAME_SITE = ("lax", "strict", "none", "auto")
@@ -20,6 +21,42 @@ _DOMAIN = re.compile(
     re.IGNORECASE,
 )
 _PATH = re.compile(r"[\x20-\x3a\x3c-\x7e]*")  # printable ASCII without ";"
+# Browsers cap a cookie's lifetime at 400 days (RFC 6265bis); a longer one only overflows dates.
+MAX_AGE_LIMIT = 400 * 86400
+
+
+def check_path(path: object) -> str:
+    """Return ``path`` if it is an absolute URL path of printable ASCII without ``;``."""
+    if not isinstance(path, str) or not path.startswith("/") or not _PATH.fullmatch(path):
+        raise ConfigurationError(f"cookie path {path!r} is invalid: give an absolute URL path such as '/' or '/app'.")
+    return path
+
+
+def check_domain(domain: object) -> str | None:
+    """Return ``domain`` if it is None or a host name."""
+    if domain is not None and not (isinstance(domain, str) and _DOMAIN.fullmatch(domain)):
+        raise ConfigurationError(f"cookie domain {domain!r} is invalid: give a host name such as 'example.com', or None.")
+    return domain
+
+
+def check_max_age(seconds: object) -> float | None:
+    """Return ``seconds`` if it is None or a number of seconds from 0 to 400 days."""
+    if seconds is not None and (
+        isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= MAX_AGE_LIMIT
+    ):
+        raise ConfigurationError(
+            f"max_age must be a number of seconds from 0 to {MAX_AGE_LIMIT} (400 days, the longest browsers keep "
+            f"a cookie), or None for a browser-session cookie; not {seconds!r}."
+        )
+    return seconds
+
+
+def check_priority(priority: object) -> str | None:
+    """Return ``priority`` in lower case if it is 'low', 'medium', 'high' (any case) or None."""
+    normalised = priority.lower() if isinstance(priority, str) else priority
+    if normalised not in (*_PRIORITY, None):
+        raise ConfigurationError(f"priority must be 'low', 'medium', 'high' or None, not {priority!r}.")
+    return normalised
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +70,8 @@ class CookieOptions:
 
         CookieOptions(max_age=14 * 86400)            # persistent cookie, 14 days
         CookieOptions(secure=True, same_site="none")  # cross-site embed over https
+
+    These options, not what a stored session says, decide every Set-Cookie's security attributes.
     """
 
     path: str = "/"
@@ -40,31 +79,18 @@ class CookieOptions:
     http_only: bool = True
     secure: bool | Literal["auto"] = "auto"
     same_site: SameSite | None = "lax"
-    max_age: float | None = None  # seconds; None = a browser-session cookie
+    max_age: float | None = None  # seconds (at most 400 days); None = a browser-session cookie
     partitioned: bool = False
     priority: Literal["low", "medium", "high"] | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.path, str) or not self.path.startswith("/") or not _PATH.fullmatch(self.path):
-            raise ConfigurationError(
-                f"cookie path {self.path!r} is invalid: give an absolute URL path such as '/' or '/app'."
-            )
-        if self.domain is not None and not (
-            isinstance(self.domain, str) and _DOMAIN.fullmatch(self.domain)
-        ):
-            raise ConfigurationError(
-                f"cookie domain {self.domain!r} is invalid: give a host name such as 'example.com', or None."
-            )
+        check_path(self.path)
+        check_domain(self.domain)
         if not isinstance(self.http_only, bool):
             raise ConfigurationError("http_only must be True or False.")
         if self.secure not in (True, False, "auto") or not isinstance(self.secure, (bool, str)):
             raise ConfigurationError(f"secure must be True, False or 'auto', not {self.secure!r}.")
-        if self.max_age is not None and (
-            isinstance(self.max_age, bool) or not isinstance(self.max_age, (int, float)) or not 0 <= self.max_age < 1e13
-        ):
-            raise ConfigurationError(
-                f"max_age must be a number of seconds >= 0 (or None for a browser-session cookie), not {self.max_age!r}."
-            )
+        check_max_age(self.max_age)
         if not isinstance(self.partitioned, bool):
             raise ConfigurationError("partitioned must be True or False.")
         same_site = self.same_site.lower() if isinstance(self.same_site, str) else self.same_site
@@ -73,10 +99,7 @@ class CookieOptions:
                 f"same_site must be 'lax', 'strict', 'none', 'auto' or None, not {self.same_site!r}."
             )
         object.__setattr__(self, "same_site", same_site)
-        priority = self.priority.lower() if isinstance(self.priority, str) else self.priority
-        if priority not in (*_PRIORITY, None):
-            raise ConfigurationError(f"priority must be 'low', 'medium', 'high' or None, not {self.priority!r}.")
-        object.__setattr__(self, "priority", priority)
+        object.__setattr__(self, "priority", check_priority(self.priority))
         if same_site == "none" and self.secure is not True:
             raise ConfigurationError(
                 "same_site='none' needs secure=True (browsers reject SameSite=None cookies without Secure); "

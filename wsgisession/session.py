@@ -50,8 +50,8 @@ class Session(MutableMapping[str, Any]):
 
     # Per-request state. The class attributes are the initial values: a session that the app
     # never uses costs only the two assignments of __init__ (it sits on every request).
-    _cookie_id: str | None = None  # the verified cookie id this session was loaded under (or presented)
-    _candidates: tuple[str, ...] | None = None  # verified ids of the request's cookies, once read
+    _cookie_id: str | None = None  # the id the request's cookie presented, verified (None: no such cookie)
+    _delivered_id: str | None = None  # the id the browser holds once the headers are out
     _accessed_after_commit = False
     _data: dict[str, Any] | None = None  # None until loaded
     _id = ""
@@ -65,6 +65,8 @@ class Session(MutableMapping[str, Any]):
     _committed_state: tuple[Any, ...] | None = None
     _expire_cookie = False
     _dropped = False  # another request destroyed it while this one ran: never recreate
+    _created_ms: int | None = None  # when the stored session was created, if known
+    _pending_created: int | None = None  # a creation time the next save must write (regenerate, first sight)
 
     def __init__(self, settings: SessionSettings, request: Any) -> None:
         self._settings = settings
@@ -77,38 +79,39 @@ class Session(MutableMapping[str, Any]):
         """Whether the app has used the session in this request (so the store was consulted)."""
         return self._data is not None
 
-    def _incoming_ids(self) -> tuple[str, ...]:
-        """The ids the request's cookies carry, verified; read (and HMAC-checked) only when needed."""
-        if self._candidates is None:
-            self._candidates = self._settings.identify(self._request)
-        return self._candidates
-
     def _ensure(self) -> dict[str, Any]:
         data = self._data
         if data is None:
-            candidates = self._incoming_ids()
-            for sid in candidates:  # usually one; a stale duplicate must not hide a live one
-                loaded = self._settings.load(sid)
-                if loaded is not None and isinstance(loaded.record, dict) and not self._too_old(sid, loaded):
-                    self._inflate(loaded)
-                    self._cookie_id = self._original_id = self._id = sid
-                    break
+            # The cookie is read (and HMAC-checked) only now, when the session is first used.
+            sid = self._cookie_id = self._settings.identify(self._request)
+            loaded = None if sid is None else self._settings.load(sid)
+            if sid is not None and loaded is not None and isinstance(loaded.record, dict) \
+                    and not self._too_old(sid, loaded):
+                self._inflate(loaded, sid)
+                self._original_id = self._id = sid
             else:
-                if candidates:
-                    self._cookie_id = candidates[0]
-                    logger.debug("session %s unknown or expired: starting a new one",
-                                 self._settings.tag(candidates[0]))
+                if sid is not None:
+                    logger.debug("session %s unknown or expired: starting a new one", self._settings.tag(sid))
                 self._generate()
             data = self._data
             assert data is not None
         return data
 
     def _too_old(self, sid: str, loaded: Loaded) -> bool:
-        """Past the absolute timeout: destroyed, whatever its activity."""
+        """Past the absolute timeout: destroyed, whatever its activity.
+
+        A record whose creation time is unknown (written by a peer that does not record it)
+        counts from now, its first sight, and is saved with that time so that it does time out.
+        """
+        self._created_ms = created = loaded.created_ms
         limit = self._settings.absolute_timeout
-        if limit is None or loaded.created_ms is None:
+        if limit is None:
             return False
-        if int(self._settings.clock() * 1000) - loaded.created_ms < limit * 1000:
+        now = int(self._settings.clock() * 1000)
+        if created is None:
+            self._created_ms = self._pending_created = now
+            return False
+        if now - created < limit * 1000:
             return False
         self._settings.store.destroy(sid)
         logger.debug("session %s reached its absolute timeout", self._settings.tag(sid))
@@ -119,6 +122,7 @@ class Session(MutableMapping[str, Any]):
         self._data = {}
         self._meta = {}
         self._version = None
+        self._created_ms = self._pending_created = None
         self._cookie = self._new_cookie()
         self._loaded_state = self._state()
         self._base = self._loaded_state[0]
@@ -134,17 +138,25 @@ class Session(MutableMapping[str, Any]):
         settings = self._settings
         return SessionCookie.from_options(settings.cookie, settings.is_secure(self._request), settings.clock)
 
-    def _inflate(self, loaded: Loaded) -> None:
+    def _inflate(self, loaded: Loaded, sid: str) -> None:
         self._version = loaded.version
         data = dict(loaded.record)
         cookie = data.pop("cookie", None)
         self._meta = {key: data.pop(key) for key in _META_KEYS if key in data}
-        self._cookie = (SessionCookie.from_json(cookie, self._settings.clock) if isinstance(cookie, dict)
-                        else self._new_cookie())
+        if isinstance(cookie, dict):
+            settings = self._settings
+            self._cookie, invalid = SessionCookie.from_json(cookie, settings.cookie, settings.is_secure(self._request),
+                                                            settings.clock)
+            if invalid:
+                logger.warning("session %s: ignored invalid stored cookie value(s) %s; using the configured ones",
+                               settings.tag(sid), ", ".join(invalid))
+        else:
+            self._cookie = self._new_cookie()
         self._data = data
         self._loaded_state = self._state()
         self._base = self._loaded_state[0]
-        self._saved_state = None if self._settings.resave else self._loaded_state
+        # resave, or a creation time to write: the session is saved even if the app changes nothing
+        self._saved_state = None if self._settings.resave or self._pending_created else self._loaded_state
 
     def _state(self) -> tuple[Any, ...]:
         assert self._cookie is not None
@@ -221,16 +233,31 @@ class Session(MutableMapping[str, Any]):
         return self._cookie
 
     def regenerate(self) -> None:
-        """Give the session a new id, keeping its data; the old record is destroyed (use on login)."""
+        """Give the session a new id, keeping its data; the old record is destroyed (use on login).
+
+        The new id keeps the session's creation time (for ``absolute_timeout``). If another
+        request destroyed the record since this one loaded it (a logout), the logout wins: this
+        session is dropped, and nothing of it is saved under the new id.
+        """
         self._ensure()
         old = self._id
-        self._settings.store.destroy(old)
+        existed = self._settings.store.destroy(old)
+        if existed is False and self._version is not None and self._settings.merge:
+            self._drop()
         self._id = self._new_id()
         logger.debug("session %s regenerated as %s", self._settings.tag(old), self._settings.tag(self._id))
         self._cookie = self._new_cookie()
         self._meta = {}
         self._version = None
         self._saved_state = None
+        self._pending_created = self._created_ms
+
+    def _drop(self) -> None:
+        """Another request destroyed this session while this one ran: it stays destroyed."""
+        logger.debug("session %s was destroyed by a concurrent request: its changes are dropped",
+                     self._settings.tag(self._id))
+        self._settings.stats.add(dropped=1)
+        self._dropped = True
 
     def destroy(self) -> None:
         """Delete the record and start an empty session; the cookie is expired (use on logout)."""
@@ -247,7 +274,7 @@ class Session(MutableMapping[str, Any]):
         loaded = self._settings.load(self._id)
         if loaded is None or not isinstance(loaded.record, dict):
             raise SessionError("the session no longer exists in the store")
-        self._inflate(loaded)
+        self._inflate(loaded, self._id)
 
     def save(self) -> None:
         """Write the session to the store now."""
@@ -263,23 +290,24 @@ class Session(MutableMapping[str, Any]):
         settings = self._settings
         if self._dropped:
             return None
+        # Only stores that track creation times are given one (a minimal store's set() takes two arguments).
+        created = {} if self._pending_created is None else {"created_ms": self._pending_created}
         if not settings.merge:
-            settings.store.set(self._id, self._record(state[0]))
+            settings.store.set(self._id, self._record(state[0]), **created)
             self._saved_state = state
+            self._pending_created = None
             return state
         for _ in range(MAX_SAVE_ATTEMPTS):
-            version = settings.store.save(self._id, self._record(state[0]), self._version)
+            version = settings.store.save(self._id, self._record(state[0]), self._version, **created)
             if version is not None:
                 self._version = version
                 self._saved_state = state
                 self._base = state[0]
+                self._pending_created = None
                 return state
             loaded = settings.load(self._id)
             if loaded is None or not isinstance(loaded.record, dict):
-                logger.debug("session %s was destroyed by a concurrent request: its changes are dropped",
-                             settings.tag(self._id))
-                settings.stats.add(dropped=1)
-                self._dropped = True
+                self._drop()
                 return None
             theirs = {k: v for k, v in loaded.record.items() if k != "cookie" and k not in _META_KEYS}
             assert self._data is not None
@@ -332,6 +360,7 @@ class Session(MutableMapping[str, Any]):
             send = self._settings.save_uninitialized or modified
         else:
             send = rolling or (self._cookie.expires_ms is not None and modified)
+        self._delivered_id = self._id if send else self._cookie_id
         if send:
             return SET_COOKIE
         return EXPIRE_COOKIE if self._expire_cookie else None
@@ -339,10 +368,17 @@ class Session(MutableMapping[str, Any]):
     def finish(self) -> None:
         """Save changes made after the headers went out (while the body was being produced).
 
-        Only a session used after the commit is compared again: changes must go through the
-        session (``session["cart"].append(x)`` does), not through a reference kept from before.
+        Only the session whose id the browser holds can be saved then: a session first created
+        (or regenerated) after the headers went out is not stored, as its cookie can never reach
+        the browser. Only a session used after the commit is compared again: changes must go
+        through the session (``session["cart"].append(x)`` does), not a reference kept from before.
         """
         if self._data is None or self._dropped:
+            return
+        if self._committed_state is None:  # first used after the headers went out
+            self._delivered_id = self._cookie_id
+        if self._id != self._delivered_id:
+            logger.debug("session %s was created after the response headers: not stored", self._settings.tag(self._id))
             return
         if self._committed_state is None:
             self.commit(rolling=False)

@@ -1,112 +1,144 @@
-"""SessionCookie: a session's cookie settings, stored with it as express's ``cookie`` object."""
+"""SessionCookie: a session's cookie, stored with it as express's ``cookie`` object."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from .options import CookieOptions
+from .errors import ConfigurationError
+from .options import MAX_AGE_LIMIT, CookieOptions, check_max_age, check_priority
 from .serialization import datetime_to_ms, format_iso, ms_to_datetime, parse_iso
 
 __all__ = ["SessionCookie"]
 
+_MAX_AGE_LIMIT_MS = MAX_AGE_LIMIT * 1000
+
+
+def _configured(name: str, attribute: str = "") -> property:
+    """A security attribute, read-only: from the options (or, resolved, from ``attribute``)."""
+
+    def refuse(self: SessionCookie, value: object) -> None:
+        raise ConfigurationError(
+            f"session.cookie.{name} comes from the middleware's CookieOptions, so that hardening the options "
+            f"protects every session: set CookieOptions({name}=...) instead."
+        )
+
+    if attribute:
+        return property(lambda self: getattr(self, attribute), refuse, doc=f"``CookieOptions.{name}``, resolved.")
+    return property(lambda self: getattr(self._options, name), refuse, doc=f"``CookieOptions.{name}`` (read-only).")
+
 
 class SessionCookie:
-    """The cookie settings of one session, stored with it as express's ``cookie`` object.
+    """The cookie of one session, stored with it as express's ``cookie`` object.
 
-    ``max_age`` is in seconds and may be set per session ("remember me")::
+    Per session are only its lifetime and priority (``max_age`` in seconds, "remember me")::
 
         session.cookie.max_age = 30 * 86400
+
+    The security attributes (``secure``, ``http_only``, ``same_site``, ``partitioned``,
+    ``domain``, ``path``) are the middleware's current ``CookieOptions``, whatever a stored record
+    says (another writer may have written anything), so they are read-only here.
     """
 
-    # express's Cookie defaults, as class attributes: an instance stores only what differs.
-    original_max_age: int | None = None  # milliseconds, as express stores it
-    expires_ms: int | None = None
-    secure: bool | None = None
-    http_only = True
-    domain: str | None = None
-    path = "/"
-    same_site: str | None = None
-    partitioned = False
-    priority: str | None = None
+    __slots__ = ("_options", "_clock", "_secure", "_same_site", "original_max_age", "expires_ms", "_priority")
+    _priority: str | None
 
-    def __init__(self, clock: Callable[[], float]) -> None:
+    secure = _configured("secure", "_secure")  # "auto" resolved for this request
+    same_site = _configured("same_site", "_same_site")  # "auto" resolved for this request
+    http_only = _configured("http_only")
+    partitioned = _configured("partitioned")
+    domain = _configured("domain")
+    path = _configured("path")
+
+    def __init__(self, options: CookieOptions, is_secure: bool, clock: Callable[[], float]) -> None:
+        """A new session's cookie, with ``"auto"`` resolved for this request (as express does)."""
+        self._options = options
         self._clock = clock
+        self._resolve(is_secure if options.secure == "auto" else bool(options.secure))
+        self._priority = options.priority
+        max_age = options.max_age  # validated by CookieOptions
+        self.original_max_age: int | None = None if max_age is None else round(max_age * 1000)  # ms, as express
+        self.reset()
+
+    def _resolve(self, secure: bool) -> None:
+        same_site = self._options.same_site
+        self._secure = secure
+        self._same_site = ("none" if secure else "lax") if same_site == "auto" else same_site
 
     @classmethod
     def from_options(cls, options: CookieOptions, is_secure: bool, clock: Callable[[], float]) -> SessionCookie:
-        """A new session's cookie, with ``"auto"`` resolved for this request (as express does)."""
-        cookie = cls(clock)
-        cookie.secure = is_secure if options.secure == "auto" else bool(options.secure)
-        same_site = options.same_site
-        cookie.same_site = ("none" if cookie.secure else "lax") if same_site == "auto" else same_site
-        cookie.http_only = options.http_only
-        cookie.domain = options.domain
-        cookie.path = options.path
-        cookie.partitioned = options.partitioned
-        cookie.priority = options.priority
-        cookie.max_age = options.max_age
-        return cookie
+        """A new session's cookie."""
+        return cls(options, is_secure, clock)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], clock: Callable[[], float]) -> SessionCookie:
-        """Rebuild from the stored ``cookie`` object; its attributes win over the current options."""
-        cookie = cls(clock)
+    def from_json(cls, data: dict[str, Any], options: CookieOptions, is_secure: bool,
+                  clock: Callable[[], float]) -> tuple[SessionCookie, list[str]]:
+        """Rebuild from a stored ``cookie`` object; return it and the names of invalid stored values.
+
+        Only the per-session values are read (lifetime, priority); an invalid one falls back to
+        the options. The stored security attributes are ignored, the options decide them, with
+        one exception that can only make a cookie stricter: under ``secure="auto"`` a session
+        created over https stays Secure (as in express), so it is never re-sent over http.
+        """
+        cookie = cls(options, is_secure, clock)
+        invalid = []
         get = data.get
+        if options.secure == "auto" and not is_secure and get("secure") is True:
+            cookie._resolve(True)
         oma = get("originalMaxAge")
-        if isinstance(oma, (int, float)) and not isinstance(oma, bool):
+        if oma is None:
+            cookie.original_max_age = None
+        elif (isinstance(oma, (int, float)) and not isinstance(oma, bool) and math.isfinite(oma)
+              and 0 <= oma <= _MAX_AGE_LIMIT_MS):
             cookie.original_max_age = int(oma)
+        else:
+            invalid.append("originalMaxAge")
         expires = get("expires")
-        if isinstance(expires, str):
-            try:
+        try:
+            if isinstance(expires, str):
                 cookie.expires_ms = parse_iso(expires)
-            except ValueError:
-                pass
-        elif isinstance(expires, datetime):  # stringify=False documents hold a BSON date
-            cookie.expires_ms = datetime_to_ms(expires)
-        secure = get("secure")
-        if secure is not None:
-            cookie.secure = bool(secure)
-        if not get("httpOnly", True):
-            cookie.http_only = False
-        domain, path = get("domain"), get("path")
-        if isinstance(domain, str):
-            cookie.domain = domain
-        if isinstance(path, str):
-            cookie.path = path
-        same_site = get("sameSite")
-        if same_site is True:
-            cookie.same_site = "strict"
-        elif isinstance(same_site, str):
-            cookie.same_site = same_site.lower()
-        if get("partitioned"):
-            cookie.partitioned = True
+            elif isinstance(expires, datetime):  # stringify=False documents hold a BSON date
+                cookie.expires_ms = datetime_to_ms(expires)
+            elif expires is None:
+                cookie.expires_ms = None
+            else:
+                raise ValueError
+        except (ValueError, OverflowError):
+            invalid.append("expires")
+            cookie.reset()
         priority = get("priority")
-        if isinstance(priority, str):
-            cookie.priority = priority.lower()
-        return cookie
+        try:
+            cookie._priority = check_priority(priority)
+        except ConfigurationError:
+            invalid.append("priority")
+        return cookie, invalid
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
 
     @property
+    def priority(self) -> str | None:
+        """``"low"``, ``"medium"``, ``"high"`` or None; settable per session."""
+        return self._priority
+
+    @priority.setter
+    def priority(self, value: str | None) -> None:
+        self._priority = check_priority(value)
+
+    @property
     def max_age(self) -> float | None:
-        """Seconds until the cookie expires; None for a browser-session cookie."""
+        """Seconds until the cookie expires; None for a browser-session cookie; at most 400 days."""
         if self.expires_ms is None:
             return None
         return (self.expires_ms - self._now_ms()) / 1000
 
     @max_age.setter
     def max_age(self, seconds: float | None) -> None:
-        if seconds is None:
-            self.original_max_age = None
-            self.expires_ms = None
-            return
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
-            raise ValueError(f"max_age must be a number of seconds >= 0 or None, not {seconds!r}")
-        self.original_max_age = round(seconds * 1000)
-        self.expires_ms = self._now_ms() + self.original_max_age
+        check_max_age(seconds)
+        self.original_max_age = None if seconds is None else round(seconds * 1000)
+        self.reset()
 
     @property
     def expires(self) -> datetime | None:
@@ -119,24 +151,23 @@ class SessionCookie:
         self.expires_ms = None if oma is None else self._now_ms() + oma
 
     def settings(self) -> tuple[Any, ...]:
-        """Everything but the rolling expiry: a change here is a change of the session."""
-        return (self.original_max_age, self.secure, self.http_only, self.domain, self.path,
-                self.same_site, self.partitioned, self.priority)
+        """What a session may change besides the rolling expiry: a change here is a change of the session."""
+        return (self.original_max_age, self._priority)
 
     def to_json(self) -> dict[str, Any]:
         """Express's ``Cookie.toJSON()``: same keys, same order, unset attributes omitted."""
+        options = self._options
         data: dict[str, Any] = {"originalMaxAge": self.original_max_age}
-        if self.partitioned:
+        if options.partitioned:
             data["partitioned"] = True
-        if self.priority:
-            data["priority"] = self.priority
+        if self._priority:
+            data["priority"] = self._priority
         data["expires"] = None if self.expires_ms is None else format_iso(self.expires_ms)
-        if self.secure is not None:
-            data["secure"] = self.secure
-        data["httpOnly"] = self.http_only
-        if self.domain:
-            data["domain"] = self.domain
-        data["path"] = self.path
-        if self.same_site:
-            data["sameSite"] = self.same_site
+        data["secure"] = self._secure
+        data["httpOnly"] = options.http_only
+        if options.domain:
+            data["domain"] = options.domain
+        data["path"] = options.path
+        if self._same_site:
+            data["sameSite"] = self._same_site
         return data

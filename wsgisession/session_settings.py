@@ -45,7 +45,7 @@ class SessionSettings:
     resave: bool
     save_uninitialized: bool
     clock: Callable[[], float]
-    identify: Callable[[Any], tuple[str, ...]]  # the verified ids of the request's session cookies
+    identify: Callable[[Any], str | None]  # the verified id of the request's session cookie
     is_secure: Callable[[Any], bool]  # whether the request came over https
     load: Callable[[str], Loaded | None]  # store.load, or store.get adapted for minimal stores
     merge: bool = True  # compare-and-set saves (concurrency="merge"); False: plain overwrite

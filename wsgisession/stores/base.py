@@ -8,18 +8,20 @@ record reads as missing, whether or not it has been purged yet.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from ..errors import ConfigurationError, SessionError
-from ..serialization import datetime_to_ms, parse_iso
+from ..serialization import datetime_to_ms, loads, parse_iso
 
-__all__ = ["DEFAULT_TTL", "MAX_SIZE", "Loaded", "Store", "check_size", "expiry_ms", "validate_ttl"]
+__all__ = ["DEFAULT_TTL", "MAX_SIZE", "Loaded", "Store", "check_size", "expiry_ms", "parse_record", "validate_ttl"]
 
 DEFAULT_TTL = 14 * 24 * 3600  # seconds, connect-mongo's default
 MAX_SIZE = 15 * 1024 * 1024  # bytes of session JSON: under MongoDB's 16 MiB document limit, in every store
 
 Record = dict[str, Any]
+logger = logging.getLogger(__name__)
 
 
 class Loaded(NamedTuple):
@@ -37,14 +39,22 @@ class Store(Protocol):
     def get(self, sid: str) -> Record | None:
         """The record, or None if it is missing or expired."""
 
-    def set(self, sid: str, session: Record) -> None:
-        """Create or replace the record."""
+    def set(self, sid: str, session: Record, *, created_ms: int | None = None) -> None:
+        """Create or replace the record.
+
+        ``created_ms`` (given only to stores with ``tracks_creation``) sets its creation time:
+        a regenerated session keeps its own. Without it, a new record is created now.
+        """
 
     def touch(self, sid: str, session: Record) -> None:
         """Extend the record's expiry without rewriting its data."""
 
-    def destroy(self, sid: str) -> None:
-        """Delete the record; a missing record is not an error."""
+    def destroy(self, sid: str) -> bool | None:
+        """Delete the record; a missing record is not an error.
+
+        Return whether there was one (None: the store cannot tell). A session whose record is
+        found gone when it is regenerated was destroyed by another request, and stays so.
+        """
 
     def all(self) -> dict[str, Record]:
         """Every live record by id."""
@@ -66,12 +76,29 @@ class Store(Protocol):
     def load(self, sid: str) -> Loaded | None:
         """Like ``get``, with the version token and creation time."""
 
-    def save(self, sid: str, session: Record, version: Any) -> Any:
+    def save(self, sid: str, session: Record, version: Any, *, created_ms: int | None = None) -> Any:
         """Write only if the stored record is still ``version`` (None: only if there is none).
 
+        ``created_ms`` as in ``set``.
         Return the new version, or None when the record changed or vanished meanwhile: a
         destroyed session is never recreated by a request that loaded it before.
         """
+
+
+def parse_record(text: str | bytes) -> Record | None:
+    """A stored record's JSON text as a dict, or None for anything else (never an exception).
+
+    Stored data is input too: another writer may have left text that is not JSON, not UTF-8,
+    or nested deeper than the parser goes. Such a record reads as missing.
+    """
+    try:
+        record = loads(text)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        record = None
+    if not isinstance(record, dict):
+        logger.warning("ignored a stored session that is not a readable JSON object")
+        return None
+    return record
 
 
 def expiry_ms(session: Record, now_ms: int, ttl: float) -> int:

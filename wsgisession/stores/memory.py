@@ -10,8 +10,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from ..serialization import dumps, loads
-from .base import DEFAULT_TTL, Loaded, Record, check_size, expiry_ms, validate_ttl
+from ..serialization import dumps
+from .base import DEFAULT_TTL, Loaded, Record, check_size, expiry_ms, parse_record, validate_ttl
 
 __all__ = ["MemoryStore"]
 
@@ -44,13 +44,16 @@ class MemoryStore:
     def load(self, sid: str) -> Loaded | None:
         with self._lock:
             entry = self._live_entry(sid, self._now_ms())
-        return None if entry is None else Loaded(loads(entry[1]), entry[1], entry[2])
+        if entry is None:
+            return None
+        record = parse_record(entry[1])
+        return None if record is None else Loaded(record, entry[1], entry[2])
 
     def get(self, sid: str) -> Record | None:
         loaded = self.load(sid)
         return None if loaded is None else loaded.record
 
-    def _write(self, sid: str, session: Record, version: object, check: bool) -> str | None:
+    def _write(self, sid: str, session: Record, version: object, check: bool, created_ms: int | None) -> str | None:
         text = dumps(session)
         check_size(text)
         now = self._now_ms()
@@ -59,14 +62,16 @@ class MemoryStore:
             entry = self._live_entry(sid, now)
             if check and (entry[1] if entry is not None else None) != version:
                 return None
-            self._records[sid] = (expires, text, now if entry is None else entry[2])
+            if created_ms is None:
+                created_ms = now if entry is None else entry[2]
+            self._records[sid] = (expires, text, created_ms)
         return text
 
-    def set(self, sid: str, session: Record) -> None:
-        self._write(sid, session, None, check=False)
+    def set(self, sid: str, session: Record, *, created_ms: int | None = None) -> None:
+        self._write(sid, session, None, False, created_ms)
 
-    def save(self, sid: str, session: Record, version: object) -> str | None:
-        return self._write(sid, session, version, check=True)
+    def save(self, sid: str, session: Record, version: object, *, created_ms: int | None = None) -> str | None:
+        return self._write(sid, session, version, True, created_ms)
 
     def touch(self, sid: str, session: Record) -> None:
         now = self._now_ms()
@@ -76,9 +81,9 @@ class MemoryStore:
             if entry is not None:
                 self._records[sid] = (expires, entry[1], entry[2])
 
-    def destroy(self, sid: str) -> None:
+    def destroy(self, sid: str) -> bool:
         with self._lock:
-            self._records.pop(sid, None)
+            return self._records.pop(sid, None) is not None
 
     def _live(self) -> dict[str, str]:
         now = self._now_ms()
@@ -86,7 +91,8 @@ class MemoryStore:
             return {sid: text for sid, (expires, text, _) in self._records.items() if expires > now}
 
     def all(self) -> dict[str, Record]:
-        return {sid: loads(text) for sid, text in self._live().items()}
+        records = ((sid, parse_record(text)) for sid, text in self._live().items())
+        return {sid: record for sid, record in records if record is not None}
 
     def length(self) -> int:
         return len(self._live())

@@ -17,15 +17,18 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+import bson
+from bson.errors import BSONError
+from bson.raw_bson import RawBSONDocument
 from pymongo import MongoClient
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 from pymongo.write_concern import WriteConcern
 
 from ..errors import ConfigurationError, StoreUnavailable
-from ..serialization import datetime_to_ms, dumps, format_iso, loads, parse_iso
+from ..serialization import datetime_to_ms, dumps, format_iso, parse_iso
 from ..serialization import ms_to_datetime as _date  # exact ms: BSON dates are milliseconds
-from .base import DEFAULT_TTL, Loaded, Record, check_size, expiry_ms, validate_ttl
+from .base import DEFAULT_TTL, Loaded, Record, check_size, expiry_ms, parse_record, validate_ttl
 
 __all__ = ["MongoStore", "TTLIndexWarning"]
 
@@ -94,6 +97,10 @@ class MongoStore:
                "write_concern must be a pymongo WriteConcern, e.g. WriteConcern(w='majority'), or None.")
         _check(callable(clock), "clock must be a callable returning epoch seconds, like time.time.")
         self.collection = collection if write_concern is None else collection.with_options(write_concern=write_concern)
+        # Reads fetch raw documents and decode each one here: a document another writer left
+        # undecodable (bad UTF-8, say) reads as missing instead of failing the whole operation.
+        self._codec = collection.codec_options
+        self._raw = collection.with_options(codec_options=self._codec.with_options(document_class=RawBSONDocument))
         self.ttl = validate_ttl(ttl)
         self.auto_remove = auto_remove
         self.auto_remove_interval = auto_remove_interval
@@ -171,7 +178,7 @@ class MongoStore:
         try:
             self._prepare()
             yield
-        except PyMongoError as exc:
+        except (PyMongoError, BSONError) as exc:  # a BSONError here is about the reply, not one record
             code = getattr(exc, "code", None)
             detail = f"{type(exc).__name__}" + (f", code {code}" if code is not None else "")
             raise StoreUnavailable(f"MongoDB session store: {action} failed ({detail}).") from exc
@@ -227,18 +234,26 @@ class MongoStore:
                 pass
         return {**record, "cookie": full}
 
+    def _decode(self, raw: RawBSONDocument) -> dict[str, Any] | None:
+        """A raw document decoded, or None (logged) if it cannot be: it then reads as missing."""
+        try:
+            return dict(bson.decode(raw.raw, self._codec))
+        except (BSONError, ValueError, RecursionError):
+            logger.warning("ignored a session document that cannot be decoded")
+            return None
+
     def _parse(self, doc: dict[str, Any]) -> Record | None:
         """The record in a document, or None (logged) if it is not a session we can read."""
         value = doc.get("session")
-        record: Any = None
         if isinstance(value, str):
+            return parse_record(value)
+        record: Any = None
+        if isinstance(value, dict) and not self.stringify:
             try:
-                record = loads(value)
-            except ValueError:
-                pass
-        elif isinstance(value, dict) and not self.stringify:
-            record = _json_ready(value)
-            cookie = record.get("cookie")
+                record = _json_ready(value)
+            except RecursionError:
+                record = None
+            cookie = record.get("cookie") if isinstance(record, dict) else None
             if isinstance(cookie, dict):
                 record["cookie"] = {k: v for k, v in cookie.items() if not (v is None and k in _NULLABLE_COOKIE_KEYS)}
         if not isinstance(record, dict):
@@ -252,7 +267,8 @@ class MongoStore:
     def load(self, sid: str) -> Loaded | None:
         now = self._now_ms()
         with self._guard("get"):
-            doc = self.collection.find_one({"_id": sid, **self._live(now)})
+            raw = self._raw.find_one({"_id": sid, **self._live(now)})
+        doc = None if raw is None else self._decode(raw)
         if doc is None:
             return None
         record = self._parse(doc)
@@ -267,8 +283,12 @@ class MongoStore:
         loaded = self.load(sid)
         return None if loaded is None else loaded.record
 
-    def _update(self, sid: str, session: Record, now: int) -> dict[str, Any]:
-        """connect-mongo's set(): the whole document in ``$set``, timestamps on request."""
+    def _update(self, sid: str, session: Record, now: int, created_ms: int | None) -> dict[str, Any]:
+        """connect-mongo's set(): the whole document in ``$set``, timestamps on request.
+
+        A given creation time replaces connect-mongo's ``createdAt`` (a regenerated session keeps
+        its own; a document Node wrote without one gets one).
+        """
         record = session if "lastModified" not in session else {k: v for k, v in session.items() if k != "lastModified"}
         text = dumps(record)
         check_size(text)
@@ -278,21 +298,24 @@ class MongoStore:
             fields["lastModified"] = _date(now)
         update: dict[str, Any] = {"$set": fields}
         if self.timestamps:
-            update["$setOnInsert"] = {"createdAt": _date(now)}
+            if created_ms is None:
+                update["$setOnInsert"] = {"createdAt": _date(now)}
+            else:
+                fields["createdAt"] = _date(created_ms)
             update["$currentDate"] = {"updatedAt": True}
         return update
 
-    def set(self, sid: str, session: Record) -> None:
+    def set(self, sid: str, session: Record, *, created_ms: int | None = None) -> None:
         now = self._now_ms()
-        update = self._update(sid, session, now)
+        update = self._update(sid, session, now, created_ms)
         with self._guard("set"):
             self.collection.update_one({"_id": sid}, update, upsert=True)
         self._remove_expired(now)
 
-    def save(self, sid: str, session: Record, version: Any) -> Any:
+    def save(self, sid: str, session: Record, version: Any, *, created_ms: int | None = None) -> Any:
         """set() as a compare-and-set on the ``session`` field, which also sees connect-mongo's writes."""
         now = self._now_ms()
-        update = self._update(sid, session, now)
+        update = self._update(sid, session, now, created_ms)
         with self._save_locks[hash(sid) % _SAVE_LOCK_STRIPES], self._guard("save"):
             if version is None:  # insert, or reuse an expired document; a live one is a conflict
                 try:
@@ -322,13 +345,15 @@ class MongoStore:
             self.collection.update_one({"_id": sid}, update)  # a vanished record stays vanished
         self._remove_expired(now)
 
-    def destroy(self, sid: str) -> None:
+    def destroy(self, sid: str) -> bool | None:
         with self._guard("destroy"):
-            self.collection.delete_one({"_id": sid})
+            result = self.collection.delete_one({"_id": sid})
+        return result.deleted_count == 1 if result.acknowledged else None
 
     def all(self) -> dict[str, Record]:
         with self._guard("all"):
-            docs = list(self.collection.find(self._live(self._now_ms())))
+            raws = list(self._raw.find(self._live(self._now_ms())))
+        docs = (doc for raw in raws if (doc := self._decode(raw)) is not None)
         records = ((doc["_id"], self._parse(doc)) for doc in docs)
         return {sid: record for sid, record in records if isinstance(sid, str) and record is not None}
 

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from ..errors import ConfigurationError, StoreUnavailable
-from ..serialization import dumps, loads
-from .base import DEFAULT_TTL, Loaded, Record, check_size, expiry_ms, validate_ttl
+from ..serialization import dumps
+from .base import DEFAULT_TTL, Loaded, Record, check_size, expiry_ms, parse_record, validate_ttl
 
 __all__ = ["SQLiteStore"]
 
@@ -22,14 +22,15 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 PURGE_INTERVAL = 600  # seconds between sweeps of expired rows
 
 
-def _parse(text: str) -> Record | None:
-    """A stored record, or None for a row that is not a JSON object (never an exception)."""
+def _read(blob: bytes) -> tuple[Record | None, str]:
+    """A row's record (None if unreadable) and its text. Rows are read as bytes: sqlite3 would
+    raise on a row that is not UTF-8, and one bad row must read as missing, not fail the store."""
     try:
-        record = loads(text)
-    except ValueError:
-        logger.warning("ignored a session row that is not valid JSON")
-        return None
-    return record if isinstance(record, dict) else None
+        text = blob.decode("utf-8")
+    except UnicodeDecodeError:
+        logger.warning("ignored a stored session that is not UTF-8 text")
+        return None, ""
+    return parse_record(text), text
 
 
 class SQLiteStore:
@@ -68,6 +69,10 @@ class SQLiteStore:
         return f"SQLiteStore({self.path!r}, table={self.table!r})"
 
     def _connect(self) -> sqlite3.Connection:
+        if self.path not in ("", ":memory:") and not self.path.startswith("file:"):
+            # Owner-only whatever the umask: session data is personal data. SQLite gives the -wal
+            # and -shm files the database file's permissions.
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
         connection = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
         try:
             connection.execute("PRAGMA journal_mode=WAL")
@@ -94,7 +99,7 @@ class SQLiteStore:
                 if self._connection is None:
                     self._connection = self._connect()
                 yield self._connection
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OSError) as exc:  # OSError: creating the file failed
                 raise StoreUnavailable(f"SQLite session store {self.path!r} failed: {exc}") from exc
 
     def _now_ms(self) -> int:
@@ -105,19 +110,24 @@ class SQLiteStore:
     def load(self, sid: str) -> Loaded | None:
         with self._db() as db:
             row = db.execute(
-                f'SELECT session, created FROM "{self.table}" WHERE sid = ? AND expires > ?', (sid, self._now_ms())
+                f'SELECT CAST(session AS BLOB), created FROM "{self.table}" WHERE sid = ? AND expires > ?',
+                (sid, self._now_ms()),
             ).fetchone()
-        record = None if row is None else _parse(row[0])
-        return None if record is None else Loaded(record, row[0], row[1])
+        if row is None:
+            return None
+        record, text = _read(row[0])
+        return None if record is None else Loaded(record, text, row[1])
 
     def get(self, sid: str) -> Record | None:
         loaded = self.load(sid)
         return None if loaded is None else loaded.record
 
-    def _write(self, sid: str, session: Record, version: str | None, check: bool) -> str | None:
+    def _write(self, sid: str, session: Record, version: str | None, check: bool,
+               created_ms: int | None) -> str | None:
         text = dumps(session)
         check_size(text)
         now = self._now_ms()
+        created = now if created_ms is None else created_ms
         expires = expiry_ms(session, now, self.ttl)
         table = self.table
         with self._db() as db:
@@ -125,31 +135,32 @@ class SQLiteStore:
                 cursor = db.execute(
                     f'INSERT INTO "{table}" (sid, expires, session, created) VALUES (?, ?, ?, ?) ON CONFLICT (sid) '
                     "DO UPDATE SET expires = excluded.expires, session = excluded.session, "
-                    f'created = CASE WHEN "{table}".expires > ? THEN "{table}".created ELSE excluded.created END',
-                    (sid, expires, text, now, now),
+                    f'created = CASE WHEN "{table}".expires > ? AND ? THEN "{table}".created ELSE excluded.created END',
+                    (sid, expires, text, created, now, created_ms is None),
                 )
             elif version is None:  # only if there is no live record
                 cursor = db.execute(
                     f'INSERT INTO "{table}" (sid, expires, session, created) VALUES (?, ?, ?, ?) ON CONFLICT (sid) '
                     "DO UPDATE SET expires = excluded.expires, session = excluded.session, created = excluded.created "
                     f'WHERE "{table}".expires <= ?',
-                    (sid, expires, text, now, now),
+                    (sid, expires, text, created, now),
                 )
             else:  # only if the record is still the one this request loaded
                 cursor = db.execute(
-                    f'UPDATE "{table}" SET expires = ?, session = ? WHERE sid = ? AND session = ? AND expires > ?',
-                    (expires, text, sid, version, now),
+                    f'UPDATE "{table}" SET expires = ?, session = ?, created = coalesce(?, created) '
+                    "WHERE sid = ? AND session = ? AND expires > ?",
+                    (expires, text, created_ms, sid, version, now),
                 )
             if now >= self._next_purge:
                 self._next_purge = now + PURGE_INTERVAL * 1000
                 db.execute(f'DELETE FROM "{table}" WHERE expires <= ?', (now,))
         return text if cursor.rowcount == 1 else None
 
-    def set(self, sid: str, session: Record) -> None:
-        self._write(sid, session, None, check=False)
+    def set(self, sid: str, session: Record, *, created_ms: int | None = None) -> None:
+        self._write(sid, session, None, False, created_ms)
 
-    def save(self, sid: str, session: Record, version: str | None) -> str | None:
-        return self._write(sid, session, version, check=True)
+    def save(self, sid: str, session: Record, version: str | None, *, created_ms: int | None = None) -> str | None:
+        return self._write(sid, session, version, True, created_ms)
 
     def touch(self, sid: str, session: Record) -> None:
         with self._db() as db:
@@ -158,16 +169,16 @@ class SQLiteStore:
                 (expiry_ms(session, self._now_ms(), self.ttl), sid),
             )
 
-    def destroy(self, sid: str) -> None:
+    def destroy(self, sid: str) -> bool:
         with self._db() as db:
-            db.execute(f'DELETE FROM "{self.table}" WHERE sid = ?', (sid,))
+            return db.execute(f'DELETE FROM "{self.table}" WHERE sid = ?', (sid,)).rowcount == 1
 
     def all(self) -> dict[str, Record]:
         with self._db() as db:
             rows = db.execute(
-                f'SELECT sid, session FROM "{self.table}" WHERE expires > ?', (self._now_ms(),)
+                f'SELECT sid, CAST(session AS BLOB) FROM "{self.table}" WHERE expires > ?', (self._now_ms(),)
             ).fetchall()
-        return {sid: record for sid, text in rows if (record := _parse(text)) is not None}
+        return {sid: record for sid, blob in rows if (record := _read(blob)[0]) is not None}
 
     def length(self) -> int:
         with self._db() as db:
