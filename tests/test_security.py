@@ -124,7 +124,27 @@ def test_a_tampered_stored_cookie_cannot_inject_headers(caplog, clock):
     assert "Max-Age=3600;" in set_cookie and "Domain" not in set_cookie and "Priority" not in set_cookie
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "originalMaxAge, expires, priority" in warnings[0] and "victim" not in warnings[0]
-    assert store.get("victim")["cookie"]["path"] == "/"  # the record is repaired at its save
+    assert store.get("victim")["cookie"]["path"] == "/"  # the record is repaired at once...
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="wsgisession"):
+        call(SessionMiddleware(counter, secret=SECRET, store=store, clock=clock),
+             cookie="connect.sid=" + cookie_for("victim"))
+    assert caplog.records == []  # ...so the warning is logged once
+
+
+def test_a_tampered_stored_cookie_is_repaired_even_by_a_read_only_request(clock):
+    store = MemoryStore(clock=clock)
+    stored(store, "victim", TAMPERED_COOKIE, cuenta=41)
+
+    def reader(environ, start_response):
+        start_response("200 OK", [])
+        return [str(get_session(environ)["cuenta"]).encode()]
+
+    _, _, body = call(SessionMiddleware(reader, secret=SECRET, store=store, clock=clock),
+                      cookie="connect.sid=" + cookie_for("victim"))
+    assert body == b"41"
+    assert store.get("victim") == {"cookie": {"originalMaxAge": None, "expires": None, "secure": False,
+                                              "httpOnly": True, "path": "/", "sameSite": "lax"}, "cuenta": 41}
 
 
 @pytest.mark.parametrize("attribute", ["domain", "path", "priority", "same_site"])

@@ -143,6 +143,7 @@ class Session(MutableMapping[str, Any]):
         data = dict(loaded.record)
         cookie = data.pop("cookie", None)
         self._meta = {key: data.pop(key) for key in _META_KEYS if key in data}
+        invalid: list[str] = []
         if isinstance(cookie, dict):
             settings = self._settings
             self._cookie, invalid = SessionCookie.from_json(cookie, settings.cookie, settings.is_secure(self._request),
@@ -155,8 +156,10 @@ class Session(MutableMapping[str, Any]):
         self._data = data
         self._loaded_state = self._state()
         self._base = self._loaded_state[0]
-        # resave, or a creation time to write: the session is saved even if the app changes nothing
-        self._saved_state = None if self._settings.resave or self._pending_created else self._loaded_state
+        # With resave, a record to repair or a creation time to write, the session is saved even
+        # if the app changes nothing.
+        rewrite = self._settings.resave or invalid or self._pending_created is not None
+        self._saved_state = None if rewrite else self._loaded_state
 
     def _state(self) -> tuple[Any, ...]:
         assert self._cookie is not None
