@@ -10,9 +10,10 @@ from hypothesis import HealthCheck, settings
 from wsgisession import MemoryStore, SQLiteStore
 
 from .helpers import FakeClock
-from .mongo_server import ferretdb, mongo_database, mongo_uri  # noqa: F401  (fixtures)
+from .mongo_fixtures import MONGO_SERVERS, database_on
+from .mongo_fixtures import ferretdb, mongo_database, mongo_server, mongo_servers, mongo_uri  # noqa: F401  (fixtures)
 
-STORES = ["memory", "sqlite", "mongo"]
+STORES = ["memory", "sqlite", *MONGO_SERVERS]  # MongoStore once on each MongoDB-protocol server
 
 # No wall-clock checks: a busy 2-core machine must not fail a property that holds. On CI the
 # examples are also derandomized, so a failure there reproduces exactly.
@@ -37,7 +38,7 @@ def store(request, clock, tmp_path):
     else:
         from wsgisession import MongoStore
 
-        database = request.getfixturevalue("mongo_database")
+        database = database_on(request, request.param)
         # interval: FerretDB has no TTL indexes; timestamps: createdAt, so it knows creation times
         made = MongoStore(database["sessions"], clock=clock, auto_remove="interval", timestamps=True)
     yield made

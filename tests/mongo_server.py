@@ -1,8 +1,11 @@
-"""A real MongoDB-protocol server for the tests: FerretDB 1.24.2 on SQLite, started per session.
+"""The MongoDB-protocol servers the tests and benchmarks run, each a private process on a free loopback port.
 
-``WSGISESSION_TEST_MONGODB_URI`` points the suite at another server (a real mongod, say);
-otherwise FerretDB runs from ``$WSGISESSION_FERRETDB``, the cache ``scripts/install-ferretdb``
-fills, or PATH. There is no fake: without a server the Mongo tests fail and say what to do.
+Two independent implementations of the protocol, so that a test that passes by one server's luck
+fails on the other: FerretDB 1.24.2 (Go, on SQLite; applies a filtered update in two steps) and
+mongo-java-server 1.46.0 (Java, in memory; applies it atomically). Both are built once into
+``$WSGISESSION_CACHE`` (default ``~/.cache/wsgisession``) by ``scripts/install-ferretdb`` and
+``scripts/install-mongo-java-server``. The pytest fixtures are in ``mongo_fixtures.py``; this module
+does not import pytest, so ``bench/`` and ``python -m tests.lost_updates`` start the same servers.
 """
 
 from __future__ import annotations
@@ -14,20 +17,21 @@ import socket
 import subprocess
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from pymongo import MongoClient
-from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-__all__ = ["FerretDB", "ferretdb", "find_ferretdb", "free_port", "mongo_database", "mongo_uri"]
+__all__ = ["SERVERS", "FerretDB", "MongoJavaServer", "ServerMissing", "ServerProcess", "find_ferretdb",
+           "find_mongo_java_server", "free_port", "launcher", "started"]
 
 FERRETDB_VERSION = "v1.24.2"
-INSTALL_HINT = ("run scripts/install-ferretdb (needs Go; builds FerretDB into the cache once), "
-                "or set WSGISESSION_TEST_MONGODB_URI=mongodb://host:port to use a running MongoDB")
+MONGO_JAVA_SERVER_VERSION = "1.46.0"
+SERVERS = ("ferretdb", "mongo-java-server")  # the names (and test ids) of the servers we can run
+
+
+class ServerMissing(RuntimeError):
+    """A server is not built (or its runtime is missing); the message says how to get it."""
 
 
 def free_port() -> int:
@@ -37,51 +41,68 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def cache_dir() -> Path:
+    """Where the install scripts put what they build (they read the same variable)."""
+    return Path(os.environ.get("WSGISESSION_CACHE") or Path.home() / ".cache" / "wsgisession")
+
+
 def find_ferretdb() -> str | None:
     """The FerretDB binary: $WSGISESSION_FERRETDB, then the install-ferretdb cache, then PATH."""
     explicit = os.environ.get("WSGISESSION_FERRETDB")
     if explicit:
         return explicit if os.access(explicit, os.X_OK) else None
-    cache = Path(os.environ.get("WSGISESSION_CACHE") or Path.home() / ".cache" / "wsgisession")
-    cached = cache / f"ferretdb-{FERRETDB_VERSION}" / "ferretdb"
+    cached = cache_dir() / f"ferretdb-{FERRETDB_VERSION}" / "ferretdb"
     if os.access(cached, os.X_OK):
         return str(cached)
     return shutil.which("ferretdb")
 
 
-class FerretDB:
-    """One FerretDB process on a free loopback port, with its own data dir and log.
+def find_mongo_java_server() -> Path | None:
+    """The install-mongo-java-server cache directory (``classes/`` and ``lib/``), if it is built."""
+    home = cache_dir() / f"mongo-java-server-{MONGO_JAVA_SERVER_VERSION}"
+    return home if (home / "classes" / f"{MongoJavaServer.main_class}.class").is_file() else None
 
-    ``stop()``/``kill()`` then ``start()`` restarts it on the same port and data (outage tests);
+
+class ServerProcess:
+    """One server process on a free 127.0.0.1 port, with its own working directory and log.
+
+    ``stop()``/``kill()`` then ``start()`` restarts it on the same port (outage tests);
     ``pause()``/``resume()`` freeze it (a server that accepts connections but never answers).
+    Subclasses give ``command()``, ``name`` and ``label``.
     """
 
-    def __init__(self, binary: str) -> None:
-        self.binary = binary
-        self.dir = Path(tempfile.mkdtemp(prefix="wsgisession-ferretdb-"))
+    name = ""  # the id used by --server options and test ids
+    label = ""  # for people: name and version
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix=f"wsgisession-{self.name}-"))
         self.port = free_port()
-        self.log_path = self.dir / "ferretdb.log"
+        self.log_path = self.dir / "server.log"
         self.process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
 
     @property
     def uri(self) -> str:
         return f"mongodb://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 20.0) -> None:
-        """Start the server and wait until it answers ``ping``."""
-        assert self.process is None, "FerretDB is already running"
-        data = self.dir / "data"
-        data.mkdir(exist_ok=True)
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start the server and wait (bounded) until it answers ``ping``."""
+        assert self.process is None, f"{self.label} is already running"
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [self.binary, "--handler=sqlite", f"--sqlite-url=file:{data}/",
-                 f"--listen-addr=127.0.0.1:{self.port}", "--debug-addr=-", "--state-dir=-", "--telemetry=disable"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=self.dir,
-            )
+            self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=log,
+                                            stderr=subprocess.STDOUT, cwd=self.dir)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"FerretDB exited with code {self.process.returncode}:\n{self.log_tail()}")
+                code = self.process.returncode
+                self.process = None
+                raise RuntimeError(f"{self.label} exited with code {code}:\n{self.log_tail()}")
             client: MongoClient[dict[str, object]] = MongoClient(self.uri, serverSelectionTimeoutMS=250,
                                                                   connectTimeoutMS=250)
             try:
@@ -92,7 +113,7 @@ class FerretDB:
             finally:
                 client.close()
         self.kill()
-        raise RuntimeError(f"FerretDB did not answer ping within {timeout} s:\n{self.log_tail()}")
+        raise RuntimeError(f"{self.label} did not answer ping within {timeout} s:\n{self.log_tail()}")
 
     def stop(self) -> None:
         """Terminate gracefully (SIGTERM), killing it if it lingers."""
@@ -117,7 +138,7 @@ class FerretDB:
     def pause(self, timeout: float = 5.0) -> None:
         """SIGSTOP, and wait until every thread is stopped: the signal is asynchronous, and a
         request sent before it takes effect would still be answered."""
-        assert self.process is not None, "FerretDB is not running"
+        assert self.process is not None, f"{self.label} is not running"
         self.process.send_signal(signal.SIGSTOP)
         tasks = Path(f"/proc/{self.process.pid}/task")
         deadline = time.monotonic() + timeout
@@ -129,14 +150,14 @@ class FerretDB:
             if all(state in "tT" for state in states):
                 return
             time.sleep(0.01)
-        raise RuntimeError("FerretDB did not stop after SIGSTOP")
+        raise RuntimeError(f"{self.label} did not stop after SIGSTOP")
 
     def resume(self) -> None:
         if self.process is not None:
             self.process.send_signal(signal.SIGCONT)
 
     def close(self) -> None:
-        """Stop the server and delete its data."""
+        """Stop the server and delete its directory."""
         try:
             self.stop()
         finally:
@@ -149,56 +170,64 @@ class FerretDB:
             return "(no log)"
 
 
-def _started_ferretdb(why: str) -> FerretDB:
-    binary = find_ferretdb()
-    if binary is None:
-        pytest.fail(f"no FerretDB binary found{why}: {INSTALL_HINT}.", pytrace=False)
-    server = FerretDB(binary)
+class FerretDB(ServerProcess):
+    """FerretDB on its SQLite backend; the data stays in the server's directory across stop/kill and start."""
+
+    name = "ferretdb"
+    label = "FerretDB 1.24"
+
+    def __init__(self, binary: str) -> None:
+        super().__init__()
+        self.binary = binary
+
+    def command(self) -> list[str]:
+        data = self.dir / "data"
+        data.mkdir(exist_ok=True)
+        return [self.binary, "--handler=sqlite", f"--sqlite-url=file:{data}/", f"--listen-addr=127.0.0.1:{self.port}",
+                "--debug-addr=-", "--state-dir=-", "--telemetry=disable", "--log-level=warn"]
+
+
+class MongoJavaServer(ServerProcess):
+    """mongo-java-server with its in-memory backend (tests/mongo_java_server/): the data dies with the process."""
+
+    name = "mongo-java-server"
+    label = "mongo-java-server 1.46"
+    main_class = "WsgisessionMongoServer"
+
+    def __init__(self, home: Path, java: str) -> None:
+        super().__init__()
+        self.home = home
+        self.java = java
+
+    def command(self) -> list[str]:
+        classpath = os.pathsep.join([str(self.home / "classes"), str(self.home / "lib" / "*")])
+        return [self.java, "-cp", classpath, self.main_class, "127.0.0.1", str(self.port)]
+
+
+def launcher(name: str) -> ServerProcess:
+    """The (not yet started) server called ``name``, one of SERVERS; ServerMissing if it is not built."""
+    if name == FerretDB.name:
+        binary = find_ferretdb()
+        if binary is None:
+            raise ServerMissing("no FerretDB binary: run scripts/install-ferretdb (needs Go; builds it into the "
+                                "cache once), or point WSGISESSION_FERRETDB at a ferretdb binary")
+        return FerretDB(binary)
+    if name == MongoJavaServer.name:
+        home = find_mongo_java_server()
+        java = str(Path(os.environ["JAVA_HOME"]) / "bin" / "java") if os.environ.get("JAVA_HOME") else shutil.which("java")
+        if home is None or java is None or not os.access(java, os.X_OK):
+            raise ServerMissing("mongo-java-server is not built (or java is missing): run "
+                                "scripts/install-mongo-java-server (needs a JDK >= 17 and Maven)")
+        return MongoJavaServer(home, java)
+    raise ValueError(f"unknown server {name!r}: one of {', '.join(SERVERS)}")
+
+
+def started(name: str) -> ServerProcess:
+    """``launcher(name)``, started; its directory is deleted if it cannot start."""
+    server = launcher(name)
     try:
         server.start()
     except BaseException:
         server.close()
         raise
     return server
-
-
-@pytest.fixture(scope="session")
-def mongo_uri() -> Iterator[str]:
-    """URI (no database) of the server the Mongo tests use."""
-    external = os.environ.get("WSGISESSION_TEST_MONGODB_URI")
-    if external:
-        yield external
-        return
-    server = _started_ferretdb("")
-    try:
-        yield server.uri
-    finally:
-        server.close()
-
-
-@pytest.fixture
-def mongo_database(mongo_uri: str) -> Iterator[Database[dict[str, object]]]:
-    """A fresh, uniquely named database, dropped afterwards.
-
-    Its client is deliberately *not* tz_aware (pymongo's default), so the stores built on it
-    see naive dates; ``MongoStore.from_url`` covers the tz_aware case.
-    """
-    client: MongoClient[dict[str, object]] = MongoClient(mongo_uri, serverSelectionTimeoutMS=5000)
-    name = f"wsgisession_test_{uuid.uuid4().hex[:12]}"
-    try:
-        yield client[name]
-    finally:
-        try:
-            client.drop_database(name)
-        finally:
-            client.close()
-
-
-@pytest.fixture
-def ferretdb() -> Iterator[FerretDB]:
-    """A private FerretDB the test may stop, kill, pause and restart (even with an external URI)."""
-    server = _started_ferretdb(" (outage tests need their own FerretDB even when WSGISESSION_TEST_MONGODB_URI is set)")
-    try:
-        yield server
-    finally:
-        server.close()
