@@ -1,110 +1,160 @@
 """Lost updates on real servers: concurrent HTTP requests on one session, what is guaranteed and what is not.
 
 Our app runs under waitress (real HTTP, one connection per request, all released together), on
-SQLiteStore and on MongoStore/FerretDB; the Express app of tests/interop writes to the same
-collection in the mixed tests. ``python -m tests.lost_updates`` prints the numbers.
+SQLiteStore and on MongoStore on each MongoDB-protocol test server (FerretDB, mongo-java-server);
+the twins of tests/interop write to the same collection in the other-process tests: the Express app,
+and python_app.py (our middleware on its own MongoStore, as a second server process would run it).
+``python -m tests.lost_updates`` prints the numbers.
 
 What the default (``concurrency="merge"``) guarantees: a request answered 200 never loses its key
 to a concurrent request of ours (a save is a compare-and-set, merged key by key on conflict), and a
 save of ours never erases a key it did not change, whoever wrote it (connect-mongo included). It
-needs the store's compare-and-set to be atomic: SQLite's is; a real MongoDB applies a filtered
-update_one atomically; FerretDB 1.24 does not (``test_the_servers_own_compare_and_set``).
-MongoStore serializes the saves of one session within a process, so between our own requests
-the guarantee holds on FerretDB too (plain assertions below); against connect-mongo's concurrent
-writes it needs the server's atomicity, so on FerretDB that case is an expected failure whenever
-the race shows, and a plain assertion on any other server (``WSGISESSION_TEST_MONGODB_URI``).
-connect-mongo's own writes are plain upserts: they can erase keys our requests wrote meanwhile,
-which no Python-side merge can prevent.
+needs the store's compare-and-set to be atomic: SQLite's is; MongoDB and mongo-java-server apply a
+filtered update_one atomically; FerretDB 1.24 does not. ``test_the_servers_own_compare_and_set``
+measures it on each server (and asserts what is expected of it), and that measurement decides the
+rest: MongoStore serializes the saves of one session within a process, so between the requests of
+one process the guarantee is asserted on every server; against writers in other processes (our
+twin, connect-mongo) it rests on the server alone, so there a loss is an expected failure on a
+server the probe showed non-atomic, and a plain failure anywhere else. connect-mongo's own writes are
+plain upserts: they can erase keys our requests wrote meanwhile, which no Python-side merge can prevent.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import pytest
 
 from wsgisession.session import MAX_SAVE_ATTEMPTS
 
 from . import lost_updates
-from .lost_updates import Outcome, Request, fetch, is_ferretdb
+from .lost_updates import Lab, Outcome, Request, fetch, is_ferretdb
+from .mongo_fixtures import MONGO_SERVERS
 
 OVERWRITE_ATTEMPTS = 3  # it is a race: a few bounded tries to catch one lost update
+STORES = ["sqlite", *MONGO_SERVERS]  # where the sessions of a test are stored
 
 
 @pytest.fixture(scope="module")
-def lab(mongo_uri, tmp_path_factory):
-    with lost_updates.lab(mongo_uri, tmp_path_factory.mktemp("lost-updates")) as made:
-        yield made
+def labs(mongo_servers, tmp_path_factory):
+    """``labs(store)``: the Lab of ``sqlite`` or of a MongoDB server (by name), made on first use."""
+    made: dict[str, Lab] = {}
+    with contextlib.ExitStack() as cleanup:
+        def get(store: str) -> Lab:
+            if store not in made:
+                uri = None if store == "sqlite" else mongo_servers.uri(store)
+                workdir = tmp_path_factory.mktemp(f"lost-updates-{store}")
+                made[store] = cleanup.enter_context(lost_updates.lab(uri, workdir))
+            return made[store]
+
+        yield get
+
+
+@pytest.fixture
+def lab(labs, mongo_server) -> Lab:
+    return labs(mongo_server)
 
 
 @pytest.fixture(scope="module")
-def ferretdb_server(lab) -> bool:
-    return is_ferretdb(lab.collection)
+def probes(labs):
+    """``probes(server)``: what ``probe_compare_and_set`` measured on that server (once per server)."""
+    measured: dict[str, list[tuple[int, int]]] = {}
+
+    def get(server: str) -> list[tuple[int, int]]:
+        if server not in measured:
+            measured[server] = lost_updates.probe_compare_and_set(labs(server))
+        return measured[server]
+
+    return get
 
 
-def expect_none_lost(lost: list[str], n: int, backend: str, ferretdb_server: bool, what: str = "keys",
-                     other_writers: bool = False) -> None:
-    """Assert nothing was lost; with other processes writing on FerretDB, a loss is the server's known
-    race (an expected failure)."""
-    if lost and other_writers and backend == "mongo" and ferretdb_server:
-        pytest.xfail(f"FerretDB 1.24 applies filtered updates non-atomically (see test_the_servers_own_compare_"
-                     f"and_set), so compare-and-set saves can race: {len(lost)} of {n} {what} lost")
+@pytest.fixture
+def server_is_atomic(probes, mongo_server) -> bool:
+    """Whether the server applied every compare-and-set of the probe atomically."""
+    return all(applied == final for applied, final in probes(mongo_server))
+
+
+def backend_of(store: str) -> str:
+    return "sqlite" if store == "sqlite" else "mongo"
+
+
+def expect_none_lost(lost: list[str], n: int, what: str = "keys", server_is_atomic: bool = True) -> None:
+    """Assert nothing was lost; with writers in other processes, pass whether the server is atomic: on one
+    the probe showed non-atomic, a loss is that known race of the server (an expected failure)."""
+    if lost and not server_is_atomic:
+        pytest.xfail(f"the server applies filtered updates non-atomically (see test_the_servers_own_compare_and_"
+                     f"set), so compare-and-set saves from other processes can race: {len(lost)} of {n} {what} lost")
     assert lost == [], f"{len(lost)} of {n} {what} answered 200 but not stored: {lost}"
 
 
-def test_the_servers_own_compare_and_set(lab, ferretdb_server):
-    """What MongoStore's compare-and-set rests on: is a filtered update_one atomic on the test server?"""
-    collection = lab.cluster.client[lab.cluster.database]["cas_probe"]
-    results = []
-    for _ in range(OVERWRITE_ATTEMPTS if ferretdb_server else 1):
-        applied, final = lost_updates.conditional_update_race(collection)
-        results.append((applied, final))
-        if applied != final:
-            break
-    if ferretdb_server:
-        # Documents the server: if FerretDB ever makes this atomic, the xfails of this file become passes.
+def test_the_servers_own_compare_and_set(lab, probes, mongo_server):
+    """What MongoStore's compare-and-set rests on: is a filtered update_one atomic on the server?
+
+    Measured (8 threads x 10 compare-and-set increments of one counter, up to 3 runs), and the
+    measurement must match what is known of the server: FerretDB 1.x is not atomic, anything else
+    (mongo-java-server, a real MongoDB) is.
+    """
+    results = probes(mongo_server)
+    if is_ferretdb(lab.collection):
+        # Documents the server: if FerretDB ever makes this atomic, its xfails in this file become passes.
         assert any(applied > final for applied, final in results), (
-            f"FerretDB now applied every compare-and-set atomically {results}: update this file's docstring")
+            f"FerretDB now applied every compare-and-set atomically {results}: update this file's docstring "
+            f"and the README's Concurrent requests section")
     else:
         assert all(applied == final for applied, final in results), results
 
 
 @pytest.mark.parametrize("n", lost_updates.SIZES)
-@pytest.mark.parametrize("backend", ["sqlite", "mongo"])
-def test_merge_loses_no_acknowledged_update(lab, ferretdb_server, backend, n):
-    outcome = lab.run([f"{backend}-merge"], n)
+@pytest.mark.parametrize("store", STORES)
+def test_merge_loses_no_acknowledged_update(labs, store, n):
+    """All n requests in this process: MongoStore's own serialization covers even a non-atomic server."""
+    outcome = labs(store).run([f"{backend_of(store)}-merge"], n)
     if n <= MAX_SAVE_ATTEMPTS:  # at most n - 1 concurrent saves can beat a request's own: never refused
         assert outcome.refused() == []
     else:  # more writers than attempts: a save may give up, and says so (503, key not stored)
         assert {status for _, status in outcome.sent.values()} <= {200, 503}, outcome.sent
-    expect_none_lost(outcome.lost(), n, backend, ferretdb_server)
+    expect_none_lost(outcome.lost(), n)
 
 
 @pytest.mark.parametrize("n", [8, 32])
-@pytest.mark.parametrize("backend", ["sqlite", "mongo"])
-def test_worst_case_every_request_loaded_before_any_saved(lab, ferretdb_server, backend, n):
+@pytest.mark.parametrize("store", STORES)
+def test_worst_case_every_request_loaded_before_any_saved(labs, store, n):
     """All n requests load the same record, then all save: n - 1 of them must merge, none may lose."""
-    stats = lab.middleware[f"{backend}-merge"].stats
+    lab = labs(store)
+    stats = lab.middleware[f"{backend_of(store)}-merge"].stats
     merged_before = stats.merged
-    outcome = lab.run([f"{backend}-merge"], n, worst_case=True)
+    outcome = lab.run([f"{backend_of(store)}-merge"], n, worst_case=True)
     if n <= MAX_SAVE_ATTEMPTS:
         assert outcome.refused() == []
     assert {status for _, status in outcome.sent.values()} <= {200, 503}, outcome.sent
-    expect_none_lost(outcome.lost(), n, backend, ferretdb_server)
+    expect_none_lost(outcome.lost(), n)
     assert stats.merged - merged_before >= n - 1  # every save but the first found the record changed
 
 
-def test_worst_case_overwrite_keeps_only_the_last_writer(lab):
+@pytest.mark.parametrize("n", [8, 32])
+def test_merge_across_processes_loses_no_acknowledged_update(lab, server_is_atomic, n):
+    """Half the keys through our app here, half through python_app.py in another process, all at once.
+
+    Each process serializes its own saves, so only the server's compare-and-set stands between the two.
+    """
+    outcome = lab.run(["mongo-merge", "python-process"], n)
+    assert {status for _, status in outcome.sent.values()} <= {200, 503}, outcome.sent
+    expect_none_lost(outcome.lost(), n, server_is_atomic=server_is_atomic)
+
+
+def test_worst_case_overwrite_keeps_only_the_last_writer(labs):
     n = 8
-    outcome = lab.run(["sqlite-overwrite"], n, worst_case=True)
+    outcome = labs("sqlite").run(["sqlite-overwrite"], n, worst_case=True)
     assert outcome.refused() == [] and len(outcome.lost()) == n - 1
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "mongo"])
-def test_overwrite_loses_updates(lab, backend):
+@pytest.mark.parametrize("store", STORES)
+def test_overwrite_loses_updates(labs, store):
     """``concurrency="overwrite"`` is the plain upsert of express-session: the race the default closes."""
     n = max(lost_updates.SIZES)
     lost = []
     for _ in range(OVERWRITE_ATTEMPTS):
-        outcome = lab.run([f"{backend}-overwrite"], n)
+        outcome = labs(store).run([f"{backend_of(store)}-overwrite"], n)
         assert outcome.refused() == []
         lost.append(len(outcome.lost()))
         if lost[-1]:
@@ -112,7 +162,7 @@ def test_overwrite_loses_updates(lab, backend):
     assert max(lost) > 0, f"no update lost in {len(lost)} runs of {n} concurrent overwrites: {lost}"
 
 
-def test_our_saves_never_erase_a_key_connect_mongo_wrote(lab, ferretdb_server):
+def test_our_saves_never_erase_a_key_connect_mongo_wrote(lab, server_is_atomic):
     """Half the keys through our app (concurrently), half through the Express app one after another.
 
     Node's requests do not race each other, so a Node key can only be erased by one of our saves:
@@ -123,7 +173,7 @@ def test_our_saves_never_erase_a_key_connect_mongo_wrote(lab, ferretdb_server):
     outcome = lab.run(["mongo-merge", "node"], n, sequential="node")
     assert outcome.refused("node") == []
     assert {status for _, status in outcome.sent.values()} <= {200, 503}, outcome.sent
-    expect_none_lost(outcome.lost("node"), n // 2, "mongo", ferretdb_server, "Node keys", other_writers=True)
+    expect_none_lost(outcome.lost("node"), n // 2, "Node keys", server_is_atomic=server_is_atomic)
 
 
 def test_a_mixed_storm_leaves_one_record_both_apps_read_alike(lab):
