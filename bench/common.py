@@ -1,4 +1,4 @@
-"""Shared plumbing for the benchmarks: dependency checks, statistics, tables, charts, FerretDB.
+"""Shared plumbing for the benchmarks: dependency checks, statistics, tables, charts, the MongoDB server.
 
 Nothing here is timed. Every script prints markdown tables and writes them (and PNG charts) to
 ``bench/results/`` (``--out`` to change); ``--quick`` makes everything tiny.
@@ -15,7 +15,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -25,7 +24,6 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 RESULTS = BENCH / "results"
 SECRET = "bench secret: long enough not to warn, never used outside the benchmark"
-FERRETDB_VERSION = "v1.24.2"
 
 # Run from anywhere: the library and demo.py are imported from this checkout; BENCH_SRC=DIR puts
 # another copy of the wsgisession package first (to measure a patch before it is committed).
@@ -34,6 +32,8 @@ for _path in [str(ROOT)] + ([str(Path(SRC).resolve())] if SRC else []):
     if _path in sys.path:
         sys.path.remove(_path)
     sys.path.insert(0, _path)
+
+from tests.mongo_server import SERVERS, free_port  # noqa: E402  (the tests' launchers: stdlib only)
 
 INSTALL = "bench/install  (or: pip install -e '.[test]' -r bench/requirements.txt)"
 
@@ -152,12 +152,6 @@ def pyplot() -> Any:
 
 # -- processes -------------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_port(port: int, process: subprocess.Popen[bytes] | None, timeout: float, what: str, log: Path | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -194,90 +188,60 @@ def stop(process: subprocess.Popen[bytes] | None) -> None:
         process.wait(timeout=10)
 
 
-# -- FerretDB ----------------------------------------------------------------------------------------
+# -- the MongoDB-protocol server -------------------------------------------------------------------
 
-FERRETDB_HINT = ("build it with scripts/install-ferretdb (needs Go; cached in ~/.cache/wsgisession), point "
-                 "WSGISESSION_FERRETDB at a ferretdb binary, or set BENCH_MONGODB_URI=mongodb://127.0.0.1:PORT "
-                 "to use a running MongoDB-protocol server")
+def add_server_argument(parser: Any) -> None:
+    """``--server``: which of the tests' MongoDB-protocol servers the MongoDB-backed systems use."""
+    parser.add_argument("--server", choices=SERVERS, default=SERVERS[0],
+                        help=f"the MongoDB-protocol server to start: {' or '.join(SERVERS)} (default {SERVERS[0]}; "
+                             "BENCH_MONGODB_URI overrides it)")
 
 
-def find_ferretdb() -> str | None:
-    """$WSGISESSION_FERRETDB, the install-ferretdb cache, /tmp/ferret-build, then PATH (as the tests look)."""
-    explicit = os.environ.get("WSGISESSION_FERRETDB")
-    if explicit:
-        return explicit if os.access(explicit, os.X_OK) else None
-    cache = Path(os.environ.get("WSGISESSION_CACHE") or Path.home() / ".cache" / "wsgisession")
-    for candidate in (cache / f"ferretdb-{FERRETDB_VERSION}" / "ferretdb", Path("/tmp/ferret-build/ferretdb")):
-        if os.access(candidate, os.X_OK):
-            return str(candidate)
-    return shutil.which("ferretdb")
+def server_stem(stem: str, server: str) -> str:
+    """A results file name: ``stem`` for the default server, ``stem-<server>`` for another one."""
+    return stem if server == SERVERS[0] else f"{stem}-{server}"
 
 
 class MongoServer:
-    """BENCH_MONGODB_URI if set, else a private FerretDB (SQLite backend) on a free loopback port."""
+    """BENCH_MONGODB_URI if set, else a private server started by tests/mongo_server.py (the tests'
+    launcher: FerretDB or mongo-java-server) on a free loopback port."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = SERVERS[0]) -> None:
+        self.name = name
         self.external = os.environ.get("BENCH_MONGODB_URI")
-        self.process: subprocess.Popen[bytes] | None = None
-        self.dir: Path | None = None
-        self.port = 0
-        self.binary = ""
+        self.server: Any = None
 
     @property
     def uri(self) -> str:
-        return self.external.rstrip("/") if self.external else f"mongodb://127.0.0.1:{self.port}"
+        return self.external.rstrip("/") if self.external else self.server.uri
 
     @property
     def pid(self) -> int | None:
-        return None if self.process is None else self.process.pid
+        return None if self.server is None else self.server.pid
 
     def describe(self) -> str:
         if self.external:
             label = os.environ.get("BENCH_MONGODB_LABEL", "external server")
             return f"{label} at {self.external} (BENCH_MONGODB_URI)"
-        return f"FerretDB {FERRETDB_VERSION} (SQLite backend, {self.binary}) on 127.0.0.1:{self.port}"
+        return f"{self.server.label} ({self.server.backend}) on 127.0.0.1:{self.server.port}"
 
-    def start(self, timeout: float = 30.0) -> MongoServer:
+    def start(self) -> MongoServer:
         require_module("pymongo", INSTALL)
         if self.external:
             return self
-        binary = find_ferretdb()
-        if binary is None:
-            raise Missing(f"no FerretDB binary found: {FERRETDB_HINT}")
-        self.binary = binary
-        self.dir = Path(tempfile.mkdtemp(prefix="wsgisession-bench-ferretdb-"))
-        (self.dir / "data").mkdir()
-        self.port = free_port()
-        log = self.dir / "ferretdb.log"
-        with open(log, "ab") as handle:
-            self.process = subprocess.Popen(
-                [binary, "--handler=sqlite", f"--sqlite-url=file:{self.dir / 'data'}/",
-                 f"--listen-addr=127.0.0.1:{self.port}", "--debug-addr=-", "--state-dir=-",
-                 "--telemetry=disable", "--log-level=warn"],
-                stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT, cwd=self.dir)
-        wait_port(self.port, self.process, timeout, "FerretDB", log)
-        from pymongo import MongoClient
+        from tests.mongo_server import ServerMissing, started
 
-        deadline = time.monotonic() + timeout
-        while True:
-            client: Any = MongoClient(self.uri, serverSelectionTimeoutMS=500)
-            try:
-                client.admin.command("ping")
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-            finally:
-                client.close()
+        try:
+            self.server = started(self.name)
+        except ServerMissing as exc:
+            raise Missing(f"{exc}; or set BENCH_MONGODB_URI=mongodb://127.0.0.1:PORT to use a running "
+                          "MongoDB-protocol server") from None
         return self
 
     def close(self) -> None:
-        stop(self.process)
-        self.process = None
-        if self.dir is not None:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
+        if self.server is not None:
+            self.server.close()
+            self.server = None
 
     def __enter__(self) -> MongoServer:
         return self.start()

@@ -3,6 +3,7 @@
     python bench/e2e.py                  # 7 systems x 3 repetitions x 5 s (about 2.5 minutes)
     python bench/e2e.py --quick          # 1 repetition x 1 s each: the same table, not a measurement
     python bench/e2e.py --duration 10 --repeat 5 --systems bare,ws-memory
+    python bench/e2e.py --server mongo-java-server   # the MongoDB-backed systems on the second test server
 
 Each system runs in its own server process (waitress with 4 threads for the Python ones; node for
 express-session + connect-mongo), all started before the first run and kept up. Every repetition
@@ -10,7 +11,8 @@ runs every system once, in rotated order, so each ratio to the bare app compares
 same repetition. wrk runs with as many threads as connections (one connection, one cookie jar
 per thread; bench/counter.lua): it captures the session cookie and sends it back, and checks that
 the k-th response of each connection says k visits. Server CPU is utime+stime of the server
-process (and of FerretDB, for MongoDB-backed systems) from /proc/<pid>/stat around each run.
+process (and of the MongoDB server, for MongoDB-backed systems) from /proc/<pid>/stat around each run.
+The MongoDB-backed systems share one server: FerretDB, or mongo-java-server with ``--server``.
 """
 
 from __future__ import annotations
@@ -129,15 +131,15 @@ def probe(server: Server) -> str | None:
     return None
 
 
-def run_wrk(server: Server, duration: float, connections: int, ferret_pid: int | None) -> Run:
+def run_wrk(server: Server, duration: float, connections: int, db_pid: int | None) -> Run:
     env = dict(os.environ, BENCH_COOKIE=server.spec.cookie, BENCH_CHECK="1" if server.spec.check else "0")
     cmd = ["wrk", f"-t{connections}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "10s",
            "-s", str(BENCH / "counter.lua"), server.url]
     before = common.cpu_ticks(server.process.pid)
-    db_before = common.cpu_ticks(ferret_pid) if ferret_pid else 0
+    db_before = common.cpu_ticks(db_pid) if db_pid else 0
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=duration + 60)
     after = common.cpu_ticks(server.process.pid)
-    db_after = common.cpu_ticks(ferret_pid) if ferret_pid else 0
+    db_after = common.cpu_ticks(db_pid) if db_pid else 0
     line = next((l for l in done.stdout.splitlines() if l.startswith("BENCHJSON ")), None)
     if done.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
@@ -162,7 +164,7 @@ def run_wrk(server: Server, duration: float, connections: int, ferret_pid: int |
         p50_ms=data["latency_us"]["p50"] / 1000,
         p99_ms=data["latency_us"]["p99"] / 1000,
         cpu_us=ticks / CLOCK_TICK * 1e6 / requests,
-        db_cpu_us=(db_after - db_before) / CLOCK_TICK * 1e6 / requests if ferret_pid and server.spec.mongo else None,
+        db_cpu_us=(db_after - db_before) / CLOCK_TICK * 1e6 / requests if db_pid and server.spec.mongo else None,
         requests=data["requests"],
         ok=not problems,
         problems=problems,
@@ -181,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ws-option", action="append", default=[], metavar="KEY=VALUE",
                         help="SessionMiddleware option for the wsgisession systems, e.g. concurrency=overwrite")
     parser.add_argument("--out", help="results directory (default bench/results)")
+    common.add_server_argument(parser)
     args = parser.parse_args(argv)
     common.require_charts()
     duration = args.duration or (1.0 if args.quick else 5.0)
@@ -223,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if any(s.mongo for s in specs):
             try:
-                mongo = common.MongoServer().start()
+                mongo = common.MongoServer(args.server).start()
             except Missing as exc:
                 for s in specs:
                     if s.mongo:
@@ -245,15 +248,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: skipping {key}: {reason}", file=sys.stderr)
         if not servers or servers[0].spec.key != "bare":
             raise SystemExit("bench: the bare app did not start; see the messages above")
-        ferret_pid = mongo.pid if mongo else None
+        db_pid = mongo.pid if mongo else None
         for server in servers:  # warm-up, not recorded
-            run_wrk(server, warmup, args.connections, ferret_pid)
+            run_wrk(server, warmup, args.connections, db_pid)
         runs: dict[str, list[Run]] = {s.spec.key: [] for s in servers}
         started = time.monotonic()
         for rep in range(repeat):
             shift = rep % len(servers)
             for server in servers[shift:] + servers[:shift]:
-                result = run_wrk(server, duration, args.connections, ferret_pid)
+                result = run_wrk(server, duration, args.connections, db_pid)
                 runs[server.spec.key].append(result)
                 print(f"  rep {rep + 1}/{repeat} {server.spec.label:34s} {result.rps:8.0f} req/s "
                       f"p50 {result.p50_ms:6.2f} ms p99 {result.p99_ms:7.2f} ms cpu {result.cpu_us:7.0f} µs/req "
@@ -267,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             mongo.close()
     print(text)
     stem = "e2e" if args.threads == 4 and args.connections == 4 else f"e2e-t{args.threads}-c{args.connections}"
+    stem = common.server_stem(stem, args.server)
     common.write_report(out, stem, text)
     chart(servers, runs, out / f"{stem}.png", duration, repeat, args.connections)
     print(f"wrote {out / (stem + '.md')} and {out / (stem + '.png')}")
@@ -344,7 +348,7 @@ def chart(servers: list[Server], runs: dict[str, list[Run]], path: Path, duratio
     ax1.set_title(f"Throughput ({repeat}×{duration:g} s, {connections} connections)")
     ax1.margins(y=0.15)
     ax2.bar(range(len(servers)), cpu, color="tab:orange", label="app server process")
-    ax2.bar(range(len(servers)), db, bottom=cpu, color="tab:gray", label="FerretDB process")
+    ax2.bar(range(len(servers)), db, bottom=cpu, color="tab:gray", label="MongoDB server process")
     ax2.set_xticks(range(len(servers)), labels, fontsize=7, rotation=30, ha="right")
     ax2.set_ylabel("CPU µs per request (median)")
     ax2.set_title("Server CPU per request")

@@ -2,11 +2,13 @@
 
     python bench/roundtrips.py           # 50 requests per scenario
     python bench/roundtrips.py --quick   # 5 requests per scenario
+    python bench/roundtrips.py --server mongo-java-server   # on the second test server
 
 wsgisession + MongoStore: a pymongo ``CommandListener`` on the store's client, requests made
 in-process through SessionMiddleware. express-session + connect-mongo: bench/express_counting.js
 (the Node driver's ``monitorCommands`` + a ``commandStarted`` listener), requests over HTTP.
-Beaker ext:mongodb: the same pymongo listener on the client handed to Beaker. All on one FerretDB.
+Beaker ext:mongodb: the same pymongo listener on the client handed to Beaker. All on one server:
+FerretDB, or mongo-java-server with ``--server mongo-java-server``.
 Each scenario starts from a fresh login (GET /inc without a cookie), so a ``touch_after`` window
 opened by that write is still open during the measured requests.
 """
@@ -149,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", type=int, help="requests per scenario (default 50)")
     parser.add_argument("--touch-after", type=float, default=3600, help="the touch_after/touchAfter window (s)")
     parser.add_argument("--out", help="results directory (default bench/results)")
+    common.add_server_argument(parser)
     args = parser.parse_args(argv)
     common.require_charts()
     n = args.n or (5 if args.quick else 50)
@@ -158,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     skipped: dict[str, str] = {}
     workdir = Path(tempfile.mkdtemp(prefix="wsgisession-bench-rt-"))
     try:
-        mongo = common.MongoServer().start()
+        mongo = common.MongoServer(args.server).start()
     except Missing as exc:
         common.die_missing(exc)
         return 3
@@ -209,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
               table(["target", "measured", "verdict"], checks), ""]
     text = "\n".join(parts)
     print(text)
-    stem = "roundtrips"
+    stem = common.server_stem("roundtrips", args.server)
     common.write_report(out, stem, text)
     chart(columns, n, out / f"{stem}.png")
     print(f"wrote {out / (stem + '.md')} and {out / (stem + '.png')}")

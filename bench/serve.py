@@ -54,7 +54,7 @@ def build(system: str, mongo_uri: str | None, db: str, options: dict[str, Any] |
     elif system == "ws-sqlite":
         store = SQLiteStore(os.path.join(tempfile.mkdtemp(prefix="wsgisession-bench-"), "sessions.sqlite3"))
     elif system == "ws-mongo":
-        # FerretDB has no TTL indexes: connect-mongo's twin (server.js) runs with autoRemove 'interval' too
+        # as connect-mongo's twin (server.js) runs: autoRemove 'interval' (FerretDB has no TTL indexes)
         store = MongoStore.from_url(f"{mongo_uri}/{db}", auto_remove="interval")
     else:
         raise SystemExit(f"unknown system {system!r}; one of {', '.join(SYSTEMS)}")

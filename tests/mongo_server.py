@@ -5,7 +5,8 @@ fails on the other: FerretDB 1.24.2 (Go, on SQLite; applies a filtered update in
 mongo-java-server 1.46.0 (Java, in memory; applies it atomically). Both are built once into
 ``$WSGISESSION_CACHE`` (default ``~/.cache/wsgisession``) by ``scripts/install-ferretdb`` and
 ``scripts/install-mongo-java-server``. The pytest fixtures are in ``mongo_fixtures.py``; this module
-does not import pytest, so ``bench/`` and ``python -m tests.lost_updates`` start the same servers.
+imports neither pytest nor (until a server starts) pymongo, so ``bench/`` and ``python -m
+tests.lost_updates`` start the same servers with the same code.
 """
 
 from __future__ import annotations
@@ -18,9 +19,6 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-
-from pymongo import MongoClient
-from pymongo.errors import PyMongoError
 
 __all__ = ["SERVERS", "FerretDB", "MongoJavaServer", "ServerMissing", "ServerProcess", "find_ferretdb",
            "find_mongo_java_server", "free_port", "launcher", "started"]
@@ -73,6 +71,7 @@ class ServerProcess:
 
     name = ""  # the id used by --server options and test ids
     label = ""  # for people: name and version
+    backend = ""  # where it keeps the data
 
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix=f"wsgisession-{self.name}-"))
@@ -93,6 +92,9 @@ class ServerProcess:
 
     def start(self, timeout: float = 30.0) -> None:
         """Start the server and wait (bounded) until it answers ``ping``."""
+        from pymongo import MongoClient
+        from pymongo.errors import PyMongoError
+
         assert self.process is None, f"{self.label} is already running"
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=log,
@@ -175,6 +177,7 @@ class FerretDB(ServerProcess):
 
     name = "ferretdb"
     label = "FerretDB 1.24"
+    backend = "SQLite backend"
 
     def __init__(self, binary: str) -> None:
         super().__init__()
@@ -192,6 +195,7 @@ class MongoJavaServer(ServerProcess):
 
     name = "mongo-java-server"
     label = "mongo-java-server 1.46"
+    backend = "in-memory backend"
     main_class = "WsgisessionMongoServer"
 
     def __init__(self, home: Path, java: str) -> None:
