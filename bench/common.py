@@ -33,7 +33,7 @@ for _path in [str(ROOT)] + ([str(Path(SRC).resolve())] if SRC else []):
         sys.path.remove(_path)
     sys.path.insert(0, _path)
 
-from tests.mongo_server import SERVERS, free_port  # noqa: E402  (the tests' launchers: stdlib only)
+from tests.mongo_server import SERVERS, free_port  # noqa: E402,F401  (the tests' launchers, stdlib only; free_port re-exported)
 
 INSTALL = "bench/install  (or: pip install -e '.[test]' -r bench/requirements.txt)"
 
