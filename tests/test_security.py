@@ -24,6 +24,7 @@ from wsgisession.middleware import MAX_CHECKED
 from wsgisession.options import MAX_AGE_LIMIT
 from wsgisession.signing import Signer
 
+from .mongo_fixtures import MONGO_SERVERS, database_on
 from .webapp import SECRET, cookie_for
 
 DAY = 86400
@@ -352,14 +353,14 @@ def test_a_record_nested_too_deep_reads_as_missing(store, clock, caplog):
     assert_reads_as_missing(store, clock, caplog)
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "mongo"])
+@pytest.mark.parametrize("kind", ["sqlite", *MONGO_SERVERS])
 def test_a_record_that_is_not_utf8_reads_as_missing(request, clock, tmp_path, caplog, kind):
     if kind == "sqlite":
         store: Any = SQLiteStore(tmp_path / "s.sqlite3", clock=clock)
     else:
         from wsgisession import MongoStore
 
-        store = MongoStore(request.getfixturevalue("mongo_database")["sessions"], clock=clock, auto_remove="disabled")
+        store = MongoStore(database_on(request, kind)["sessions"], clock=clock, auto_remove="disabled")
     plant(store, "broken", NOT_UTF8)  # (FerretDB replaces the bad bytes; either way no 500)
     assert_reads_as_missing(store, clock, caplog)
 
