@@ -168,10 +168,11 @@ class SessionMiddleware:
         except StoreUnavailable:
             return exchange.unavailable(sys.exc_info())
         if type(result) is list or type(result) is tuple:
-            # A finished body: no app code runs after this, so save late changes now and hand
-            # the server the list itself (waitress, e.g., sets Content-Length from a 1-item list).
+            # A finished body: no app code runs after this, so pass held headers on and save late
+            # changes now, and hand the server the list itself (waitress, e.g., sets
+            # Content-Length from a 1-item list).
             try:
-                exchange.close()
+                exchange.end()
             except StoreUnavailable:
                 return exchange.unavailable(sys.exc_info())
             return result
@@ -243,9 +244,10 @@ class SessionMiddleware:
             assert action == EXPIRE_COOKIE
             value, max_age = "", 0
             expires = _EXPIRED
+        options = self.cookie  # the security attributes are the options' (resolved "auto" aside)
         headers.append(("Set-Cookie", render_set_cookie(
-            self.name, value, max_age=max_age, domain=cookie.domain, path=cookie.path, expires=expires,
-            http_only=cookie.http_only, secure=bool(cookie.secure), partitioned=cookie.partitioned,
+            self.name, value, max_age=max_age, domain=options.domain, path=options.path, expires=expires,
+            http_only=options.http_only, secure=cookie.secure, partitioned=options.partitioned,
             priority=cookie.priority, same_site=cookie.same_site,
         )))
         headers.append(("Cache-Control", 'no-cache="Set-Cookie"'))
@@ -272,12 +274,17 @@ def _load_with_get(store: Any, sid: str) -> Loaded | None:
 class _Exchange:
     """One request through the middleware: wraps start_response, then is the response body.
 
-    As the body it passes the app's iterable through untouched (no per-chunk cost) and, on
-    close, saves changes made while the body was produced.
+    When the app calls start_response before it has used the session (legacy apps often do),
+    the headers are held until its body starts, the latest moment PEP 3333 allows: the session
+    can still be used until then, with a cookie if it needs one. As the body it passes the app's
+    iterable through untouched once the headers are out (no per-chunk cost) and, on close, saves
+    changes made while the body was produced.
     """
 
     _extra: list[tuple[str, str]] | None = None  # class attributes as initial values: cheaper
-    _started = False
+    _started = False  # the app called start_response
+    _held: tuple[str, list[tuple[str, str]], Any] | None = None  # its arguments, not yet passed on
+    _write: Callable[[bytes], object] | None = None  # the server's write callable, once passed on
     result: Iterable[bytes] = ()
 
     def __init__(self, middleware: SessionMiddleware, environ: WSGIEnvironment, session: Session,
@@ -287,20 +294,59 @@ class _Exchange:
         self._session = session
         self._start_response = start_response
 
+    def _unset(self) -> bool:
+        return self._environ.get(self._middleware.environ_key) is not self._session
+
     def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], object]:
-        """Commit the session before the headers go out, and add its headers to the app's."""
+        """Pass the headers on with the session's (committing it first), or hold them if it is unused."""
         self._started = True
+        session = self._session
+        if self._write is None and not session.loaded and self._environ.get(self._middleware.environ_key) is session:
+            self._held = (status, headers, exc_info)  # (a later call, with exc_info, replaces them)
+            return self._write_through
+        self._held = None
+        self._write = self._send(status, headers, exc_info)
+        return self._write
+
+    def _write_through(self, data: bytes) -> object:
+        """The write callable handed to the app while its headers are held."""
+        self.flush(streaming=True)
+        assert self._write is not None
+        return self._write(data)
+
+    def flush(self, streaming: bool) -> None:
+        """Pass held headers on: the body starts. ``streaming``: app code may still run after this."""
+        if self._held is not None:
+            status, headers, exc_info = self._held
+            self._held = None
+            self._write = self._send(status, headers, exc_info, streaming)
+
+    def end(self) -> None:
+        """The app returned a finished body: pass held headers on and save late changes."""
+        session, held = self._session, self._held
+        if held is not None:
+            self._held = None
+            if not session.loaded and not self._unset():
+                self._start_response(*held)  # never used, and no app code left to run: nothing to add
+                return
+            self._write = self._send(*held, streaming=False)
+        if self._started and session.loaded and not self._unset():
+            session.finish()
+
+    def _send(self, status: str, headers: list[tuple[str, str]], exc_info: Any,
+              streaming: bool = True) -> Callable[[bytes], object]:
+        """Commit the session (once) and call the server's start_response with its headers added."""
         extra = self._extra
         if extra is None:
             session, middleware = self._session, self._middleware
-            if session.loaded or self._environ.get(middleware.environ_key) is not session:
+            if session.loaded or self._unset():
                 extra = middleware._session_headers(session, self._environ)
-            elif middleware.name in self._environ.get("HTTP_COOKIE", ""):
+            elif streaming and middleware.name in self._environ.get("HTTP_COOKIE", ""):
                 # Not used yet, but the body may still read it: then the response depends on the
                 # cookie, and a shared cache must not serve it to another user.
                 extra = _VARY_COOKIE
             else:
-                extra = []  # no session cookie: a late use can only see a new, empty session
+                extra = []  # unused, and no session cookie (or no app code left to run)
             self._extra = extra
         if not extra:
             return self._start_response(status, headers, exc_info)
@@ -311,6 +357,7 @@ class _Exchange:
     def unavailable(self, exc_info: Any) -> list[bytes]:
         """Answer 503 for a store failure the app did not handle."""
         logger.warning("session store unavailable: %s", exc_info[1])
+        self._held = None
         body = b"Service temporarily unavailable: the session store cannot be reached. Try again shortly.\n"
         self._start_response("503 Service Unavailable", [
             ("Content-Type", "text/plain; charset=utf-8"),
@@ -321,7 +368,25 @@ class _Exchange:
         return [body]
 
     def __iter__(self) -> Iterator[bytes]:
-        return iter(self.result)
+        if self._write is not None:
+            return iter(self.result)  # the headers are out: nothing more to do per chunk
+        return self._starting()
+
+    def _starting(self) -> Iterator[bytes]:
+        """The body, passing the app's held headers on before its first chunk."""
+        chunks = iter(self.result)
+        try:
+            first = next(chunks)  # the app may call start_response, and use the session, in here
+        except StopIteration:
+            first = None
+        try:
+            self.flush(streaming=first is not None)
+        except StoreUnavailable:
+            yield from self.unavailable(sys.exc_info())
+            return
+        if first is not None:
+            yield first
+            yield from chunks
 
     def close(self) -> None:
         try:
@@ -330,7 +395,7 @@ class _Exchange:
                 close()
         finally:
             session = self._session
-            if self._started and session.loaded and self._environ.get(self._middleware.environ_key) is session:
+            if self._started and session.loaded and not self._unset():
                 session.finish()
 
 
