@@ -91,3 +91,42 @@ def test_a_store_failure_before_a_generators_first_chunk_is_a_503():
     client = TestApp(SessionMiddleware(counting_generator, secret=SECRET, store=Down()))
     response = client.get("/", status=503)
     assert response.headers["Retry-After"] and "Set-Cookie" not in response.headers
+
+
+def test_after_a_503_the_store_is_not_tried_again_at_close():
+    class Fails(MemoryStore):
+        down = False
+        saves = 0
+
+        def save(self, *args: Any, **options: Any) -> Any:
+            self.saves += 1
+            if self.down:
+                raise StoreUnavailable("down")
+            return super().save(*args, **options)
+
+    store = Fails()
+    client = TestApp(SessionMiddleware(counting_generator, secret=SECRET, store=store))
+    client.get("/")
+    store.down, store.saves = True, 0
+    client.get("/", status=503)  # WebTest closes the body: the save is not retried then
+    assert store.saves == 1
+
+
+def test_a_generator_that_raises_store_unavailable_before_its_first_chunk_is_a_503():
+    def failing(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        raise StoreUnavailable("the app asked the store itself")
+        yield b"never"
+
+    client = TestApp(SessionMiddleware(failing, secret=SECRET, store=MemoryStore()))
+    assert client.get("/", status=503).headers["Retry-After"]
+
+
+def test_a_second_start_response_without_exc_info_is_an_error_even_while_held():
+    def twice(environ, start_response):
+        start_response("200 OK", [])
+        start_response("404 Not Found", [])
+        return [b""]
+
+    with pytest.raises(AssertionError, match="exc_info"):
+        TestApp(SessionMiddleware(twice, secret=SECRET, store=MemoryStore()), lint=False).get("/")

@@ -435,3 +435,141 @@ def test_hypothesis_never_times_the_machine():
     if os.environ.get("CI"):
         assert profile.derandomize
 
+
+
+# -- found by a second review -------------------------------------------------------------------------
+
+def planted(text: str) -> MemoryStore:
+    store = MemoryStore()
+    plant(store, "victim", text)
+    return store
+
+
+@pytest.mark.parametrize("value", ["1e400", "NaN", "-Infinity"])
+def test_a_stored_number_json_cannot_represent_reads_as_missing(value):
+    store = planted('{"cookie":{"originalMaxAge":null,"expires":null},"x":%s}' % value)
+
+    def logout(environ, start_response):
+        get_session(environ).destroy()
+        start_response("200 OK", [])
+        return [b""]
+
+    status, _, body = call(SessionMiddleware(counter, secret=SECRET, store=store), cookie="connect.sid=" + cookie_for("victim"))
+    assert status == "200 OK" and json.loads(body)["cuenta"] == 1
+    assert call(SessionMiddleware(logout, secret=SECRET, store=store),
+                cookie="connect.sid=" + cookie_for("victim"))[0] == "200 OK"
+    assert store._records.get("victim") is None  # the logout removed the unreadable record too
+
+
+@pytest.mark.parametrize("cookie", [
+    pytest.param('{"originalMaxAge":1%s,"expires":null}' % ("0" * 400), id="a 400-digit lifetime"),
+    pytest.param('{"originalMaxAge":null,"expires":"0001-01-01T00:00:00+23:59"}', id="expires before year 1"),
+    pytest.param('{"originalMaxAge":null,"expires":"9999-12-31T23:59:59-23:59"}', id="expires after 9999"),
+])
+def test_stored_lifetimes_out_of_range_fall_back(cookie):
+    store = planted('{"cookie":%s,"cuenta":1}' % cookie)
+
+    def app(environ, start_response):
+        session = get_session(environ)
+        start_response("200 OK", [])
+        return [json.dumps([session["cuenta"], session.cookie.max_age, str(session.cookie.expires)]).encode()]
+
+    status, _, body = call(SessionMiddleware(app, secret=SECRET, store=store), cookie="connect.sid=" + cookie_for("victim"))
+    assert status == "200 OK" and json.loads(body) == [1, None, "None"]
+
+
+@pytest.mark.parametrize("attribute", ["original_max_age", "expires_ms"])
+def test_the_lifetime_is_set_through_max_age_only(attribute):
+    def app(environ, start_response):
+        with pytest.raises(ConfigurationError, match="max_age"):
+            setattr(get_session(environ).cookie, attribute, 10**13)
+        start_response("200 OK", [])
+        return [b""]
+
+    assert call(SessionMiddleware(app, secret=SECRET, store=MemoryStore()))[0] == "200 OK"
+
+
+def test_a_logout_between_regenerate_and_the_save_wins(store, clock):
+    stored(store, "alice-session", {"originalMaxAge": None, "expires": None}, user="alice")
+
+    def login(environ, start_response):
+        session = get_session(environ)
+        session.regenerate()
+        store.destroy("alice-session")  # the concurrent logout, after the regenerate, before the save
+        session["x"] = 1
+        start_response("200 OK", [])
+        return [b""]
+
+    _, headers, _ = call(SessionMiddleware(login, secret=SECRET, store=store, clock=clock),
+                         cookie="connect.sid=" + cookie_for("alice-session"))
+    assert store.all() == {} and not any("s%3A" in value for value in header_values(headers, "Set-Cookie"))
+
+
+def test_a_store_that_predates_creation_times_can_still_regenerate():
+    class Minimal(MemoryStore):  # load() reports creation times, but set/save take no created_ms
+        tracks_creation = False
+
+        def save(self, sid, session, version):
+            return super().save(sid, session, version)
+
+    store = Minimal()
+    stored(store, "old", {"originalMaxAge": None, "expires": None}, user="a")
+
+    def login(environ, start_response):
+        get_session(environ).regenerate()
+        start_response("200 OK", [])
+        return [b""]
+
+    assert call(SessionMiddleware(login, secret=SECRET, store=store), cookie="connect.sid=" + cookie_for("old"))[0] == "200 OK"
+    assert "old" not in store.all() and len(store.all()) == 1
+
+
+@pytest.mark.parametrize("created", ["'abc'", "9000000000000000"], ids=["not a number", "in the future"])
+def test_a_bad_creation_time_counts_from_first_sight(tmp_path, clock, created):
+    store = SQLiteStore(tmp_path / "s.sqlite3", clock=clock)
+    stored(store, "v", {"originalMaxAge": None, "expires": None}, cuenta=1)
+    with sqlite3.connect(store.path) as db:
+        db.execute(f"UPDATE sessions SET created = {created}")
+    client = TestApp(SessionMiddleware(counter, secret=SECRET, store=store, clock=clock, absolute_timeout=60))
+    client.set_cookie("connect.sid", "s:" + Signer([SECRET]).sign("v"))
+    assert client.get("/").json["cuenta"] == 2
+    clock.advance(61)
+    assert client.get("/").json["cuenta"] == 1
+
+
+def test_a_sqlite_file_uri_is_owner_only_too(tmp_path, monkeypatch, clock):
+    monkeypatch.chdir(tmp_path)
+    previous = os.umask(0o022)
+    try:
+        store = SQLiteStore("file:s.sqlite3?cache=private", clock=clock)
+        store.set("sid", {"cookie": {"expires": None}})
+        store.close()
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(os.stat(tmp_path / "s.sqlite3").st_mode) == 0o600
+
+
+@pytest.mark.parametrize("domain", ["example\u017f.com", "\u212aelvin.com", "exam\u0131ple.com"])
+def test_domains_are_ascii(domain):
+    with pytest.raises(ConfigurationError):
+        CookieOptions(domain=domain)
+    with pytest.raises(ValueError):
+        render_set_cookie("connect.sid", "v", domain=domain)
+
+
+@pytest.mark.parametrize("ttl", [float("inf"), 1e17])
+def test_an_unusable_ttl_is_a_configuration_error(tmp_path, ttl):
+    for make_store in (lambda: MemoryStore(ttl=ttl), lambda: SQLiteStore(tmp_path / "s.sqlite3", ttl=ttl)):
+        with pytest.raises(ConfigurationError, match="ttl"):
+            make_store()
+
+
+def test_a_session_read_then_unset_still_varies_on_the_cookie():
+    def app(environ, start_response):
+        get_session(environ).get("user")
+        del environ["wsgisession.session"]
+        start_response("200 OK", [])
+        return [b""]
+
+    _, headers, _ = call(SessionMiddleware(app, secret=SECRET, store=MemoryStore()))
+    assert header_values(headers, "Vary") == ["Cookie"]

@@ -27,8 +27,9 @@ _BLANKS = " \t"
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 # RFC 6265 cookie-name: an RFC 7230 token.
 TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# A character that would end an attribute or split the header: never in a rendered attribute.
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f;]")
+# Attributes are printable ASCII without ";": anything else could end one, split the header or
+# not even encode as latin-1.
+_UNSAFE = re.compile(r"[^\x20-\x3a\x3c-\x7e]")
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -146,8 +147,8 @@ def render_set_cookie(
     neither ``Priority`` nor (before Python 3.14) ``Partitioned``, hence this renderer.
 
     Raises ValueError for a name that is not a token, or an attribute holding ``;``, CR, LF or
-    another control character: the options are validated long before, this is the last line of
-    defence against a header split.
+    any other character that is not printable ASCII: the options are validated long before, this
+    is the last line of defence against a header split.
     """
     if not TOKEN.fullmatch(name):
         raise ValueError(f"cookie name {name!r} is not an RFC 6265 token")

@@ -148,6 +148,7 @@ class SessionMiddleware:
             save_uninitialized=save_uninitialized, clock=clock, identify=self._cookie_id,
             is_secure=self._is_secure, load=getattr(store, "load", None) or partial(_load_with_get, store),
             merge=concurrency == "merge", absolute_timeout=absolute_timeout,
+            tracks_creation=bool(getattr(store, "tracks_creation", False)),
         )
         self._scoped = cookie.path != "/"
         self.stats = self._settings.stats  # merges and conflicts of concurrent saves, for monitoring
@@ -227,7 +228,7 @@ class SessionMiddleware:
         """Save, touch or destroy as needed; return the headers to add (Vary, Set-Cookie...)."""
         if environ.get(self.environ_key) is not session:  # the app unset the session
             if self.unset == "keep":
-                return []
+                return [("Vary", "Cookie")] if session.loaded else []  # a body that read it varies on it
             session.destroy()
         if not session.loaded:
             return []
@@ -285,6 +286,7 @@ class _Exchange:
     _started = False  # the app called start_response
     _held: tuple[str, list[tuple[str, str]], Any] | None = None  # its arguments, not yet passed on
     _write: Callable[[bytes], object] | None = None  # the server's write callable, once passed on
+    _failed = False  # answered 503: the store is not tried again for this request
     result: Iterable[bytes] = ()
 
     def __init__(self, middleware: SessionMiddleware, environ: WSGIEnvironment, session: Session,
@@ -299,6 +301,8 @@ class _Exchange:
 
     def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], object]:
         """Pass the headers on with the session's (committing it first), or hold them if it is unused."""
+        if self._started and exc_info is None:
+            raise AssertionError("start_response called a second time without exc_info (PEP 3333)")
         self._started = True
         session = self._session
         if self._write is None and not session.loaded and self._environ.get(self._middleware.environ_key) is session:
@@ -355,9 +359,10 @@ class _Exchange:
         return self._start_response(status, headers + extra, exc_info)
 
     def unavailable(self, exc_info: Any) -> list[bytes]:
-        """Answer 503 for a store failure the app did not handle."""
+        """Answer 503 for a store failure the app did not handle (and try the store no more)."""
         logger.warning("session store unavailable: %s", exc_info[1])
         self._held = None
+        self._failed = True
         body = b"Service temporarily unavailable: the session store cannot be reached. Try again shortly.\n"
         self._start_response("503 Service Unavailable", [
             ("Content-Type", "text/plain; charset=utf-8"),
@@ -376,12 +381,12 @@ class _Exchange:
         """The body, passing the app's held headers on before its first chunk."""
         chunks = iter(self.result)
         try:
-            first = next(chunks)  # the app may call start_response, and use the session, in here
-        except StopIteration:
-            first = None
-        try:
+            try:
+                first = next(chunks)  # the app may call start_response, and use the session, in here
+            except StopIteration:
+                first = None
             self.flush(streaming=first is not None)
-        except StoreUnavailable:
+        except StoreUnavailable:  # nothing has been sent: the headers can still become a 503's
             yield from self.unavailable(sys.exc_info())
             return
         if first is not None:
@@ -395,7 +400,7 @@ class _Exchange:
                 close()
         finally:
             session = self._session
-            if self._started and session.loaded and not self._unset():
+            if self._started and not self._failed and session.loaded and not self._unset():
                 session.finish()
 
 

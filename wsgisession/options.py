@@ -18,7 +18,7 @@ _PRIORITY = ("low", "medium", "high")
 # The npm cookie package's domain rule: dot-separated labels, an optional leading dot.
 _DOMAIN = re.compile(
     r"\.?[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*",
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,  # (without ASCII, [a-z] would match the Kelvin sign and the long s)
 )
 _PATH = re.compile(r"[\x20-\x3a\x3c-\x7e]*")  # printable ASCII without ";"
 # Browsers cap a cookie's lifetime at 400 days (RFC 6265bis); a longer one only overflows dates.

@@ -65,6 +65,7 @@ class Session(MutableMapping[str, Any]):
     _committed_state: tuple[Any, ...] | None = None
     _expire_cookie = False
     _dropped = False  # another request destroyed it while this one ran: never recreate
+    _retired: str | None = None  # the stored id a regenerate() left, destroyed at the next save
     _created_ms: int | None = None  # when the stored session was created, if known
     _pending_created: int | None = None  # a creation time the next save must write (regenerate, first sight)
 
@@ -86,8 +87,7 @@ class Session(MutableMapping[str, Any]):
             sid = self._cookie_id = self._settings.identify(self._request)
             loaded = None if sid is None else self._settings.load(sid)
             if sid is not None and loaded is not None and isinstance(loaded.record, dict) \
-                    and not self._too_old(sid, loaded):
-                self._inflate(loaded, sid)
+                    and not self._too_old(sid, loaded) and self._inflated(loaded, sid):
                 self._original_id = self._id = sid
             else:
                 if sid is not None:
@@ -108,13 +108,26 @@ class Session(MutableMapping[str, Any]):
         if limit is None:
             return False
         now = int(self._settings.clock() * 1000)
-        if created is None:
+        if created is None or created > now:  # unknown, or a writer's clock from the future
             self._created_ms = self._pending_created = now
             return False
         if now - created < limit * 1000:
             return False
         self._settings.store.destroy(sid)
         logger.debug("session %s reached its absolute timeout", self._settings.tag(sid))
+        return True
+
+    def _inflated(self, loaded: Loaded, sid: str) -> bool:
+        """Take the loaded record; False if it holds what JSON cannot represent (NaN, 1e400...).
+
+        Only another writer can have stored such a value (JSON.stringify never writes one); the
+        record then reads as missing, as any unreadable record does.
+        """
+        try:
+            self._inflate(loaded, sid)
+        except SessionError:
+            logger.warning("session %s: ignored a stored session that JSON cannot represent", self._settings.tag(sid))
+            return False
         return True
 
     def _generate(self) -> None:
@@ -244,9 +257,10 @@ class Session(MutableMapping[str, Any]):
         """
         self._ensure()
         old = self._id
-        existed = self._settings.store.destroy(old)
-        if existed is False and self._version is not None and self._settings.merge:
-            self._drop()
+        if self._retired is None and (self._version is not None or not self._settings.merge):
+            # The stored old id is destroyed once the new one is saved: a logout that lands in
+            # between is then seen. (Without versions, overwrite mode cannot tell: it always is.)
+            self._retired = old
         self._id = self._new_id()
         logger.debug("session %s regenerated as %s", self._settings.tag(old), self._settings.tag(self._id))
         self._cookie = self._new_cookie()
@@ -254,6 +268,21 @@ class Session(MutableMapping[str, Any]):
         self._version = None
         self._saved_state = None
         self._pending_created = self._created_ms
+
+    def _retire(self) -> bool:
+        """Destroy the id this session was regenerated from, now that the new one is saved.
+
+        Return False when another request destroyed it first (a logout): the logout wins, so the
+        new record is destroyed too and this session is dropped.
+        """
+        old, self._retired = self._retired, None
+        assert old is not None
+        store = self._settings.store
+        if store.destroy(old) is False and self._settings.merge:
+            store.destroy(self._id)
+            self._drop()
+            return False
+        return True
 
     def _drop(self) -> None:
         """Another request destroyed this session while this one ran: it stays destroyed."""
@@ -265,8 +294,14 @@ class Session(MutableMapping[str, Any]):
     def destroy(self) -> None:
         """Delete the record and start an empty session; the cookie is expired (use on logout)."""
         self._ensure()
-        self._settings.store.destroy(self._id)
+        store = self._settings.store
+        # Everything this browser had: the session, the id it was regenerated from, and the id
+        # the cookie presented (a record this request could not read is removed too).
+        for sid in {self._id, self._retired, self._cookie_id}:
+            if sid is not None:
+                store.destroy(sid)
         logger.debug("session %s destroyed", self._settings.tag(self._id))
+        self._retired = None
         if self._cookie_id:
             self._expire_cookie = True
         self._generate()
@@ -294,11 +329,14 @@ class Session(MutableMapping[str, Any]):
         if self._dropped:
             return None
         # Only stores that track creation times are given one (a minimal store's set() takes two arguments).
-        created = {} if self._pending_created is None else {"created_ms": self._pending_created}
+        pending = self._pending_created
+        created = {"created_ms": pending} if pending is not None and settings.tracks_creation else {}
         if not settings.merge:
             settings.store.set(self._id, self._record(state[0]), **created)
             self._saved_state = state
             self._pending_created = None
+            if self._retired is not None:
+                self._retire()
             return state
         for _ in range(MAX_SAVE_ATTEMPTS):
             version = settings.store.save(self._id, self._record(state[0]), self._version, **created)
@@ -307,6 +345,8 @@ class Session(MutableMapping[str, Any]):
                 self._saved_state = state
                 self._base = state[0]
                 self._pending_created = None
+                if self._retired is not None and not self._retire():
+                    return None
                 return state
             loaded = settings.load(self._id)
             if loaded is None or not isinstance(loaded.record, dict):
@@ -315,9 +355,13 @@ class Session(MutableMapping[str, Any]):
             theirs = {k: v for k, v in loaded.record.items() if k != "cookie" and k not in _META_KEYS}
             assert self._data is not None
             self._data, conflicts = merge(loads(self._base), self._data, theirs)
-            self._base = dumps(theirs)
             self._version = loaded.version
-            state = self._state()
+            try:
+                self._base = dumps(theirs)
+                state = self._state()
+            except (SessionError, ValueError, TypeError):  # another writer stored what JSON cannot hold
+                self._drop()  # it reads as missing, as any unreadable record does
+                return None
             settings.stats.add(merged=1, same_key_conflicts=conflicts)
             if conflicts:
                 logger.debug("session %s: %d key(s) changed by concurrent requests, the later write won",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -30,6 +29,11 @@ def _configured(name: str, attribute: str = "") -> property:
     return property(lambda self: getattr(self._options, name), refuse, doc=f"``CookieOptions.{name}`` (read-only).")
 
 
+def _refuse_lifetime(name: str) -> None:
+    raise ConfigurationError(f"session.cookie.{name} follows from max_age: set session.cookie.max_age "
+                             "(seconds, at most 400 days) instead.")
+
+
 class SessionCookie:
     """The cookie of one session, stored with it as express's ``cookie`` object.
 
@@ -42,8 +46,9 @@ class SessionCookie:
     says (another writer may have written anything), so they are read-only here.
     """
 
-    __slots__ = ("_options", "_clock", "_secure", "_same_site", "original_max_age", "expires_ms", "_priority")
+    __slots__ = ("_options", "_clock", "_secure", "_same_site", "_original_max_age", "_expires_ms", "_priority")
     _priority: str | None
+    _original_max_age: int | None
 
     secure = _configured("secure", "_secure")  # "auto" resolved for this request
     same_site = _configured("same_site", "_same_site")  # "auto" resolved for this request
@@ -59,7 +64,8 @@ class SessionCookie:
         self._resolve(is_secure if options.secure == "auto" else bool(options.secure))
         self._priority = options.priority
         max_age = options.max_age  # validated by CookieOptions
-        self.original_max_age: int | None = None if max_age is None else round(max_age * 1000)  # ms, as express
+        self._original_max_age = None if max_age is None else round(max_age * 1000)
+        self._expires_ms: int | None = None
         self.reset()
 
     def _resolve(self, secure: bool) -> None:
@@ -89,22 +95,20 @@ class SessionCookie:
             cookie._resolve(True)
         oma = get("originalMaxAge")
         if oma is None:
-            cookie.original_max_age = None
-        elif (isinstance(oma, (int, float)) and not isinstance(oma, bool) and math.isfinite(oma)
-              and 0 <= oma <= _MAX_AGE_LIMIT_MS):
-            cookie.original_max_age = int(oma)
+            cookie._original_max_age = None
+        elif isinstance(oma, (int, float)) and not isinstance(oma, bool) and 0 <= oma <= _MAX_AGE_LIMIT_MS:
+            cookie._original_max_age = int(oma)  # (NaN fails the comparison; a huge int is never a float)
         else:
             invalid.append("originalMaxAge")
         expires = get("expires")
         try:
             if isinstance(expires, str):
-                cookie.expires_ms = parse_iso(expires)
+                cookie._expires_ms = parse_iso(expires)
             elif isinstance(expires, datetime):  # stringify=False documents hold a BSON date
-                cookie.expires_ms = datetime_to_ms(expires)
-            elif expires is None:
-                cookie.expires_ms = None
-            else:
+                cookie._expires_ms = datetime_to_ms(expires)
+            elif expires is not None:
                 raise ValueError
+            cookie.expires  # a date datetime can hold, offsets applied
         except (ValueError, OverflowError):
             invalid.append("expires")
             cookie.reset()
@@ -130,39 +134,57 @@ class SessionCookie:
     @property
     def max_age(self) -> float | None:
         """Seconds until the cookie expires; None for a browser-session cookie; at most 400 days."""
-        if self.expires_ms is None:
+        if self._expires_ms is None:
             return None
-        return (self.expires_ms - self._now_ms()) / 1000
+        return (self._expires_ms - self._now_ms()) / 1000
 
     @max_age.setter
     def max_age(self, seconds: float | None) -> None:
         check_max_age(seconds)
-        self.original_max_age = None if seconds is None else round(seconds * 1000)
+        self._original_max_age = None if seconds is None else round(seconds * 1000)
         self.reset()
+
+    @property
+    def original_max_age(self) -> int | None:
+        """The lifetime in milliseconds, as express stores it (set ``max_age`` to change it)."""
+        return self._original_max_age
+
+    @original_max_age.setter
+    def original_max_age(self, value: object) -> None:
+        _refuse_lifetime("original_max_age")
+
+    @property
+    def expires_ms(self) -> int | None:
+        """When the cookie expires, in epoch milliseconds, or None (set ``max_age`` to change it)."""
+        return self._expires_ms
+
+    @expires_ms.setter
+    def expires_ms(self, value: object) -> None:
+        _refuse_lifetime("expires_ms")
 
     @property
     def expires(self) -> datetime | None:
         """When the cookie expires (aware UTC), or None."""
-        return None if self.expires_ms is None else ms_to_datetime(self.expires_ms)
+        return None if self._expires_ms is None else ms_to_datetime(self._expires_ms)
 
     def reset(self) -> None:
         """Restart the countdown: expires = now + original max age (express's ``touch``)."""
-        oma = self.original_max_age
-        self.expires_ms = None if oma is None else self._now_ms() + oma
+        oma = self._original_max_age
+        self._expires_ms = None if oma is None else self._now_ms() + oma
 
     def settings(self) -> tuple[Any, ...]:
         """What a session may change besides the rolling expiry: a change here is a change of the session."""
-        return (self.original_max_age, self._priority)
+        return (self._original_max_age, self._priority)
 
     def to_json(self) -> dict[str, Any]:
         """Express's ``Cookie.toJSON()``: same keys, same order, unset attributes omitted."""
         options = self._options
-        data: dict[str, Any] = {"originalMaxAge": self.original_max_age}
+        data: dict[str, Any] = {"originalMaxAge": self._original_max_age}
         if options.partitioned:
             data["partitioned"] = True
         if self._priority:
             data["priority"] = self._priority
-        data["expires"] = None if self.expires_ms is None else format_iso(self.expires_ms)
+        data["expires"] = None if self._expires_ms is None else format_iso(self._expires_ms)
         data["secure"] = self._secure
         data["httpOnly"] = options.http_only
         if options.domain:

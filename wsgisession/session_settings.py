@@ -49,6 +49,7 @@ class SessionSettings:
     is_secure: Callable[[Any], bool]  # whether the request came over https
     load: Callable[[str], Loaded | None]  # store.load, or store.get adapted for minimal stores
     merge: bool = True  # compare-and-set saves (concurrency="merge"); False: plain overwrite
+    tracks_creation: bool = False  # the store records creation times (and takes created_ms)
     absolute_timeout: float | None = None  # seconds since creation after which a session is dead
     stats: SaveStats = field(default_factory=SaveStats)
     log_salt: bytes = field(default_factory=lambda: secrets.token_bytes(16), repr=False)

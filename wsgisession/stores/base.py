@@ -115,10 +115,14 @@ def expiry_ms(session: Record, now_ms: int, ttl: float) -> int:
     return now_ms + int(ttl * 1000)
 
 
+MAX_TTL = 100 * 365 * 86400  # seconds: beyond, expiry dates overflow
+
+
 def validate_ttl(ttl: float) -> float:
-    """Return ``ttl`` if it is a positive number of seconds, else raise ConfigurationError."""
-    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
-        raise ConfigurationError(f"ttl must be a positive number of seconds (default 14 days), not {ttl!r}.")
+    """Return ``ttl`` if it is a positive number of seconds (at most a century), else raise ConfigurationError."""
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 0 < ttl <= MAX_TTL:
+        raise ConfigurationError(
+            f"ttl must be a positive number of seconds (default 14 days, at most {MAX_TTL}), not {ttl!r}.")
     return ttl
 
 

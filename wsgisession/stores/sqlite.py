@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from urllib.parse import unquote, urlsplit
 
 from ..errors import ConfigurationError, StoreUnavailable
 from ..serialization import dumps
@@ -31,6 +32,16 @@ def _read(blob: bytes) -> tuple[Record | None, str]:
         logger.warning("ignored a stored session that is not UTF-8 text")
         return None, ""
     return parse_record(text), text
+
+
+def _file_of(path: str) -> str | None:
+    """The file SQLite opens for ``path`` (a name, or a ``file:`` URI, which this SQLite honours), or None in memory."""
+    if path.startswith("file:"):
+        parts = urlsplit(path)
+        if "mode=memory" in parts.query:
+            return None
+        path = unquote(parts.path)
+    return None if path in ("", ":memory:") else path
 
 
 class SQLiteStore:
@@ -69,10 +80,11 @@ class SQLiteStore:
         return f"SQLiteStore({self.path!r}, table={self.table!r})"
 
     def _connect(self) -> sqlite3.Connection:
-        if self.path not in ("", ":memory:") and not self.path.startswith("file:"):
+        file = _file_of(self.path)
+        if file is not None:
             # Owner-only whatever the umask: session data is personal data. SQLite gives the -wal
             # and -shm files the database file's permissions.
-            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+            os.close(os.open(file, os.O_RDWR | os.O_CREAT, 0o600))
         connection = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
         try:
             connection.execute("PRAGMA journal_mode=WAL")
@@ -116,7 +128,8 @@ class SQLiteStore:
         if row is None:
             return None
         record, text = _read(row[0])
-        return None if record is None else Loaded(record, text, row[1])
+        created = row[1] if type(row[1]) is int else None  # another writer may have left anything
+        return None if record is None else Loaded(record, text, created)
 
     def get(self, sid: str) -> Record | None:
         loaded = self.load(sid)
