@@ -13,6 +13,7 @@ from .serialization import datetime_to_ms, format_iso, ms_to_datetime, parse_iso
 __all__ = ["SessionCookie"]
 
 _MAX_AGE_LIMIT_MS = MAX_AGE_LIMIT * 1000
+_FIRST_MS, _LAST_MS = -62_135_596_800_000, 253_402_300_799_999  # datetime's range, in epoch ms
 
 
 def _configured(name: str, attribute: str = "") -> property:
@@ -108,7 +109,8 @@ class SessionCookie:
                 cookie._expires_ms = datetime_to_ms(expires)
             elif expires is not None:
                 raise ValueError
-            cookie.expires  # a date datetime can hold, offsets applied
+            if cookie._expires_ms is not None and not _FIRST_MS <= cookie._expires_ms <= _LAST_MS:
+                raise ValueError  # parse_iso applies offsets: a date can land outside what datetime holds
         except (ValueError, OverflowError):
             invalid.append("expires")
             cookie.reset()
