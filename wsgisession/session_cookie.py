@@ -30,9 +30,14 @@ def _configured(name: str, attribute: str = "") -> property:
     return property(lambda self: getattr(self._options, name), refuse, doc=f"``CookieOptions.{name}`` (read-only).")
 
 
-def _refuse_lifetime(name: str) -> None:
-    raise ConfigurationError(f"session.cookie.{name} follows from max_age: set session.cookie.max_age "
-                             "(seconds, at most 400 days) instead.")
+def _lifetime(name: str, doc: str) -> property:
+    """A value that follows from ``max_age``, read-only."""
+
+    def refuse(self: SessionCookie, value: object) -> None:
+        raise ConfigurationError(f"session.cookie.{name} follows from max_age: set session.cookie.max_age "
+                                 "(seconds, at most 400 days) instead.")
+
+    return property(lambda self: getattr(self, "_" + name), refuse, doc=doc + " Set ``max_age`` to change it.")
 
 
 class SessionCookie:
@@ -146,23 +151,8 @@ class SessionCookie:
         self._original_max_age = None if seconds is None else round(seconds * 1000)
         self.reset()
 
-    @property
-    def original_max_age(self) -> int | None:
-        """The lifetime in milliseconds, as express stores it (set ``max_age`` to change it)."""
-        return self._original_max_age
-
-    @original_max_age.setter
-    def original_max_age(self, value: object) -> None:
-        _refuse_lifetime("original_max_age")
-
-    @property
-    def expires_ms(self) -> int | None:
-        """When the cookie expires, in epoch milliseconds, or None (set ``max_age`` to change it)."""
-        return self._expires_ms
-
-    @expires_ms.setter
-    def expires_ms(self, value: object) -> None:
-        _refuse_lifetime("expires_ms")
+    original_max_age = _lifetime("original_max_age", "The lifetime in milliseconds, as express stores it.")
+    expires_ms = _lifetime("expires_ms", "When the cookie expires, in epoch milliseconds, or None.")
 
     @property
     def expires(self) -> datetime | None:
