@@ -23,7 +23,7 @@ def test_cookie_json_has_express_keys_in_express_order():
     clock = FakeClock(NOW)
     options = CookieOptions(max_age=3600, partitioned=True, priority="high", secure=True, domain="example.com",
                             same_site="strict")
-    cookie = SessionCookie.from_options(options, is_secure=True, clock=clock)
+    cookie = SessionCookie(options, is_secure=True, clock=clock)
     assert list(cookie.to_json().items()) == [
         ("originalMaxAge", 3_600_000), ("partitioned", True), ("priority", "high"),
         ("expires", "2026-01-15T13:34:56.789Z"), ("secure", True), ("httpOnly", True),
@@ -32,7 +32,7 @@ def test_cookie_json_has_express_keys_in_express_order():
 
 
 def test_default_cookie_json():
-    cookie = SessionCookie.from_options(CookieOptions(), is_secure=False, clock=FakeClock(NOW))
+    cookie = SessionCookie(CookieOptions(), is_secure=False, clock=FakeClock(NOW))
     assert cookie.to_json() == {"originalMaxAge": None, "expires": None, "secure": False, "httpOnly": True,
                                 "path": "/", "sameSite": "lax"}
 

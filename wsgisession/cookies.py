@@ -153,7 +153,7 @@ def render_set_cookie(
     if not TOKEN.fullmatch(name):
         raise ValueError(f"cookie name {name!r} is not an RFC 6265 token")
     if _UNSAFE.search(f"{domain or ''}{path or ''}{priority or ''}{same_site or ''}"):
-        raise ValueError("a cookie attribute holds ';' or a control character (CR, LF...): refused")
+        raise ValueError("a cookie attribute holds ';', CR, LF or another character that is not printable ASCII: refused")
     parts = [f"{name}={encode_uri_component(value)}"]
     if max_age is not None:
         parts.append(f"Max-Age={int(max_age)}")

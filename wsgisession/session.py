@@ -149,7 +149,7 @@ class Session(MutableMapping[str, Any]):
 
     def _new_cookie(self) -> SessionCookie:
         settings = self._settings
-        return SessionCookie.from_options(settings.cookie, settings.is_secure(self._request), settings.clock)
+        return SessionCookie(settings.cookie, settings.is_secure(self._request), settings.clock)
 
     def _inflate(self, loaded: Loaded, sid: str) -> None:
         self._version = loaded.version

@@ -80,11 +80,6 @@ class SessionCookie:
         self._same_site = ("none" if secure else "lax") if same_site == "auto" else same_site
 
     @classmethod
-    def from_options(cls, options: CookieOptions, is_secure: bool, clock: Callable[[], float]) -> SessionCookie:
-        """A new session's cookie."""
-        return cls(options, is_secure, clock)
-
-    @classmethod
     def from_json(cls, data: dict[str, Any], options: CookieOptions, is_secure: bool,
                   clock: Callable[[], float]) -> tuple[SessionCookie, list[str]]:
         """Rebuild from a stored ``cookie`` object; return it and the names of invalid stored values.
