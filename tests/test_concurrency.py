@@ -8,9 +8,8 @@ from hypothesis import strategies as st
 
 from wsgisession import ConfigurationError, CookieOptions, MemoryStore, SessionMiddleware
 from wsgisession.merge import merge
-from wsgisession.session import Session, SessionSettings
 
-from .helpers import FakeClock
+from .helpers import FakeClock, open_session
 from .webapp import app
 
 SID = "shared-session-id"
@@ -23,12 +22,36 @@ def stored(store, clock):
     return store
 
 
+class Request:
+    """A request's session on SID (as if its cookie verified), on the core alone."""
+
+    def __init__(self, store, clock, merge_on=True):
+        self.session, self.core = open_session(store, clock, SID, genid=lambda r: "fresh",
+                                               concurrency="merge" if merge_on else "overwrite")
+
+    def __getitem__(self, key):
+        return self.session[key]
+
+    def __setitem__(self, key, value):
+        self.session[key] = value
+
+    def __delitem__(self, key):
+        del self.session[key]
+
+    def __getattr__(self, name):
+        return getattr(self.session, name)
+
+    def commit(self):
+        """End of the request: its headers (save or touch happen here)."""
+        return self.core.close(self.session)
+
+    def finish(self):
+        self.core.finish(self.session)
+
+
 def request(store, clock, merge_on=True):
-    """A request's session on SID (as if its cookie verified)."""
-    settings = SessionSettings(store=store, cookie=CookieOptions(), genid=lambda r: "fresh", resave=False,
-                               save_uninitialized=False, clock=clock, identify=lambda request: SID,
-                               is_secure=lambda request: False, load=store.load, merge=merge_on)
-    return Session(settings, request=None), settings.stats
+    made = Request(store, clock, merge_on)
+    return made, made.core.stats
 
 
 def data(store):
@@ -41,8 +64,8 @@ def test_disjoint_changes_are_both_kept(stored, clock):
     second, stats = request(stored, clock)
     first["flash"] = "saved!"
     second["cart"].append("b")
-    first.commit(rolling=False)
-    second.commit(rolling=False)
+    first.commit()
+    second.commit()
     assert data(stored) == {"cart": ["a", "b"], "keep": 1, "flash": "saved!"}
     assert (stats.merged, stats.same_key_conflicts) == (1, 0)
 
@@ -52,8 +75,8 @@ def test_same_key_goes_to_the_later_writer_and_is_counted(stored, clock):
     second, stats = request(stored, clock)
     first["cart"] = ["from first"]
     second["cart"] = ["from second"]
-    first.commit(rolling=False)
-    second.commit(rolling=False)
+    first.commit()
+    second.commit()
     assert data(stored)["cart"] == ["from second"] and stats.same_key_conflicts == 1
 
 
@@ -62,8 +85,8 @@ def test_a_deletion_wins_over_an_untouched_stored_key(stored, clock):
     second, _ = request(stored, clock)
     first["other"] = True
     del second["keep"]
-    first.commit(rolling=False)
-    second.commit(rolling=False)
+    first.commit()
+    second.commit()
     assert data(stored) == {"cart": ["a"], "other": True}
 
 
@@ -73,10 +96,10 @@ def test_a_session_destroyed_meanwhile_stays_destroyed(stored, clock, modify):
     slow.get("cart")  # loaded before the logout
     logout, _ = request(stored, clock)
     logout.destroy()
-    logout.commit(rolling=False)
+    logout.commit()
     if modify:
         slow["logged_in"] = True
-    assert slow.commit(rolling=False) is None
+    assert slow.commit() == [("Vary", "Cookie")]
     slow.finish()
     assert stored.get(SID) is None and stats.dropped == int(modify)
 
@@ -86,18 +109,18 @@ def test_overwrite_mode_loses_the_other_update(stored, clock):
     second, _ = request(stored, clock, merge_on=False)
     first["flash"] = "lost"
     second["cart"].append("b")
-    first.commit(rolling=False)
-    second.commit(rolling=False)
+    first.commit()
+    second.commit()
     assert "flash" not in data(stored)
 
 
 def test_late_changes_after_a_concurrent_write_are_merged(stored, clock):
     streaming, _ = request(stored, clock)
     streaming["during_headers"] = 1
-    streaming.commit(rolling=False)
+    streaming.commit()
     other, _ = request(stored, clock)
     other["other"] = 2
-    other.commit(rolling=False)
+    other.commit()
     streaming["while_streaming"] = 3  # after its own commit: saved at close, on top of the other
     streaming.finish()
     assert data(stored) == {"cart": ["a"], "keep": 1, "during_headers": 1, "other": 2, "while_streaming": 3}
@@ -157,21 +180,35 @@ def test_bad_concurrency_options(kwargs, hint):
 
 
 def test_a_store_without_compare_and_set_needs_overwrite():
-    class Minimal:
+    from wsgisession import Store
+
+    class Minimal(Store):  # the required primitives only: no save()
         def __init__(self):
             self.inner = MemoryStore()
 
-        def get(self, sid):
-            return self.inner.get(sid)
+        def load(self, sid):
+            return self.inner.load(sid)
 
-        def set(self, sid, session):
-            self.inner.set(sid, session)
+        def write(self, sid, record):
+            self.inner.write(sid, record)
 
-        def touch(self, sid, session):
-            self.inner.touch(sid, session)
+        def refresh(self, sid, expires_ms, version):
+            self.inner.refresh(sid, expires_ms, version)
 
         def destroy(self, sid):
-            self.inner.destroy(sid)
+            return self.inner.destroy(sid)
+
+        def all(self):
+            return self.inner.all()
+
+        def length(self):
+            return self.inner.length()
+
+        def clear(self):
+            self.inner.clear()
+
+        def close(self):
+            pass
 
     with pytest.raises(ConfigurationError, match="concurrency='overwrite'"):
         SessionMiddleware(app, secret="x" * 32, store=Minimal())
@@ -182,13 +219,22 @@ def test_a_store_without_compare_and_set_needs_overwrite():
     assert client.get("/count").json == 2
 
 
+def test_an_object_that_is_not_a_store_is_refused_with_a_sentence():
+    class DuckTyped:
+        def get(self, sid):
+            return None
+
+    with pytest.raises(ConfigurationError, match="subclass wsgisession.Store"):
+        SessionMiddleware(app, secret="x" * 32, store=DuckTyped())
+
+
 def test_late_changes_do_not_reapply_keys_saved_earlier(stored, clock):
     streaming, _ = request(stored, clock)
     streaming["cart"] = ["mine"]
-    streaming.commit(rolling=False)  # saved with the headers
+    streaming.commit()  # saved with the headers
     other, stats = request(stored, clock)
     other["cart"] = ["theirs, later"]
-    other.commit(rolling=False)
+    other.commit()
     streaming["late"] = True  # only this is new since streaming's own save
     streaming.finish()
     assert data(stored)["cart"] == ["theirs, later"] and data(stored)["late"] is True

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from webtest import TestApp
 
 from wsgisession import MemoryStore, SessionMiddleware, get_session
-from wsgisession.middleware import MAX_CHECKED, MAX_COOKIE_VALUE
+from wsgisession.ids import MAX_CHECKED, MAX_COOKIE_VALUE
 from wsgisession.signing import Signer, sign
 
 from .webapp import SECRET, cookie_for, session_id

@@ -73,7 +73,7 @@ def test_returning_unmodified_session_is_touched_not_rewritten():
     client.get("/count")
     spy.calls.clear()
     assert set_cookies(client.get("/read")) == []
-    assert spy.ops() == ["get", "touch"]
+    assert spy.ops() == ["load", "refresh"]
 
 
 def test_modified_session_is_one_read_and_one_write():
@@ -81,7 +81,7 @@ def test_modified_session_is_one_read_and_one_write():
     client.get("/count")
     spy.calls.clear()
     client.get("/count")
-    assert spy.ops() == ["get", "set"]
+    assert spy.ops() == ["load", "save"]
 
 
 def test_nested_edit_is_saved_and_unchanged_session_is_not():
@@ -91,7 +91,7 @@ def test_nested_edit_is_saved_and_unchanged_session_is_not():
     assert client.get("/read").json == {"cart": ["a", "b"]}
     spy.calls.clear()
     client.get("/read")
-    assert "set" not in spy.ops()
+    assert "save" not in spy.ops()
 
 
 # -- bad input: a fresh session, never a 500, never an adopted id ---------------------------------
@@ -283,13 +283,13 @@ def test_resave_rewrites_unmodified_sessions():
     client.get("/count")
     spy.calls.clear()
     client.get("/read")
-    assert spy.ops() == ["get", "set"]
+    assert spy.ops() == ["load", "save"]
 
 
 def test_save_uninitialized_saves_and_sends_empty_sessions():
     client, spy = make(save_uninitialized=True)
     response = client.get("/read")
-    assert spy.ops() == ["set"] and len(set_cookies(response)) == 1
+    assert spy.ops() == ["save"] and len(set_cookies(response)) == 1
 
 
 def test_explicit_save_then_no_change_only_touches():
@@ -297,7 +297,7 @@ def test_explicit_save_then_no_change_only_touches():
     client.get("/count")
     spy.calls.clear()
     client.get("/save-then-change")
-    assert spy.ops() == ["get", "set", "touch"]
+    assert spy.ops() == ["load", "save", "refresh"]
 
 
 def test_reload_drops_unsaved_changes():
@@ -352,7 +352,7 @@ def test_secure_auto_over_http():
 def test_secure_true_over_http_sends_no_cookie_but_saves():
     client, spy = make(cookie=CookieOptions(secure=True))
     response = client.get("/count")
-    assert set_cookies(response) == [] and "set" in spy.ops()
+    assert set_cookies(response) == [] and "save" in spy.ops()
 
 
 @pytest.mark.parametrize(("trust", "proto", "secure"), [
@@ -509,16 +509,16 @@ def test_store_failure_on_a_late_save_is_a_503():
 
 
 def test_verified_cookie_memo_holds_only_verified_results_and_is_bounded(monkeypatch):
-    from wsgisession import middleware as module
+    from wsgisession import ids
 
-    monkeypatch.setattr(module, "_VERIFIED_CACHE_SIZE", 3)
+    monkeypatch.setattr(ids, "VERIFIED_CACHE_SIZE", 3)
     client, _ = make()
     sid = session_id(client.get("/count"))
     valid = "connect.sid=" + cookie_for(sid)
     assert client.get("/count", headers={"Cookie": valid}).json == 2
     forged = valid[:-2] + "AA"
     assert client.get("/count", headers={"Cookie": forged}).json == 1  # never served from the memo
-    memo = client.app._verified
+    memo = client.app.core.ids._verified
     assert forged not in memo and memo[valid] == sid
     for n in range(5):
         client.get("/count", headers={"Cookie": "connect.sid=" + cookie_for(f"other-{n}")})

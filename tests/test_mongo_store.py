@@ -23,6 +23,7 @@ from webtest import TestApp
 
 from wsgisession import ConfigurationError, CookieOptions, SessionMiddleware, StoreUnavailable
 from wsgisession.serialization import format_iso, loads, parse_iso
+from wsgisession.stores.base import to_record
 from wsgisession.stores.mongo import MongoStore, TTLIndexWarning
 
 from .mongo_server import free_port
@@ -554,13 +555,17 @@ def test_constructors_do_no_io(clock):
     pytest.param({"timestamps": 1}, id="timestamps"),
     pytest.param({"write_concern": {"w": 0}}, id="write_concern"),
     pytest.param({"clock": 12}, id="clock"),
-    pytest.param({"touchAfter": 60}, id="unknown-option"),
     pytest.param({"server_selection_timeout": 0}, id="timeout"),
     pytest.param({"collection": ""}, id="collection"),
 ])
 def test_bad_options_are_configuration_errors(options):
     with pytest.raises(ConfigurationError):
         MongoStore.from_url("mongodb://127.0.0.1:1/db", **options)
+
+
+def test_from_url_takes_the_constructors_options_by_name():
+    with pytest.raises(TypeError, match="touchAfter"):  # a misspelt (connect-mongo style) name
+        MongoStore.from_url("mongodb://127.0.0.1:1/db", touchAfter=60)
 
 
 @pytest.mark.parametrize("url", ["", "http://localhost/db", "mongodb://", 42])
@@ -658,7 +663,7 @@ def test_save_compares_with_what_connect_mongo_wrote(mongo_database, clock):
     version = store.load("sid").version
     # connect-mongo rewrites the session field (its JSON may differ from ours byte for byte)
     mongo_database["sessions"].update_one({"_id": "sid"}, {"$set": {"session": '{"cookie":{},"a":1,"b":2}'}})
-    assert store.save("sid", {"cookie": {}, "a": 5}, version) is None
+    assert store.save("sid", to_record({"cookie": {}, "a": 5}), version) is None
     assert store.get("sid") == {"cookie": {}, "a": 1, "b": 2}
 
 

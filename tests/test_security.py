@@ -20,7 +20,7 @@ from webtest import TestApp
 
 from wsgisession import ConfigurationError, CookieOptions, MemoryStore, SessionMiddleware, SQLiteStore, get_session
 from wsgisession.cookies import render_set_cookie
-from wsgisession.middleware import MAX_CHECKED
+from wsgisession.ids import MAX_CHECKED
 from wsgisession.options import MAX_AGE_LIMIT
 from wsgisession.signing import Signer
 

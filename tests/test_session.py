@@ -3,20 +3,11 @@ from __future__ import annotations
 import pytest
 
 from wsgisession import CookieOptions, MemoryStore, SessionError
-from wsgisession.session import SET_COOKIE, Session, SessionCookie, SessionSettings
+from wsgisession import SessionCookie
 
-from .helpers import FakeClock, SpyStore
+from .helpers import FakeClock, SpyStore, open_session, set_cookie_of
 
 NOW = 1_768_480_496.789  # 2026-01-15T12:34:56.789Z
-
-
-def settings(store, clock, **overrides):
-    """Settings whose `identify` takes the request to be the cookie's (verified) id."""
-    values = {"store": store, "cookie": CookieOptions(), "genid": lambda request: "new-id", "resave": False,
-              "save_uninitialized": False, "clock": clock, "identify": lambda request: request or None,
-              "is_secure": lambda request: False, "load": store.load}
-    values.update(overrides)
-    return SessionSettings(**values)
 
 
 def test_cookie_json_has_express_keys_in_express_order():
@@ -69,30 +60,30 @@ def test_session_loads_lazily_and_only_once():
     clock = FakeClock(NOW)
     store = SpyStore(MemoryStore(clock=clock))
     store.inner.set("known", {"cookie": {"originalMaxAge": None, "expires": None}, "a": 1})
-    session = Session(settings(store, clock), "known")
+    session, _ = open_session(store, clock, "known")
     assert store.calls == [] and not session.loaded
     assert session["a"] == 1 and session.get("b") is None and "a" in session and len(session) == 1
-    assert store.ops() == ["get"] and session.id == "known" and not session.is_new
+    assert store.ops() == ["load"] and session.id == "known" and not session.is_new
 
 
 def test_record_without_cookie_gets_default_cookie_settings():
     clock = FakeClock(NOW)
     store = MemoryStore(clock=clock)
     store.set("known", {"cuenta": 3})
-    session = Session(settings(store, clock), "known")
+    session, _ = open_session(store, clock, "known")
     assert session["cuenta"] == 3 and session.cookie.path == "/"
 
 
 def test_reserved_keys():
     clock = FakeClock(NOW)
-    session = Session(settings(MemoryStore(clock=clock), clock), None)
+    session = open_session(MemoryStore(clock=clock), clock)[0]
     with pytest.raises(KeyError):
         session["cookie"] = {}
 
 
 def test_genid_must_return_text():
     clock = FakeClock(NOW)
-    session = Session(settings(MemoryStore(clock=clock), clock, genid=lambda request: None), None)
+    session = open_session(MemoryStore(clock=clock), clock, genid=lambda request: None)[0]
     with pytest.raises(SessionError, match="genid"):
         session.get("x")
 
@@ -100,9 +91,9 @@ def test_genid_must_return_text():
 def test_reload_of_a_vanished_session_is_an_error():
     clock = FakeClock(NOW)
     store = MemoryStore(clock=clock)
-    session = Session(settings(store, clock), None)
+    session, core = open_session(store, clock)
     session["a"] = 1
-    assert session.commit(rolling=False) == SET_COOKIE
+    assert set_cookie_of(core.close(session)) is not None
     store.clear()
     with pytest.raises(SessionError, match="no longer exists"):
         session.reload()
@@ -110,7 +101,7 @@ def test_reload_of_a_vanished_session_is_an_error():
 
 def test_repr_never_shows_the_id():
     clock = FakeClock(NOW)
-    session = Session(settings(MemoryStore(clock=clock), clock), None)
+    session = open_session(MemoryStore(clock=clock), clock)[0]
     session["a"] = 1
     assert session.id not in repr(session)
 
@@ -123,7 +114,7 @@ def test_empty_stored_cookie_gets_the_configured_attributes():
 @pytest.mark.parametrize("key", ["id", "save", "constructor", "__proto__", "lastModified"])
 def test_keys_express_would_drop_are_refused(key):
     clock = FakeClock(NOW)
-    session = Session(settings(MemoryStore(clock=clock), clock), None)
+    session = open_session(MemoryStore(clock=clock), clock)[0]
     with pytest.raises(KeyError, match="reserved"):
         session[key] = 1
 

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Any
 from .errors import ConfigurationError, SessionError, StoreUnavailable
 from .middleware import SessionMiddleware, get_session
 from .options import CookieOptions
-from .session import Session, SessionCookie
+from .session import Session
+from .session_cookie import SessionCookie
+from .stores.base import Store
 from .stores.memory import MemoryStore
 
 if TYPE_CHECKING:
@@ -24,6 +26,7 @@ __all__ = [
     "SessionCookie",
     "SessionError",
     "SessionMiddleware",
+    "Store",
     "StoreUnavailable",
     "get_session",
 ]

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import logging
-import secrets
 import sys
 import time
-import warnings
-from functools import partial
-from datetime import datetime, timezone
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from .cookies import cookie_values, render_set_cookie
-from .errors import ConfigurationError, InsecureSecretWarning, SessionError, StoreUnavailable
-from .options import CookieOptions, validate_cookie_name
-from .session import EXPIRE_COOKIE, SET_COOKIE, Session
-from .session_settings import SessionSettings
-from .stores.base import Loaded
-from .signing import Signer
+from .config import DEFAULT_ENVIRON_KEY, SessionConfig, default_genid
+from .core import VARY_COOKIE, SessionCore
+from .errors import ConfigurationError, SessionError, StoreUnavailable
+from .options import CookieOptions
+from .session import Session
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -29,37 +23,7 @@ __all__ = ["SessionMiddleware", "get_session"]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_ENVIRON_KEY = "wsgisession.session"
-MAX_COOKIE_VALUE = 4096  # longer candidates are ignored unverified: ids are only ever short keys
-MAX_CHECKED = 8  # duplicate cookies whose signature is checked at most: a flood of them costs no more
-_STORE_METHODS = ("get", "set", "touch", "destroy")
-_VERIFIED_CACHE_SIZE = 4096  # verified Cookie headers remembered (positive results only)
-_MAX_CACHED_HEADER = 1024  # longer headers are verified every time
-_EXPIRED = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-def _default_genid(environ: Any) -> str:
-    return secrets.token_urlsafe(24)  # 192 bits, the express-session (uid-safe) format
-
-
-def _secrets(secret: Any) -> list[str | bytes]:
-    candidates = [secret] if isinstance(secret, (str, bytes)) else secret
-    if not isinstance(candidates, Sequence) or isinstance(candidates, (str, bytes)) or not candidates or not all(
-        isinstance(s, (str, bytes)) and s for s in candidates
-    ):
-        raise ConfigurationError(
-            "secret is required: pass a long random string (e.g. secrets.token_urlsafe(32)), "
-            "or a list of them with the newest first to rotate secrets."
-        )
-    for s in candidates:
-        if len(s.encode("utf-8") if isinstance(s, str) else s) < 32:
-            warnings.warn(
-                "a session secret shorter than 32 bytes can be brute-forced: use secrets.token_urlsafe(32)",
-                InsecureSecretWarning,
-                stacklevel=3,
-            )
-            break
-    return list(candidates)
+Headers = list[tuple[str, str]]
 
 
 class SessionMiddleware:
@@ -71,205 +35,75 @@ class SessionMiddleware:
                                 store=SQLiteStore("sessions.sqlite3"))
         # in the app: environ["wsgisession.session"]["cuenta"] = ...
 
-    ``trust_proxy`` makes ``X-Forwarded-Proto`` decide whether a request is https: turn it on
-    only behind a proxy that sets that header, or clients could claim https themselves.
+    The options are ``SessionConfig``'s (see the README). ``trust_proxy`` makes
+    ``X-Forwarded-Proto`` decide whether a request is https: turn it on only behind a proxy that
+    sets that header, or clients could claim https themselves.
     """
 
     def __init__(
-        self,
-        app: WSGIApplication,
-        *,
-        secret: str | bytes | Sequence[str | bytes],
-        store: Store | None = None,
-        name: str = "connect.sid",
-        cookie: CookieOptions | None = None,
-        resave: bool = False,
-        save_uninitialized: bool = False,
-        rolling: bool = False,
-        unset: Literal["keep", "destroy"] = "keep",
-        trust_proxy: bool = False,
-        genid: Callable[[WSGIEnvironment], str] | None = None,
-        environ_key: str = DEFAULT_ENVIRON_KEY,
-        concurrency: Literal["merge", "overwrite"] = "merge",
-        absolute_timeout: float | None = None,
-        clock: Callable[[], float] = time.time,
+        self, app: WSGIApplication, *, secret: str | bytes | Sequence[str | bytes], store: Store | None = None,
+        name: str = "connect.sid", cookie: CookieOptions | None = None, resave: bool = False,
+        save_uninitialized: bool = False, rolling: bool = False, unset: Literal["keep", "destroy"] = "keep",
+        trust_proxy: bool = False, genid: Callable[[WSGIEnvironment], str] | None = None,
+        environ_key: str = DEFAULT_ENVIRON_KEY, concurrency: Literal["merge", "overwrite"] = "merge",
+        absolute_timeout: float | None = None, clock: Callable[[], float] = time.time,
     ) -> None:
         if not callable(app):
             raise ConfigurationError("app must be a WSGI application (a callable).")
-        if store is None or not all(callable(getattr(store, m, None)) for m in _STORE_METHODS):
-            raise ConfigurationError(
-                "store is required: pass SQLiteStore('sessions.sqlite3'), MongoStore.from_url(...) "
-                "or, for tests, MemoryStore()."
-            )
-        cookie = CookieOptions() if cookie is None else cookie
-        if not isinstance(cookie, CookieOptions):
-            raise ConfigurationError("cookie must be a CookieOptions(...) instance.")
-        validate_cookie_name(name, cookie)
-        for option, value in (("resave", resave), ("save_uninitialized", save_uninitialized),
-                              ("rolling", rolling), ("trust_proxy", trust_proxy)):
-            if not isinstance(value, bool):
-                raise ConfigurationError(f"{option} must be True or False, not {value!r}.")
-        if unset not in ("keep", "destroy"):
-            raise ConfigurationError(f"unset must be 'keep' or 'destroy', not {unset!r}.")
-        if genid is not None and not callable(genid):
-            raise ConfigurationError("genid must be a callable taking the WSGI environ and returning a str.")
-        if not isinstance(environ_key, str) or not environ_key:
-            raise ConfigurationError("environ_key must be a non-empty str.")
-        if concurrency not in ("merge", "overwrite"):
-            raise ConfigurationError(f"concurrency must be 'merge' or 'overwrite', not {concurrency!r}.")
-        if concurrency == "merge" and not all(callable(getattr(store, m, None)) for m in ("load", "save")):
-            raise ConfigurationError(
-                f"{type(store).__name__} has no load()/save(), which concurrency-safe saves need: "
-                "implement them (see wsgisession.stores.base.Store) or pass concurrency='overwrite'."
-            )
-        if absolute_timeout is not None:
-            if isinstance(absolute_timeout, bool) or not isinstance(absolute_timeout, (int, float)) \
-                    or absolute_timeout <= 0:
-                raise ConfigurationError(
-                    f"absolute_timeout must be a positive number of seconds or None, not {absolute_timeout!r}."
-                )
-            if not getattr(store, "tracks_creation", False):
-                raise ConfigurationError(
-                    "absolute_timeout needs a store that records when each session was created: "
-                    "use MongoStore(..., timestamps=True) (connect-mongo's createdAt), SQLiteStore or MemoryStore."
-                )
         self.app = app
-        self.store = store
-        self.name = name
-        self.cookie = cookie
-        self.rolling = rolling
-        self.unset = unset
-        self.trust_proxy = trust_proxy
-        self.environ_key = environ_key
-        self._signer = Signer(_secrets(secret))
-        self._verified: dict[str, str] = {}  # Cookie header -> its verified id
-        self._settings = SessionSettings(
-            store=store, cookie=cookie, genid=genid or _default_genid, resave=resave,
-            save_uninitialized=save_uninitialized, clock=clock, identify=self._cookie_id,
-            is_secure=self._is_secure, load=getattr(store, "load", None) or partial(_load_with_get, store),
-            merge=concurrency == "merge", absolute_timeout=absolute_timeout,
-            tracks_creation=bool(getattr(store, "tracks_creation", False)),
-        )
-        self._scoped = cookie.path != "/"
-        self.stats = self._settings.stats  # merges and conflicts of concurrent saves, for monitoring
+        self.config = config = SessionConfig(
+            secret=secret, store=store, name=name, cookie=CookieOptions() if cookie is None else cookie,  # type: ignore[arg-type]
+            resave=resave, save_uninitialized=save_uninitialized, rolling=rolling, unset=unset,
+            trust_proxy=trust_proxy, genid=genid or default_genid, environ_key=environ_key,
+            concurrency=concurrency, absolute_timeout=absolute_timeout, clock=clock)
+        self.core = SessionCore(config)
+        self.store, self.name, self.cookie, self.environ_key = config.store, name, config.cookie, environ_key
+        self.events = self.core.events  # lifecycle events: counts, and hooks (events.subscribe)
+        self.stats = self.core.stats  # merges and conflicts of concurrent saves, for monitoring
+        self._scope = config.cookie.path if config.cookie.path != "/" else None
 
     def __repr__(self) -> str:  # no secrets
         return f"<SessionMiddleware name={self.name!r} store={type(self.store).__name__}>"
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if self._scoped and not self._in_scope(environ):
+        if self._scope is not None and not self._in_scope(environ):
             return self.app(environ, start_response)
-        # Nothing is read yet, not even the cookie: a request that never uses its session costs
-        # two small objects and no store operation.
-        session = Session(self._settings, environ)
+        session = self.core.open(environ.get("HTTP_COOKIE"), self._is_secure(environ), environ)
         environ[self.environ_key] = session
         exchange = _Exchange(self, environ, session, start_response)
         try:
             result = self.app(environ, exchange.start_response)
+            if type(result) is list or type(result) is tuple:
+                # A finished body: no app code runs after this, so pass held headers on and save
+                # late changes now, and hand the server the list itself (waitress, e.g., sets
+                # Content-Length from a 1-item list).
+                exchange.end()
+                return result
         except StoreUnavailable:
             return exchange.unavailable(sys.exc_info())
-        if type(result) is list or type(result) is tuple:
-            # A finished body: no app code runs after this, so pass held headers on and save late
-            # changes now, and hand the server the list itself (waitress, e.g., sets
-            # Content-Length from a 1-item list).
-            try:
-                exchange.end()
-            except StoreUnavailable:
-                return exchange.unavailable(sys.exc_info())
-            return result
         exchange.result = result
         return exchange
-
-    # -- decisions ------------------------------------------------------------------------------
 
     def _in_scope(self, environ: WSGIEnvironment) -> bool:
         """Like express-session: outside the cookie path there is no session at all."""
         path: str = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-        return path.startswith(self.cookie.path)
+        return path.startswith(self.config.cookie.path)
 
     def _is_secure(self, environ: WSGIEnvironment) -> bool:
         if environ.get("wsgi.url_scheme") == "https":
             return True
-        if self.trust_proxy:
+        if self.config.trust_proxy:
             proto = str(environ.get("HTTP_X_FORWARDED_PROTO", ""))
             return proto.split(",", 1)[0].strip().lower() == "https"
         return False
 
-    def _cookie_id(self, environ: WSGIEnvironment) -> str | None:
-        """The id of the first of our cookies whose signature verifies; never an unverified one.
 
-        Only that one is looked up: if it is unknown or expired, the request gets a fresh session
-        (as in express), never the session of a later duplicate, which could be one an attacker
-        planted beside the victim's cookie (cookie tossing from a sibling subdomain). Express takes
-        the first duplicate even unsigned; we skip the unsigned ones, but check at most
-        MAX_CHECKED values, so a flood of duplicates costs no more than a few.
-        """
-        header = environ.get("HTTP_COOKIE")
-        if not header or self.name not in header:
-            return None
-        # A header that verified once verifies again (same secrets): skip the percent-decoding and
-        # the HMAC for a returning browser. Only verified results are kept, so a forged cookie
-        # can never enter; the cache is bounded and simply emptied when full.
-        cached = self._verified.get(header)
-        if cached is not None:
-            return cached
-        for value in cookie_values(header, self.name, MAX_CHECKED):
-            sid = self._signer.unsign(value[2:]) if value.startswith("s:") and len(value) <= MAX_COOKIE_VALUE else None
-            if sid:
-                if len(header) <= _MAX_CACHED_HEADER:
-                    if len(self._verified) >= _VERIFIED_CACHE_SIZE:
-                        self._verified.clear()
-                    self._verified[header] = sid
-                return sid
-            logger.debug("ignored a session cookie: unsigned, badly signed or oversized")
-        return None
-
-    def _session_headers(self, session: Session, environ: WSGIEnvironment) -> list[tuple[str, str]]:
-        """Save, touch or destroy as needed; return the headers to add (Vary, Set-Cookie...)."""
-        if environ.get(self.environ_key) is not session:  # the app unset the session
-            if self.unset == "keep":
-                return [("Vary", "Cookie")] if session.loaded else []  # a body that read it varies on it
-            session.destroy()
-        if not session.loaded:
-            return []
-        headers = [("Vary", "Cookie")]
-        action = session.commit(self.rolling)
-        cookie = session.cookie
-        if action is None or (cookie.secure and not self._is_secure(environ)):
-            return headers
-        if action == SET_COOKIE:
-            value = "s:" + self._signer.sign(session.id)
-            max_age = None if cookie.expires_ms is None else max(0, int(cookie.max_age or 0))
-            expires = cookie.expires
-        else:
-            assert action == EXPIRE_COOKIE
-            value, max_age = "", 0
-            expires = _EXPIRED
-        options = self.cookie  # the security attributes are the options' (resolved "auto" aside)
-        headers.append(("Set-Cookie", render_set_cookie(
-            self.name, value, max_age=max_age, domain=options.domain, path=options.path, expires=expires,
-            http_only=options.http_only, secure=cookie.secure, partitioned=options.partitioned,
-            priority=cookie.priority, same_site=cookie.same_site,
-        )))
-        headers.append(("Cache-Control", 'no-cache="Set-Cookie"'))
-        return headers
-
-
-_VARY_COOKIE = [("Vary", "Cookie")]
-
-
-def _varies_on_cookie(headers: list[tuple[str, str]]) -> bool:
+def _varies_on_cookie(headers: Headers) -> bool:
     """Whether the app's own Vary lists the token ``Cookie`` (any case) or ``*``."""
     for name, value in headers:
         if name.lower() == "vary" and any(token.strip().lower() in ("cookie", "*") for token in value.split(",")):
             return True
     return False
-
-
-def _load_with_get(store: Any, sid: str) -> Loaded | None:
-    """``load`` for a store that only has ``get`` (usable with concurrency="overwrite")."""
-    record = store.get(sid)
-    return None if record is None else Loaded(record, None, None)
 
 
 class _Exchange:
@@ -282,12 +116,8 @@ class _Exchange:
     changes made while the body was produced.
     """
 
-    _extra: list[tuple[str, str]] | None = None  # class attributes as initial values: cheaper
-    _started = False  # the app called start_response
-    _held: tuple[str, list[tuple[str, str]], Any] | None = None  # its arguments, not yet passed on
-    _write: Callable[[bytes], object] | None = None  # the server's write callable, once passed on
-    _failed = False  # answered 503: the store is not tried again for this request
-    result: Iterable[bytes] = ()
+    __slots__ = ("_middleware", "_environ", "_session", "_start_response", "_extra", "_started", "_held", "_write",
+                 "_failed", "result")
 
     def __init__(self, middleware: SessionMiddleware, environ: WSGIEnvironment, session: Session,
                  start_response: StartResponse) -> None:
@@ -295,17 +125,23 @@ class _Exchange:
         self._environ = environ
         self._session = session
         self._start_response = start_response
+        self._extra: Headers | None = None  # the session's headers, once computed
+        self._started = False  # the app called start_response
+        self._held: tuple[str, Headers, Any] | None = None  # its arguments, not yet passed on
+        self._write: Callable[[bytes], object] | None = None  # the server's write callable, once passed on
+        self._failed = False  # answered 503: the store is not tried again for this request
+        self.result: Iterable[bytes] = ()
 
     def _unset(self) -> bool:
+        """Whether the app removed its session from environ (the ``unset`` option decides what that means)."""
         return self._environ.get(self._middleware.environ_key) is not self._session
 
-    def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], object]:
+    def start_response(self, status: str, headers: Headers, exc_info: Any = None) -> Callable[[bytes], object]:
         """Pass the headers on with the session's (committing it first), or hold them if it is unused."""
         if self._started and exc_info is None:
             raise AssertionError("start_response called a second time without exc_info (PEP 3333)")
         self._started = True
-        session = self._session
-        if self._write is None and not session.loaded and self._environ.get(self._middleware.environ_key) is session:
+        if self._write is None and not self._session.loaded and not self._unset():
             self._held = (status, headers, exc_info)  # (a later call, with exc_info, replaces them)
             return self._write_through
         self._held = None
@@ -334,21 +170,20 @@ class _Exchange:
                 self._start_response(*held)  # never used, and no app code left to run: nothing to add
                 return
             self._write = self._send(*held, streaming=False)
-        if self._started and session.loaded and not self._unset():
-            session.finish()
+        if self._started and not self._unset():
+            self._middleware.core.finish(session)
 
-    def _send(self, status: str, headers: list[tuple[str, str]], exc_info: Any,
-              streaming: bool = True) -> Callable[[bytes], object]:
+    def _send(self, status: str, headers: Headers, exc_info: Any, streaming: bool = True) -> Callable[[bytes], object]:
         """Commit the session (once) and call the server's start_response with its headers added."""
         extra = self._extra
         if extra is None:
-            session, middleware = self._session, self._middleware
-            if session.loaded or self._unset():
-                extra = middleware._session_headers(session, self._environ)
-            elif streaming and middleware.name in self._environ.get("HTTP_COOKIE", ""):
+            session, unset = self._session, self._unset()
+            if session.loaded or unset:
+                extra = self._middleware.core.close(session, unset)
+            elif streaming and self._middleware.name in self._environ.get("HTTP_COOKIE", ""):
                 # Not used yet, but the body may still read it: then the response depends on the
                 # cookie, and a shared cache must not serve it to another user.
-                extra = _VARY_COOKIE
+                extra = [VARY_COOKIE]
             else:
                 extra = []  # unused, and no session cookie (or no app code left to run)
             self._extra = extra
@@ -361,6 +196,7 @@ class _Exchange:
     def unavailable(self, exc_info: Any) -> list[bytes]:
         """Answer 503 for a store failure the app did not handle (and try the store no more)."""
         logger.warning("session store unavailable: %s", exc_info[1])
+        self._middleware.events.emit("store_error")
         self._held = None
         self._failed = True
         body = b"Service temporarily unavailable: the session store cannot be reached. Try again shortly.\n"
@@ -399,9 +235,8 @@ class _Exchange:
             if close is not None:
                 close()
         finally:
-            session = self._session
-            if self._started and not self._failed and session.loaded and not self._unset():
-                session.finish()
+            if self._started and not self._failed and not self._unset():
+                self._middleware.core.finish(self._session)
 
 
 def get_session(environ: WSGIEnvironment, key: str = DEFAULT_ENVIRON_KEY) -> Session:

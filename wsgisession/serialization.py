@@ -13,7 +13,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-__all__ = ["SerializedRecord", "dumps", "loads", "ms_to_datetime", "datetime_to_ms", "format_iso", "parse_iso"]
+__all__ = ["dumps", "loads", "raw_decode", "ms_to_datetime", "datetime_to_ms", "format_iso", "parse_iso"]
 
 def _refuse(value: Any) -> Any:
     raise TypeError(f"a {type(value).__name__} is not JSON-serializable")
@@ -26,20 +26,23 @@ _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan
 _c_encoder = getattr(json.encoder, "c_make_encoder", None)
 _encode = (_c_encoder(None, _refuse, json.encoder.encode_basestring, None, ":", ",", False, False, False)
            if _c_encoder is not None else None)
-_decoder = json.JSONDecoder()
-_scan = _decoder.scan_once  # type: ignore[attr-defined]
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (_INF, -_INF):  # 1e400: JSON.stringify never writes a number that overflows
+        raise ValueError(f"number out of range: {text[:20]}")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN, Infinity: JSON.stringify writes null
+
+
+_INF = float("inf")
+# Refuses what JSON.stringify cannot write, so a parsed value always serializes again.
+_decoder = json.JSONDecoder(parse_float=_finite, parse_constant=_no_constant)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-class SerializedRecord(dict):  # type: ignore[type-arg]
-    """A dict that carries its own JSON text, so that a store does not serialize it again."""
-
-    __slots__ = ("text",)
-
-    def __init__(self, value: dict[str, Any], text: str) -> None:
-        super().__init__(value)
-        self.text = text
 
 
 def dumps(value: Any) -> str:
@@ -48,8 +51,6 @@ def dumps(value: Any) -> str:
     A lone surrogate (which Node can store) is escaped as ``\\udxxx``, as JSON.stringify does,
     so the text always encodes to UTF-8.
     """
-    if type(value) is SerializedRecord:
-        return value.text
     text = "".join(_encode(value, 0)) if _encode is not None else _encoder.encode(value)
     if _SURROGATE.search(text):
         text = _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
@@ -57,16 +58,15 @@ def dumps(value: Any) -> str:
 
 
 def loads(text: str | bytes) -> Any:
-    """Parse JSON text (raise ValueError if it is not)."""
+    """Parse JSON text as ``JSON.parse`` would (raise ValueError if it is not JSON, or holds NaN or 1e400)."""
     if isinstance(text, bytes):
         text = text.decode("utf-8")
-    try:
-        value, end = _scan(text, 0)
-        if end == len(text):
-            return value
-    except StopIteration:
-        pass
-    return _decoder.decode(text)  # the slow, general path: surrounding blanks, or the error message
+    return _decoder.decode(text)
+
+
+def raw_decode(text: str, start: int) -> tuple[Any, int]:
+    """Parse the JSON value that starts at ``text[start]``; return it and the index after it."""
+    return _decoder.raw_decode(text, start)
 
 
 def ms_to_datetime(ms: int) -> datetime:

@@ -8,12 +8,12 @@ from typing import Any
 
 from .errors import ConfigurationError
 from .options import MAX_AGE_LIMIT, CookieOptions, check_max_age, check_priority
-from .serialization import datetime_to_ms, format_iso, ms_to_datetime, parse_iso
+from .record import expires_ms
+from .serialization import format_iso, ms_to_datetime
 
 __all__ = ["SessionCookie"]
 
 _MAX_AGE_LIMIT_MS = MAX_AGE_LIMIT * 1000
-_FIRST_MS, _LAST_MS = -62_135_596_800_000, 253_402_300_799_999  # datetime's range, in epoch ms
 
 
 def _configured(name: str, attribute: str = "") -> property:
@@ -101,16 +101,8 @@ class SessionCookie:
             cookie._original_max_age = int(oma)  # (NaN fails the comparison; a huge int is never a float)
         else:
             invalid.append("originalMaxAge")
-        expires = get("expires")
         try:
-            if isinstance(expires, str):
-                cookie._expires_ms = parse_iso(expires)
-            elif isinstance(expires, datetime):  # stringify=False documents hold a BSON date
-                cookie._expires_ms = datetime_to_ms(expires)
-            elif expires is not None:
-                raise ValueError
-            if cookie._expires_ms is not None and not _FIRST_MS <= cookie._expires_ms <= _LAST_MS:
-                raise ValueError  # parse_iso applies offsets: a date can land outside what datetime holds
+            cookie._expires_ms = expires_ms(get("expires"))
         except (ValueError, OverflowError):
             invalid.append("expires")
             cookie.reset()

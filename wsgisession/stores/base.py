@@ -1,121 +1,149 @@
-"""The Store protocol every session store implements, and the expiry rule they share.
+"""The Store protocol every session store implements, and the checks stores share.
 
-A store keeps *records*: JSON-ready dicts ``{"cookie": {...express cookie JSON...}, **data}``,
-keyed by the session id. It knows nothing of HTTP, cookies or signing. Expiry follows
-connect-mongo: ``record["cookie"]["expires"]`` when set, else now + ``ttl`` seconds; an expired
-record reads as missing, whether or not it has been purged yet.
+A store keeps *records* (express's session JSON text, ``{"cookie": {...}, ...data}``) by session
+id, each with an expiry: the one the core computed from the cookie, else now + ``ttl``. An expired
+record reads as missing, whether or not it has been purged yet. A store knows nothing of HTTP,
+cookies or signing, and never parses a record on the request path: the core hands it the JSON
+text and the expiry, computed once, and keeps the store's version token opaque.
 """
 
 from __future__ import annotations
 
-import logging
-from datetime import datetime
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from abc import ABC, abstractmethod
+from typing import Any, NamedTuple
 
+from .. import record as _record
 from ..errors import ConfigurationError, SessionError
-from ..serialization import datetime_to_ms, loads, parse_iso
+from ..serialization import dumps
 
-__all__ = ["DEFAULT_TTL", "MAX_SIZE", "Loaded", "Store", "check_size", "expiry_ms", "parse_record", "validate_ttl"]
+__all__ = ["DEFAULT_TTL", "MAX_SIZE", "MAX_TTL", "Loaded", "Record", "Store", "check_size", "expiry_of", "to_record",
+           "validate_ttl"]
 
 DEFAULT_TTL = 14 * 24 * 3600  # seconds, connect-mongo's default
+MAX_TTL = 100 * 365 * 86400  # seconds: beyond, expiry dates overflow
 MAX_SIZE = 15 * 1024 * 1024  # bytes of session JSON: under MongoDB's 16 MiB document limit, in every store
 
-Record = dict[str, Any]
-logger = logging.getLogger(__name__)
+
+class Record(NamedTuple):
+    """What the core asks a store to write."""
+
+    text: str  # the record's JSON
+    expires_ms: int | None  # the cookie's expiry, epoch ms; None: now + the store's ttl
+    created_ms: int | None = None  # a creation time to keep (regenerate()); None: now for a new record
 
 
 class Loaded(NamedTuple):
-    """What ``load`` returns: the record, the version to compare-and-set against, its creation time."""
+    """What ``load`` returns."""
 
-    record: Record
-    version: Any  # opaque: what the store holds for this record now
+    text: str  # the record's JSON, as stored
+    version: Any  # opaque to the core: handed back to save() and refresh()
     created_ms: int | None  # epoch ms of the first write, when the store knows it
 
 
-@runtime_checkable
-class Store(Protocol):
-    """What ``SessionMiddleware`` needs from a store (express-session's Store method names)."""
+class Store(ABC):
+    """Base class of session stores: implement the primitives, the rest comes with it.
 
-    def get(self, sid: str) -> Record | None:
-        """The record, or None if it is missing or expired."""
+    ::
 
-    def set(self, sid: str, session: Record, *, created_ms: int | None = None) -> None:
-        """Create or replace the record.
+        class RedisStore(Store):
+            def load(self, sid): ...            # -> Loaded | None
+            def write(self, sid, record): ...   # create or replace
+            ...
 
-        ``created_ms`` (given only to stores with ``tracks_creation``) sets its creation time:
-        a regenerated session keeps its own. Without it, a new record is created now.
+    Required: ``load``, ``write``, ``refresh``, ``destroy`` (what each request needs) and ``all``,
+    ``length``, ``clear``, ``close``. Optional: ``save``, the compare-and-set that
+    ``concurrency="merge"`` (the default) needs; a store without it works with
+    ``concurrency="overwrite"``. express-session's ``get``, ``set`` and ``touch``, over session
+    dicts, are defined here once for every store.
+    """
+
+    ttl: float = DEFAULT_TTL
+    tracks_creation: bool = False  # whether load() reports creation times (absolute_timeout needs them)
+
+    @abstractmethod
+    def load(self, sid: str) -> Loaded | None:
+        """The live record, or None if it is missing or expired."""
+
+    @abstractmethod
+    def write(self, sid: str, record: Record) -> None:
+        """Create or replace the record (keeping its creation time unless ``record.created_ms`` is given)."""
+
+    @abstractmethod
+    def refresh(self, sid: str, expires_ms: int | None, version: Any) -> None:
+        """Extend the live record's expiry without rewriting its data; ``version`` is what load() returned.
+
+        A missing record stays missing.
         """
 
-    def touch(self, sid: str, session: Record) -> None:
-        """Extend the record's expiry without rewriting its data."""
-
+    @abstractmethod
     def destroy(self, sid: str) -> bool | None:
-        """Delete the record; a missing record is not an error.
+        """Delete the record; return whether there was one (None: the store cannot tell).
 
-        Return whether there was one (None: the store cannot tell). A session whose record is
-        found gone when it is regenerated was destroyed by another request, and stays so.
+        A session whose record is found gone when it is regenerated was destroyed by another
+        request (a logout), and stays so.
         """
 
-    def all(self) -> dict[str, Record]:
-        """Every live record by id."""
+    @abstractmethod
+    def all(self) -> dict[str, dict[str, Any]]:
+        """Every live, readable record by id, parsed."""
 
+    @abstractmethod
     def length(self) -> int:
         """How many live records there are."""
 
+    @abstractmethod
     def clear(self) -> None:
         """Delete every record."""
 
+    @abstractmethod
     def close(self) -> None:
-        """Release connections and timers; the store is not used afterwards."""
+        """Release connections; the store is not used afterwards."""
 
-    # Concurrency-safe saves (every store of this package has them; SessionMiddleware's
-    # concurrency="overwrite" works with stores that only have the methods above).
-
-    tracks_creation: bool  # whether load() reports creation times (needed by absolute_timeout)
-
-    def load(self, sid: str) -> Loaded | None:
-        """Like ``get``, with the version token and creation time."""
-
-    def save(self, sid: str, session: Record, version: Any, *, created_ms: int | None = None) -> Any:
+    def save(self, sid: str, record: Record, version: Any) -> Any:
         """Write only if the stored record is still ``version`` (None: only if there is none).
 
-        ``created_ms`` as in ``set``.
         Return the new version, or None when the record changed or vanished meanwhile: a
         destroyed session is never recreated by a request that loaded it before.
         """
+        raise NotImplementedError(f"{type(self).__name__} has no compare-and-set save()")
+
+    @property
+    def compares_and_sets(self) -> bool:
+        """Whether this store implements ``save`` (needed by ``concurrency="merge"``)."""
+        return type(self).save is not Store.save
+
+    # -- express-session's Store methods, over session dicts ------------------------------------
+
+    def get(self, sid: str) -> dict[str, Any] | None:
+        """The session dict (``{"cookie": {...}, ...data}``), or None if missing, expired or unreadable."""
+        loaded = self.load(sid)
+        return None if loaded is None else _record.parse(loaded.text)
+
+    def set(self, sid: str, session: dict[str, Any], *, created_ms: int | None = None) -> None:
+        """Create or replace the record from a session dict."""
+        self.write(sid, to_record(session, created_ms))
+
+    def touch(self, sid: str, session: dict[str, Any]) -> None:
+        """Extend the record's expiry to the session dict's ``cookie.expires`` (or now + ttl)."""
+        self.refresh(sid, expiry_of(session), None)
 
 
-def parse_record(text: str | bytes) -> Record | None:
-    """A stored record's JSON text as a dict, or None for anything else (never an exception).
-
-    Stored data is input too: another writer may have left text that is not JSON, not UTF-8,
-    or nested deeper than the parser goes. Such a record reads as missing.
-    """
+def to_record(session: dict[str, Any], created_ms: int | None = None) -> Record:
+    """A session dict as a Record (raise SessionError if it is not JSON, or too large)."""
     try:
-        record = loads(text)
-    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-        record = None
-    if not isinstance(record, dict):
-        logger.warning("ignored a stored session that is not a readable JSON object")
-        return None
-    return record
+        text = dumps(session)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise SessionError(f"session data must be JSON-serializable: {exc}") from exc
+    return Record(text, expiry_of(session), created_ms)
 
 
-def expiry_ms(session: Record, now_ms: int, ttl: float) -> int:
-    """When a record expires, in epoch ms: ``cookie.expires`` if it has one, else now + ttl."""
+def expiry_of(session: dict[str, Any]) -> int | None:
+    """A session dict's ``cookie.expires`` in epoch ms, or None (unset or unreadable: the ttl applies)."""
     cookie = session.get("cookie")
-    expires = cookie.get("expires") if isinstance(cookie, dict) else None
-    if isinstance(expires, str) and expires:
-        try:
-            return parse_iso(expires)
-        except ValueError:
-            pass
-    elif isinstance(expires, datetime):
-        return datetime_to_ms(expires)
-    return now_ms + int(ttl * 1000)
-
-
-MAX_TTL = 100 * 365 * 86400  # seconds: beyond, expiry dates overflow
+    try:
+        return _record.expires_ms(cookie.get("expires")) if isinstance(cookie, dict) else None
+    except (ValueError, OverflowError):
+        return None
 
 
 def validate_ttl(ttl: float) -> float:

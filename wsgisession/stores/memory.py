@@ -9,27 +9,27 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
-from ..serialization import dumps
-from .base import DEFAULT_TTL, Loaded, Record, check_size, expiry_ms, parse_record, validate_ttl
+from .. import record as _record
+from .base import DEFAULT_TTL, Loaded, Record, Store, check_size, validate_ttl
 
 __all__ = ["MemoryStore"]
 
 
-class MemoryStore:
+class MemoryStore(Store):
     """A thread-safe in-process store; records are kept as JSON text, expiry checked on read::
 
         store = MemoryStore(ttl=3600, clock=fake_clock)
     """
+
+    tracks_creation = True  # load() reports when each record was first written
 
     def __init__(self, *, ttl: float = DEFAULT_TTL, clock: Callable[[], float] = time.time) -> None:
         self.ttl = validate_ttl(ttl)
         self._clock = clock
         self._lock = threading.Lock()
         self._records: dict[str, tuple[int, str, int]] = {}  # sid -> (expires ms, JSON, created ms)
-
-    def _now_ms(self) -> int:
-        return int(self._clock() * 1000)
 
     def _live_entry(self, sid: str, now: int) -> tuple[int, str, int] | None:
         """The unexpired entry (call under the lock); an expired one is dropped."""
@@ -39,43 +39,36 @@ class MemoryStore:
             return None
         return entry
 
-    tracks_creation = True  # load() reports when each record was first written
-
     def load(self, sid: str) -> Loaded | None:
-        with self._lock:
-            entry = self._live_entry(sid, self._now_ms())
-        if entry is None:
-            return None
-        record = parse_record(entry[1])
-        return None if record is None else Loaded(record, entry[1], entry[2])
-
-    def get(self, sid: str) -> Record | None:
-        loaded = self.load(sid)
-        return None if loaded is None else loaded.record
-
-    def _write(self, sid: str, session: Record, version: object, check: bool, created_ms: int | None) -> str | None:
-        text = dumps(session)
-        check_size(text)
-        now = self._now_ms()
-        expires = expiry_ms(session, now, self.ttl)
+        now = int(self._clock() * 1000)
         with self._lock:
             entry = self._live_entry(sid, now)
-            if check and (entry[1] if entry is not None else None) != version:
+        return None if entry is None else Loaded(entry[1], entry[1], entry[2])
+
+    def _put(self, sid: str, record: Record, version: Any, check: bool) -> str | None:
+        text = record.text
+        check_size(text)
+        now = int(self._clock() * 1000)
+        expires = now + int(self.ttl * 1000) if record.expires_ms is None else record.expires_ms
+        with self._lock:
+            entry = self._live_entry(sid, now)
+            if check and (None if entry is None else entry[1]) != version:
                 return None
-            if created_ms is None:
-                created_ms = now if entry is None else entry[2]
-            self._records[sid] = (expires, text, created_ms)
+            created = record.created_ms
+            if created is None:
+                created = now if entry is None else entry[2]
+            self._records[sid] = (expires, text, created)
         return text
 
-    def set(self, sid: str, session: Record, *, created_ms: int | None = None) -> None:
-        self._write(sid, session, None, False, created_ms)
+    def write(self, sid: str, record: Record) -> None:
+        self._put(sid, record, None, False)
 
-    def save(self, sid: str, session: Record, version: object, *, created_ms: int | None = None) -> str | None:
-        return self._write(sid, session, version, True, created_ms)
+    def save(self, sid: str, record: Record, version: Any) -> str | None:
+        return self._put(sid, record, version, True)
 
-    def touch(self, sid: str, session: Record) -> None:
-        now = self._now_ms()
-        expires = expiry_ms(session, now, self.ttl)
+    def refresh(self, sid: str, expires_ms: int | None, version: Any) -> None:
+        now = int(self._clock() * 1000)
+        expires = now + int(self.ttl * 1000) if expires_ms is None else expires_ms
         with self._lock:
             entry = self._live_entry(sid, now)
             if entry is not None:
@@ -86,12 +79,12 @@ class MemoryStore:
             return self._records.pop(sid, None) is not None
 
     def _live(self) -> dict[str, str]:
-        now = self._now_ms()
+        now = int(self._clock() * 1000)
         with self._lock:
             return {sid: text for sid, (expires, text, _) in self._records.items() if expires > now}
 
-    def all(self) -> dict[str, Record]:
-        records = ((sid, parse_record(text)) for sid, text in self._live().items())
+    def all(self) -> dict[str, dict[str, Any]]:
+        records = ((sid, _record.parse(text)) for sid, text in self._live().items())
         return {sid: record for sid, record in records if record is not None}
 
     def length(self) -> int:
@@ -102,4 +95,4 @@ class MemoryStore:
             self._records.clear()
 
     def close(self) -> None:
-        """Nothing to release; present for the Store protocol."""
+        """Nothing to release."""

@@ -7,7 +7,6 @@ collection share their users' sessions: ``{_id: sid, session: <JSON text>, expir
 
 from __future__ import annotations
 
-import inspect
 import logging
 import threading
 import time
@@ -15,7 +14,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import bson
 from bson.errors import BSONError
@@ -25,10 +24,11 @@ from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 from pymongo.write_concern import WriteConcern
 
+from .. import record as _record
 from ..errors import ConfigurationError, StoreUnavailable
-from ..serialization import datetime_to_ms, dumps, format_iso, parse_iso
+from ..serialization import datetime_to_ms, dumps, format_iso, loads
 from ..serialization import ms_to_datetime as _date  # exact ms: BSON dates are milliseconds
-from .base import DEFAULT_TTL, Loaded, Record, check_size, expiry_ms, parse_record, validate_ttl
+from .base import DEFAULT_TTL, Loaded, Record, Store, check_size, expiry_of, validate_ttl
 
 __all__ = ["MongoStore", "TTLIndexWarning"]
 
@@ -37,9 +37,7 @@ logger = logging.getLogger(__name__)
 _AUTO_REMOVE = ("native", "interval", "disabled")
 _SAVE_LOCK_STRIPES = 64
 _NOT_IMPLEMENTED = (115, 238)  # CommandNotSupported, NotImplemented (FerretDB 1.x has no TTL indexes)
-# express's Cookie.toJSON() keys, in order; with stringify=False Node stores unset ones as null.
-_COOKIE_KEYS = ("originalMaxAge", "partitioned", "priority", "expires", "secure", "httpOnly", "domain",
-                "path", "sameSite")
+# With stringify=False Node stores the cookie's unset keys as null.
 _NULLABLE_COOKIE_KEYS = ("partitioned", "priority", "secure", "domain", "sameSite")
 
 
@@ -69,7 +67,14 @@ def _json_ready(value: Any) -> Any:
     return str(value)  # ObjectId and friends: their JSON form is their string form
 
 
-class MongoStore:
+class _Version(NamedTuple):
+    """What load() saw: the compare-and-set token, and connect-mongo's lastModified (touchAfter)."""
+
+    session: Any  # the document's `session` field
+    last_modified_ms: int | None
+
+
+class MongoStore(Store):
     """Sessions in a MongoDB collection, readable and writable by connect-mongo 6::
 
         store = MongoStore.from_url("mongodb://localhost:27017/express-sessions", touch_after=3600)
@@ -107,6 +112,7 @@ class MongoStore:
         self.touch_after = touch_after
         self.stringify = stringify
         self.timestamps = timestamps
+        self.tracks_creation = timestamps  # load() knows creation times: connect-mongo's createdAt
         self._clock = clock
         self._own_client: MongoClient[Any] | None = None
         self._lock = threading.Lock()
@@ -120,16 +126,16 @@ class MongoStore:
 
     @classmethod
     def from_url(cls, url: str, *, db_name: str | None = None, collection: str = "sessions",
-                 server_selection_timeout: float = 3.0, **options: Any) -> MongoStore:
+                 server_selection_timeout: float = 3.0, ttl: float = DEFAULT_TTL, auto_remove: str = "native",
+                 auto_remove_interval: float = 600, touch_after: float = 0, stringify: bool = True,
+                 timestamps: bool = False, write_concern: WriteConcern | None = None,
+                 clock: Callable[[], float] = time.time) -> MongoStore:
         """A store on its own client (closed by ``close()``); the database comes from the URL path.
 
         The timeout (seconds) bounds each whole operation, retries included, so a request never
-        hangs on a dead or frozen server (pymongo's default is 30 s). Nothing connects yet.
+        hangs on a dead or frozen server (pymongo's default is 30 s). Nothing connects yet. The
+        other options are the constructor's.
         """
-        allowed = [option for option in inspect.signature(cls.__init__).parameters
-                   if option not in ("self", "collection")]
-        unknown = sorted(set(options) - set(allowed))
-        _check(not unknown, f"unknown MongoStore option(s) {', '.join(unknown)}; valid: {', '.join(allowed)}.")
         timeout = server_selection_timeout
         _check(_is_seconds(timeout) and 0 < timeout <= 300,
                f"server_selection_timeout must be seconds in (0, 300], not {timeout!r}.")
@@ -145,7 +151,9 @@ class MongoStore:
             raise ConfigurationError(f"invalid MongoDB URL ({exc}).") from exc
         try:
             name = db_name or client.get_default_database(None).name
-            store = cls(client[name][collection], **options)
+            store = cls(client[name][collection], ttl=ttl, auto_remove=auto_remove,
+                        auto_remove_interval=auto_remove_interval, touch_after=touch_after, stringify=stringify,
+                        timestamps=timestamps, write_concern=write_concern, clock=clock)
         except BaseException as exc:
             client.close()
             if isinstance(exc, PyMongoError):  # no database in the URL, or an invalid name
@@ -155,10 +163,6 @@ class MongoStore:
         store._own_client = client
         return store
 
-    @property
-    def tracks_creation(self) -> bool:
-        """Whether load() knows creation times: connect-mongo's createdAt, written with timestamps=True."""
-        return self.timestamps
 
     def __repr__(self) -> str:  # names the collection, never the URL (it may hold credentials)
         return f"MongoStore({self.collection.full_name!r})"
@@ -221,17 +225,19 @@ class MongoStore:
             logger.warning("could not delete expired sessions (%s); retrying in %g s",
                            type(exc).__name__, self.auto_remove_interval)
 
-    def _serialize(self, record: Record) -> Any:
+    def _embedded(self, text: str) -> Any:
         """The embedded document of stringify=False, with Node's nulls and a BSON date in the cookie."""
+        record = loads(text)
         cookie = record.get("cookie")
         if not isinstance(cookie, dict):
             return record
-        full = {key: cookie.get(key) for key in _COOKIE_KEYS} | cookie  # Node's nulls, then extra keys
-        if isinstance(full["expires"], str):
-            try:
-                full["expires"] = _date(parse_iso(full["expires"]))
-            except ValueError:
-                pass
+        full = {key: cookie.get(key) for key in _record.COOKIE_KEYS} | cookie  # Node's nulls, then extra keys
+        try:
+            expires = _record.expires_ms(full["expires"])
+            if expires is not None:
+                full["expires"] = _date(expires)
+        except ValueError:
+            pass
         return {**record, "cookie": full}
 
     def _decode(self, raw: RawBSONDocument) -> dict[str, Any] | None:
@@ -242,11 +248,11 @@ class MongoStore:
             logger.warning("ignored a session document that cannot be decoded")
             return None
 
-    def _parse(self, doc: dict[str, Any]) -> Record | None:
-        """The record in a document, or None (logged) if it is not a session we can read."""
+    def _text(self, doc: dict[str, Any]) -> str | None:
+        """The record's JSON text in a document, or None (logged) if it is not a session we can read."""
         value = doc.get("session")
         if isinstance(value, str):
-            return parse_record(value)
+            return value
         record: Any = None
         if isinstance(value, dict) and not self.stringify:
             try:
@@ -260,7 +266,11 @@ class MongoStore:
             logger.warning("ignored a session document whose 'session' field is not a %s",
                            "JSON object string" if self.stringify else "JSON object string or embedded document")
             return None
-        return record
+        try:
+            return dumps(record)
+        except (ValueError, TypeError, RecursionError):
+            logger.warning("ignored a session document whose embedded session JSON cannot represent")
+            return None
 
     # -- the Store protocol ---------------------------------------------------------------------
 
@@ -269,75 +279,68 @@ class MongoStore:
         with self._guard("get"):
             raw = self._raw.find_one({"_id": sid, **self._live(now)})
         doc = None if raw is None else self._decode(raw)
-        if doc is None:
+        text = None if doc is None else self._text(doc)
+        if text is None:
             return None
-        record = self._parse(doc)
-        if record is None:
-            return None
-        modified, created = doc.get("lastModified"), doc.get("createdAt")
-        if self.touch_after > 0 and isinstance(modified, datetime):
-            record["lastModified"] = _date(datetime_to_ms(modified))  # kept aside by Session, back in touch()
-        return Loaded(record, doc.get("session"), datetime_to_ms(created) if isinstance(created, datetime) else None)
+        modified, created = doc.get("lastModified"), doc.get("createdAt")  # type: ignore[union-attr]
+        modified_ms = datetime_to_ms(modified) if self.touch_after > 0 and isinstance(modified, datetime) else None
+        return Loaded(text, _Version(doc.get("session"), modified_ms),  # type: ignore[union-attr]
+                      datetime_to_ms(created) if isinstance(created, datetime) else None)
 
-    def get(self, sid: str) -> Record | None:
-        loaded = self.load(sid)
-        return None if loaded is None else loaded.record
-
-    def _update(self, sid: str, session: Record, now: int, created_ms: int | None) -> dict[str, Any]:
+    def _update(self, sid: str, record: Record, now: int) -> dict[str, Any]:
         """connect-mongo's set(): the whole document in ``$set``, timestamps on request.
 
         A given creation time replaces connect-mongo's ``createdAt`` (a regenerated session keeps
         its own; a document Node wrote without one gets one).
         """
-        record = session if "lastModified" not in session else {k: v for k, v in session.items() if k != "lastModified"}
-        text = dumps(record)
-        check_size(text)
-        fields: dict[str, Any] = {"_id": sid, "session": text if self.stringify else self._serialize(record),
-                                  "expires": _date(expiry_ms(record, now, self.ttl))}
+        check_size(record.text)
+        expires = now + int(self.ttl * 1000) if record.expires_ms is None else record.expires_ms
+        fields: dict[str, Any] = {"_id": sid, "session": record.text if self.stringify else self._embedded(record.text),
+                                  "expires": _date(expires)}
         if self.touch_after > 0:
             fields["lastModified"] = _date(now)
         update: dict[str, Any] = {"$set": fields}
         if self.timestamps:
-            if created_ms is None:
+            if record.created_ms is None:
                 update["$setOnInsert"] = {"createdAt": _date(now)}
             else:
-                fields["createdAt"] = _date(created_ms)
+                fields["createdAt"] = _date(record.created_ms)
             update["$currentDate"] = {"updatedAt": True}
         return update
 
-    def set(self, sid: str, session: Record, *, created_ms: int | None = None) -> None:
+    def write(self, sid: str, record: Record) -> None:
         now = self._now_ms()
-        update = self._update(sid, session, now, created_ms)
+        update = self._update(sid, record, now)
         with self._guard("set"):
             self.collection.update_one({"_id": sid}, update, upsert=True)
         self._remove_expired(now)
 
-    def save(self, sid: str, session: Record, version: Any, *, created_ms: int | None = None) -> Any:
-        """set() as a compare-and-set on the ``session`` field, which also sees connect-mongo's writes."""
+    def save(self, sid: str, record: Record, version: Any) -> Any:
+        """write() as a compare-and-set on the ``session`` field, which also sees connect-mongo's writes."""
         now = self._now_ms()
-        update = self._update(sid, session, now, created_ms)
+        update = self._update(sid, record, now)
         with self._save_locks[hash(sid) % _SAVE_LOCK_STRIPES], self._guard("save"):
             if version is None:  # insert, or reuse an expired document; a live one is a conflict
                 try:
                     self.collection.update_one({"_id": sid, "expires": {"$lte": _date(now)}}, update, upsert=True)
                 except DuplicateKeyError:
                     return None
-            elif self.collection.update_one({"_id": sid, "session": version, **self._live(now)},
+            elif self.collection.update_one({"_id": sid, "session": version.session, **self._live(now)},
                                             update).matched_count == 0:
                 return None
         self._remove_expired(now)
-        return update["$set"]["session"]
+        return _Version(update["$set"]["session"], now if self.touch_after > 0 else None)
 
-    def touch(self, sid: str, session: Record) -> None:
+    def refresh(self, sid: str, expires_ms: int | None, version: Any) -> None:
+        """connect-mongo's touch(): skipped while the record is younger than ``touch_after``."""
         now = self._now_ms()
         fields: dict[str, Any] = {}
-        modified = session.get("lastModified")
-        modified_ms = datetime_to_ms(modified) if isinstance(modified, datetime) else 0
-        if self.touch_after > 0 and modified_ms > 0:
+        modified_ms = None if version is None else version.last_modified_ms
+        if self.touch_after > 0 and modified_ms:
             if now - modified_ms < self.touch_after * 1000:
-                return  # connect-mongo's touchAfter: recently written, skip the write entirely
+                return  # recently written: skip the write entirely
             fields["lastModified"] = _date(now)
-        fields["expires"] = _date(expiry_ms(session, now, self.ttl))
+        fields["expires"] = _date(now + int(self.ttl * 1000) if expires_ms is None else expires_ms)
         update: dict[str, Any] = {"$set": fields}
         if self.timestamps:
             update["$currentDate"] = {"updatedAt": True}
@@ -345,17 +348,34 @@ class MongoStore:
             self.collection.update_one({"_id": sid}, update)  # a vanished record stays vanished
         self._remove_expired(now)
 
+    # connect-mongo's get() returns lastModified inside the session, and its touch() reads it there.
+    def get(self, sid: str) -> dict[str, Any] | None:
+        loaded = self.load(sid)
+        record = None if loaded is None else _record.parse(loaded.text)
+        if record is not None and loaded is not None and loaded.version.last_modified_ms is not None:
+            record["lastModified"] = _date(loaded.version.last_modified_ms)
+        return record
+
+    def set(self, sid: str, session: dict[str, Any], *, created_ms: int | None = None) -> None:
+        super().set(sid, {k: v for k, v in session.items() if k != "lastModified"}, created_ms=created_ms)
+
+    def touch(self, sid: str, session: dict[str, Any]) -> None:
+        modified = session.get("lastModified")
+        version = _Version(None, datetime_to_ms(modified)) if isinstance(modified, datetime) else None
+        self.refresh(sid, expiry_of(session), version)
+
     def destroy(self, sid: str) -> bool | None:
         with self._guard("destroy"):
             result = self.collection.delete_one({"_id": sid})
         return result.deleted_count == 1 if result.acknowledged else None
 
-    def all(self) -> dict[str, Record]:
+    def all(self) -> dict[str, dict[str, Any]]:
         with self._guard("all"):
             raws = list(self._raw.find(self._live(self._now_ms())))
         docs = (doc for raw in raws if (doc := self._decode(raw)) is not None)
-        records = ((doc["_id"], self._parse(doc)) for doc in docs)
-        return {sid: record for sid, record in records if isinstance(sid, str) and record is not None}
+        texts = ((doc["_id"], self._text(doc)) for doc in docs)
+        records = ((sid, _record.parse(text)) for sid, text in texts if isinstance(sid, str) and text is not None)
+        return {sid: record for sid, record in records if record is not None}
 
     def length(self) -> int:
         """Live sessions only (connect-mongo also counts expired, unreaped ones)."""

@@ -12,9 +12,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from urllib.parse import unquote, urlsplit
 
+from typing import Any
+
+from .. import record as _record
 from ..errors import ConfigurationError, StoreUnavailable
-from ..serialization import dumps
-from .base import DEFAULT_TTL, Loaded, Record, check_size, expiry_ms, parse_record, validate_ttl
+from .base import DEFAULT_TTL, Loaded, Record, Store, check_size, validate_ttl
 
 __all__ = ["SQLiteStore"]
 
@@ -23,15 +25,14 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 PURGE_INTERVAL = 600  # seconds between sweeps of expired rows
 
 
-def _read(blob: bytes) -> tuple[Record | None, str]:
-    """A row's record (None if unreadable) and its text. Rows are read as bytes: sqlite3 would
-    raise on a row that is not UTF-8, and one bad row must read as missing, not fail the store."""
+def _text(blob: bytes) -> str | None:
+    """A row's text, or None (logged). Rows are read as bytes: sqlite3 would raise on a row that
+    is not UTF-8, and one bad row must read as missing, not fail the store."""
     try:
-        text = blob.decode("utf-8")
+        return blob.decode("utf-8")
     except UnicodeDecodeError:
         logger.warning("ignored a stored session that is not UTF-8 text")
-        return None, ""
-    return parse_record(text), text
+        return None
 
 
 def _file_of(path: str) -> str | None:
@@ -44,7 +45,7 @@ def _file_of(path: str) -> str | None:
     return None if path in ("", ":memory:") else path
 
 
-class SQLiteStore:
+class SQLiteStore(Store):
     """Sessions that survive restarts and are shared by every process using the same file::
 
         store = SQLiteStore("sessions.sqlite3", ttl=14 * 86400)
@@ -53,6 +54,8 @@ class SQLiteStore:
     waitress's threads) can share it; expired rows are invisible at once and purged every
     ten minutes.
     """
+
+    tracks_creation = True  # load() reports when each record was first written
 
     def __init__(
         self,
@@ -117,31 +120,25 @@ class SQLiteStore:
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
 
-    tracks_creation = True  # load() reports when each record was first written
-
     def load(self, sid: str) -> Loaded | None:
         with self._db() as db:
             row = db.execute(
                 f'SELECT CAST(session AS BLOB), created FROM "{self.table}" WHERE sid = ? AND expires > ?',
                 (sid, self._now_ms()),
             ).fetchone()
-        if row is None:
+        text = None if row is None else _text(row[0])
+        if text is None:
             return None
-        record, text = _read(row[0])
         created = row[1] if type(row[1]) is int else None  # another writer may have left anything
-        return None if record is None else Loaded(record, text, created)
+        return Loaded(text, text, created)
 
-    def get(self, sid: str) -> Record | None:
-        loaded = self.load(sid)
-        return None if loaded is None else loaded.record
-
-    def _write(self, sid: str, session: Record, version: str | None, check: bool,
-               created_ms: int | None) -> str | None:
-        text = dumps(session)
+    def _put(self, sid: str, record: Record, version: str | None, check: bool) -> str | None:
+        text = record.text
         check_size(text)
         now = self._now_ms()
+        created_ms = record.created_ms
         created = now if created_ms is None else created_ms
-        expires = expiry_ms(session, now, self.ttl)
+        expires = now + int(self.ttl * 1000) if record.expires_ms is None else record.expires_ms
         table = self.table
         with self._db() as db:
             if not check:
@@ -169,29 +166,31 @@ class SQLiteStore:
                 db.execute(f'DELETE FROM "{table}" WHERE expires <= ?', (now,))
         return text if cursor.rowcount == 1 else None
 
-    def set(self, sid: str, session: Record, *, created_ms: int | None = None) -> None:
-        self._write(sid, session, None, False, created_ms)
+    def write(self, sid: str, record: Record) -> None:
+        self._put(sid, record, None, False)
 
-    def save(self, sid: str, session: Record, version: str | None, *, created_ms: int | None = None) -> str | None:
-        return self._write(sid, session, version, True, created_ms)
+    def save(self, sid: str, record: Record, version: Any) -> str | None:
+        return self._put(sid, record, version, True)
 
-    def touch(self, sid: str, session: Record) -> None:
+    def refresh(self, sid: str, expires_ms: int | None, version: Any) -> None:
+        now = self._now_ms()
         with self._db() as db:
             db.execute(
-                f'UPDATE "{self.table}" SET expires = ? WHERE sid = ?',
-                (expiry_ms(session, self._now_ms(), self.ttl), sid),
+                f'UPDATE "{self.table}" SET expires = ? WHERE sid = ? AND expires > ?',
+                (now + int(self.ttl * 1000) if expires_ms is None else expires_ms, sid, now),
             )
 
     def destroy(self, sid: str) -> bool:
         with self._db() as db:
             return db.execute(f'DELETE FROM "{self.table}" WHERE sid = ?', (sid,)).rowcount == 1
 
-    def all(self) -> dict[str, Record]:
+    def all(self) -> dict[str, dict[str, Any]]:
         with self._db() as db:
             rows = db.execute(
                 f'SELECT sid, CAST(session AS BLOB) FROM "{self.table}" WHERE expires > ?', (self._now_ms(),)
             ).fetchall()
-        return {sid: record for sid, blob in rows if (record := _read(blob)[0]) is not None}
+        texts = ((sid, _text(blob)) for sid, blob in rows)
+        return {sid: record for sid, text in texts if text is not None and (record := _record.parse(text)) is not None}
 
     def length(self) -> int:
         with self._db() as db:

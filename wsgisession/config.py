@@ -1,0 +1,113 @@
+"""SessionConfig: every option of a session middleware, validated once, as one frozen value."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .errors import ConfigurationError, InsecureSecretWarning
+from .options import CookieOptions, validate_cookie_name
+from .stores.base import Store
+
+__all__ = ["DEFAULT_ENVIRON_KEY", "SessionConfig"]
+
+DEFAULT_ENVIRON_KEY = "wsgisession.session"
+
+
+def default_genid(request: Any) -> str:
+    """192 random bits, base64url: the express-session (uid-safe) format."""
+    return secrets.token_urlsafe(24)
+
+
+def _bool(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"{name} must be True or False, not {value!r}.")
+
+
+def _secrets(secret: object) -> tuple[str | bytes, ...]:
+    candidates = [secret] if isinstance(secret, (str, bytes)) else secret
+    if not isinstance(candidates, Sequence) or isinstance(candidates, (str, bytes)) or not candidates or not all(
+        isinstance(s, (str, bytes)) and s for s in candidates
+    ):
+        raise ConfigurationError(
+            "secret is required: pass a long random string (e.g. secrets.token_urlsafe(32)), "
+            "or a list of them with the newest first to rotate secrets."
+        )
+    if any(len(s.encode("utf-8") if isinstance(s, str) else s) < 32 for s in candidates):
+        warnings.warn("a session secret shorter than 32 bytes can be brute-forced: use secrets.token_urlsafe(32)",
+                      InsecureSecretWarning, stacklevel=6)  # the caller of SessionMiddleware(...)
+    return tuple(candidates)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionConfig:
+    """The options of ``SessionMiddleware`` (and of the framework adapters), checked at construction.
+
+    ``trust_proxy`` makes ``X-Forwarded-Proto`` decide whether a request is https: turn it on only
+    behind a proxy that sets that header, or clients could claim https themselves.
+    """
+
+    secret: str | bytes | Sequence[str | bytes] = field(repr=False)
+    store: Store
+    name: str = "connect.sid"
+    cookie: CookieOptions = field(default_factory=CookieOptions)
+    resave: bool = False
+    save_uninitialized: bool = False
+    rolling: bool = False
+    unset: Literal["keep", "destroy"] = "keep"
+    trust_proxy: bool = False
+    genid: Callable[[Any], str] = default_genid
+    environ_key: str = DEFAULT_ENVIRON_KEY
+    concurrency: Literal["merge", "overwrite"] = "merge"
+    absolute_timeout: float | None = None
+    clock: Callable[[], float] = time.time
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.store, Store):
+            raise ConfigurationError(
+                "store is required: pass SQLiteStore('sessions.sqlite3'), MongoStore.from_url(...) or, for tests, "
+                "MemoryStore(); a store of your own must subclass wsgisession.Store."
+            )
+        if not isinstance(self.cookie, CookieOptions):
+            raise ConfigurationError("cookie must be a CookieOptions(...) instance.")
+        validate_cookie_name(self.name, self.cookie)
+        for name in ("resave", "save_uninitialized", "rolling", "trust_proxy"):
+            _bool(name, getattr(self, name))
+        if self.unset not in ("keep", "destroy"):
+            raise ConfigurationError(f"unset must be 'keep' or 'destroy', not {self.unset!r}.")
+        if not callable(self.genid):
+            raise ConfigurationError("genid must be a callable taking the WSGI environ and returning a str.")
+        if not isinstance(self.environ_key, str) or not self.environ_key:
+            raise ConfigurationError("environ_key must be a non-empty str.")
+        if not callable(self.clock):
+            raise ConfigurationError("clock must be a callable returning epoch seconds, like time.time.")
+        if self.concurrency not in ("merge", "overwrite"):
+            raise ConfigurationError(f"concurrency must be 'merge' or 'overwrite', not {self.concurrency!r}.")
+        if self.concurrency == "merge" and not self.store.compares_and_sets:
+            raise ConfigurationError(
+                f"{type(self.store).__name__} has no save(), the compare-and-set that concurrency-safe saves need: "
+                "implement it (see wsgisession.Store) or pass concurrency='overwrite'."
+            )
+        self._check_timeout()
+        object.__setattr__(self, "secret", _secrets(self.secret))
+
+    def _check_timeout(self) -> None:
+        timeout = self.absolute_timeout
+        if timeout is None:
+            return
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise ConfigurationError(f"absolute_timeout must be a positive number of seconds or None, not {timeout!r}.")
+        if not self.store.tracks_creation:
+            raise ConfigurationError(
+                "absolute_timeout needs a store that records when each session was created: "
+                "use MongoStore(..., timestamps=True) (connect-mongo's createdAt), SQLiteStore or MemoryStore."
+            )
+
+    @property
+    def merge(self) -> bool:
+        """Whether saves are compare-and-sets that merge concurrent changes."""
+        return self.concurrency == "merge"

@@ -1,0 +1,81 @@
+"""SessionCore: sessions for any transport, from plain values (a Cookie header, https or not).
+
+The WSGI middleware (and the framework adapters) hand it what they read from the request and
+add the headers it returns; it never calls back into them::
+
+    core = SessionCore(SessionConfig(secret=SECRET, store=SQLiteStore("sessions.sqlite3")))
+    session = core.open(cookie_header, is_secure, request)     # lazy: nothing read yet
+    ...                                                         # the app uses the session
+    headers = core.close(session)       # saves or touches; [("Vary", "Cookie"), ("Set-Cookie", ...)]
+    core.finish(session)                # after the body: saves what changed while it streamed
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from .config import SessionConfig
+from .cookies import render_set_cookie
+from .events import Events, SaveStats
+from .ids import SessionIds
+from .persistence import SET_COOKIE
+from .session import Session, persistence_of
+
+__all__ = ["SessionCore"]
+
+_EXPIRED = datetime(1970, 1, 1, tzinfo=timezone.utc)
+VARY_COOKIE = ("Vary", "Cookie")
+_NO_CACHE = ("Cache-Control", 'no-cache="Set-Cookie"')
+
+
+class SessionCore:
+    """What the sessions of one middleware share: the options, the store, the ids, the events."""
+
+    def __init__(self, config: SessionConfig) -> None:
+        self.config = config
+        self.store = config.store
+        self.clock = config.clock
+        self.events = Events()
+        self.stats = SaveStats(self.events)
+        self.ids = SessionIds(config.name, config.secret, self.events)  # type: ignore[arg-type]
+
+    def open(self, cookie_header: str | None, is_secure: bool, request: Any) -> Session:
+        """The request's session; nothing is read until the app uses it."""
+        return Session(self, cookie_header, is_secure, request)
+
+    def close(self, session: Session, unset: bool = False) -> list[tuple[str, str]]:
+        """Save, touch or destroy as needed; return the headers to add (Vary, Set-Cookie...).
+
+        ``unset``: the app removed the session from the request (express's ``unset`` option decides).
+        """
+        if unset:
+            if self.config.unset == "keep":
+                return [VARY_COOKIE] if session.loaded else []  # a body that read it varies on it
+            session.destroy()
+        p = persistence_of(session)
+        if p is None:
+            return []
+        action = p.commit()
+        if action is None:
+            return [VARY_COOKIE]
+        options = self.config.cookie  # the security attributes are the options' ("auto" resolved aside)
+        cookie = p.cookie
+        if action == SET_COOKIE:
+            value = self.ids.cookie_value(p.id)
+            max_age = None if cookie.expires_ms is None else max(0, int(cookie.max_age or 0))
+            expires = cookie.expires
+        else:
+            value, max_age, expires = "", 0, _EXPIRED
+        set_cookie = render_set_cookie(
+            self.config.name, value, max_age=max_age, domain=options.domain, path=options.path, expires=expires,
+            http_only=options.http_only, secure=cookie.secure, partitioned=options.partitioned,
+            priority=cookie.priority, same_site=cookie.same_site,
+        )
+        return [VARY_COOKIE, ("Set-Cookie", set_cookie), _NO_CACHE]
+
+    def finish(self, session: Session) -> None:
+        """The response is over: save what changed after its headers went out."""
+        p = persistence_of(session)
+        if p is not None:
+            p.finish()

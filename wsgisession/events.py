@@ -1,0 +1,113 @@
+"""The lifecycle event stream: what happened to sessions, for logs, counters and user hooks.
+
+Every event is counted (``middleware.events.counts``), logged at DEBUG, and handed to the hooks
+subscribed with ``middleware.events.subscribe(hook)``. An event never carries a session id: only
+a short salted hash of it (``Event.session``), enough to correlate the events of one session::
+
+    def audit(event):
+        if event.name == "destroyed":
+            audit_log.info("logout of session %s", event.session)
+
+    app.events.subscribe(audit)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import threading
+from collections import Counter
+from collections.abc import Callable
+from typing import NamedTuple
+
+__all__ = ["EVENTS", "Event", "Events", "SaveStats"]
+
+logger = logging.getLogger(__name__)
+
+# name -> the DEBUG log line (%s: the salted hash of the session, %d: the count)
+EVENTS = {
+    "created": "session %s created",
+    "loaded": "session %s loaded",
+    "regenerated": "session %s regenerated (the new id is logged as created)",
+    "destroyed": "session %s destroyed",
+    "timed_out": "session %s reached its absolute timeout: destroyed",
+    "bad_signature": "ignored a session cookie: unsigned, badly signed or oversized",
+    "unknown_id": "session %s unknown or expired: starting a new one",
+    "unreadable": "session %s: ignored a stored session that cannot be read",
+    "merged": "session %s: merged with changes saved by a concurrent request",
+    "conflict": "session %s: %d key(s) changed by concurrent requests, the later write won",
+    "dropped": "session %s was destroyed by a concurrent request: its changes are dropped",
+    "store_error": "session store unavailable",
+}
+
+
+class Event(NamedTuple):
+    """One lifecycle event: its name (a key of ``EVENTS``), the session's salted hash, how many times."""
+
+    name: str
+    session: str | None  # a short salted hash of the id, never the id itself
+    times: int = 1
+
+
+class Events:
+    """Counts, logs and dispatches the lifecycle events of one middleware; thread-safe."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._hooks: tuple[Callable[[Event], object], ...] = ()
+        self._salt = secrets.token_bytes(16)
+
+    def subscribe(self, hook: Callable[[Event], object]) -> None:
+        """Call ``hook(event)`` for every event from now on (an exception it raises is logged, not raised)."""
+        if not callable(hook):
+            raise TypeError("an event hook must be a callable taking an Event")
+        with self._lock:
+            self._hooks = (*self._hooks, hook)
+
+    def tag(self, sid: str) -> str:
+        """A short salted hash that correlates log lines of one session without revealing its id."""
+        return hashlib.blake2b(sid.encode("utf-8", "surrogatepass"), key=self._salt, digest_size=6).hexdigest()
+
+    def emit(self, name: str, sid: str | None = None, times: int = 1) -> None:
+        """Record that ``name`` happened (to session ``sid``, ``times`` times)."""
+        with self._lock:
+            self.counts[name] += times
+        hooks = self._hooks
+        if not hooks and not logger.isEnabledFor(logging.DEBUG):
+            return  # nobody listens: no hash to compute
+        event = Event(name, None if sid is None else self.tag(sid), times)
+        message = EVENTS[name]
+        args = (event.session, times)[: message.count("%")]
+        logger.debug(message, *args)
+        for hook in hooks:
+            try:
+                hook(event)
+            except Exception:  # a monitoring hook must not break the request
+                logger.exception("a session event hook failed on %r", name)
+
+
+class SaveStats:
+    """Counts of concurrent saves (``SessionMiddleware.stats``), read from the event counts."""
+
+    def __init__(self, events: Events) -> None:
+        self._counts = events.counts
+
+    @property
+    def merged(self) -> int:
+        """Saves that found the record changed and merged key by key."""
+        return self._counts["merged"]
+
+    @property
+    def same_key_conflicts(self) -> int:
+        """Keys both requests changed: the later writer won."""
+        return self._counts["conflict"]
+
+    @property
+    def dropped(self) -> int:
+        """Saves abandoned because another request destroyed the session."""
+        return self._counts["dropped"]
+
+    def __repr__(self) -> str:
+        return f"SaveStats(merged={self.merged}, same_key_conflicts={self.same_key_conflicts}, dropped={self.dropped})"

@@ -1,0 +1,292 @@
+"""What the store holds for one request's session, and express-session's rules for writing it back.
+
+At the end of a request that used its session, ``commit`` decides as express-session does
+(its ``shouldSave``, ``shouldTouch`` and ``shouldSetCookie``):
+
+=====================================================  ================  ======================================
+the session...                                         store             Set-Cookie
+=====================================================  ================  ======================================
+is new (no live record for the cookie), unmodified     nothing           no (yes with ``save_uninitialized``,
+                                                                         which also saves it)
+is new, modified                                       save              yes
+was loaded, modified (or ``resave``, or a record to    save              if ``rolling``, or the cookie has an
+repair)                                                                  expiry
+was loaded, unmodified                                 touch (expiry)    if ``rolling``
+was destroyed in this request                          (destroyed)       an expired cookie, if one came in
+=====================================================  ================  ======================================
+
+*Modified* means the data's JSON or the cookie's own settings (max age, priority) differ from
+what was loaded, or the id changed (``regenerate``). No Set-Cookie is sent for a Secure cookie
+over plain http. Saves are compare-and-sets (``concurrency="merge"``): when another request
+saved meanwhile, this one re-applies only its own changes on top (``merge.py``); when another
+request destroyed the session, it stays destroyed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from . import record
+from .errors import SessionError, StoreUnavailable
+from .ids import SessionIds
+from .merge import merge
+from .serialization import dumps, loads
+from .session_cookie import SessionCookie
+from .stores.base import Record
+
+if TYPE_CHECKING:
+    from .core import SessionCore
+
+__all__ = ["EXPIRE_COOKIE", "MAX_SAVE_ATTEMPTS", "SET_COOKIE", "Persistence"]
+
+logger = logging.getLogger(__name__)
+
+SET_COOKIE = "set"
+EXPIRE_COOKIE = "expire"
+# Compare-and-set rounds before a save gives up (StoreUnavailable). Each failed round means
+# another request's save succeeded, so this bounds how many concurrent writers one save outlasts.
+MAX_SAVE_ATTEMPTS = 64
+State = tuple[str, tuple[Any, ...]]  # (the data's JSON, the cookie's own settings)
+
+
+class Persistence:
+    """One request's session as the store holds it: loaded on creation, written back by ``commit``."""
+
+    __slots__ = ("core", "request", "is_secure", "cookie_id", "id", "original_id", "delivered_id", "data", "cookie",
+                 "version", "base", "loaded", "saved", "committed", "used_late", "expire_cookie", "dropped", "retired",
+                 "created_ms", "pending_created")
+
+    id: str
+    original_id: str
+    data: dict[str, Any]
+    cookie: SessionCookie
+    version: Any  # the store's token for what it held when loaded or last saved
+    base: str  # the data's JSON as last seen in the store: what our changes are relative to
+    loaded: State  # as loaded: what "modified" compares with
+    saved: State | None  # what the store holds as far as this request knows (None: must write)
+    created_ms: int | None  # when the stored session was created, if known
+    pending_created: int | None  # a creation time the next save must write (regenerate, first sight)
+
+    def __init__(self, core: SessionCore, cookie_header: str | None, is_secure: bool, request: Any) -> None:
+        self.core = core
+        self.request = request
+        self.is_secure = is_secure
+        self.delivered_id: str | None = None  # the id the browser holds once the headers are out
+        self.committed: State | None = None  # what commit() left in the store
+        self.used_late = False  # used after commit(): finish() compares again
+        self.expire_cookie = False
+        self.dropped = False  # another request destroyed it while this one ran: never recreate
+        self.retired: str | None = None  # the stored id a regenerate() left, destroyed at the next save
+        # The cookie is read (and HMAC-checked) only now, when the session is first used.
+        sid = self.cookie_id = core.ids.read(cookie_header)
+        if sid is not None and self._load(sid):
+            self.id = self.original_id = sid
+        else:
+            self._fresh()
+
+    # -- loading ---------------------------------------------------------------------------------
+
+    def _load(self, sid: str) -> bool:
+        core = self.core
+        loaded = core.store.load(sid)
+        parsed = None if loaded is None else record.split(loaded.text)
+        if loaded is None or parsed is None:
+            core.events.emit("unknown_id" if loaded is None else "unreadable", sid)
+            return False
+        self.created_ms = created = loaded.created_ms
+        self.pending_created = None
+        limit = core.config.absolute_timeout
+        if limit is not None:
+            now = int(core.clock() * 1000)
+            if created is None or created > now:  # unknown (a peer that does not record it), or from the future:
+                self.created_ms = self.pending_created = now  # it counts from now, and is saved with that time
+            elif now - created >= limit * 1000:
+                core.store.destroy(sid)
+                core.events.emit("timed_out", sid)
+                return False
+        invalid: list[str] = []
+        if parsed.cookie is None:
+            self.cookie = self._new_cookie()
+        else:
+            self.cookie, invalid = SessionCookie.from_json(parsed.cookie, core.config.cookie, self.is_secure, core.clock)
+            if invalid:
+                logger.warning("session %s: ignored invalid stored cookie value(s) %s; using the configured ones",
+                               core.events.tag(sid), ", ".join(invalid))
+        self.data = parsed.data
+        self.version = loaded.version
+        self.base = parsed.data_json
+        self.loaded = (parsed.data_json, self.cookie.settings())
+        # With resave, a record to repair or a creation time to write, it is saved even if unchanged.
+        self.saved = None if core.config.resave or invalid or self.pending_created is not None else self.loaded
+        core.events.emit("loaded", sid)
+        return True
+
+    def _fresh(self) -> None:
+        self.id = self.original_id = SessionIds.new(self.core.config.genid, self.request)
+        self.data = {}
+        self.version = None
+        self.created_ms = None
+        self.pending_created = None
+        self.cookie = self._new_cookie()
+        self.base = "{}"
+        self.loaded = ("{}", self.cookie.settings())
+        self.saved = None
+
+    def _new_cookie(self) -> SessionCookie:
+        return SessionCookie(self.core.config.cookie, self.is_secure, self.core.clock)
+
+    def reload(self) -> None:
+        """Re-read the record, dropping unsaved changes."""
+        if not self._load(self.id):
+            raise SessionError("the session no longer exists in the store")
+
+    # -- what the app changed --------------------------------------------------------------------
+
+    def state(self) -> State:
+        try:
+            data_json = dumps(self.data)
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise SessionError(f"session data must be JSON-serializable: {exc}") from exc
+        return (data_json, self.cookie.settings())
+
+    def _record(self, state: State) -> Record:
+        cookie = self.cookie
+        return Record(record.join(dumps(cookie.to_json()), state[0]), cookie.expires_ms, self.pending_created)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def regenerate(self) -> None:
+        """A new id, same data and creation time; the stored old id goes when the new one is saved."""
+        old = self.id
+        if self.retired is None and (self.version is not None or not self.core.config.merge):
+            # Destroyed once the new id is saved: a logout that lands in between is then seen.
+            # (Without versions, overwrite mode cannot tell: it always is.)
+            self.retired = old
+        self.core.events.emit("regenerated", old)
+        self.id = SessionIds.new(self.core.config.genid, self.request)
+        self.cookie = self._new_cookie()
+        self.version = None
+        self.saved = None
+        self.pending_created = self.created_ms
+
+    def destroy(self) -> None:
+        """Delete everything this browser had, and start an empty session with an expired cookie."""
+        store = self.core.store
+        # The session, the id it was regenerated from, and the id the cookie presented (a record
+        # this request could not read is removed too).
+        for sid in {self.id, self.retired, self.cookie_id}:
+            if sid is not None:
+                store.destroy(sid)
+        self.core.events.emit("destroyed", self.id)
+        self.retired = None
+        if self.cookie_id:
+            self.expire_cookie = True
+        self._fresh()
+
+    def _retire(self) -> bool:
+        """Destroy the id this session was regenerated from; False (and drop) if a logout did first."""
+        old, self.retired = self.retired, None
+        assert old is not None
+        store = self.core.store
+        if store.destroy(old) is False and self.core.config.merge:
+            store.destroy(self.id)
+            self._drop()
+            return False
+        return True
+
+    def _drop(self) -> None:
+        self.core.events.emit("dropped", self.id)
+        self.dropped = True
+
+    # -- writing -----------------------------------------------------------------------------------
+
+    def persist(self, state: State) -> State | None:
+        """Write the session (a compare-and-set that merges, with merging on); None if destroyed meanwhile."""
+        if self.dropped:
+            return None
+        core = self.core
+        store = core.store
+        if not core.config.merge:
+            store.write(self.id, self._record(state))
+            return self._written(state)
+        for _ in range(MAX_SAVE_ATTEMPTS):
+            version = store.save(self.id, self._record(state), self.version)
+            if version is not None:
+                self.version = version
+                return self._written(state)
+            loaded = store.load(self.id)
+            theirs = None if loaded is None else record.split(loaded.text)
+            if loaded is None or theirs is None:  # destroyed, or left unreadable by another writer
+                self._drop()
+                return None
+            self.data, conflicts = merge(loads(self.base), self.data, theirs.data)
+            self.version = loaded.version
+            self.base = theirs.data_json
+            state = self.state()
+            core.events.emit("merged", self.id)
+            if conflicts:
+                core.events.emit("conflict", self.id, conflicts)
+        raise StoreUnavailable(f"too many concurrent requests changed this session: not saved after "
+                               f"{MAX_SAVE_ATTEMPTS} attempts")
+
+    def _written(self, state: State) -> State | None:
+        self.saved = state
+        self.base = state[0]
+        self.pending_created = None
+        if self.retired is not None and not self._retire():
+            return None
+        return state
+
+    def commit(self) -> str | None:
+        """Save or touch as express-session does (the table above); return SET_COOKIE, EXPIRE_COOKIE or None."""
+        config = self.core.config
+        cookie = self.cookie
+        cookie.reset()
+        state = self.state()
+        modified = self.id != self.original_id or state != self.loaded
+        new = self.cookie_id != self.id
+        if new and not config.save_uninitialized and self.saved is None:
+            should_save = modified
+        else:
+            should_save = self.id != self.original_id or state != self.saved
+        if should_save:
+            saved = self.persist(state)
+            if saved is None:
+                return None  # destroyed meanwhile by another request: no cookie for it
+            state = saved
+            if new and self.id == self.original_id:
+                self.core.events.emit("created", self.id)
+        elif not new:
+            self.core.store.refresh(self.id, cookie.expires_ms, self.version)
+        self.committed = state
+        send = (config.save_uninitialized or modified) if new else (
+            config.rolling or (cookie.expires_ms is not None and modified))
+        self.delivered_id = self.id if send else self.cookie_id
+        if cookie.secure and not self.is_secure:
+            return None  # a Secure cookie never travels over plain http (as express)
+        if send:
+            return SET_COOKIE
+        return EXPIRE_COOKIE if self.expire_cookie else None
+
+    def finish(self) -> None:
+        """Save changes made after the headers went out (while the body was being produced).
+
+        Only the session whose id the browser holds can be saved then: a session first created
+        (or regenerated) after the headers went out is not stored, as its cookie can never reach
+        the browser. Only a session used after the commit is compared again.
+        """
+        if self.dropped:
+            return
+        if self.committed is None:  # first used after the headers went out
+            self.delivered_id = self.cookie_id
+        if self.id != self.delivered_id:
+            logger.debug("session %s was created after the response headers: not stored",
+                         self.core.events.tag(self.id))
+            return
+        if self.committed is None:
+            self.commit()
+        elif self.used_late:
+            state = self.state()
+            if state != self.committed:
+                self.committed = self.persist(state) or self.committed
