@@ -115,32 +115,6 @@ def bare_counter(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     return [body]
 
 
-class SpyStore:
-    """A wsgisession store wrapper counting calls by method name (each store call is one round trip).
-
-    Generic on purpose: whatever methods the Store protocol has (get/set/touch/destroy, load/save...)
-    are forwarded and counted; attributes that are not methods pass through unchanged.
-    """
-
-    _NOT_COUNTED = frozenset({"all", "length", "clear", "close"})
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.calls: Counter[str] = Counter()
-
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self.inner, name)
-        if name.startswith("_") or not callable(value) or name in self._NOT_COUNTED:
-            return value
-        calls = self.calls
-
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            calls[name] += 1
-            return value(*args, **kwargs)
-
-        return counted
-
-
 def beaker_spy_namespace() -> tuple[type, Counter[str]]:
     """A Beaker MemoryNamespaceManager subclass counting reads, writes and deletes of session records."""
     from beaker.container import MemoryNamespaceManager

@@ -31,6 +31,7 @@ SCENARIOS = {  # name -> (path, sends the returning user's cookie)
     "modified": ("/inc", True),
     "new session": ("/inc", False),
 }
+Reader = Callable[[], "Counter[str]"]  # the store calls made since the last read
 SYSTEMS = ("bare", "wsgisession+MemoryStore", "Beaker memory", "Beaker memory (json)")
 BEAKERS = ("Beaker memory", "Beaker memory (json)")
 
@@ -101,7 +102,7 @@ def time_requests(app: Any, env: dict[str, Any], n: int) -> float:
 class System:
     """One system under test: its app, a returning user's cookie, and a way to count store calls."""
 
-    def __init__(self, name: str, make: Callable[[], Any], make_counting: Callable[[], tuple[Any, Counter[str]]]) -> None:
+    def __init__(self, name: str, make: Callable[[], Any], make_counting: Callable[[], tuple[Any, Reader]]) -> None:
         self.name = name
         self.app = make()
         self.cookie = login(self.app) if name != "bare" else None
@@ -110,23 +111,34 @@ class System:
 
 def systems() -> list[System]:
     common.require_module("beaker", INSTALL)
-    from apps import SpyStore, bare_app, beaker_app, beaker_spy_namespace, wsgisession_app
+    from apps import bare_app, beaker_app, beaker_spy_namespace, wsgisession_app
+    from tests.helpers import SpyStore
     from wsgisession import MemoryStore
 
-    def counting_ws() -> tuple[Any, Counter[str]]:
+    def counting_ws() -> tuple[Any, Reader]:
         spy = SpyStore(MemoryStore())
-        return wsgisession_app(spy), spy.calls
 
-    def counting_beaker(**extra: Any) -> Callable[[], tuple[Any, Counter[str]]]:
-        def make() -> tuple[Any, Counter[str]]:
+        def read() -> Counter[str]:
+            counts = spy.count()
+            spy.calls.clear()
+            return counts
+        return wsgisession_app(spy), read
+
+    def counting_beaker(**extra: Any) -> Callable[[], tuple[Any, Reader]]:
+        def make() -> tuple[Any, Reader]:
             namespace, calls = beaker_spy_namespace()
-            return beaker_app(**{"session.namespace_class": namespace}, **extra), calls
+
+            def read() -> Counter[str]:
+                counts = Counter(calls)
+                calls.clear()
+                return counts
+            return beaker_app(**{"session.namespace_class": namespace}, **extra), read
         return make
 
     json = {"session.data_serializer": "json"}
 
     result = [
-        System("bare", bare_app, lambda: (bare_app(), Counter())),
+        System("bare", bare_app, lambda: (bare_app(), Counter)),
         System("wsgisession+MemoryStore", lambda: wsgisession_app(MemoryStore()), counting_ws),
         System("Beaker memory", beaker_app, counting_beaker()),
         System("Beaker memory (json)", lambda: beaker_app(**json), counting_beaker(**json)),
@@ -140,12 +152,13 @@ def count_calls(system: System, n: int) -> dict[str, str]:
     """Store calls per request for each scenario, in a separate untimed app with a spy store."""
     out = {}
     for scenario, (path, with_cookie) in SCENARIOS.items():
-        app, calls = system.make_counting()
+        app, read = system.make_counting()
         cookie = login(app) if with_cookie and system.name != "bare" else None
-        calls.clear()
+        read()
         env = environ(path, cookie)
         for _ in range(n):
             call(app, env)
+        calls = read()
         total = sum(calls.values())
         detail = ", ".join(f"{op} {count / n:g}" for op, count in sorted(calls.items()))
         out[scenario] = f"{total / n:g}" + (f" ({detail})" if detail else "")

@@ -123,3 +123,20 @@ def test_max_age_keeps_whole_milliseconds():
     cookie = SessionCookie(CookieOptions(), False, FakeClock(NOW))
     cookie.max_age = 1.001
     assert cookie.original_max_age == 1001
+
+
+@pytest.mark.parametrize("options", [
+    CookieOptions(),
+    CookieOptions(max_age=3600, partitioned=True, priority="high", secure=True, domain="example.com",
+                  same_site="strict"),
+    CookieOptions(same_site=None, http_only=False, path='/a"b\\c'),
+    CookieOptions(same_site="auto", max_age=0.5),
+], ids=["defaults", "every attribute", "escaped path", "auto"])
+@pytest.mark.parametrize("is_secure", [False, True])
+def test_the_rendered_cookie_json_is_the_serialized_cookie_object(options, is_secure):
+    from wsgisession.serialization import dumps
+
+    cookie = SessionCookie(options, is_secure, FakeClock(NOW))
+    assert cookie.json() == dumps(cookie.to_json())
+    cookie.priority = "low"
+    assert cookie.json() == dumps(cookie.to_json())

@@ -25,6 +25,7 @@ __all__ = [
 
 _BLANKS = " \t"
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_SIGNED_ID = re.compile(r"[A-Za-z0-9_.:+/-]*")  # what a signed session id is made of
 # RFC 6265 cookie-name: an RFC 7230 token.
 TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Attributes are printable ASCII without ";": anything else could end one, split the header or
@@ -97,6 +98,8 @@ def _decode_value(raw: str) -> str:
 
 def encode_uri_component(text: str) -> str:
     """Encode like ECMAScript ``encodeURIComponent`` (UTF-8, upper-case hex)."""
+    if _SIGNED_ID.fullmatch(text):  # a signed id (s:, base64url id, base64 MAC): 0.3 µs instead of 0.9
+        return text.replace(":", "%3A").replace("+", "%2B").replace("/", "%2F")
     return quote(text, safe="!'()*-._~")
 
 

@@ -17,7 +17,6 @@ import hashlib
 import logging
 import secrets
 import threading
-from collections import Counter
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -54,7 +53,7 @@ class Events:
     """Counts, logs and dispatches the lifecycle events of one middleware; thread-safe."""
 
     def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
+        self.counts: dict[str, int] = dict.fromkeys(EVENTS, 0)  # how many times each event happened
         self._lock = threading.Lock()
         self._hooks: tuple[Callable[[Event], object], ...] = ()
         self._salt = secrets.token_bytes(16)

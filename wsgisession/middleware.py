@@ -101,7 +101,8 @@ class SessionMiddleware:
 def _varies_on_cookie(headers: Headers) -> bool:
     """Whether the app's own Vary lists the token ``Cookie`` (any case) or ``*``."""
     for name, value in headers:
-        if name.lower() == "vary" and any(token.strip().lower() in ("cookie", "*") for token in value.split(",")):
+        if len(name) == 4 and name.lower() == "vary" and any(
+                token.strip().lower() in ("cookie", "*") for token in value.split(",")):
             return True
     return False
 

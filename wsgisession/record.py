@@ -29,6 +29,7 @@ RESERVED_KEYS = frozenset({
     "propertyIsEnumerable", "__defineGetter__", "__defineSetter__", "__lookupGetter__", "__lookupSetter__",
 })
 _HEAD = '{"cookie":'
+_HEAD_LENGTH = len(_HEAD)
 
 
 class Parsed(NamedTuple):
@@ -37,6 +38,7 @@ class Parsed(NamedTuple):
     cookie: dict[str, Any] | None
     data: dict[str, Any]
     data_json: str
+    known: bool = False  # the cookie's JSON was the one the caller expected (``cookie`` is then None)
 
 
 def parse(text: str | bytes) -> dict[str, Any] | None:
@@ -56,22 +58,28 @@ def parse(text: str | bytes) -> dict[str, Any] | None:
     return record
 
 
-def split(text: str) -> Parsed | None:
+def split(text: str, expected_cookie: str = "") -> Parsed | None:
     """Parse a stored record into its cookie and its data (None, logged, if unreadable).
 
     The data's JSON, which change detection compares with at the end of the request, is sliced
     from the stored text rather than serialized again: express and wsgisession both write the
     ``cookie`` key first. (Text another writer formatted differently only costs one rewrite.)
+    A cookie whose JSON is exactly ``expected_cookie`` is not parsed at all (``Parsed.known``).
     """
     if text.startswith(_HEAD):
         try:
-            cookie, end = raw_decode(text, len(_HEAD))
-            data_json = "{}" if text[end:] == "}" else "{" + text[end + 1:] if text[end:end + 1] == "," else ""
-            data = loads(data_json) if data_json else None
+            known = bool(expected_cookie) and text.startswith(expected_cookie, _HEAD_LENGTH)
+            if known:
+                cookie, end = None, _HEAD_LENGTH + len(expected_cookie)
+            else:
+                cookie, end = raw_decode(text, _HEAD_LENGTH)
+            rest = text[end:]
+            data_json = "{}" if rest == "}" else "{" + rest[1:] if rest[:1] == "," else ""
+            data, end = raw_decode(data_json, 0) if data_json else (None, 0)
         except (ValueError, RecursionError):
             data = None
-        if isinstance(data, dict):
-            return Parsed(cookie if isinstance(cookie, dict) else None, data, data_json)
+        if type(data) is dict and end == len(data_json):
+            return Parsed(cookie if type(cookie) is dict else None, data, data_json, known)
     record = parse(text)
     if record is None:
         return None

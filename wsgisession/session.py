@@ -60,6 +60,12 @@ class Session(MutableMapping[str, Any]):
             p.used_late = True
         return p.data
 
+    def _change(self) -> dict[str, Any]:
+        """The data, for a change by key (which the end of the request then looks for)."""
+        data = self._use()
+        self._p.written = True  # type: ignore[union-attr]
+        return data
+
     # -- the dict ----------------------------------------------------------------------------------
 
     def __getitem__(self, key: str) -> Any:
@@ -69,10 +75,10 @@ class Session(MutableMapping[str, Any]):
         if key in RESERVED_KEYS:
             raise KeyError(f"{key!r} is reserved (express-session uses it; an Express app sharing the session "
                            "would drop it): choose another key; session.cookie holds the cookie settings")
-        self._use()[key] = value
+        self._change()[key] = value
 
     def __delitem__(self, key: str) -> None:
-        del self._use()[key]
+        del self._change()[key]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._use())
@@ -84,6 +90,9 @@ class Session(MutableMapping[str, Any]):
         return key in self._use()
 
     def get(self, key: str, default: Any = None) -> Any:
+        p = self._p
+        if p is not None and p.committed is None:  # loaded, headers not out yet: the common case
+            return p.data.get(key, default)
         return self._use().get(key, default)
 
     def __repr__(self) -> str:  # never shows the id

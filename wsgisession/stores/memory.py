@@ -40,10 +40,10 @@ class MemoryStore(Store):
         return entry
 
     def load(self, sid: str) -> Loaded | None:
-        now = int(self._clock() * 1000)
-        with self._lock:
-            entry = self._live_entry(sid, now)
-        return None if entry is None else Loaded(entry[1], entry[1], entry[2])
+        entry = self._records.get(sid)  # (a dict read is atomic: no lock needed to read)
+        if entry is None or entry[0] <= self._clock() * 1000:
+            return None
+        return Loaded(entry[1], entry[1], entry[2])
 
     def _put(self, sid: str, record: Record, version: Any, check: bool) -> str | None:
         text = record.text
