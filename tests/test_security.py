@@ -374,11 +374,13 @@ def test_an_undecodable_bson_document_reads_as_missing(caplog):
 
     client: MongoClient[Any] = MongoClient("mongodb://127.0.0.1:9", connect=False)  # no I/O: decoding only
     try:
-        store = MongoStore(client["db"]["sessions"], auto_remove="disabled")
+        from wsgisession.stores.mongo_documents import decode
+
+        codec = MongoStore(client["db"]["sessions"], auto_remove="disabled").collection.codec_options
         good = bson.encode({"_id": "x", "session": "AAAA"})
-        assert store._decode(RawBSONDocument(good)) == {"_id": "x", "session": "AAAA"}
+        assert decode(RawBSONDocument(good), codec) == {"_id": "x", "session": "AAAA"}
         with caplog.at_level(logging.WARNING, logger="wsgisession"):
-            assert store._decode(RawBSONDocument(good.replace(b"AAAA", b"\xff\xfeAA"))) is None
+            assert decode(RawBSONDocument(good.replace(b"AAAA", b"\xff\xfeAA")), codec) is None
         assert "cannot be decoded" in caplog.text
     finally:
         client.close()

@@ -13,9 +13,7 @@ from .errors import ConfigurationError, InsecureSecretWarning
 from .options import CookieOptions, validate_cookie_name
 from .stores.base import Store
 
-__all__ = ["DEFAULT_ENVIRON_KEY", "SessionConfig"]
-
-DEFAULT_ENVIRON_KEY = "wsgisession.session"
+__all__ = ["SessionConfig", "check_bool", "default_genid"]
 
 
 def default_genid(request: Any) -> str:
@@ -23,7 +21,8 @@ def default_genid(request: Any) -> str:
     return secrets.token_urlsafe(24)
 
 
-def _bool(name: str, value: object) -> None:
+def check_bool(name: str, value: object) -> None:
+    """Refuse an option that should be True or False."""
     if not isinstance(value, bool):
         raise ConfigurationError(f"{name} must be True or False, not {value!r}.")
 
@@ -45,10 +44,9 @@ def _secrets(secret: object) -> tuple[str | bytes, ...]:
 
 @dataclass(frozen=True, kw_only=True)
 class SessionConfig:
-    """The options of ``SessionMiddleware`` (and of the framework adapters), checked at construction.
+    """The options of the session core, checked at construction (``SessionMiddleware`` builds it).
 
-    ``trust_proxy`` makes ``X-Forwarded-Proto`` decide whether a request is https: turn it on only
-    behind a proxy that sets that header, or clients could claim https themselves.
+    The options of a transport (``trust_proxy``, ``environ_key`` for WSGI) stay with its adapter.
     """
 
     secret: str | bytes | Sequence[str | bytes] = field(repr=False)
@@ -59,9 +57,7 @@ class SessionConfig:
     save_uninitialized: bool = False
     rolling: bool = False
     unset: Literal["keep", "destroy"] = "keep"
-    trust_proxy: bool = False
     genid: Callable[[Any], str] = default_genid
-    environ_key: str = DEFAULT_ENVIRON_KEY
     concurrency: Literal["merge", "overwrite"] = "merge"
     absolute_timeout: float | None = None
     clock: Callable[[], float] = time.time
@@ -75,14 +71,12 @@ class SessionConfig:
         if not isinstance(self.cookie, CookieOptions):
             raise ConfigurationError("cookie must be a CookieOptions(...) instance.")
         validate_cookie_name(self.name, self.cookie)
-        for name in ("resave", "save_uninitialized", "rolling", "trust_proxy"):
-            _bool(name, getattr(self, name))
+        for name in ("resave", "save_uninitialized", "rolling"):
+            check_bool(name, getattr(self, name))
         if self.unset not in ("keep", "destroy"):
             raise ConfigurationError(f"unset must be 'keep' or 'destroy', not {self.unset!r}.")
         if not callable(self.genid):
-            raise ConfigurationError("genid must be a callable taking the WSGI environ and returning a str.")
-        if not isinstance(self.environ_key, str) or not self.environ_key:
-            raise ConfigurationError("environ_key must be a non-empty str.")
+            raise ConfigurationError("genid must be a callable taking the request and returning a str.")
         if not callable(self.clock):
             raise ConfigurationError("clock must be a callable returning epoch seconds, like time.time.")
         if self.concurrency not in ("merge", "overwrite"):

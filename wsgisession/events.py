@@ -37,6 +37,7 @@ EVENTS = {
     "merged": "session %s: merged with changes saved by a concurrent request",
     "conflict": "session %s: %d key(s) changed by concurrent requests, the later write won",
     "dropped": "session %s was destroyed by a concurrent request: its changes are dropped",
+    "unsent": "session %s was created after the response headers, so its cookie cannot be sent: not stored",
     "store_error": "session store unavailable",
 }
 

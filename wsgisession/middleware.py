@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from .config import DEFAULT_ENVIRON_KEY, SessionConfig, default_genid
+from .config import SessionConfig, check_bool, default_genid
 from .core import VARY_COOKIE, SessionCore
 from .errors import ConfigurationError, SessionError, StoreUnavailable
 from .options import CookieOptions
@@ -19,9 +19,11 @@ if TYPE_CHECKING:
 
     from .stores.base import Store
 
-__all__ = ["SessionMiddleware", "get_session"]
+__all__ = ["DEFAULT_ENVIRON_KEY", "SessionMiddleware", "get_session"]
 
 logger = logging.getLogger(__name__)
+
+DEFAULT_ENVIRON_KEY = "wsgisession.session"
 
 Headers = list[tuple[str, str]]
 
@@ -50,14 +52,17 @@ class SessionMiddleware:
     ) -> None:
         if not callable(app):
             raise ConfigurationError("app must be a WSGI application (a callable).")
+        check_bool("trust_proxy", trust_proxy)
+        if not isinstance(environ_key, str) or not environ_key:
+            raise ConfigurationError("environ_key must be a non-empty str.")
         self.app = app
         self.config = config = SessionConfig(
             secret=secret, store=store, name=name, cookie=CookieOptions() if cookie is None else cookie,  # type: ignore[arg-type]
             resave=resave, save_uninitialized=save_uninitialized, rolling=rolling, unset=unset,
-            trust_proxy=trust_proxy, genid=genid or default_genid, environ_key=environ_key,
-            concurrency=concurrency, absolute_timeout=absolute_timeout, clock=clock)
+            genid=genid or default_genid, concurrency=concurrency, absolute_timeout=absolute_timeout, clock=clock)
         self.core = SessionCore(config)
         self.store, self.name, self.cookie, self.environ_key = config.store, name, config.cookie, environ_key
+        self.trust_proxy = trust_proxy
         self.events = self.core.events  # lifecycle events: counts, and hooks (events.subscribe)
         self.stats = self.core.stats  # merges and conflicts of concurrent saves, for monitoring
         self._scope = config.cookie.path if config.cookie.path != "/" else None
@@ -92,7 +97,7 @@ class SessionMiddleware:
     def _is_secure(self, environ: WSGIEnvironment) -> bool:
         if environ.get("wsgi.url_scheme") == "https":
             return True
-        if self.config.trust_proxy:
+        if self.trust_proxy:
             proto = str(environ.get("HTTP_X_FORWARDED_PROTO", ""))
             return proto.split(",", 1)[0].strip().lower() == "https"
         return False

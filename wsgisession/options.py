@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import Literal
 
 from .cookies import TOKEN
@@ -107,6 +107,10 @@ class CookieOptions:
             )
         if self.partitioned and self.secure is not True:
             raise ConfigurationError("partitioned=True needs secure=True (browsers require Secure for CHIPS).")
+        object.__setattr__(self, "_hash", hash(astuple(self)))
+
+    def __hash__(self) -> int:  # computed once: the options key per-options caches on every save
+        return self._hash  # type: ignore[attr-defined,no-any-return]
 
 
 def validate_cookie_name(name: str, options: CookieOptions) -> None:

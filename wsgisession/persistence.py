@@ -3,17 +3,14 @@
 At the end of a request that used its session, ``commit`` decides as express-session does
 (its ``shouldSave``, ``shouldTouch`` and ``shouldSetCookie``):
 
-=====================================================  ================  ======================================
-the session...                                         store             Set-Cookie
-=====================================================  ================  ======================================
-is new (no live record for the cookie), unmodified     nothing           no (yes with ``save_uninitialized``,
-                                                                         which also saves it)
-is new, modified                                       save              yes
-was loaded, modified (or ``resave``, or a record to    save              if ``rolling``, or the cookie has an
-repair)                                                                  expiry
-was loaded, unmodified                                 touch (expiry)    if ``rolling``
-was destroyed in this request                          (destroyed)       an expired cookie, if one came in
-=====================================================  ================  ======================================
+| the session...                                  | store          | Set-Cookie                        |
+|-------------------------------------------------|----------------|-----------------------------------|
+| is new (no live record for the cookie)          | save if        | if modified (or                   |
+|                                                 | modified       | ``save_uninitialized``, saved too)|
+| was loaded, modified (or ``resave``, or a       | save           | if ``rolling``, or the cookie has |
+| stored cookie to repair)                        |                | an expiry                         |
+| was loaded, unmodified                          | touch (expiry) | if ``rolling``                    |
+| was destroyed in this request                   | (destroyed)    | an expired one, if a cookie came  |
 
 *Modified* means the data's JSON or the cookie's own settings (max age, priority) differ from
 what was loaded, or the id changed (``regenerate``). No Set-Cookie is sent for a Secure cookie
@@ -31,7 +28,7 @@ from . import record
 from .errors import SessionError, StoreUnavailable
 from .ids import SessionIds
 from .merge import merge
-from .serialization import dumps, loads
+from .serialization import loads
 from .session_cookie import SessionCookie
 from .stores.base import Record
 
@@ -158,11 +155,7 @@ class Persistence:
             # still what ``base`` serializes, so it is not serialized again (0.7 µs of the
             # read-only request, bench/inprocess.py).
             return (self.base, self.cookie.settings())
-        try:
-            data_json = dumps(data)
-        except (TypeError, ValueError, RecursionError) as exc:
-            raise SessionError(f"session data must be JSON-serializable: {exc}") from exc
-        return (data_json, self.cookie.settings())
+        return (record.serialize(data), self.cookie.settings())
 
     def _record(self, state: State) -> Record:
         cookie = self.cookie
@@ -297,8 +290,7 @@ class Persistence:
         if self.committed is None:  # first used after the headers went out
             self.delivered_id = self.cookie_id
         if self.id != self.delivered_id:
-            logger.debug("session %s was created after the response headers: not stored",
-                         self.core.events.tag(self.id))
+            self.core.events.emit("unsent", self.id)
             return
         if self.committed is None:
             self.commit()

@@ -12,9 +12,10 @@ import logging
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from .errors import SessionError
 from .serialization import datetime_to_ms, dumps, loads, parse_iso, raw_decode
 
-__all__ = ["COOKIE_KEYS", "RESERVED_KEYS", "Parsed", "expires_ms", "join", "parse", "split"]
+__all__ = ["COOKIE_KEYS", "RESERVED_KEYS", "Parsed", "expires_ms", "join", "parse", "serialize", "split"]
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,14 @@ def split(text: str, expected_cookie: str = "") -> Parsed | None:
     except (ValueError, RecursionError):
         return None
     return Parsed(cookie if isinstance(cookie, dict) else None, record, data_json)
+
+
+def serialize(value: Any) -> str:
+    """``dumps`` for session data: what JSON cannot represent is a SessionError that says so."""
+    try:
+        return dumps(value)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise SessionError(f"session data must be JSON-serializable: {exc}") from exc
 
 
 def join(cookie_json: str, data_json: str) -> str:

@@ -14,7 +14,6 @@ from typing import Any, NamedTuple
 
 from .. import record as _record
 from ..errors import ConfigurationError, SessionError
-from ..serialization import dumps
 
 __all__ = ["DEFAULT_TTL", "MAX_SIZE", "MAX_TTL", "Loaded", "Record", "Store", "check_size", "expiry_of", "to_record",
            "validate_ttl"]
@@ -130,11 +129,7 @@ class Store(ABC):
 
 def to_record(session: dict[str, Any], created_ms: int | None = None) -> Record:
     """A session dict as a Record (raise SessionError if it is not JSON, or too large)."""
-    try:
-        text = dumps(session)
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise SessionError(f"session data must be JSON-serializable: {exc}") from exc
-    return Record(text, expiry_of(session), created_ms)
+    return Record(_record.serialize(session), expiry_of(session), created_ms)
 
 
 def expiry_of(session: dict[str, Any]) -> int | None:

@@ -31,14 +31,6 @@ class MemoryStore(Store):
         self._lock = threading.Lock()
         self._records: dict[str, tuple[int, str, int]] = {}  # sid -> (expires ms, JSON, created ms)
 
-    def _live_entry(self, sid: str, now: int) -> tuple[int, str, int] | None:
-        """The unexpired entry (call under the lock); an expired one is dropped."""
-        entry = self._records.get(sid)
-        if entry is not None and entry[0] <= now:
-            del self._records[sid]
-            return None
-        return entry
-
     def load(self, sid: str) -> Loaded | None:
         entry = self._records.get(sid)  # (a dict read is atomic: no lock needed to read)
         if entry is None or entry[0] <= self._clock() * 1000:
@@ -51,7 +43,9 @@ class MemoryStore(Store):
         now = int(self._clock() * 1000)
         expires = now + int(self.ttl * 1000) if record.expires_ms is None else record.expires_ms
         with self._lock:
-            entry = self._live_entry(sid, now)
+            entry = self._records.get(sid)
+            if entry is not None and entry[0] <= now:
+                entry = None  # expired: as if absent
             if check and (None if entry is None else entry[1]) != version:
                 return None
             created = record.created_ms
@@ -70,8 +64,8 @@ class MemoryStore(Store):
         now = int(self._clock() * 1000)
         expires = now + int(self.ttl * 1000) if expires_ms is None else expires_ms
         with self._lock:
-            entry = self._live_entry(sid, now)
-            if entry is not None:
+            entry = self._records.get(sid)
+            if entry is not None and entry[0] > now:
                 self._records[sid] = (expires, entry[1], entry[2])
 
     def destroy(self, sid: str) -> bool:
