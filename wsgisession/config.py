@@ -61,6 +61,7 @@ class SessionConfig:
     concurrency: Literal["merge", "overwrite"] = "merge"
     absolute_timeout: float | None = None
     clock: Callable[[], float] = time.time
+    merge: bool = field(init=False, repr=False)  # concurrency == "merge": saves are compare-and-sets that merge
 
     def __post_init__(self) -> None:
         if not isinstance(self.store, Store):
@@ -88,6 +89,7 @@ class SessionConfig:
             )
         self._check_timeout()
         object.__setattr__(self, "secret", _secrets(self.secret))
+        object.__setattr__(self, "merge", self.concurrency == "merge")
 
     def _check_timeout(self) -> None:
         timeout = self.absolute_timeout
@@ -101,7 +103,3 @@ class SessionConfig:
                 "use MongoStore(..., timestamps=True) (connect-mongo's createdAt), SQLiteStore or MemoryStore."
             )
 
-    @property
-    def merge(self) -> bool:
-        """Whether saves are compare-and-sets that merge concurrent changes."""
-        return self.concurrency == "merge"

@@ -94,6 +94,7 @@ class Persistence:
         if loaded is None or parsed is None:
             core.events.emit("unknown_id" if loaded is None else "unreadable", sid)
             return False
+        stored_cookie, data, data_json, known = parsed
         self.created_ms = created = loaded.created_ms
         self.pending_created = None
         limit = core.config.absolute_timeout
@@ -106,20 +107,20 @@ class Persistence:
                 core.events.emit("timed_out", sid)
                 return False
         invalid: list[str] = []
-        if parsed.known:
+        if known:
             self.cookie = SessionCookie.plain(options, self.is_secure, core.clock)
-        elif parsed.cookie is None:
+        elif stored_cookie is None:
             self.cookie = self._new_cookie()
         else:
-            self.cookie, invalid = SessionCookie.from_json(parsed.cookie, options, self.is_secure, core.clock)
+            self.cookie, invalid = SessionCookie.from_json(stored_cookie, options, self.is_secure, core.clock)
             if invalid:
                 logger.warning("session %s: ignored invalid stored cookie value(s) %s; using the configured ones",
                                core.events.tag(sid), ", ".join(invalid))
-        self.data = parsed.data
+        self.data = data
         self.version = loaded.version
-        self.base = parsed.data_json
+        self.base = data_json
         self.written = False
-        self.loaded = (parsed.data_json, self.cookie.settings())
+        self.loaded = (data_json, self.cookie.settings())
         # With resave, a record to repair or a creation time to write, it is saved even if unchanged.
         self.saved = None if core.config.resave or invalid or self.pending_created is not None else self.loaded
         core.events.emit("loaded", sid)
@@ -227,9 +228,9 @@ class Persistence:
             if loaded is None or theirs is None:  # destroyed, or left unreadable by another writer
                 self._drop()
                 return None
-            self.data, conflicts = merge(loads(self.base), self.data, theirs.data)
+            self.data, conflicts = merge(loads(self.base), self.data, theirs[1])
             self.version = loaded.version
-            self.base = theirs.data_json
+            self.base = theirs[2]
             self.written = True  # the merged data is not theirs
             state = self.state()
             core.events.emit("merged", self.id)

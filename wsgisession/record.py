@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from .errors import SessionError
 from .serialization import datetime_to_ms, dumps, loads, parse_iso, raw_decode
@@ -33,13 +33,9 @@ _HEAD = '{"cookie":'
 _HEAD_LENGTH = len(_HEAD)
 
 
-class Parsed(NamedTuple):
-    """A loaded record: its ``cookie`` object (None if absent or not an object), its data, the data's JSON."""
-
-    cookie: dict[str, Any] | None
-    data: dict[str, Any]
-    data_json: str
-    known: bool = False  # the cookie's JSON was the one the caller expected (``cookie`` is then None)
+# A loaded record: its ``cookie`` object (None if absent, not an object, or ``known``), its data,
+# the data's JSON, and whether the cookie's JSON was exactly the one the caller expected.
+Parsed = tuple[dict[str, Any] | None, dict[str, Any], str, bool]
 
 
 def parse(text: str | bytes) -> dict[str, Any] | None:
@@ -65,7 +61,7 @@ def split(text: str, expected_cookie: str = "") -> Parsed | None:
     The data's JSON, which change detection compares with at the end of the request, is sliced
     from the stored text rather than serialized again: express and wsgisession both write the
     ``cookie`` key first. (Text another writer formatted differently only costs one rewrite.)
-    A cookie whose JSON is exactly ``expected_cookie`` is not parsed at all (``Parsed.known``).
+    A cookie whose JSON is exactly ``expected_cookie`` is not parsed at all (then ``known``).
     """
     if text.startswith(_HEAD):
         try:
@@ -80,7 +76,7 @@ def split(text: str, expected_cookie: str = "") -> Parsed | None:
         except (ValueError, RecursionError):
             data = None
         if type(data) is dict and end == len(data_json):
-            return Parsed(cookie if type(cookie) is dict else None, data, data_json, known)
+            return (cookie if type(cookie) is dict else None, data, data_json, known)
     record = parse(text)
     if record is None:
         return None
@@ -89,7 +85,7 @@ def split(text: str, expected_cookie: str = "") -> Parsed | None:
         data_json = dumps(record)
     except (ValueError, RecursionError):
         return None
-    return Parsed(cookie if isinstance(cookie, dict) else None, record, data_json)
+    return (cookie if isinstance(cookie, dict) else None, record, data_json, False)
 
 
 def serialize(value: Any) -> str:
