@@ -122,13 +122,14 @@ class _Exchange:
     changes made while the body was produced.
     """
 
-    __slots__ = ("_middleware", "_environ", "_session", "_start_response", "_extra", "_started", "_held", "_write",
-                 "_failed", "result")
+    __slots__ = ("_middleware", "_environ", "_key", "_session", "_start_response", "_extra", "_started", "_held",
+                 "_write", "_failed", "result")
 
     def __init__(self, middleware: SessionMiddleware, environ: WSGIEnvironment, session: Session,
                  start_response: StartResponse) -> None:
         self._middleware = middleware
         self._environ = environ
+        self._key = middleware.environ_key
         self._session = session
         self._start_response = start_response
         self._extra: Headers | None = None  # the session's headers, once computed
@@ -140,7 +141,7 @@ class _Exchange:
 
     def _unset(self) -> bool:
         """Whether the app removed its session from environ (the ``unset`` option decides what that means)."""
-        return self._environ.get(self._middleware.environ_key) is not self._session
+        return self._environ.get(self._key) is not self._session
 
     def start_response(self, status: str, headers: Headers, exc_info: Any = None) -> Callable[[bytes], object]:
         """Pass the headers on with the session's (committing it first), or hold them if it is unused."""

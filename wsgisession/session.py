@@ -51,20 +51,17 @@ class Session(MutableMapping[str, Any]):
             p = self._p = Persistence(self._core, self._cookie_header, self._is_secure, self._request)
         return p
 
-    def _use(self) -> dict[str, Any]:
-        """The data, for the app: loaded on first use; a use after the commit is noted (see finish)."""
+    def _use(self, change: bool = False) -> dict[str, Any]:
+        """The data, for the app: loaded on first use; a use after the commit, and a change by key,
+        are noted (for finish(), and for the end of the request)."""
         p = self._p
         if p is None:
-            return self._persistence().data
-        if p.committed is not None:
+            p = self._persistence()
+        elif p.committed is not None:
             p.used_late = True
+        if change:
+            p.written = True
         return p.data
-
-    def _change(self) -> dict[str, Any]:
-        """The data, for a change by key (which the end of the request then looks for)."""
-        data = self._use()
-        self._p.written = True  # type: ignore[union-attr]
-        return data
 
     # -- the dict ----------------------------------------------------------------------------------
 
@@ -75,10 +72,10 @@ class Session(MutableMapping[str, Any]):
         if key in RESERVED_KEYS:
             raise KeyError(f"{key!r} is reserved (express-session uses it; an Express app sharing the session "
                            "would drop it): choose another key; session.cookie holds the cookie settings")
-        self._change()[key] = value
+        self._use(True)[key] = value
 
     def __delitem__(self, key: str) -> None:
-        del self._change()[key]
+        del self._use(True)[key]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._use())
