@@ -181,8 +181,7 @@ class Persistence:
     def destroy(self) -> None:
         """Delete everything this browser had, and start an empty session with an expired cookie."""
         store = self.core.store
-        # The session, the id it was regenerated from, and the id the cookie presented (a record
-        # this request could not read is removed too).
+        # The session, the id it was regenerated from, and the id the cookie presented (even unreadable).
         for sid in {self.id, self.retired, self.cookie_id}:
             if sid is not None:
                 store.destroy(sid)
@@ -204,7 +203,7 @@ class Persistence:
         return True
 
     def _drop(self) -> None:
-        self.core.events.emit("dropped", self.id)
+        self.core.events.emit("dropped", self.id)  # another request destroyed it: it stays destroyed
         self.dropped = True
 
     # -- writing -----------------------------------------------------------------------------------
