@@ -13,13 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from .mongo_server import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Demo:
