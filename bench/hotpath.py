@@ -66,17 +66,26 @@ def components(number: int) -> list[list[str]]:
     add("Signer.sign(sid)", lambda: signer.sign(sid), "only when a cookie is set")
     add("serialization.dumps(record)", lambda: serialization.dumps(record), f"{len(text)} bytes")
     add("serialization.loads(text)", lambda: serialization.loads(text))
-    if hasattr(store, "load"):
-        add("MemoryStore.load(sid)", lambda: store.load(sid))
-    add("MemoryStore.get(sid)", lambda: store.get(sid))
-    add("MemoryStore.set(sid, record)", lambda: store.set(sid, record))
-    add("MemoryStore.touch(sid, record)", lambda: store.touch(sid, record))
-    try:
-        from wsgisession.stores.base import expiry_ms
+    from wsgisession import record as record_format
+    from wsgisession.persistence import Persistence
+    from wsgisession.session_cookie import SessionCookie
+    from wsgisession.stores.base import Record
 
-        add("stores.base.expiry_ms(record)", lambda: expiry_ms(record, 0, 3600))
-    except ImportError:
-        pass
+    core = app.core
+    plain = core.plain_cookie_json[False]
+    add("record.split(text) (cookie recognized)", lambda: record_format.split(text, plain),
+        "the data parsed once; its JSON sliced, not serialized")
+    add("record.split(text) (cookie parsed)", lambda: record_format.split(text))
+    cookie = SessionCookie(core.config.cookie, False, core.clock)
+    add("SessionCookie.json()", cookie.json, "the options' part rendered once per options")
+    loaded = store.load(sid)
+    add("MemoryStore.load(sid)", lambda: store.load(sid))
+    to_write = Record(text, None)
+    add("MemoryStore.save(sid, record, version)", lambda: store.save(sid, to_write, store.load(sid).version),
+        "with the load that gives the version")
+    add("MemoryStore.refresh(sid, expires_ms, version)", lambda: store.refresh(sid, None, loaded.version))
+    add("Persistence(...) (verify, load, parse)", lambda: Persistence(core, cookie_header, False, None),
+        "what the first use of a session costs")
     return rows
 
 

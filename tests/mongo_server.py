@@ -23,8 +23,19 @@ from pathlib import Path
 __all__ = ["SERVERS", "FerretDB", "MongoJavaServer", "ServerMissing", "ServerProcess", "find_ferretdb",
            "find_mongo_java_server", "free_port", "launcher", "started"]
 
-FERRETDB_VERSION = "v1.24.2"
-MONGO_JAVA_SERVER_VERSION = "1.46.0"
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+
+
+def _version(script: str) -> str:
+    """The VERSION=... that an install script builds: the one place each server's version is written."""
+    for line in (SCRIPTS / script).read_text().splitlines():
+        if line.startswith("VERSION="):
+            return line.partition("=")[2].strip().strip("\"'")
+    raise RuntimeError(f"scripts/{script} has no VERSION= line")
+
+
+FERRETDB_VERSION = _version("install-ferretdb")  # v1.24.2
+MONGO_JAVA_SERVER_VERSION = _version("install-mongo-java-server")  # 1.46.0
 SERVERS = ("ferretdb", "mongo-java-server")  # the names (and test ids) of the servers we can run
 
 

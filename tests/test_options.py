@@ -78,3 +78,18 @@ def test_cookie_name_rules(name, options, hint):
 def test_prefixed_names_accepted_when_valid():
     validate_cookie_name("__Host-sid", CookieOptions(secure=True))
     validate_cookie_name("__Secure-sid", CookieOptions(secure=True, domain="example.com"))
+
+
+@pytest.mark.parametrize(("value", "positive", "ok"), [
+    (1, True, True), (0.5, True, True), (0, True, False), (0, False, True), (-1, False, False),
+    (True, True, False), ("1", True, False), (float("nan"), True, False), (301, True, False),
+])
+def test_one_rule_for_a_number_of_seconds(value, positive, ok):
+    from wsgisession.errors import ConfigurationError
+    from wsgisession.options import check_seconds
+
+    if ok:
+        assert check_seconds("wait", value, positive=positive, at_most=300) == value
+    else:
+        with pytest.raises(ConfigurationError, match="wait must be a .*number of seconds"):
+            check_seconds("wait", value, positive=positive, at_most=300)

@@ -140,3 +140,12 @@ def test_the_rendered_cookie_json_is_the_serialized_cookie_object(options, is_se
     assert cookie.json() == dumps(cookie.to_json())
     cookie.priority = "low"
     assert cookie.json() == dumps(cookie.to_json())
+
+
+def test_the_cookie_object_follows_the_one_list_of_express_keys():
+    from wsgisession.record import COOKIE_KEYS
+
+    options = CookieOptions(max_age=60, partitioned=True, priority="low", secure=True, domain="a.example",
+                            same_site="none")
+    rendered = list(SessionCookie(options, True, FakeClock(NOW)).to_json())
+    assert rendered == list(COOKIE_KEYS)

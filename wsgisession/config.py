@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .errors import ConfigurationError, InsecureSecretWarning
-from .options import CookieOptions, validate_cookie_name
+from .options import CookieOptions, check_seconds, validate_cookie_name
 from .stores.base import Store
 
 __all__ = ["SessionConfig", "check_bool", "default_genid"]
@@ -62,6 +62,7 @@ class SessionConfig:
     absolute_timeout: float | None = None
     clock: Callable[[], float] = time.time
     merge: bool = field(init=False, repr=False)  # concurrency == "merge": saves are compare-and-sets that merge
+    secrets: tuple[str | bytes, ...] = field(init=False, repr=False)  # ``secret`` as a tuple, newest first
 
     def __post_init__(self) -> None:
         if not isinstance(self.store, Store):
@@ -88,15 +89,14 @@ class SessionConfig:
                 "implement it (see wsgisession.Store) or pass concurrency='overwrite'."
             )
         self._check_timeout()
-        object.__setattr__(self, "secret", _secrets(self.secret))
+        object.__setattr__(self, "secrets", _secrets(self.secret))
         object.__setattr__(self, "merge", self.concurrency == "merge")
 
     def _check_timeout(self) -> None:
         timeout = self.absolute_timeout
         if timeout is None:
             return
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-            raise ConfigurationError(f"absolute_timeout must be a positive number of seconds or None, not {timeout!r}.")
+        check_seconds("absolute_timeout", timeout, hint=" or None")
         if not self.store.tracks_creation:
             raise ConfigurationError(
                 "absolute_timeout needs a store that records when each session was created: "

@@ -39,7 +39,7 @@ class SessionCore:
         self.clock = config.clock
         self.events = Events()
         self.stats = SaveStats(self.events)
-        self.ids = SessionIds(config.name, config.secret, self.events)  # type: ignore[arg-type]
+        self.ids = SessionIds(config.name, config.secrets, self.events)
         # The stored cookie JSON of sessions without lifetime or priority, over http and https:
         # recognized on load without parsing (1 µs of the read-only request, bench/inprocess.py).
         self.plain_cookie_json = tuple(SessionCookie.plain_json(config.cookie, secure) for secure in (False, True))

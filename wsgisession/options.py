@@ -10,7 +10,7 @@ from .cookies import TOKEN
 from .errors import ConfigurationError
 
 __all__ = ["MAX_AGE_LIMIT", "CookieOptions", "check_domain", "check_max_age", "check_path", "check_priority",
-           "validate_cookie_name"]
+           "check_seconds", "validate_cookie_name"]
 
 SameSite = Literal["lax", "strict", "none", "auto"]
 _SAME_SITE = ("lax", "strict", "none", "auto")
@@ -37,6 +37,18 @@ def check_domain(domain: object) -> str | None:
     if domain is not None and not (isinstance(domain, str) and _DOMAIN.fullmatch(domain)):
         raise ConfigurationError(f"cookie domain {domain!r} is invalid: give a host name such as 'example.com', or None.")
     return domain
+
+
+def check_seconds(name: str, value: object, *, positive: bool = True, at_most: float | None = None,
+                  hint: str = "") -> float:
+    """Return ``value`` if it is a number of seconds (> 0, or >= 0 unless ``positive``; at most
+    ``at_most``), else raise a ConfigurationError that names the option."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (value > 0 if positive else value >= 0) \
+            or (at_most is not None and not value <= at_most):
+        bound = f", at most {at_most:g}" if at_most is not None else ""
+        raise ConfigurationError(f"{name} must be a {'positive ' if positive else ''}number of seconds"
+                                 f"{' (or 0)' if not positive else ''}{hint}{bound}, not {value!r}.")
+    return value
 
 
 def check_max_age(seconds: object) -> float | None:

@@ -28,7 +28,7 @@ from . import record
 from .errors import SessionError, StoreUnavailable
 from .ids import SessionIds
 from .merge import merge
-from .serialization import loads
+from .serialization import loads, now_ms
 from .session_cookie import SessionCookie
 from .stores.base import Record
 
@@ -99,7 +99,7 @@ class Persistence:
         self.pending_created = None
         limit = core.config.absolute_timeout
         if limit is not None:
-            now = int(core.clock() * 1000)
+            now = now_ms(core.clock)
             if created is None or created > now:  # unknown (a peer that does not record it), or from the future:
                 self.created_ms = self.pending_created = now  # it counts from now, and is saved with that time
             elif now - created >= limit * 1000:

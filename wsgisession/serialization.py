@@ -11,9 +11,10 @@ import json
 import json.encoder
 import re
 from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["dumps", "loads", "raw_decode", "ms_to_datetime", "datetime_to_ms", "format_iso", "parse_iso"]
+__all__ = ["dumps", "loads", "raw_decode", "now_ms", "ms_to_datetime", "datetime_to_ms", "format_iso", "parse_iso"]
 
 def _refuse(value: Any) -> Any:
     raise TypeError(f"a {type(value).__name__} is not JSON-serializable")
@@ -66,6 +67,11 @@ def loads(text: str | bytes) -> Any:
 
 
 raw_decode = _decoder.raw_decode  # (text, start) -> the JSON value that starts at text[start], the index after it
+
+
+def now_ms(clock: Callable[[], float]) -> int:
+    """The time ``clock`` (epoch seconds, like ``time.time``) tells, in epoch milliseconds, as ``Date.now()``."""
+    return int(clock() * 1000)
 
 
 def ms_to_datetime(ms: int) -> datetime:

@@ -29,7 +29,7 @@ class Session(MutableMapping[str, Any]):
     (``session["cart"].append(item)``) are saved, and an unchanged session is not rewritten.
     """
 
-    __slots__ = ("_core", "_cookie_header", "_is_secure", "_request", "_p")
+    __slots__ = ("_core", "_cookie_header", "_is_secure", "_request", "_p", "loaded")
 
     def __init__(self, core: SessionCore, cookie_header: str | None, is_secure: bool, request: Any) -> None:
         # Nothing is read yet, not even the cookie: a request that never uses its session costs
@@ -39,16 +39,13 @@ class Session(MutableMapping[str, Any]):
         self._is_secure = is_secure
         self._request = request  # opaque: handed to genid
         self._p: Persistence | None = None
-
-    @property
-    def loaded(self) -> bool:
-        """Whether the app has used the session in this request (so the store was consulted)."""
-        return self._p is not None
+        self.loaded = False  # whether the app has used the session (so the store was consulted)
 
     def _persistence(self) -> Persistence:
         p = self._p
         if p is None:
             p = self._p = Persistence(self._core, self._cookie_header, self._is_secure, self._request)
+            self.loaded = True
         return p
 
     def _use(self, change: bool = False) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 from .errors import ConfigurationError
 from .options import MAX_AGE_LIMIT, CookieOptions, check_max_age, check_priority
 from .record import expires_ms
-from .serialization import dumps, format_iso, ms_to_datetime
+from .serialization import dumps, format_iso, ms_to_datetime, now_ms
 
 __all__ = ["SessionCookie"]
 
@@ -154,8 +154,6 @@ class SessionCookie:
                 cookie._priority = options.priority
         return cookie, invalid
 
-    def _now_ms(self) -> int:
-        return int(self._clock() * 1000)
 
     @property
     def priority(self) -> str | None:
@@ -171,7 +169,7 @@ class SessionCookie:
         """Seconds until the cookie expires; None for a browser-session cookie; at most 400 days."""
         if self._expires_ms is None:
             return None
-        return (self._expires_ms - self._now_ms()) / 1000
+        return (self._expires_ms - now_ms(self._clock)) / 1000
 
     @max_age.setter
     def max_age(self, seconds: float | None) -> None:
@@ -190,7 +188,7 @@ class SessionCookie:
     def reset(self) -> None:
         """Restart the countdown: expires = now + original max age (express's ``touch``)."""
         oma = self._original_max_age
-        self._expires_ms = None if oma is None else self._now_ms() + oma
+        self._expires_ms = None if oma is None else now_ms(self._clock) + oma
 
     def settings(self) -> tuple[Any, ...]:
         """What a session may change besides the rolling expiry: a change here is a change of the session."""

@@ -13,7 +13,8 @@ from abc import ABC, abstractmethod
 from typing import Any, NamedTuple
 
 from .. import record as _record
-from ..errors import ConfigurationError, SessionError
+from ..errors import SessionError
+from ..options import check_seconds
 
 __all__ = ["DEFAULT_TTL", "MAX_SIZE", "MAX_TTL", "Loaded", "Record", "Store", "check_size", "expiry_of", "to_record",
            "validate_ttl"]
@@ -106,6 +107,10 @@ class Store(ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} has no compare-and-set save()")
 
+    def expiry(self, expires_ms: int | None, now_ms: int) -> int:
+        """When a record expires: the cookie's expiry, or, for a browser-session cookie, now + ``ttl``."""
+        return now_ms + int(self.ttl * 1000) if expires_ms is None else expires_ms
+
     @property
     def compares_and_sets(self) -> bool:
         """Whether this store implements ``save`` (needed by ``concurrency="merge"``)."""
@@ -143,10 +148,7 @@ def expiry_of(session: dict[str, Any]) -> int | None:
 
 def validate_ttl(ttl: float) -> float:
     """Return ``ttl`` if it is a positive number of seconds (at most a century), else raise ConfigurationError."""
-    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 0 < ttl <= MAX_TTL:
-        raise ConfigurationError(
-            f"ttl must be a positive number of seconds (default 14 days, at most {MAX_TTL}), not {ttl!r}.")
-    return ttl
+    return check_seconds("ttl", ttl, at_most=MAX_TTL, hint=" (default 14 days)")
 
 
 def check_size(text: str, limit: int = MAX_SIZE) -> None:

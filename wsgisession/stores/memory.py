@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import record as _record
+from ..serialization import now_ms
 from .base import DEFAULT_TTL, Loaded, Record, Store, check_size, validate_ttl
 
 __all__ = ["MemoryStore"]
@@ -40,8 +41,8 @@ class MemoryStore(Store):
     def _put(self, sid: str, record: Record, version: Any, check: bool) -> str | None:
         text = record.text
         check_size(text)
-        now = int(self._clock() * 1000)
-        expires = now + int(self.ttl * 1000) if record.expires_ms is None else record.expires_ms
+        now = now_ms(self._clock)
+        expires = self.expiry(record.expires_ms, now)
         with self._lock:
             entry = self._records.get(sid)
             if entry is not None and entry[0] <= now:
@@ -61,8 +62,8 @@ class MemoryStore(Store):
         return self._put(sid, record, version, True)
 
     def refresh(self, sid: str, expires_ms: int | None, version: Any) -> None:
-        now = int(self._clock() * 1000)
-        expires = now + int(self.ttl * 1000) if expires_ms is None else expires_ms
+        now = now_ms(self._clock)
+        expires = self.expiry(expires_ms, now)
         with self._lock:
             entry = self._records.get(sid)
             if entry is not None and entry[0] > now:
@@ -73,7 +74,7 @@ class MemoryStore(Store):
             return self._records.pop(sid, None) is not None
 
     def _live(self) -> dict[str, str]:
-        now = int(self._clock() * 1000)
+        now = now_ms(self._clock)
         with self._lock:
             return {sid: text for sid, (expires, text, _) in self._records.items() if expires > now}
 

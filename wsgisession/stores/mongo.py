@@ -24,7 +24,8 @@ from pymongo.write_concern import WriteConcern
 
 from .. import record as _record
 from ..errors import ConfigurationError, StoreUnavailable
-from ..serialization import datetime_to_ms
+from ..options import check_seconds
+from ..serialization import datetime_to_ms, now_ms
 from ..serialization import ms_to_datetime as _date  # exact ms: BSON dates are milliseconds
 from .base import DEFAULT_TTL, Loaded, Record, Store, check_size, expiry_of, validate_ttl
 from .mongo_documents import Version, decode, embedded, live, session_text
@@ -41,10 +42,6 @@ _SAVE_LOCK_STRIPES = 64
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigurationError(message)
-
-
-def _is_seconds(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
 
 
 class MongoStore(Store):
@@ -66,9 +63,8 @@ class MongoStore(Store):
                "MongoClient(url)['db']['sessions']; to connect from a URL use MongoStore.from_url(url).")
         _check(auto_remove in _AUTO_REMOVE,
                f"auto_remove must be 'native', 'interval' or 'disabled', not {auto_remove!r}.")
-        _check(_is_seconds(auto_remove_interval) and auto_remove_interval > 0,
-               f"auto_remove_interval must be a positive number of seconds, not {auto_remove_interval!r}.")
-        _check(_is_seconds(touch_after), f"touch_after must be a number of seconds >= 0, not {touch_after!r}.")
+        check_seconds("auto_remove_interval", auto_remove_interval)
+        check_seconds("touch_after", touch_after, positive=False)
         for name, flag in (("stringify", stringify), ("timestamps", timestamps)):
             _check(isinstance(flag, bool), f"{name} must be True or False, not {flag!r}.")
         _check(write_concern is None or isinstance(write_concern, WriteConcern),
@@ -93,7 +89,7 @@ class MongoStore(Store):
         # evaluates the filter and writes in two steps), and there this keeps the threads of one
         # process from losing each other's updates.
         self._save_locks = tuple(threading.Lock() for _ in range(_SAVE_LOCK_STRIPES))
-        self._expiry = ExpiredRemoval(self, self._now_ms())
+        self._expiry = ExpiredRemoval(self, now_ms(self._clock))
 
     @classmethod
     def from_url(cls, url: str, *, db_name: str | None = None, collection: str = "sessions",
@@ -108,8 +104,7 @@ class MongoStore(Store):
         other options are the constructor's.
         """
         timeout = server_selection_timeout
-        _check(_is_seconds(timeout) and 0 < timeout <= 300,
-               f"server_selection_timeout must be seconds in (0, 300], not {timeout!r}.")
+        check_seconds("server_selection_timeout", timeout, at_most=300)
         _check(isinstance(url, str) and url.startswith(("mongodb://", "mongodb+srv://")),
                "url must be a MongoDB connection string, like 'mongodb://localhost:27017/sessions'.")
         for name, value in (("db_name", "x" if db_name is None else db_name), ("collection", collection)):
@@ -139,8 +134,6 @@ class MongoStore(Store):
 
     # -- plumbing ------------------------------------------------------------------------------
 
-    def _now_ms(self) -> int:
-        return int(self._clock() * 1000)
 
     @contextmanager
     def _guard(self, action: str) -> Iterator[None]:
@@ -156,7 +149,7 @@ class MongoStore(Store):
     # -- the Store protocol ---------------------------------------------------------------------
 
     def load(self, sid: str) -> Loaded | None:
-        now = self._now_ms()
+        now = now_ms(self._clock)
         with self._guard("get"):
             raw = self._raw.find_one({"_id": sid, **live(now)})
         doc = None if raw is None else decode(raw, self._codec)
@@ -175,7 +168,7 @@ class MongoStore(Store):
         its own; a document Node wrote without one gets one).
         """
         check_size(record.text)
-        expires = now + int(self.ttl * 1000) if record.expires_ms is None else record.expires_ms
+        expires = self.expiry(record.expires_ms, now)
         fields: dict[str, Any] = {"_id": sid, "session": record.text if self.stringify else embedded(record.text),
                                   "expires": _date(expires)}
         if self.touch_after > 0:
@@ -190,7 +183,7 @@ class MongoStore(Store):
         return update
 
     def write(self, sid: str, record: Record) -> None:
-        now = self._now_ms()
+        now = now_ms(self._clock)
         update = self._update(sid, record, now)
         with self._guard("set"):
             self.collection.update_one({"_id": sid}, update, upsert=True)
@@ -198,7 +191,7 @@ class MongoStore(Store):
 
     def save(self, sid: str, record: Record, version: Any) -> Any:
         """write() as a compare-and-set on the ``session`` field, which also sees connect-mongo's writes."""
-        now = self._now_ms()
+        now = now_ms(self._clock)
         update = self._update(sid, record, now)
         with self._save_locks[hash(sid) % _SAVE_LOCK_STRIPES], self._guard("save"):
             if version is None:  # insert, or reuse an expired document; a live one is a conflict
@@ -214,14 +207,14 @@ class MongoStore(Store):
 
     def refresh(self, sid: str, expires_ms: int | None, version: Any) -> None:
         """connect-mongo's touch(): skipped while the record is younger than ``touch_after``."""
-        now = self._now_ms()
+        now = now_ms(self._clock)
         fields: dict[str, Any] = {}
         modified_ms = None if version is None else version.last_modified_ms
         if self.touch_after > 0 and modified_ms:
             if now - modified_ms < self.touch_after * 1000:
                 return  # recently written: skip the write entirely
             fields["lastModified"] = _date(now)
-        fields["expires"] = _date(now + int(self.ttl * 1000) if expires_ms is None else expires_ms)
+        fields["expires"] = _date(self.expiry(expires_ms, now))
         update: dict[str, Any] = {"$set": fields}
         if self.timestamps:
             update["$currentDate"] = {"updatedAt": True}
@@ -252,7 +245,7 @@ class MongoStore(Store):
 
     def all(self) -> dict[str, dict[str, Any]]:
         with self._guard("all"):
-            raws = list(self._raw.find(live(self._now_ms())))
+            raws = list(self._raw.find(live(now_ms(self._clock))))
         docs = (doc for raw in raws if (doc := decode(raw, self._codec)) is not None)
         texts = ((doc["_id"], session_text(doc, self.stringify)) for doc in docs)
         records = ((sid, _record.parse(text)) for sid, text in texts if isinstance(sid, str) and text is not None)
@@ -261,7 +254,7 @@ class MongoStore(Store):
     def length(self) -> int:
         """Live sessions only (connect-mongo also counts expired, unreaped ones)."""
         with self._guard("length"):
-            return self.collection.count_documents(live(self._now_ms()))
+            return self.collection.count_documents(live(now_ms(self._clock)))
 
     def clear(self) -> None:
         with self._guard("clear"):

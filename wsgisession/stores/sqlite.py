@@ -15,6 +15,8 @@ from typing import Any
 
 from .. import record as _record
 from ..errors import ConfigurationError, StoreUnavailable
+from ..options import check_seconds
+from ..serialization import now_ms
 from .base import DEFAULT_TTL, Loaded, Record, Store, check_size, validate_ttl
 
 __all__ = ["SQLiteStore"]
@@ -67,8 +69,7 @@ class SQLiteStore(Store):
     ) -> None:
         if not isinstance(table, str) or not _IDENTIFIER.fullmatch(table):
             raise ConfigurationError(f"table {table!r} is not a plain SQL identifier: use letters, digits and _.")
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise ConfigurationError(f"timeout must be a positive number of seconds, not {timeout!r}.")
+        check_seconds("timeout", timeout)
         self.path = os.fspath(path)
         self.ttl = validate_ttl(ttl)
         self.table = table
@@ -137,11 +138,9 @@ class SQLiteStore(Store):
             except (sqlite3.Error, OSError) as exc:  # OSError: creating the file failed
                 raise StoreUnavailable(f"SQLite session store {self.path!r} failed: {exc}") from exc
 
-    def _now_ms(self) -> int:
-        return int(self._clock() * 1000)
 
     def load(self, sid: str) -> Loaded | None:
-        row = self._run(self._sql["load"], (sid, self._now_ms()), "one")
+        row = self._run(self._sql["load"], (sid, now_ms(self._clock)), "one")
         text = None if row is None else _text(row[0])
         if text is None:
             return None
@@ -151,10 +150,10 @@ class SQLiteStore(Store):
     def _put(self, sid: str, record: Record, version: str | None, check: bool) -> str | None:
         text = record.text
         check_size(text)
-        now = self._now_ms()
+        now = now_ms(self._clock)
         created_ms = record.created_ms
         created = now if created_ms is None else created_ms
-        expires = now + int(self.ttl * 1000) if record.expires_ms is None else record.expires_ms
+        expires = self.expiry(record.expires_ms, now)
         if not check:
             changed = self._run(self._sql["write"], (sid, expires, text, created, now, created_ms is None))
         elif version is None:  # only if there is no live record
@@ -173,20 +172,20 @@ class SQLiteStore(Store):
         return self._put(sid, record, version, True)
 
     def refresh(self, sid: str, expires_ms: int | None, version: Any) -> None:
-        now = self._now_ms()
-        self._run(self._sql["refresh"], (now + int(self.ttl * 1000) if expires_ms is None else expires_ms, sid, now))
+        now = now_ms(self._clock)
+        self._run(self._sql["refresh"], (self.expiry(expires_ms, now), sid, now))
 
     def destroy(self, sid: str) -> bool:
         return bool(self._run(self._sql["destroy"], (sid,)) == 1)
 
     def all(self) -> dict[str, dict[str, Any]]:
         rows = self._run(f'SELECT sid, CAST(session AS BLOB) FROM "{self.table}" WHERE expires > ?',
-                         (self._now_ms(),), "all")
+                         (now_ms(self._clock),), "all")
         texts = ((sid, _text(blob)) for sid, blob in rows)
         return {sid: record for sid, text in texts if text is not None and (record := _record.parse(text)) is not None}
 
     def length(self) -> int:
-        (count,) = self._run(f'SELECT COUNT(*) FROM "{self.table}" WHERE expires > ?', (self._now_ms(),), "one")
+        (count,) = self._run(f'SELECT COUNT(*) FROM "{self.table}" WHERE expires > ?', (now_ms(self._clock),), "one")
         return int(count)
 
     def clear(self) -> None:
