@@ -54,7 +54,10 @@ class Events:
     """Counts, logs and dispatches the lifecycle events of one middleware; thread-safe."""
 
     def __init__(self) -> None:
-        self.counts: dict[str, int] = dict.fromkeys(EVENTS, 0)  # how many times each event happened
+        # Counted per thread and summed when read, so an event takes no lock: "loaded" is on
+        # every request that uses its session (0.15 µs instead of 0.3, bench/inprocess.py).
+        self._local = threading.local()
+        self._tables: list[dict[str, int]] = []
         self._lock = threading.Lock()
         self._hooks: tuple[Callable[[Event], object], ...] = ()
         self._salt = secrets.token_bytes(16)
@@ -70,10 +73,30 @@ class Events:
         """A short salted hash that correlates log lines of one session without revealing its id."""
         return hashlib.blake2b(sid.encode("utf-8", "surrogatepass"), key=self._salt, digest_size=6).hexdigest()
 
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many times each event has happened."""
+        total = dict.fromkeys(EVENTS, 0)
+        with self._lock:
+            tables = list(self._tables)
+        for table in tables:
+            for name, times in list(table.items()):
+                total[name] += times
+        return total
+
+    def _table(self) -> dict[str, int]:
+        table = self._local.table = dict.fromkeys(EVENTS, 0)  # this thread's counts
+        with self._lock:
+            self._tables.append(table)
+        return table
+
     def emit(self, name: str, sid: str | None = None, times: int = 1) -> None:
         """Record that ``name`` happened (to session ``sid``, ``times`` times)."""
-        with self._lock:
-            self.counts[name] += times
+        try:
+            table = self._local.table
+        except AttributeError:
+            table = self._table()
+        table[name] += times
         hooks = self._hooks
         if not hooks and not logger.isEnabledFor(logging.DEBUG):
             return  # nobody listens: no hash to compute
@@ -92,22 +115,22 @@ class SaveStats:
     """Counts of concurrent saves (``SessionMiddleware.stats``), read from the event counts."""
 
     def __init__(self, events: Events) -> None:
-        self._counts = events.counts
+        self._events = events
 
     @property
     def merged(self) -> int:
         """Saves that found the record changed and merged key by key."""
-        return self._counts["merged"]
+        return self._events.counts["merged"]
 
     @property
     def same_key_conflicts(self) -> int:
         """Keys both requests changed: the later writer won."""
-        return self._counts["conflict"]
+        return self._events.counts["conflict"]
 
     @property
     def dropped(self) -> int:
         """Saves abandoned because another request destroyed the session."""
-        return self._counts["dropped"]
+        return self._events.counts["dropped"]
 
     def __repr__(self) -> str:
         return f"SaveStats(merged={self.merged}, same_key_conflicts={self.same_key_conflicts}, dropped={self.dropped})"
