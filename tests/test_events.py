@@ -58,3 +58,15 @@ def test_counts_are_kept_without_hooks_or_logging():
         client.get("/count")
     assert middleware.events.counts["loaded"] == 2 and middleware.events.counts["created"] == 1
     assert middleware.stats.merged == 0 and "merged=0" in repr(middleware.stats)
+
+
+def test_a_regeneration_names_the_old_and_the_new_session():
+    middleware = SessionMiddleware(app, secret=SECRET, store=MemoryStore())
+    seen: list[Event] = []
+    middleware.events.subscribe(seen.append)
+    client = TestApp(middleware)
+    client.get("/count")
+    client.get("/regenerate")
+    first = next(event.session for event in seen if event.name == "created")
+    regenerated = next(event for event in seen if event.name == "regenerated")
+    assert regenerated.previous == first and regenerated.session not in (None, first)

@@ -523,3 +523,20 @@ def test_verified_cookie_memo_holds_only_verified_results_and_is_bounded(monkeyp
     for n in range(5):
         client.get("/count", headers={"Cookie": "connect.sid=" + cookie_for(f"other-{n}")})
     assert len(memo) <= 3
+
+
+def test_the_scheme_is_read_on_entry_and_a_later_fix_is_reported(caplog):
+    """As in express-session, https is judged when the request enters the middleware; a scheme
+    fixed by middleware inside it (ProxyFix there) comes too late, and a warning says what to do."""
+    def fix_scheme(inner):
+        def wrapped(environ, start_response):
+            environ["wsgi.url_scheme"] = "https"
+            return inner(environ, start_response)
+        return wrapped
+
+    inside = TestApp(SessionMiddleware(fix_scheme(app), secret=SECRET, store=MemoryStore()))
+    with caplog.at_level("WARNING", logger="wsgisession"):
+        response = inside.get("/count")
+    assert "Secure" not in response.headers["Set-Cookie"] and "wrap that middleware around" in caplog.text
+    outside = TestApp(fix_scheme(SessionMiddleware(app, secret=SECRET, store=MemoryStore())))
+    assert "Secure" in outside.get("/count").headers["Set-Cookie"]

@@ -575,3 +575,28 @@ def test_a_session_read_then_unset_still_varies_on_the_cookie():
 
     _, headers, _ = call(SessionMiddleware(app, secret=SECRET, store=MemoryStore()))
     assert header_values(headers, "Vary") == ["Cookie"]
+
+
+# -- found by the review of the core redesign ----------------------------------------------------------
+
+PLAIN = '{"originalMaxAge":null,"expires":null,"secure":false,"httpOnly":true,"path":"/","sameSite":"lax"}'
+
+
+@pytest.mark.parametrize("text", [
+    pytest.param('{"cookie":%s,"cookie":{"originalMaxAge":86400000,"expires":"2099-01-01T00:00:00.000Z"},'
+                 '"user":"bob"}' % PLAIN, id="a second cookie key"),
+    pytest.param('{"cookie":%s, }' % PLAIN, id="a trailing comma and a blank"),
+    pytest.param('{"cookie":%s,}' % PLAIN, id="a trailing comma"),
+    pytest.param('{"cookie":%s , "user":"bob"}' % PLAIN, id="blanks"),
+])
+def test_the_fast_split_of_a_stored_record_agrees_with_a_full_parse(text):
+    from wsgisession import record
+
+    full = record.parse(text)
+    fast = record.split(text, PLAIN)
+    if full is None:
+        assert fast is None  # not JSON: unreadable, whichever path reads it
+        return
+    cookie = full.pop("cookie")
+    assert fast is not None and fast[1] == full and json.loads(fast[2]) == full
+    assert fast[3] or fast[0] == cookie

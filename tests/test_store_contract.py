@@ -193,3 +193,4 @@ def test_oversized_session_is_a_clear_error_not_a_broken_record(store, clock):
         with pytest.raises(SessionError, match="over the store's limit"):
             write()
     assert store.get("sid-1") is None
+

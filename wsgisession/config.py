@@ -38,7 +38,7 @@ def _secrets(secret: object) -> tuple[str | bytes, ...]:
         )
     if any(len(s.encode("utf-8") if isinstance(s, str) else s) < 32 for s in candidates):
         warnings.warn("a session secret shorter than 32 bytes can be brute-forced: use secrets.token_urlsafe(32)",
-                      InsecureSecretWarning, stacklevel=6)  # the caller of SessionMiddleware(...)
+                      InsecureSecretWarning, stacklevel=5)  # the caller of SessionMiddleware(...)
     return tuple(candidates)
 
 

@@ -24,11 +24,12 @@ __all__ = ["EVENTS", "Event", "Events", "SaveStats"]
 
 logger = logging.getLogger(__name__)
 
-# name -> the DEBUG log line (%s: the salted hash of the session, %d: the count)
+# name -> the DEBUG log line (%s: the salted hash of the session, %d: the count; for
+# "regenerated", the hash of the old id, then of the new one)
 EVENTS = {
     "created": "session %s created",
     "loaded": "session %s loaded",
-    "regenerated": "session %s regenerated (the new id is logged as created)",
+    "regenerated": "session %s regenerated as %s",
     "destroyed": "session %s destroyed",
     "timed_out": "session %s reached its absolute timeout: destroyed",
     "bad_signature": "ignored a session cookie: unsigned, badly signed or oversized",
@@ -48,6 +49,7 @@ class Event(NamedTuple):
     name: str
     session: str | None  # a short salted hash of the id, never the id itself
     times: int = 1
+    previous: str | None = None  # "regenerated": the salted hash of the id the session had before
 
 
 class Events:
@@ -90,8 +92,8 @@ class Events:
             self._tables.append(table)
         return table
 
-    def emit(self, name: str, sid: str | None = None, times: int = 1) -> None:
-        """Record that ``name`` happened (to session ``sid``, ``times`` times)."""
+    def emit(self, name: str, sid: str | None = None, times: int = 1, previous: str | None = None) -> None:
+        """Record that ``name`` happened (to session ``sid``, ``times`` times; ``previous``: its old id)."""
         try:
             table = self._local.table
         except AttributeError:
@@ -100,9 +102,10 @@ class Events:
         hooks = self._hooks
         if not hooks and not logger.isEnabledFor(logging.DEBUG):
             return  # nobody listens: no hash to compute
-        event = Event(name, None if sid is None else self.tag(sid), times)
+        event = Event(name, None if sid is None else self.tag(sid), times,
+                      None if previous is None else self.tag(previous))
         message = EVENTS[name]
-        args = (event.session, times)[: message.count("%")]
+        args = ((event.previous, event.session) if previous is not None else (event.session, times))[: message.count("%")]
         logger.debug(message, *args)
         for hook in hooks:
             try:

@@ -63,6 +63,7 @@ class SessionMiddleware:
         self.core = SessionCore(config)
         self.store, self.name, self.cookie, self.environ_key = config.store, name, config.cookie, environ_key
         self.trust_proxy = trust_proxy
+        self._warned_scheme = False
         self.events = self.core.events  # lifecycle events: counts, and hooks (events.subscribe)
         self.stats = self.core.stats  # merges and conflicts of concurrent saves, for monitoring
         self._scope = config.cookie.path if config.cookie.path != "/" else None
@@ -73,9 +74,12 @@ class SessionMiddleware:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if self._scope is not None and not self._in_scope(environ):
             return self.app(environ, start_response)
-        session = self.core.open(environ.get("HTTP_COOKIE"), self._is_secure(environ), environ)
+        # Read once, here, as express-session does: a scheme fixed by middleware inside this one
+        # (ProxyFix) comes too late, and is reported (see _Exchange._send).
+        secure = self._is_secure(environ)
+        session = self.core.open(environ.get("HTTP_COOKIE"), secure, environ)
         environ[self.environ_key] = session
-        exchange = _Exchange(self, environ, session, start_response)
+        exchange = _Exchange(self, environ, session, start_response, secure)
         try:
             result = self.app(environ, exchange.start_response)
             if type(result) is list or type(result) is tuple:
@@ -93,6 +97,15 @@ class SessionMiddleware:
         """Like express-session: outside the cookie path there is no session at all."""
         path: str = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         return path.startswith(self.config.cookie.path)
+
+    def check_scheme(self, environ: WSGIEnvironment) -> None:
+        """Warn (once) if the request became https after this middleware read it: its cookie then
+        lacks Secure (or, with ``secure=True``, is never sent)."""
+        if not self._warned_scheme and self._is_secure(environ):
+            self._warned_scheme = True
+            logger.warning("the request became https inside SessionMiddleware (middleware such as ProxyFix "
+                           "runs after it): wrap that middleware around SessionMiddleware instead, or pass "
+                           "trust_proxy=True, so session cookies get the Secure attribute")
 
     def _is_secure(self, environ: WSGIEnvironment) -> bool:
         if environ.get("wsgi.url_scheme") == "https":
@@ -122,16 +135,17 @@ class _Exchange:
     changes made while the body was produced.
     """
 
-    __slots__ = ("_middleware", "_environ", "_key", "_session", "_start_response", "_extra", "_started", "_held",
-                 "_write", "_failed", "result")
+    __slots__ = ("_middleware", "_environ", "_key", "_session", "_start_response", "_secure", "_extra", "_started",
+                 "_held", "_write", "_failed", "result")
 
     def __init__(self, middleware: SessionMiddleware, environ: WSGIEnvironment, session: Session,
-                 start_response: StartResponse) -> None:
+                 start_response: StartResponse, secure: bool) -> None:
         self._middleware = middleware
         self._environ = environ
         self._key = middleware.environ_key
         self._session = session
         self._start_response = start_response
+        self._secure = secure  # whether the request was https when the middleware saw it
         self._extra: Headers | None = None  # the session's headers, once computed
         self._started = False  # the app called start_response
         self._held: tuple[str, Headers, Any] | None = None  # its arguments, not yet passed on
@@ -186,6 +200,8 @@ class _Exchange:
         if extra is None:
             session, unset = self._session, self._unset()
             if session.loaded or unset:
+                if not self._secure:
+                    self._middleware.check_scheme(self._environ)
                 extra = self._middleware.core.close(session, unset)
             elif streaming and self._middleware.name in self._environ.get("HTTP_COOKIE", ""):
                 # Not used yet, but the body may still read it: then the response depends on the

@@ -171,8 +171,8 @@ class Persistence:
             # Destroyed once the new id is saved: a logout that lands in between is then seen.
             # (Without versions, overwrite mode cannot tell: it always is.)
             self.retired = old
-        self.core.events.emit("regenerated", old)
         self.id = SessionIds.new(self.core.config.genid, self.request)
+        self.core.events.emit("regenerated", self.id, previous=old)
         self.cookie = self._new_cookie()
         self.version = None
         self.saved = None

@@ -71,11 +71,14 @@ def split(text: str, expected_cookie: str = "") -> Parsed | None:
             else:
                 cookie, end = raw_decode(text, _HEAD_LENGTH)
             rest = text[end:]
-            data_json = "{}" if rest == "}" else "{" + rest[1:] if rest[:1] == "," else ""
+            # Only `}` or `,"` may follow the cookie in JSON.stringify's output; anything else
+            # (a trailing comma, blanks) is left to the full parser, which judges it.
+            data_json = "{}" if rest == "}" else "{" + rest[1:] if rest[:2] == ',"' else ""
             data, end = raw_decode(data_json, 0) if data_json else (None, 0)
         except (ValueError, RecursionError):
             data = None
-        if type(data) is dict and end == len(data_json):
+        # A second "cookie" key among the data: JSON.parse keeps the last one, so the full parser decides.
+        if type(data) is dict and end == len(data_json) and "cookie" not in data:
             return (cookie if type(cookie) is dict else None, data, data_json, known)
     record = parse(text)
     if record is None:

@@ -17,6 +17,8 @@ from .base import DEFAULT_TTL, Loaded, Record, Store, check_size, validate_ttl
 
 __all__ = ["MemoryStore"]
 
+PURGE_INTERVAL = 600  # seconds between sweeps of expired records, on a write
+
 
 class MemoryStore(Store):
     """A thread-safe in-process store; records are kept as JSON text, expiry checked on read::
@@ -31,6 +33,7 @@ class MemoryStore(Store):
         self._clock = clock
         self._lock = threading.Lock()
         self._records: dict[str, tuple[int, str, int]] = {}  # sid -> (expires ms, JSON, created ms)
+        self._next_purge = 0  # epoch ms of the next sweep of expired records
 
     def load(self, sid: str) -> Loaded | None:
         entry = self._records.get(sid)  # (a dict read is atomic: no lock needed to read)
@@ -53,6 +56,10 @@ class MemoryStore(Store):
             if created is None:
                 created = now if entry is None else entry[2]
             self._records[sid] = (expires, text, created)
+            if now >= self._next_purge:  # reads never delete: expired records are swept here
+                self._next_purge = now + PURGE_INTERVAL * 1000
+                for expired in [key for key, entry in self._records.items() if entry[0] <= now]:
+                    del self._records[expired]
         return text
 
     def write(self, sid: str, record: Record) -> None:
