@@ -41,7 +41,7 @@ def test_session_is_json_in_the_store_with_express_cookie_first():
     store = MemoryStore()
     client, _ = make(store)
     sid = session_id(client.get("/count"))
-    assert json.loads(store._records[sid][1]) == {
+    assert json.loads(store._records[sid][0]) == {
         "cookie": {"originalMaxAge": None, "expires": None, "secure": False, "httpOnly": True, "path": "/",
                    "sameSite": "lax"},
         "cuenta": 1,

@@ -24,6 +24,11 @@ class MemoryStore(Store):
     """A thread-safe in-process store; records are kept as JSON text, expiry checked on read::
 
         store = MemoryStore(ttl=3600, clock=fake_clock)
+
+    Writes take a lock (the compare-and-set needs it); reads and expiry refreshes do not: each
+    is one dict operation, atomic in CPython. The expiry is kept apart from the record so that a
+    refresh (once per request that uses its session) is one assignment (0.3 µs instead of 0.6
+    under the lock, bench/inprocess.py).
     """
 
     tracks_creation = True  # load() reports when each record was first written
@@ -32,14 +37,19 @@ class MemoryStore(Store):
         self.ttl = validate_ttl(ttl)
         self._clock = clock
         self._lock = threading.Lock()
-        self._records: dict[str, tuple[int, str, int]] = {}  # sid -> (expires ms, JSON, created ms)
+        self._records: dict[str, tuple[str, int]] = {}  # sid -> (JSON, created ms)
+        self._expires: dict[str, int] = {}  # sid -> expires ms
         self._next_purge = 0  # epoch ms of the next sweep of expired records
 
+    def _live_entry(self, sid: str, now: float) -> tuple[str, int] | None:
+        entry = self._records.get(sid)
+        return None if entry is None or self._expires.get(sid, 0) <= now else entry
+
     def load(self, sid: str) -> Loaded | None:
-        entry = self._records.get(sid)  # (a dict read is atomic: no lock needed to read)
-        if entry is None or entry[0] <= self._clock() * 1000:
+        entry = self._records.get(sid)
+        if entry is None or self._expires.get(sid, 0) <= self._clock() * 1000:
             return None
-        return Loaded(entry[1], entry[1], entry[2])
+        return Loaded(entry[0], entry[0], entry[1])
 
     def _put(self, sid: str, record: Record, version: Any, check: bool) -> str | None:
         text = record.text
@@ -47,19 +57,19 @@ class MemoryStore(Store):
         now = now_ms(self._clock)
         expires = self.expiry(record.expires_ms, now)
         with self._lock:
-            entry = self._records.get(sid)
-            if entry is not None and entry[0] <= now:
-                entry = None  # expired: as if absent
-            if check and (None if entry is None else entry[1]) != version:
+            entry = self._live_entry(sid, now)
+            if check and (None if entry is None else entry[0]) != version:
                 return None
             created = record.created_ms
             if created is None:
-                created = now if entry is None else entry[2]
-            self._records[sid] = (expires, text, created)
+                created = now if entry is None else entry[1]
+            self._expires[sid] = expires  # (first: a lock-free load never sees a new record without it)
+            self._records[sid] = (text, created)
             if now >= self._next_purge:  # reads never delete: expired records are swept here
                 self._next_purge = now + PURGE_INTERVAL * 1000
-                for expired in [key for key, entry in self._records.items() if entry[0] <= now]:
-                    del self._records[expired]
+                for expired in [key for key, when in self._expires.items() if when <= now]:
+                    self._records.pop(expired, None)
+                    del self._expires[expired]
         return text
 
     def write(self, sid: str, record: Record) -> None:
@@ -70,20 +80,18 @@ class MemoryStore(Store):
 
     def refresh(self, sid: str, expires_ms: int | None, version: Any) -> None:
         now = now_ms(self._clock)
-        expires = self.expiry(expires_ms, now)
-        with self._lock:
-            entry = self._records.get(sid)
-            if entry is not None and entry[0] > now:
-                self._records[sid] = (expires, entry[1], entry[2])
+        if sid in self._records and self._expires.get(sid, 0) > now:  # (a record destroyed meanwhile
+            self._expires[sid] = self.expiry(expires_ms, now)  # leaves an expiry the next sweep removes)
 
     def destroy(self, sid: str) -> bool:
         with self._lock:
+            self._expires.pop(sid, None)
             return self._records.pop(sid, None) is not None
 
     def _live(self) -> dict[str, str]:
         now = now_ms(self._clock)
         with self._lock:
-            return {sid: text for sid, (expires, text, _) in self._records.items() if expires > now}
+            return {sid: text for sid, (text, _) in self._records.items() if self._expires.get(sid, 0) > now}
 
     def all(self) -> dict[str, dict[str, Any]]:
         records = ((sid, _record.parse(text)) for sid, text in self._live().items())
@@ -95,6 +103,7 @@ class MemoryStore(Store):
     def clear(self) -> None:
         with self._lock:
             self._records.clear()
+            self._expires.clear()
 
     def close(self) -> None:
         """Nothing to release."""
