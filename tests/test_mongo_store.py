@@ -6,181 +6,24 @@ MongoDB-specific, against tests/vectors/connect-mongo-6.0.json (recorded from th
 
 from __future__ import annotations
 
-import copy
 import socket
-import threading
 import time
-import warnings
-from datetime import datetime, timedelta, timezone
-from typing import Any
+from datetime import timedelta
 
 import pytest
-from bson.int64 import Int64
-from pymongo import MongoClient, WriteConcern, monitoring
-from pymongo.collection import Collection
-from pymongo.errors import OperationFailure, PyMongoError
+from pymongo import WriteConcern
+from pymongo.errors import PyMongoError
 from webtest import TestApp
 
 from wsgisession import ConfigurationError, CookieOptions, SessionMiddleware, StoreUnavailable
-from wsgisession.serialization import format_iso, loads, parse_iso
+from wsgisession.serialization import format_iso
 from wsgisession.stores.base import to_record
-from wsgisession.stores.mongo import MongoStore, TTLIndexWarning
+from wsgisession.stores.mongo import MongoStore
 
+from .mongo_helpers import (EXAMPLES, SCENARIOS, SECRET, SID, assert_same_document, at, aware,
+                            expected_operations, from_vector, record, rolled, session_written_by,
+                            uri_with_database)
 from .mongo_server import free_port
-from .vectorfiles import load
-
-VECTORS = load("connect-mongo-6.0.json")
-SCENARIOS = VECTORS["scenarios"]
-EXAMPLES = {doc["label"].split(":")[0]: doc for doc in VECTORS["example_documents"]}
-SID = "Xq3v9Zk0cYbW4TnR8sLmP2aE7uJfH1gD"
-SECRET = "a test secret that is long enough to be safe"
-
-
-# -- helpers -------------------------------------------------------------------------------------
-
-def from_vector(value: Any) -> Any:
-    """Vector JSON to Python as the driver sees it: {"$date"} -> aware datetime, JS undefined -> None."""
-    if isinstance(value, dict):
-        if set(value) == {"$date"}:
-            return datetime.fromtimestamp(parse_iso(value["$date"]) / 1000, tz=timezone.utc)
-        if set(value) == {"$undefined"}:
-            return None
-        return {key: from_vector(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [from_vector(item) for item in value]
-    return value
-
-
-def at(clock, iso: str) -> None:
-    clock.now = parse_iso(iso) / 1000
-
-
-def rolled(record: dict[str, Any], clock) -> dict[str, Any]:
-    """What express-session hands to touch()/set(): cookie.expires = now + originalMaxAge."""
-    record = copy.deepcopy(record)
-    oma = record["cookie"]["originalMaxAge"]
-    record["cookie"]["expires"] = None if oma is None else format_iso(int(clock() * 1000) + oma)
-    return record
-
-
-def record(clock, max_age_ms: int | None = None, **data: Any) -> dict[str, Any]:
-    expires = None if max_age_ms is None else format_iso(int(clock() * 1000) + max_age_ms)
-    return {"cookie": {"originalMaxAge": max_age_ms, "expires": expires, "httpOnly": True, "path": "/"}, **data}
-
-
-def session_written_by(step: dict[str, Any]) -> dict[str, Any]:
-    """The session connect-mongo serialized in a step's (first) upsert: the input to replay."""
-    update = next(call for call in step["db_calls"] if call["op"] == "updateOne")
-    return loads(update["args"][1]["$set"]["session"])
-
-
-def bson_type(value: Any) -> str:
-    for kind, name in ((type(None), "null"), (bool, "bool"), (Int64, "long"), (int, "int"), (float, "double"),
-                       (str, "string"), (datetime, "date"), (dict, "object"), (list, "array")):
-        if isinstance(value, kind):
-            return name
-    return type(value).__name__
-
-
-def aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
-def assert_same_document(raw: dict[str, Any] | None, expected: Any) -> None:
-    """Field by field and type by type; ``updatedAt`` is the server's clock, so only recent."""
-    assert raw is not None
-    assert set(raw) == set(expected)
-    for key, want in expected.items():
-        got = raw[key]
-        if key == "updatedAt":
-            assert isinstance(got, datetime)
-            assert abs(aware(got) - datetime.now(timezone.utc)) < timedelta(minutes=10)
-        elif isinstance(want, dict) and set(want) == {"$date"}:
-            assert isinstance(got, datetime) and aware(got) == from_vector(want), key
-        elif isinstance(want, dict):
-            assert_same_document(got, want)
-        else:
-            assert got == want and bson_type(got) == bson_type(want), key
-
-
-class Commands(monitoring.CommandListener):
-    """Records the commands a client sends, in connect-mongo's vocabulary."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, dict[str, Any]]] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        self.sent.append((event.command_name, copy.deepcopy(dict(event.command))))
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-    def count(self, name: str) -> int:
-        return sum(1 for sent, _ in self.sent if sent == name)
-
-    def as_operations(self) -> list[tuple[str, list[Any]]]:
-        ops: list[tuple[str, list[Any]]] = []
-        for name, command in self.sent:
-            if name == "find":
-                ops.append(("findOne" if command.get("limit") == 1 else "find", [command["filter"]]))
-            elif name == "update":
-                (update,) = command["updates"]
-                ops.append(("updateOne", [update["q"], update["u"], {"upsert": True} if update.get("upsert") else {}]))
-            elif name == "delete":
-                (delete,) = command["deletes"]
-                ops.append(("deleteOne" if delete["limit"] == 1 else "deleteMany", [delete["q"], {}]))
-        self.sent.clear()
-        return ops
-
-
-def expected_operations(step: dict[str, Any]) -> list[tuple[str, list[Any]]]:
-    ops = []
-    for call in step["db_calls"]:
-        args = from_vector(call["args"])
-        if call["op"] in ("updateOne", "deleteOne", "deleteMany"):
-            args[-1] = {key: value for key, value in args[-1].items() if value is not None}  # writeConcern: undefined
-        ops.append((call["op"], args))
-    return ops
-
-
-@pytest.fixture
-def commands(mongo_uri, mongo_database):
-    """(the test database's `sessions` collection on a client that records commands, the recorder)."""
-    listener = Commands()
-    client: MongoClient[dict[str, Any]] = MongoClient(mongo_uri, event_listeners=[listener],
-                                                      serverSelectionTimeoutMS=5000)
-    yield client[mongo_database.name]["sessions"], listener
-    client.close()
-
-
-def server_supports_ttl(database) -> bool:
-    try:
-        database["ttl_probe"].create_index([("expires", 1)], expireAfterSeconds=0)
-        return True
-    except OperationFailure as exc:
-        assert exc.code in (115, 238), exc
-        return False
-
-
-class RecordingCollection(Collection):
-    """The real collection, remembering what create_index was asked (to check the exact index spec)."""
-
-    def __init__(self, database, name: str) -> None:
-        super().__init__(database, name)
-        self.index_calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
-
-    def create_index(self, *args: Any, **kwargs: Any) -> str:
-        self.index_calls.append((args, kwargs))
-        return super().create_index(*args, **kwargs)
-
-
-def uri_with_database(uri: str, name: str) -> str:
-    base, _, query = uri.partition("?")
-    return f"{base.rstrip('/')}/{name}" + (f"?{query}" if query else "")
-
 
 # -- documents and operations, step by step as the vectors recorded them --------------------------
 
@@ -251,94 +94,6 @@ def test_scenario_b_defaults(commands, mongo_database, clock):
     assert_same_document(mongo_database["sessions"].find_one(SID), EXAMPLES["B"]["document"])
 
 
-def test_scenario_c_stringify_false_stores_an_embedded_document(commands, mongo_database, clock):
-    collection, sent = commands
-    scenario = SCENARIOS["C_stringify_false"]
-    steps = scenario["steps"]
-    store = MongoStore(collection, stringify=False, auto_remove="disabled", clock=clock)
-    first = {"cookie": {"originalMaxAge": 3600000, "expires": "2026-03-03T10:00:00.000Z", "httpOnly": True,
-                        "path": "/", "sameSite": "lax"}, "cuenta": 1}  # what our Session writes
-    at(clock, steps[0]["at"])
-    store.set(SID, first)
-    at(clock, steps[1]["at"])
-    loaded = store.get(SID)
-    assert loaded == first  # BSON date back to ISO text, Node's nulls dropped: JSON-ready again
-    store.set(SID, {**rolled(loaded, clock), "cuenta": 2})
-    assert sent.as_operations() == [op for step in steps for op in expected_operations(step)]
-
-    doc = mongo_database["sessions"].find_one(SID)
-    assert_same_document(doc, EXAMPLES["C"]["document"])
-    assert {k: bson_type(v) for k, v in doc.items()} == scenario["bson_types_top"]
-    assert {k: bson_type(v) for k, v in doc["session"].items()} == scenario["bson_types_session"]
-    assert {k: bson_type(v) for k, v in doc["session"]["cookie"].items()} == scenario["bson_types_session_cookie"]
-    assert list(doc["session"]["cookie"]) == list(EXAMPLES["C"]["document"]["session"]["cookie"])
-
-
-def test_stringify_false_reads_dates_anywhere_in_a_node_document(mongo_database, clock):
-    login = datetime(2026, 3, 3, 9, 0, 0, 250000, tzinfo=timezone.utc)
-    mongo_database["sessions"].insert_one({"_id": SID, "session": {
-        "cookie": {"originalMaxAge": None, "expires": None, "secure": None, "httpOnly": True, "path": "/"},
-        "user": {"loginAt": login}}})
-    store = MongoStore(mongo_database["sessions"], stringify=False, auto_remove="disabled", clock=clock)
-    assert store.get(SID) == {"cookie": {"originalMaxAge": None, "expires": None, "httpOnly": True, "path": "/"},
-                              "user": {"loginAt": "2026-03-03T09:00:00.250Z"}}
-
-
-# -- foreign and malformed documents (scenario G) ----------------------------------------------------
-
-G_VISIBLE = {  # what connect-mongo's get() returns for each document of scenario G
-    "sidNoCookie0000000000000000000000": {"cuenta": 3},  # express 500s here; our Session fills in a cookie
-    "sidNoExpires000000000000000000000": "parsed",
-    "sidMinimalCookie00000000000000000": {"cookie": {}, "cuenta": 3},
-    "sidExpiresNoOrigMaxAge00000000000": "parsed",
-}
-G_INVISIBLE = ["sidNullExpires0000000000000000000", "sidExpired0000000000000000000000x",
-               "sidStringExpires00000000000000000"]
-
-
-def test_foreign_documents_read_as_connect_mongo_reads_them(mongo_database, clock, caplog):
-    scenario = SCENARIOS["G_foreign_documents"]
-    docs = from_vector(scenario["steps"][0]["docs_after"])
-    mongo_database["sessions"].insert_many(docs)
-    at(clock, scenario["steps"][0]["at"])
-    store = MongoStore(mongo_database["sessions"], auto_remove="disabled", clock=clock)
-    by_id = {doc["_id"]: doc for doc in docs}
-    for sid, want in G_VISIBLE.items():
-        assert store.get(sid) == (loads(by_id[sid]["session"]) if want == "parsed" else want), sid
-    for sid in G_INVISIBLE:  # expires null, in the past, or a string: $gt <date> never matches
-        assert store.get(sid) is None, sid
-    # an embedded session while stringify=True: connect-mongo 500s; we read it as missing, and say so
-    caplog.clear()
-    assert store.get("sidObjectSess00000000000000000000") is None
-    assert "not a JSON object" in caplog.text and "sidObjectSess" not in caplog.text
-    assert sorted(store.all()) == sorted(G_VISIBLE)
-    assert store.length() == len(G_VISIBLE) + 1  # a live document, though unreadable
-
-    lenient = MongoStore(mongo_database["sessions"], stringify=False, auto_remove="disabled", clock=clock)
-    assert lenient.get("sidObjectSess00000000000000000000") == {
-        "cookie": {"originalMaxAge": None, "expires": None, "httpOnly": True, "path": "/"}, "cuenta": 3}
-    no_expires = "sidNoExpires000000000000000000000"
-    assert lenient.get(no_expires) == loads(by_id[no_expires]["session"])
-
-
-@pytest.mark.parametrize("document", [
-    pytest.param({"session": "{not json"}, id="bad-json"),
-    pytest.param({"session": "[1, 2]"}, id="json-array"),
-    pytest.param({"session": "null"}, id="json-null"),
-    pytest.param({"session": 42}, id="number"),
-    pytest.param({"session": None}, id="null"),
-    pytest.param({}, id="no-session"),
-])
-@pytest.mark.parametrize("stringify", [True, False])
-def test_unreadable_documents_are_missing_not_errors(mongo_database, clock, caplog, document, stringify):
-    mongo_database["sessions"].insert_one({"_id": SID, **document})
-    store = MongoStore(mongo_database["sessions"], stringify=stringify, auto_remove="disabled", clock=clock)
-    assert store.get(SID) is None
-    assert store.all() == {}
-    assert any(f"ignored a {what}" in caplog.text for what in ("session document", "stored session"))
-    assert SID not in caplog.text
-
-
 # -- touch_after ------------------------------------------------------------------------------------
 
 def test_touch_after_skips_the_write_inside_the_window(commands, clock):
@@ -407,88 +162,6 @@ def test_last_modified_is_aware_utc_on_tz_aware_clients_too(mongo_uri, mongo_dat
         assert modified == from_vector({"$date": format_iso(int(clock() * 1000))})
     finally:
         store.close()
-
-
-# -- expired-session removal ------------------------------------------------------------------------
-
-def test_native_auto_remove_sends_connect_mongos_index_once(mongo_database, clock):
-    supported = server_supports_ttl(mongo_database)
-    collection = RecordingCollection(mongo_database, "sessions")
-    store = MongoStore(collection, clock=clock)
-    barrier = threading.Barrier(8)
-
-    def first_use() -> None:
-        barrier.wait()
-        store.get(SID)
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        threads = [threading.Thread(target=first_use) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
-        store.set(SID, record(clock, cuenta=1))
-        store.length()
-    keys, options = VECTORS["operations"]["constructor_native_autoRemove"]
-    assert collection.index_calls == [((list(keys.items()),), options)]
-    ttl_warnings = [w for w in caught if issubclass(w.category, TTLIndexWarning)]
-    if supported:
-        assert ttl_warnings == []
-        index = mongo_database["sessions"].index_information()["expires_1"]
-        assert index["key"] == [("expires", 1)] and index["expireAfterSeconds"] == 0
-    else:
-        assert len(ttl_warnings) == 1 and "auto_remove='interval'" in str(ttl_warnings[0].message)
-        assert store.auto_remove == "interval"
-
-
-def test_native_fallback_removes_expired_sessions_by_interval(mongo_database, clock):
-    if server_supports_ttl(mongo_database):  # the server reaps them itself; nothing to fall back to
-        assert MongoStore(mongo_database["sessions"], clock=clock).auto_remove == "native"
-        return
-    raw = mongo_database["sessions"]
-    store = MongoStore(raw, auto_remove_interval=600, clock=clock)
-    with pytest.warns(TTLIndexWarning) as caught:
-        store.set("short", record(clock, 10_000, n=1))
-        store.set("long", record(clock, 3_600_000, n=2))
-        clock.advance(601)
-        store.set("other", record(clock, n=3))
-    assert len(caught) == 1
-    assert sorted(doc["_id"] for doc in raw.find()) == ["long", "other"]
-
-
-def test_interval_removal_runs_at_most_once_per_interval(commands, clock):
-    collection, sent = commands
-    store = MongoStore(collection, auto_remove="interval", auto_remove_interval=600, clock=clock)
-    store.set("short", record(clock, 10_000, n=1))
-    store.set("long", record(clock, 3_600_000, n=2))
-    clock.advance(60)
-    store.set("other", record(clock, n=3))
-    assert store.get("short") is None and collection.find_one("short") is not None  # expired, not yet reaped
-    assert sent.count("delete") == 0
-    clock.advance(600)
-    store.set("other", record(clock, n=4))
-    assert sorted(doc["_id"] for doc in collection.find()) == ["long", "other"]
-    (delete,) = [command["deletes"][0] for name, command in sent.sent if name == "delete"]
-    tick_filter = from_vector(VECTORS["operations"]["autoRemove_interval_tick"][0])
-    assert list(delete["q"]) == list(tick_filter) and list(delete["q"]["expires"]) == ["$lt"]
-    assert aware(delete["q"]["expires"]["$lt"]) == from_vector({"$date": format_iso(int(clock() * 1000))})
-    store.touch("long", record(clock, 3_600_000, n=2))
-    assert sent.count("delete") == 1
-    clock.advance(600)
-    store.touch("long", record(clock, 3_600_000, n=2))  # touches piggy-back too
-    assert sent.count("delete") == 2
-    assert sent.count("createIndexes") == 0
-
-
-def test_disabled_auto_remove_never_deletes_or_indexes(commands, clock):
-    collection, sent = commands
-    store = MongoStore(collection, auto_remove="disabled", auto_remove_interval=1, clock=clock)
-    store.set("short", record(clock, 1_000, n=1))
-    clock.advance(3600)
-    store.set("other", record(clock, n=2))
-    assert collection.count_documents({}) == 2
-    assert sent.count("delete") == 0 and sent.count("createIndexes") == 0
 
 
 # -- construction -----------------------------------------------------------------------------------
