@@ -66,13 +66,13 @@ class SessionMiddleware:
         self._warned_scheme = False
         self.events = self.core.events  # lifecycle events: counts, and hooks (events.subscribe)
         self.stats = self.core.stats  # merges and conflicts of concurrent saves, for monitoring
-        self._scope = config.cookie.path if config.cookie.path != "/" else None
+        self._scope = "" if config.cookie.path == "/" else config.cookie.path  # "": every path is in scope
 
     def __repr__(self) -> str:  # no secrets
         return f"<SessionMiddleware name={self.name!r} store={type(self.store).__name__}>"
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if self._scope is not None and not self._in_scope(environ):
+        if self._scope and not self._in_scope(environ):
             return self.app(environ, start_response)
         # Read once, here, as express-session does: a scheme fixed by middleware inside this one
         # (ProxyFix) comes too late, and is reported (see _Exchange._send).
@@ -96,7 +96,7 @@ class SessionMiddleware:
     def _in_scope(self, environ: WSGIEnvironment) -> bool:
         """Like express-session: outside the cookie path there is no session at all."""
         path: str = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-        return path.startswith(self.config.cookie.path)
+        return path.startswith(self._scope)
 
     def check_scheme(self, environ: WSGIEnvironment) -> None:
         """Warn (once) if the request became https after this middleware read it: its cookie then

@@ -147,29 +147,32 @@ class SQLiteStore(Store):
         created = row[1] if type(row[1]) is int else None  # another writer may have left anything
         return Loaded(text, text, created)
 
-    def _put(self, sid: str, record: Record, version: str | None, check: bool) -> str | None:
-        text = record.text
-        check_size(text)
+    def _row(self, record: Record) -> tuple[str, int, int, int]:
+        """The record's text, now, its creation time (now unless given) and expiry, in epoch ms."""
+        check_size(record.text)
         now = now_ms(self._clock)
-        created_ms = record.created_ms
-        created = now if created_ms is None else created_ms
-        expires = self.expiry(record.expires_ms, now)
-        if not check:
-            changed = self._run(self._sql["write"], (sid, expires, text, created, now, created_ms is None))
-        elif version is None:  # only if there is no live record
-            changed = self._run(self._sql["create"], (sid, expires, text, created, now))
-        else:  # only if the record is still the one this request loaded
-            changed = self._run(self._sql["swap"], (expires, text, created_ms, sid, version, now))
+        created = now if record.created_ms is None else record.created_ms
+        return record.text, now, created, self.expiry(record.expires_ms, now)
+
+    def _purge(self, now: int) -> None:
+        """Delete expired rows, at most once per PURGE_INTERVAL, after a write."""
         if now >= self._next_purge:
             self._next_purge = now + PURGE_INTERVAL * 1000
             self._run(self._sql["purge"], (now,))
-        return text if changed == 1 else None
 
     def write(self, sid: str, record: Record) -> None:
-        self._put(sid, record, None, False)
+        text, now, created, expires = self._row(record)
+        self._run(self._sql["write"], (sid, expires, text, created, now, record.created_ms is None))
+        self._purge(now)
 
     def save(self, sid: str, record: Record, version: Any) -> str | None:
-        return self._put(sid, record, version, True)
+        text, now, created, expires = self._row(record)
+        if version is None:  # only if there is no live record
+            changed = self._run(self._sql["create"], (sid, expires, text, created, now))
+        else:  # only if the record is still the one this request loaded
+            changed = self._run(self._sql["swap"], (expires, text, record.created_ms, sid, version, now))
+        self._purge(now)
+        return text if changed == 1 else None
 
     def refresh(self, sid: str, expires_ms: int | None, version: Any) -> None:
         now = now_ms(self._clock)
