@@ -324,8 +324,8 @@ def plant(store: Any, sid: str, text: str | bytes) -> None:
         with sqlite3.connect(store.path) as db:
             db.execute("UPDATE sessions SET session = CAST(? AS TEXT) WHERE sid = ?", (text, sid))
     elif isinstance(store, MemoryStore):  # only its own writes reach it: this is the parser's test
-        _, created = store._records[sid]
-        store._records[sid] = (text, created)
+        _, created, account = store._records[sid]
+        store._records[sid] = (text, created, account)
     elif isinstance(text, bytes):  # a BSON string that is not UTF-8, as another driver may write
         from bson import encode
         from bson.raw_bson import RawBSONDocument

@@ -60,6 +60,7 @@ class SessionConfig:
     genid: Callable[[Any], str] = default_genid
     concurrency: Literal["merge", "overwrite"] = "merge"
     absolute_timeout: float | None = None
+    max_sessions_per_user: int | None = None
     clock: Callable[[], float] = time.time
     merge: bool = field(init=False, repr=False)  # concurrency == "merge": saves are compare-and-sets that merge
     secrets: tuple[str | bytes, ...] = field(init=False, repr=False)  # ``secret`` as a tuple, newest first
@@ -89,6 +90,14 @@ class SessionConfig:
                 "implement it (see wsgisession.Store) or pass concurrency='overwrite'."
             )
         self._check_timeout()
+        limit = self.max_sessions_per_user
+        if limit is not None and (type(limit) is not int or limit < 1):
+            raise ConfigurationError(f"max_sessions_per_user must be a whole number of sessions, at least 1, or None; "
+                                     f"not {limit!r}.")
+        if limit is not None and not self.store.keeps_accounts:
+            raise ConfigurationError(f"max_sessions_per_user needs a store that keeps accounts, and "
+                                     f"{type(self.store).__name__} has no iter_bound(): use SQLiteStore, MongoStore "
+                                     "or MemoryStore, or implement it (see wsgisession.Store).")
         object.__setattr__(self, "secrets", _secrets(self.secret))
         object.__setattr__(self, "merge", self.concurrency == "merge")
 

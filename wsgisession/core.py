@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+from .accounts import Accounts
 from .config import SessionConfig
 from .cookies import render_set_cookie
 from .events import Events, SaveStats
@@ -40,13 +41,14 @@ class SessionCore:
         self.events = Events()
         self.stats = SaveStats(self.events)
         self.ids = SessionIds(config.name, config.secrets, self.events)
+        self.accounts = Accounts(self.store, self.events, self.clock, config.secrets[0], config.max_sessions_per_user)
         # The stored cookie JSON of sessions without lifetime or priority, over http and https:
         # recognized on load without parsing (1 µs of the read-only request, bench/inprocess.py).
         self.plain_cookie_json = tuple(SessionCookie.plain_json(config.cookie, secure) for secure in (False, True))
 
-    def open(self, cookie_header: str | None, is_secure: bool, request: Any) -> Session:
-        """The request's session; nothing is read until the app uses it."""
-        return Session(self, cookie_header, is_secure, request)
+    def open(self, cookie_header: str | None, is_secure: bool, request: Any, user_agent: str | None = None) -> Session:
+        """The request's session; nothing is read until the app uses it (``user_agent``: kept at login)."""
+        return Session(self, cookie_header, is_secure, request, user_agent)
 
     def close(self, session: Session, unset: bool = False) -> list[tuple[str, str]]:
         """Save, touch or destroy as needed; return the headers to add (Vary, Set-Cookie...).

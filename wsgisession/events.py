@@ -40,6 +40,11 @@ EVENTS = {
     "dropped": "session %s was destroyed by a concurrent request: its changes are dropped",
     "unsent": "session %s was created after the response headers, so its cookie cannot be sent: not stored",
     "store_error": "session store unavailable",
+    "login": "session %s logged in",
+    "logout": "session %s logged out",
+    "reauthenticated": "session %s re-authenticated",
+    "revoked": "session %s revoked",
+    "evicted": "session %s ended: its user logged in beyond max_sessions_per_user",
 }
 
 
@@ -50,6 +55,7 @@ class Event(NamedTuple):
     session: str | None  # a short salted hash of the id, never the id itself
     times: int = 1
     previous: str | None = None  # "regenerated": the salted hash of the id the session had before
+    user: str | None = None  # login, logout, reauthenticated, revoked, evicted: the user id (never logged)
 
 
 class Events:
@@ -92,8 +98,10 @@ class Events:
             self._tables.append(table)
         return table
 
-    def emit(self, name: str, sid: str | None = None, times: int = 1, previous: str | None = None) -> None:
-        """Record that ``name`` happened (to session ``sid``, ``times`` times; ``previous``: its old id)."""
+    def emit(self, name: str, sid: str | None = None, times: int = 1, previous: str | None = None,
+             user: str | None = None) -> None:
+        """Record that ``name`` happened (to session ``sid``, ``times`` times; ``previous``: its old id;
+        ``user``: the user it concerns)."""
         try:
             table = self._local.table
         except AttributeError:
@@ -103,7 +111,7 @@ class Events:
         if not hooks and not logger.isEnabledFor(logging.DEBUG):
             return  # nobody listens: no hash to compute
         event = Event(name, None if sid is None else self.tag(sid), times,
-                      None if previous is None else self.tag(previous))
+                      None if previous is None else self.tag(previous), user)
         message = EVENTS[name]
         args = ((event.previous, event.session) if previous is not None else (event.session, times))[: message.count("%")]
         logger.debug(message, *args)

@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from .config import SessionConfig, check_bool, default_genid
 from .core import VARY_COOKIE, SessionCore
 from .errors import ConfigurationError, SessionError, StoreUnavailable
+from .metrics import render_metrics
 from .options import CookieOptions
 from .session import Session
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
+    from .accounts import SessionInfo
     from .stores.base import Store
 
 __all__ = ["DEFAULT_ENVIRON_KEY", "SessionMiddleware", "get_session"]
@@ -48,7 +50,8 @@ class SessionMiddleware:
         save_uninitialized: bool = False, rolling: bool = False, unset: Literal["keep", "destroy"] = "keep",
         trust_proxy: bool = False, genid: Callable[[WSGIEnvironment], str] | None = None,
         environ_key: str = DEFAULT_ENVIRON_KEY, concurrency: Literal["merge", "overwrite"] = "merge",
-        absolute_timeout: float | None = None, clock: Callable[[], float] = time.time,
+        absolute_timeout: float | None = None, max_sessions_per_user: int | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if not callable(app):
             raise ConfigurationError("app must be a WSGI application (a callable).")
@@ -59,7 +62,8 @@ class SessionMiddleware:
         self.config = config = SessionConfig(
             secret=secret, store=store, name=name, cookie=CookieOptions() if cookie is None else cookie,  # type: ignore[arg-type]
             resave=resave, save_uninitialized=save_uninitialized, rolling=rolling, unset=unset,
-            genid=genid or default_genid, concurrency=concurrency, absolute_timeout=absolute_timeout, clock=clock)
+            genid=genid or default_genid, concurrency=concurrency, absolute_timeout=absolute_timeout,
+            max_sessions_per_user=max_sessions_per_user, clock=clock)
         self.core = SessionCore(config)
         self.store, self.name, self.cookie, self.environ_key = config.store, name, config.cookie, environ_key
         self.trust_proxy = trust_proxy
@@ -67,6 +71,22 @@ class SessionMiddleware:
         self.events = self.core.events  # lifecycle events: counts, and hooks (events.subscribe)
         self.stats = self.core.stats  # merges and conflicts of concurrent saves, for monitoring
         self._scope = "" if config.cookie.path == "/" else config.cookie.path  # "": every path is in scope
+
+    def sessions_of(self, user_id: str, current: Session | None = None) -> list[SessionInfo]:
+        """The user's live sessions, most recently seen first; ``current`` (a request's session) is marked."""
+        return self.core.accounts.sessions_of(user_id, current)
+
+    def revoke(self, user_id: str, handle: str) -> bool:
+        """End the user's session named ``handle`` (from ``sessions_of``); False if there is none."""
+        return self.core.accounts.revoke(user_id, handle)
+
+    def revoke_all(self, user_id: str, keep: Session | None = None) -> int:
+        """End every session of the user, but ``keep`` ("log out my other devices"); return how many."""
+        return self.core.accounts.revoke_all(user_id, keep)
+
+    def metrics(self) -> str:
+        """The lifecycle counters in Prometheus's text format, to serve on a route of your own."""
+        return render_metrics(self.events.counts)
 
     def __repr__(self) -> str:  # no secrets
         return f"<SessionMiddleware name={self.name!r} store={type(self.store).__name__}>"
@@ -77,7 +97,7 @@ class SessionMiddleware:
         # Read once, here, as express-session does: a scheme fixed by middleware inside this one
         # (ProxyFix) comes too late, and is reported (see _Exchange._send).
         secure = self._is_secure(environ)
-        session = self.core.open(environ.get("HTTP_COOKIE"), secure, environ)
+        session = self.core.open(environ.get("HTTP_COOKIE"), secure, environ, environ.get("HTTP_USER_AGENT"))
         environ[self.environ_key] = session
         exchange = _Exchange(self, environ, session, start_response, secure)
         try:

@@ -30,7 +30,7 @@ from .ids import SessionIds
 from .merge import merge
 from .serialization import loads, now_ms
 from .session_cookie import SessionCookie
-from .stores.base import Record
+from .stores.base import Account, Record
 
 if TYPE_CHECKING:
     from .core import SessionCore
@@ -53,7 +53,7 @@ class Persistence:
 
     __slots__ = ("core", "request", "is_secure", "cookie_id", "id", "original_id", "delivered_id", "data", "cookie",
                  "version", "base", "loaded", "saved", "committed", "used_late", "expire_cookie", "dropped", "retired",
-                 "created_ms", "pending_created", "written")
+                 "created_ms", "pending_created", "written", "account", "account_dirty")
 
     id: str
     original_id: str
@@ -66,6 +66,8 @@ class Persistence:
     saved: State | None  # what the store holds as far as this request knows (None: must write)
     created_ms: int | None  # when the stored session was created, if known
     pending_created: int | None  # a creation time the next save must write (regenerate, first sight)
+    account: Account | None  # the user the session is bound to (accounts.py)
+    account_dirty: bool  # the account is to be written with the next save (a login, a re-authentication)
 
     def __init__(self, core: SessionCore, cookie_header: str | None, is_secure: bool, request: Any) -> None:
         self.core = core
@@ -106,20 +108,15 @@ class Persistence:
                 core.store.destroy(sid)
                 core.events.emit("timed_out", sid)
                 return False
-        invalid: list[str] = []
-        if known:
-            self.cookie = SessionCookie.plain(options, self.is_secure, core.clock)
-        elif stored_cookie is None:
-            self.cookie = self._new_cookie()
-        else:
-            self.cookie, invalid = SessionCookie.from_json(stored_cookie, options, self.is_secure, core.clock)
-            if invalid:
-                logger.warning("session %s: ignored invalid stored cookie value(s) %s; using the configured ones",
-                               core.events.tag(sid), ", ".join(invalid))
+        self.cookie, invalid = SessionCookie.restore(stored_cookie, known, options, self.is_secure, core.clock)
+        if invalid:
+            logger.warning("session %s: ignored invalid stored cookie value(s) %s; using the configured ones",
+                           core.events.tag(sid), ", ".join(invalid))
         self.data = data
         self.version = loaded.version
         self.base = data_json
-        self.written = False
+        self.written = self.account_dirty = False
+        self.account = loaded.account
         self.loaded = (data_json, self.cookie.settings())
         # With resave, a record to repair or a creation time to write, it is saved even if unchanged.
         self.saved = None if core.config.resave or invalid or self.pending_created is not None else self.loaded
@@ -129,14 +126,11 @@ class Persistence:
     def _fresh(self) -> None:
         self.id = self.original_id = SessionIds.new(self.core.config.genid, self.request)
         self.data = {}
-        self.written = False
-        self.version = None
-        self.created_ms = None
-        self.pending_created = None
+        self.written = self.account_dirty = False
+        self.version = self.created_ms = self.pending_created = self.saved = self.account = None
         self.cookie = self._new_cookie()
         self.base = "{}"
         self.loaded = ("{}", self.cookie.settings())
-        self.saved = None
 
     def _new_cookie(self) -> SessionCookie:
         return SessionCookie(self.core.config.cookie, self.is_secure, self.core.clock)
@@ -160,7 +154,8 @@ class Persistence:
 
     def _record(self, state: State) -> Record:
         cookie = self.cookie
-        return Record(record.join(cookie.json(), state[0]), cookie.expires_ms, self.pending_created)
+        return Record(record.join(cookie.json(), state[0]), cookie.expires_ms, self.pending_created,
+                      self.account if self.account_dirty else None)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -174,9 +169,14 @@ class Persistence:
         self.id = SessionIds.new(self.core.config.genid, self.request)
         self.core.events.emit("regenerated", self.id, previous=old)
         self.cookie = self._new_cookie()
-        self.version = None
-        self.saved = None
+        self.version = self.saved = None
         self.pending_created = self.created_ms
+        self.account_dirty = self.account is not None  # the new id is bound as the old one was
+
+    def bind(self, account: Account) -> None:
+        """Bind the session to a user (a login, a re-authentication): written with the next save."""
+        self.account = account
+        self.account_dirty = True
 
     def destroy(self) -> None:
         """Delete everything this browser had, and start an empty session with an expired cookie."""
@@ -229,6 +229,8 @@ class Persistence:
                 return None
             self.data, conflicts = merge(loads(self.base), self.data, theirs[1])
             self.version = loaded.version
+            if not self.account_dirty:
+                self.account = loaded.account
             self.base = theirs[2]
             self.written = True  # the merged data is not theirs
             state = self.state()
@@ -241,7 +243,7 @@ class Persistence:
     def _written(self, state: State) -> State | None:
         self.saved = state
         self.base = state[0]
-        self.written = False
+        self.written = self.account_dirty = False
         self.pending_created = None
         if self.retired is not None and not self._retire():
             return None
@@ -253,12 +255,10 @@ class Persistence:
         cookie = self.cookie
         cookie.reset()
         state = self.state()
-        modified = self.id != self.original_id or state != self.loaded
+        modified = self.id != self.original_id or state != self.loaded or self.account_dirty
         new = self.cookie_id != self.id
-        if new and not config.save_uninitialized and self.saved is None:
-            should_save = modified
-        else:
-            should_save = self.id != self.original_id or state != self.saved
+        should_save = modified if new and not config.save_uninitialized and self.saved is None else (
+            self.id != self.original_id or state != self.saved or self.account_dirty)
         if should_save:
             saved = self.persist(state)
             if saved is None:
@@ -296,5 +296,5 @@ class Persistence:
             self.commit()
         elif self.used_late:
             state = self.state()
-            if state != self.committed:
+            if state != self.committed or self.account_dirty:
                 self.committed = self.persist(state) or self.committed

@@ -29,15 +29,17 @@ class Session(MutableMapping[str, Any]):
     (``session["cart"].append(item)``) are saved, and an unchanged session is not rewritten.
     """
 
-    __slots__ = ("_core", "_cookie_header", "_is_secure", "_request", "_p", "loaded")
+    __slots__ = ("_core", "_cookie_header", "_is_secure", "_request", "_user_agent", "_p", "loaded")
 
-    def __init__(self, core: SessionCore, cookie_header: str | None, is_secure: bool, request: Any) -> None:
+    def __init__(self, core: SessionCore, cookie_header: str | None, is_secure: bool, request: Any,
+                 user_agent: str | None = None) -> None:
         # Nothing is read yet, not even the cookie: a request that never uses its session costs
         # this object and no store operation.
         self._core = core
         self._cookie_header = cookie_header
         self._is_secure = is_secure
         self._request = request  # opaque: handed to genid
+        self._user_agent = user_agent  # kept by login()
         self._p: Persistence | None = None
         self.loaded = False  # whether the app has used the session (so the store was consulted)
 
@@ -135,6 +137,39 @@ class Session(MutableMapping[str, Any]):
     def touch(self) -> None:
         """Restart the cookie's max-age countdown (the store's expiry follows when it is saved)."""
         self._persistence().cookie.reset()
+
+    # -- accounts (accounts.py) --------------------------------------------------------------------
+
+    def login(self, user_id: str) -> None:
+        """Log a user in, after checking their credentials: the session gets a new id (no
+        fixation), is bound to ``user_id`` and stamped as authenticated now; with
+        ``max_sessions_per_user``, the user's oldest sessions beyond the limit end."""
+        self._core.accounts.login(self._persistence(), user_id, self._user_agent)
+
+    def logout(self) -> None:
+        """Log out: ``destroy()``, which ends the binding too."""
+        self._core.accounts.logout(self._persistence())
+
+    @property
+    def user_id(self) -> str | None:
+        """The user this session is logged in as, or None."""
+        account = self._persistence().account
+        return None if account is None else account.user_id
+
+    @property
+    def authenticated_at(self) -> float | None:
+        """When the user last proved who they are (login, ``reauthenticated``), in epoch seconds."""
+        account = self._persistence().account
+        return None if account is None or account.authenticated_ms is None else account.authenticated_ms / 1000
+
+    def reauthenticated(self) -> None:
+        """The user just proved who they are again (re-entered their password): stamp the time."""
+        self._core.accounts.reauthenticate(self._persistence())
+
+    def authenticated_within(self, seconds: float) -> bool:
+        """Whether the user is logged in and proved who they are less than ``seconds`` ago: guard
+        sensitive actions with it, and ask for the password again when it is False."""
+        return self._core.accounts.authenticated_within(self._persistence(), seconds)
 
 
 def persistence_of(session: Session) -> Persistence | None:

@@ -115,6 +115,16 @@ class SessionCookie:
         return cls.plain(options, is_secure, lambda: 0.0).json()
 
     @classmethod
+    def restore(cls, stored: dict[str, Any] | None, known: bool, options: CookieOptions, is_secure: bool,
+                clock: Callable[[], float]) -> tuple[SessionCookie, list[str]]:
+        """The cookie of a loaded record (record.split's cookie and ``known``), and the names of invalid stored values."""
+        if known:
+            return cls.plain(options, is_secure, clock), []
+        if stored is None:
+            return cls(options, is_secure, clock), []
+        return cls.from_json(stored, options, is_secure, clock)
+
+    @classmethod
     def from_json(cls, data: dict[str, Any], options: CookieOptions, is_secure: bool,
                   clock: Callable[[], float]) -> tuple[SessionCookie, list[str]]:
         """Rebuild from a stored ``cookie`` object; return it and the names of invalid stored values.

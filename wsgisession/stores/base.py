@@ -10,18 +10,33 @@ text and the expiry, computed once, and keeps the store's version token opaque.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from .. import record as _record
 from ..errors import SessionError
 from ..options import check_seconds
 
-__all__ = ["DEFAULT_TTL", "MAX_SIZE", "MAX_TTL", "Loaded", "Record", "Store", "check_size", "expiry_of", "to_record",
-           "validate_ttl"]
+__all__ = ["DEFAULT_TTL", "MAX_SIZE", "MAX_TTL", "MAX_USER_AGENT", "MAX_USER_ID", "Account", "Bound", "Loaded",
+           "Record", "Store", "check_size", "combine", "expiry_of", "read_account", "to_record", "validate_ttl"]
 
 DEFAULT_TTL = 14 * 24 * 3600  # seconds, connect-mongo's default
 MAX_TTL = 100 * 365 * 86400  # seconds: beyond, expiry dates overflow
 MAX_SIZE = 15 * 1024 * 1024  # bytes of session JSON: under MongoDB's 16 MiB document limit, in every store
+MAX_USER_ID = 256  # characters
+MAX_USER_AGENT = 512  # characters kept of a User-Agent header
+
+
+class Account(NamedTuple):
+    """The user a session is bound to (``session.login``), kept by the store beside the record.
+
+    Stores keep it out of the session's data, in fields of their own with an index on the user.
+    """
+
+    user_id: str
+    logged_in_ms: int | None  # when login() bound it: when its id was created
+    authenticated_ms: int | None  # the last time the user proved who they are (login, reauthenticated)
+    user_agent: str | None  # the User-Agent of the login request
 
 
 class Record(NamedTuple):
@@ -30,6 +45,7 @@ class Record(NamedTuple):
     text: str  # the record's JSON
     expires_ms: int | None  # the cookie's expiry, epoch ms; None: now + the store's ttl
     created_ms: int | None = None  # a creation time to keep (regenerate()); None: now for a new record
+    account: Account | None = None  # to write (see combine()); None: a live record keeps its own
 
 
 class Loaded(NamedTuple):
@@ -38,6 +54,44 @@ class Loaded(NamedTuple):
     text: str  # the record's JSON, as stored
     version: Any  # opaque to the core: handed back to save() and refresh()
     created_ms: int | None  # epoch ms of the first write, when the store knows it
+    account: Account | None = None  # the user it is bound to
+
+
+class Bound(NamedTuple):
+    """A live record bound to a user, as ``iter_bound`` yields it."""
+
+    sid: str
+    account: Account
+    expires_ms: int
+    text: str  # the record's JSON
+
+
+def read_account(user_id: object, logged_in_ms: object, authenticated_ms: object, user_agent: object) -> Account | None:
+    """An Account from stored fields, or None if they bind no valid user.
+
+    Stored data is input: another writer may have left anything, so only a non-empty str user
+    (at most MAX_USER_ID characters) binds; a time that is not an int of epoch ms, or an agent
+    that is not a short str, reads as unknown.
+    """
+    if type(user_id) is not str or not 0 < len(user_id) <= MAX_USER_ID:
+        return None
+    return Account(user_id, _ms(logged_in_ms), _ms(authenticated_ms),
+                   user_agent if type(user_agent) is str and len(user_agent) <= MAX_USER_AGENT else None)
+
+
+def _ms(value: object) -> int | None:
+    return value if type(value) is int and 0 <= value <= 253_402_300_799_999 else None
+
+
+def combine(stored: Account | None, given: Account | None) -> Account | None:
+    """What a live record's account becomes on a write: the given fields replace the stored ones,
+    except that the authentication time never goes back (a request that loaded the session before
+    a re-authentication must not undo it). Nothing given: the stored account stays."""
+    if given is None or stored is None:
+        return stored if given is None else given
+    auth = max((t for t in (stored.authenticated_ms, given.authenticated_ms) if t is not None), default=None)
+    return Account(given.user_id, given.logged_in_ms if given.logged_in_ms is not None else stored.logged_in_ms,
+                   auth, given.user_agent if given.user_agent is not None else stored.user_agent)
 
 
 class Store(ABC):
@@ -55,6 +109,10 @@ class Store(ABC):
     ``concurrency="merge"`` (the default) needs; a store without it works with
     ``concurrency="overwrite"``. express-session's ``get``, ``set`` and ``touch``, over session
     dicts, are defined here once for every store.
+
+    Accounts (``session.login``, ``sessions_of``, the CLI) need three more: ``iter_bound``, the
+    live records of a user through an index; ``purge`` and ``count_expired``. Every store here
+    has them; a store without them works until an app logs a user in.
     """
 
     ttl: float = DEFAULT_TTL
@@ -106,6 +164,27 @@ class Store(ABC):
         destroyed session is never recreated by a request that loaded it before.
         """
         raise NotImplementedError(f"{type(self).__name__} has no compare-and-set save()")
+
+    def iter_bound(self, user_id: str | None = None) -> Iterator[Bound]:
+        """The live records bound to ``user_id`` (None: to any user), found through an index.
+
+        ``write`` and ``save`` keep a record's account as ``combine`` says; a record created
+        (``save`` with version None) has exactly the account given, or none.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not keep accounts (no iter_bound())")
+
+    def purge(self, limit: int | None = None) -> int:
+        """Delete expired records now (at most ``limit``); return how many were deleted."""
+        raise NotImplementedError(f"{type(self).__name__} has no purge()")
+
+    def count_expired(self) -> int:
+        """How many expired records are still stored (``purge`` would delete them)."""
+        raise NotImplementedError(f"{type(self).__name__} has no count_expired()")
+
+    @property
+    def keeps_accounts(self) -> bool:
+        """Whether this store implements ``iter_bound`` (needed to log users in)."""
+        return type(self).iter_bound is not Store.iter_bound
 
     def expiry(self, expires_ms: int | None, now_ms: int) -> int:
         """When a record expires: the cookie's expiry, or, for a browser-session cookie, now + ``ttl``."""

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .. import record as _record
 from ..serialization import now_ms
-from .base import DEFAULT_TTL, Loaded, Record, Store, check_size, validate_ttl
+from .base import DEFAULT_TTL, Account, Bound, Loaded, Record, Store, check_size, combine, validate_ttl
 
 __all__ = ["MemoryStore"]
 
 PURGE_INTERVAL = 600  # seconds between sweeps of expired records, on a write
+Entry = tuple[str, int, Account | None]  # a record: its JSON, when it was created (ms), its account
 
 
 class MemoryStore(Store):
@@ -37,11 +38,12 @@ class MemoryStore(Store):
         self.ttl = validate_ttl(ttl)
         self._clock = clock
         self._lock = threading.Lock()
-        self._records: dict[str, tuple[str, int]] = {}  # sid -> (JSON, created ms)
+        self._records: dict[str, Entry] = {}
         self._expires: dict[str, int] = {}  # sid -> expires ms
+        self._users: dict[str, set[str]] = {}  # user id -> the sids bound to it: the per-user index
         self._next_purge = 0  # epoch ms of the next sweep of expired records
 
-    def _live_entry(self, sid: str, now: float) -> tuple[str, int] | None:
+    def _live_entry(self, sid: str, now: float) -> Entry | None:
         entry = self._records.get(sid)
         return None if entry is None or self._expires.get(sid, 0) <= now else entry
 
@@ -49,7 +51,7 @@ class MemoryStore(Store):
         entry = self._records.get(sid)
         if entry is None or self._expires.get(sid, 0) <= self._clock() * 1000:
             return None
-        return Loaded(entry[0], entry[0], entry[1])
+        return Loaded(entry[0], entry[0], entry[1], entry[2])
 
     def _put(self, sid: str, record: Record, version: Any, check: bool) -> str | None:
         text = record.text
@@ -63,14 +65,47 @@ class MemoryStore(Store):
             created = record.created_ms
             if created is None:
                 created = now if entry is None else entry[1]
+            # A live record keeps or combines its account; a new one has exactly the account given.
+            account = record.account if entry is None else combine(entry[2], record.account)
+            self._index(sid, account)
             self._expires[sid] = expires  # (first: a lock-free load never sees a new record without it)
-            self._records[sid] = (text, created)
+            self._records[sid] = (text, created, account)
             if now >= self._next_purge:  # reads never delete: expired records are swept here
                 self._next_purge = now + PURGE_INTERVAL * 1000
-                for expired in [key for key, when in self._expires.items() if when <= now]:
-                    self._records.pop(expired, None)
-                    del self._expires[expired]
+                self._remove_expired(now, None)
         return text
+
+    def _index(self, sid: str, account: Account | None) -> None:
+        """Keep the per-user index right for ``sid`` (under the lock)."""
+        old = self._records.get(sid)
+        before = None if old is None or old[2] is None else old[2].user_id
+        after = None if account is None else account.user_id
+        if before != after:
+            if before is not None:
+                self._unindex(sid, before)
+            if after is not None:
+                self._users.setdefault(after, set()).add(sid)
+
+    def _unindex(self, sid: str, user_id: str) -> None:
+        sids = self._users.get(user_id)
+        if sids is not None:
+            sids.discard(sid)
+            if not sids:
+                del self._users[user_id]
+
+    def _delete(self, sid: str) -> bool:
+        """Remove ``sid`` and its index entry (under the lock); whether there was a record."""
+        self._expires.pop(sid, None)
+        entry = self._records.pop(sid, None)
+        if entry is not None and entry[2] is not None:
+            self._unindex(sid, entry[2].user_id)
+        return entry is not None
+
+    def _remove_expired(self, now: int, limit: int | None) -> int:
+        expired = [key for key, when in self._expires.items() if when <= now][:limit]
+        for sid in expired:
+            self._delete(sid)
+        return len(expired)
 
     def write(self, sid: str, record: Record) -> None:
         self._put(sid, record, None, False)
@@ -85,13 +120,31 @@ class MemoryStore(Store):
 
     def destroy(self, sid: str) -> bool:
         with self._lock:
-            self._expires.pop(sid, None)
-            return self._records.pop(sid, None) is not None
+            return self._delete(sid)
 
     def _live(self) -> dict[str, str]:
         now = now_ms(self._clock)
         with self._lock:
-            return {sid: text for sid, (text, _) in self._records.items() if self._expires.get(sid, 0) > now}
+            return {sid: entry[0] for sid, entry in self._records.items() if self._expires.get(sid, 0) > now}
+
+    def iter_bound(self, user_id: str | None = None) -> Iterator[Bound]:
+        now = now_ms(self._clock)
+        with self._lock:
+            sids = [sid for sids in (self._users.values() if user_id is None else [self._users.get(user_id, ())])
+                    for sid in sids]
+            entries = [(sid, self._records[sid], self._expires[sid]) for sid in sids]
+        for sid, (text, _, account), expires in entries:
+            if expires > now and account is not None:
+                yield Bound(sid, account, expires, text)
+
+    def purge(self, limit: int | None = None) -> int:
+        with self._lock:
+            return self._remove_expired(now_ms(self._clock), limit)
+
+    def count_expired(self) -> int:
+        now = now_ms(self._clock)
+        with self._lock:
+            return sum(1 for when in self._expires.values() if when <= now)
 
     def all(self) -> dict[str, dict[str, Any]]:
         records = ((sid, _record.parse(text)) for sid, text in self._live().items())
@@ -104,6 +157,7 @@ class MemoryStore(Store):
         with self._lock:
             self._records.clear()
             self._expires.clear()
+            self._users.clear()
 
     def close(self) -> None:
         """Nothing to release."""

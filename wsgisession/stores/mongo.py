@@ -27,8 +27,8 @@ from ..errors import ConfigurationError, StoreUnavailable
 from ..options import check_seconds
 from ..serialization import datetime_to_ms, now_ms
 from ..serialization import ms_to_datetime as _date  # exact ms: BSON dates are milliseconds
-from .base import DEFAULT_TTL, Loaded, Record, Store, check_size, expiry_of, validate_ttl
-from .mongo_documents import Version, decode, embedded, live, session_text
+from .base import DEFAULT_TTL, Bound, Loaded, Record, Store, check_size, expiry_of, validate_ttl
+from .mongo_documents import Version, account_of, account_update, bound_of, decode, embedded, live, session_text
 from .mongo_expiry import ExpiredRemoval, TTLIndexWarning
 
 __all__ = ["MongoStore", "TTLIndexWarning"]
@@ -84,6 +84,7 @@ class MongoStore(Store):
         self.tracks_creation = timestamps  # load() knows creation times: connect-mongo's createdAt
         self._clock = clock
         self._own_client: MongoClient[Any] | None = None
+        self._users_indexed = False
         # Compare-and-set saves of one session are serialized within this process: MongoDB applies
         # a filtered update atomically anyway, but some compatible servers do not (FerretDB 1.x
         # evaluates the filter and writes in two steps), and there this keeps the threads of one
@@ -134,7 +135,6 @@ class MongoStore(Store):
 
     # -- plumbing ------------------------------------------------------------------------------
 
-
     @contextmanager
     def _guard(self, action: str) -> Iterator[None]:
         """Turn driver errors into StoreUnavailable; messages never carry a session id."""
@@ -159,13 +159,15 @@ class MongoStore(Store):
         modified, created = doc.get("lastModified"), doc.get("createdAt")  # type: ignore[union-attr]
         modified_ms = datetime_to_ms(modified) if self.touch_after > 0 and isinstance(modified, datetime) else None
         return Loaded(text, Version(doc.get("session"), modified_ms),  # type: ignore[union-attr]
-                      datetime_to_ms(created) if isinstance(created, datetime) else None)
+                      datetime_to_ms(created) if isinstance(created, datetime) else None,
+                      account_of(doc))  # type: ignore[arg-type]
 
-    def _update(self, sid: str, record: Record, now: int) -> dict[str, Any]:
+    def _update(self, sid: str, record: Record, now: int, create: bool = False) -> dict[str, Any]:
         """connect-mongo's set(): the whole document in ``$set``, timestamps on request.
 
         A given creation time replaces connect-mongo's ``createdAt`` (a regenerated session keeps
-        its own; a document Node wrote without one gets one).
+        its own; a document Node wrote without one gets one). The account goes in fields of its
+        own (``account_update``); a document ``create``d anew has exactly the account given.
         """
         check_size(record.text)
         expires = self.expiry(record.expires_ms, now)
@@ -180,6 +182,11 @@ class MongoStore(Store):
             else:
                 fields["createdAt"] = _date(record.created_ms)
             update["$currentDate"] = {"updatedAt": True}
+        if record.account is not None:
+            self._index_users()
+        if record.account is not None or create:
+            for operator, values in account_update(record.account, create).items():
+                update.setdefault(operator, {}).update(values)
         return update
 
     def write(self, sid: str, record: Record) -> None:
@@ -192,7 +199,7 @@ class MongoStore(Store):
     def save(self, sid: str, record: Record, version: Any) -> Any:
         """write() as a compare-and-set on the ``session`` field, which also sees connect-mongo's writes."""
         now = now_ms(self._clock)
-        update = self._update(sid, record, now)
+        update = self._update(sid, record, now, create=version is None)
         with self._save_locks[hash(sid) % _SAVE_LOCK_STRIPES], self._guard("save"):
             if version is None:  # insert, or reuse an expired document; a live one is a conflict
                 try:
@@ -242,6 +249,33 @@ class MongoStore(Store):
         with self._guard("destroy"):
             result = self.collection.delete_one({"_id": sid})
         return result.deleted_count == 1 if result.acknowledged else None
+
+    def _index_users(self) -> None:
+        """Create the index on ``userId`` once, before the first account is written or looked up."""
+        if not self._users_indexed:
+            with self._guard("create the userId index"):
+                self.collection.create_index([("userId", 1)], name="userId_1")
+            self._users_indexed = True
+
+    def iter_bound(self, user_id: str | None = None) -> Iterator[Bound]:
+        """The user's live documents, found through the ``userId`` index (None: every bound one)."""
+        self._index_users()
+        now = now_ms(self._clock)
+        with self._guard("find by user"):
+            raws = list(self._raw.find({"userId": {"$type": "string"} if user_id is None else user_id, **live(now)}))
+        no_expiry = now + int(self.ttl * 1000)  # (a document without `expires` never expires: say "in a ttl")
+        for raw in raws:
+            bound = bound_of(raw, self._codec, self.stringify, no_expiry)
+            if bound is not None:
+                yield bound
+
+    def purge(self, limit: int | None = None) -> int:
+        with self._guard("purge"):
+            return self._expiry.purge(now_ms(self._clock), limit)
+
+    def count_expired(self) -> int:
+        with self._guard("count"):
+            return self._expiry.count(now_ms(self._clock))
 
     def all(self) -> dict[str, dict[str, Any]]:
         with self._guard("all"):

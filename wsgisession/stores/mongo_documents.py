@@ -20,13 +20,19 @@ from bson.raw_bson import RawBSONDocument
 from .. import record as _record
 from ..serialization import datetime_to_ms, dumps, format_iso, loads
 from ..serialization import ms_to_datetime as _date  # exact ms: BSON dates are milliseconds
+from .base import Account, Bound, read_account
 
-__all__ = ["Version", "decode", "embedded", "live", "session_text"]
+__all__ = ["ACCOUNT_FIELDS", "Version", "account_of", "account_update", "bound_of", "decode", "embedded", "live", "session_text"]
 
 logger = logging.getLogger(__name__)
 
 # With stringify=False Node stores the cookie's unset keys as null.
 _NULLABLE_COOKIE_KEYS = ("partitioned", "priority", "secure", "domain", "sameSite")
+
+
+# The account (session.login) in top-level fields beside connect-mongo's, which its `$set`
+# writes leave alone: Node's saves keep a session's user binding. `userId` is indexed.
+ACCOUNT_FIELDS = ("userId", "loggedInAt", "authenticatedAt", "userAgent")
 
 
 class Version(NamedTuple):
@@ -73,6 +79,46 @@ def session_text(doc: dict[str, Any], stringify: bool) -> str | None:
     except (ValueError, TypeError, RecursionError):
         logger.warning("ignored a session document whose embedded session JSON cannot represent")
         return None
+
+
+def account_of(doc: dict[str, Any]) -> Account | None:
+    """The account a document is bound to, or None (any field another writer left invalid is unknown)."""
+    user = doc.get("userId")
+    if user is None:
+        return None
+    logged_in, authenticated = (doc.get(name) for name in ("loggedInAt", "authenticatedAt"))
+    return read_account(user, datetime_to_ms(logged_in) if isinstance(logged_in, datetime) else None,
+                        datetime_to_ms(authenticated) if isinstance(authenticated, datetime) else None,
+                        doc.get("userAgent"))
+
+
+def bound_of(raw: RawBSONDocument, codec: CodecOptions[Any], stringify: bool, no_expiry_ms: int) -> Bound | None:
+    """A bound document as a Bound (``no_expiry_ms`` stands for a missing ``expires``), or None if unreadable."""
+    doc = decode(raw, codec)
+    if doc is None:
+        return None
+    sid, expires, text, account = doc.get("_id"), doc.get("expires"), session_text(doc, stringify), account_of(doc)
+    if not isinstance(sid, str) or text is None or account is None:
+        return None
+    return Bound(sid, account, datetime_to_ms(expires) if isinstance(expires, datetime) else no_expiry_ms, text)
+
+
+def account_update(account: Account | None, create: bool) -> dict[str, dict[str, Any]]:
+    """The update operators that write ``account`` (stores/base.py's combine()): its fields are
+    set, the authentication time with ``$max`` so that it never goes back; a document created
+    anew (``create``) drops what an expired one with the same id held."""
+    values: dict[str, Any] = dict.fromkeys(ACCOUNT_FIELDS)
+    if account is not None:
+        values = {"userId": account.user_id,
+                  "loggedInAt": None if account.logged_in_ms is None else _date(account.logged_in_ms),
+                  "authenticatedAt": None if account.authenticated_ms is None else _date(account.authenticated_ms),
+                  "userAgent": account.user_agent}
+    update: dict[str, dict[str, Any]] = {"$set": {name: value for name, value in values.items() if value is not None}}
+    if not create and "authenticatedAt" in update["$set"]:
+        update["$max"] = {"authenticatedAt": update["$set"].pop("authenticatedAt")}
+    if create and None in values.values():
+        update["$unset"] = {name: "" for name, value in values.items() if value is None}
+    return {operator: fields for operator, fields in update.items() if fields}
 
 
 def embedded(text: str) -> Any:

@@ -61,6 +61,19 @@ class ExpiredRemoval:
                               "(pass auto_remove='interval' to silence this).", TTLIndexWarning, stacklevel=5)
             self._prepared = True
 
+    def purge(self, now_ms: int, limit: int | None) -> int:
+        """Delete the expired documents now (at most ``limit``); return how many."""
+        expired = {"expires": {"$lte": _date(now_ms)}}
+        collection = self._store.collection
+        if limit is None:
+            return collection.delete_many(expired).deleted_count
+        ids = [doc["_id"] for doc in collection.find(expired, {"_id": 1}, limit=limit)]
+        return collection.delete_many({"_id": {"$in": ids}, **expired}).deleted_count if ids else 0
+
+    def count(self, now_ms: int) -> int:
+        """How many expired documents are still stored."""
+        return self._store.collection.count_documents({"expires": {"$lte": _date(now_ms)}})
+
     def after_write(self, now_ms: int) -> None:
         """With ``auto_remove="interval"``, delete the expired documents when an interval has passed."""
         store = self._store

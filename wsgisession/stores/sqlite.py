@@ -8,32 +8,56 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
-from urllib.parse import unquote, urlsplit
-
+from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from .. import record as _record
 from ..errors import ConfigurationError, StoreUnavailable
 from ..options import check_seconds
 from ..serialization import now_ms
-from .base import DEFAULT_TTL, Loaded, Record, Store, check_size, validate_ttl
+from .base import DEFAULT_TTL, Account, Bound, Loaded, Record, Store, check_size, read_account, validate_ttl
 
 __all__ = ["SQLiteStore"]
 
 logger = logging.getLogger(__name__)
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 PURGE_INTERVAL = 600  # seconds between sweeps of expired rows
+# The account columns (see Account), created on first use in a table an older version made.
+_ACCOUNT = {"user_id": "TEXT", "logged_in": "INTEGER", "authenticated": "INTEGER", "user_agent": "TEXT"}
+# Text columns are read as bytes (see _text), the account's with the row.
+_ACCOUNT_COLUMNS = "CAST(user_id AS BLOB), logged_in, authenticated, CAST(user_agent AS BLOB)"
 
 
-def _text(blob: bytes) -> str | None:
-    """A row's text, or None (logged). Rows are read as bytes: sqlite3 would raise on a row that
+def _text(blob: bytes | None, what: str = "session") -> str | None:
+    """A column's text, or None (logged). Text is read as bytes: sqlite3 would raise on a row that
     is not UTF-8, and one bad row must read as missing, not fail the store."""
     try:
-        return blob.decode("utf-8")
+        return None if blob is None else bytes(blob).decode("utf-8")
     except UnicodeDecodeError:
-        logger.warning("ignored a stored session that is not UTF-8 text")
+        logger.warning("ignored a stored %s that is not UTF-8 text", what)
         return None
+
+
+def _account(user_id: bytes | None, logged_in: object, authenticated: object, agent: bytes | None) -> Account | None:
+    if user_id is None:
+        return None
+    return read_account(_text(user_id, "user id"), logged_in, authenticated, _text(agent, "user agent"))
+
+
+def _combined(row: str) -> dict[str, str]:
+    """The new values of a live row's account columns (``row``: how to name its columns): combine()
+    of stores/base.py, the given fields replace, the authentication time never goes back."""
+    values = {c: f"coalesce(:{c}, {row}{c})" for c in _ACCOUNT}
+    values["authenticated"] = f"max(coalesce(:authenticated, {row}authenticated), coalesce({row}authenticated, :authenticated))"
+    return values
+
+
+def _account_parameters(account: Account | None) -> dict[str, Any]:
+    if account is None:
+        return dict.fromkeys(_ACCOUNT)
+    return {"user_id": account.user_id, "logged_in": account.logged_in_ms, "authenticated": account.authenticated_ms,
+            "user_agent": account.user_agent}
 
 
 def _file_of(path: str) -> str | None:
@@ -82,19 +106,28 @@ class SQLiteStore(Store):
         self._connection: sqlite3.Connection | None = None
         self._next_purge = 0.0
         t = f'"{table}"'
+        insert = (f"INSERT INTO {t} (sid, expires, session, created, user_id, logged_in, authenticated, user_agent) "
+                  "VALUES (:sid, :expires, :session, :created, :user_id, :logged_in, :authenticated, :user_agent) "
+                  "ON CONFLICT (sid) DO UPDATE SET expires = excluded.expires, session = excluded.session, ")
+        combined = _combined(f"{t}.")
         self._sql = {
-            "load": f"SELECT CAST(session AS BLOB), created FROM {t} WHERE sid = ? AND expires > ?",
-            "write": f"INSERT INTO {t} (sid, expires, session, created) VALUES (?, ?, ?, ?) ON CONFLICT (sid) "
-                     "DO UPDATE SET expires = excluded.expires, session = excluded.session, "
-                     f"created = CASE WHEN {t}.expires > ? AND ? THEN {t}.created ELSE excluded.created END",
-            "create": f"INSERT INTO {t} (sid, expires, session, created) VALUES (?, ?, ?, ?) ON CONFLICT (sid) "
-                      "DO UPDATE SET expires = excluded.expires, session = excluded.session, "
-                      f"created = excluded.created WHERE {t}.expires <= ?",
-            "swap": f"UPDATE {t} SET expires = ?, session = ?, created = coalesce(?, created) "
-                    "WHERE sid = ? AND session = ? AND expires > ?",
+            "load": f"SELECT CAST(session AS BLOB), created, {_ACCOUNT_COLUMNS} FROM {t} WHERE sid = ? AND expires > ?",
+            "write": insert + f"created = CASE WHEN {t}.expires > :now AND :keep THEN {t}.created ELSE excluded.created "
+                     "END, " + ", ".join(f"{c} = CASE WHEN {t}.expires > :now THEN {value} ELSE excluded.{c} END"
+                                          for c, value in combined.items()),
+            "create": insert + "created = excluded.created, " + ", ".join(f"{c} = excluded.{c}" for c in _ACCOUNT)
+                      + f" WHERE {t}.expires <= :now",
+            "swap": f"UPDATE {t} SET expires = :expires, session = :session, created = coalesce(:given, created), "
+                    + ", ".join(f"{c} = {value}" for c, value in _combined("").items())
+                    + " WHERE sid = :sid AND session = :version AND expires > :now",
             "refresh": f"UPDATE {t} SET expires = ? WHERE sid = ? AND expires > ?",
             "purge": f"DELETE FROM {t} WHERE expires <= ?",
+            "purge_some": f"DELETE FROM {t} WHERE sid IN (SELECT sid FROM {t} WHERE expires <= ? LIMIT ?)",
             "destroy": f"DELETE FROM {t} WHERE sid = ?",
+            "bound": f"SELECT sid, expires, CAST(session AS BLOB), {_ACCOUNT_COLUMNS} FROM {t} "
+                     "WHERE user_id = ? AND expires > ?",
+            "all_bound": f"SELECT sid, expires, CAST(session AS BLOB), {_ACCOUNT_COLUMNS} FROM {t} "
+                         "WHERE user_id IS NOT NULL AND expires > ?",
         }
 
     def __repr__(self) -> str:
@@ -119,12 +152,27 @@ class SQLiteStore(Store):
                 "WITHOUT ROWID"
             )
             connection.execute(f'CREATE INDEX IF NOT EXISTS "{self.table}_expires" ON "{self.table}" (expires)')
+            self._add_account_columns(connection)
         except BaseException:
             connection.close()
             raise
         return connection
 
-    def _run(self, statement: str, parameters: tuple[Any, ...], fetch: str = "") -> Any:
+    def _add_account_columns(self, connection: sqlite3.Connection) -> None:
+        """The account columns and their index (partial: only bound rows), added to a table made
+        before accounts existed; idempotent, and safe against another process doing the same."""
+        t = f'"{self.table}"'
+        present = {row[1] for row in connection.execute(f"PRAGMA table_info({t})")}
+        for column, kind in _ACCOUNT.items():
+            if column not in present:
+                try:
+                    connection.execute(f"ALTER TABLE {t} ADD COLUMN {column} {kind}")
+                except sqlite3.OperationalError as exc:
+                    if "duplicate column" not in str(exc):
+                        raise
+        connection.execute(f'CREATE INDEX IF NOT EXISTS "{self.table}_user" ON {t} (user_id) WHERE user_id IS NOT NULL')
+
+    def _run(self, statement: str, parameters: tuple[Any, ...] | dict[str, Any], fetch: str = "") -> Any:
         """Execute one statement on the connection (opened on first use); return its first row
         (``fetch="one"``), all its rows (``"all"``) or its rowcount. Errors become StoreUnavailable."""
         with self._lock:
@@ -145,14 +193,17 @@ class SQLiteStore(Store):
         if text is None:
             return None
         created = row[1] if type(row[1]) is int else None  # another writer may have left anything
-        return Loaded(text, text, created)
+        return Loaded(text, text, created, _account(*row[2:]))
 
-    def _row(self, record: Record) -> tuple[str, int, int, int]:
-        """The record's text, now, its creation time (now unless given) and expiry, in epoch ms."""
+    def _row(self, sid: str, record: Record) -> dict[str, Any]:
+        """The statements' parameters: the record's text, now, its creation time (now unless
+        given) and expiry in epoch ms, its account."""
         check_size(record.text)
         now = now_ms(self._clock)
         created = now if record.created_ms is None else record.created_ms
-        return record.text, now, created, self.expiry(record.expires_ms, now)
+        return {"sid": sid, "session": record.text, "now": now, "created": created, "given": record.created_ms,
+                "keep": record.created_ms is None, "expires": self.expiry(record.expires_ms, now),
+                **_account_parameters(record.account)}
 
     def _purge(self, now: int) -> None:
         """Delete expired rows, at most once per PURGE_INTERVAL, after a write."""
@@ -161,18 +212,23 @@ class SQLiteStore(Store):
             self._run(self._sql["purge"], (now,))
 
     def write(self, sid: str, record: Record) -> None:
-        text, now, created, expires = self._row(record)
-        self._run(self._sql["write"], (sid, expires, text, created, now, record.created_ms is None))
-        self._purge(now)
+        row = self._row(sid, record)
+        del row["given"]
+        self._run(self._sql["write"], row)
+        self._purge(row["now"])
 
     def save(self, sid: str, record: Record, version: Any) -> str | None:
-        text, now, created, expires = self._row(record)
+        row = self._row(sid, record)
+        del row["keep"]
         if version is None:  # only if there is no live record
-            changed = self._run(self._sql["create"], (sid, expires, text, created, now))
+            del row["given"]
+            changed = self._run(self._sql["create"], row)
         else:  # only if the record is still the one this request loaded
-            changed = self._run(self._sql["swap"], (expires, text, record.created_ms, sid, version, now))
-        self._purge(now)
-        return text if changed == 1 else None
+            del row["created"]
+            row["version"] = version
+            changed = self._run(self._sql["swap"], row)
+        self._purge(row["now"])
+        return record.text if changed == 1 else None
 
     def refresh(self, sid: str, expires_ms: int | None, version: Any) -> None:
         now = now_ms(self._clock)
@@ -180,6 +236,27 @@ class SQLiteStore(Store):
 
     def destroy(self, sid: str) -> bool:
         return bool(self._run(self._sql["destroy"], (sid,)) == 1)
+
+    def iter_bound(self, user_id: str | None = None) -> Iterator[Bound]:
+        now = now_ms(self._clock)
+        if user_id is None:
+            rows = self._run(self._sql["all_bound"], (now,), "all")
+        else:
+            rows = self._run(self._sql["bound"], (user_id, now), "all")
+        for sid, expires, blob, *account_columns in rows:
+            text, account = _text(blob), _account(*account_columns)
+            if text is not None and account is not None and type(expires) is int:
+                yield Bound(sid, account, expires, text)
+
+    def purge(self, limit: int | None = None) -> int:
+        now = now_ms(self._clock)
+        if limit is None:
+            return int(self._run(self._sql["purge"], (now,)))
+        return int(self._run(self._sql["purge_some"], (now, limit)))
+
+    def count_expired(self) -> int:
+        (count,) = self._run(f'SELECT COUNT(*) FROM "{self.table}" WHERE expires <= ?', (now_ms(self._clock),), "one")
+        return int(count)
 
     def all(self) -> dict[str, dict[str, Any]]:
         rows = self._run(f'SELECT sid, CAST(session AS BLOB) FROM "{self.table}" WHERE expires > ?',
