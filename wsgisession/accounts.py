@@ -161,10 +161,12 @@ class Accounts:
         self.events.emit("logout", sid, user=None if account is None else account.user_id)
 
     def reauthenticate(self, p: Persistence) -> None:
-        """Stamp a fresh authentication time on a logged-in session."""
-        if p.account is None:
+        """A new id for a logged-in session (ASVS 7.2.4: a new token on any authentication), stamped now."""
+        account = p.account
+        if account is None:
             raise SessionError("reauthenticated() needs a logged-in session: call login(user_id) instead")
-        p.bind(p.account._replace(authenticated_ms=now_ms(self.clock)))
+        p.regenerate()
+        p.bind(account._replace(authenticated_ms=now_ms(self.clock)))
         self.events.emit("reauthenticated", p.id, user=p.account.user_id)
 
     def authenticated_within(self, p: Persistence, seconds: float) -> bool:

@@ -285,16 +285,16 @@ class Persistence:
         (or regenerated) after the headers went out is not stored, as its cookie can never reach
         the browser. Only a session used after the commit is compared again.
         """
-        if self.dropped:
-            return
+        if self.dropped or self.committed is not None and not self.used_late:
+            return  # nothing can have changed since the commit
         if self.committed is None:  # first used after the headers went out
             self.delivered_id = self.cookie_id
         if self.id != self.delivered_id:
-            self.core.events.emit("unsent", self.id)
-            return
-        if self.committed is None:
+            if self.id != self.original_id or self.account_dirty or self.state() != (self.committed or self.loaded):
+                self.core.events.emit("unsent", self.id)  # a change whose cookie can never reach the browser
+        elif self.committed is None:
             self.commit()
-        elif self.used_late:
+        else:
             state = self.state()
             if state != self.committed or self.account_dirty:
                 self.committed = self.persist(state) or self.committed

@@ -163,7 +163,9 @@ class Session(MutableMapping[str, Any]):
         return None if account is None or account.authenticated_ms is None else account.authenticated_ms / 1000
 
     def reauthenticated(self) -> None:
-        """The user just proved who they are again (re-entered their password): stamp the time."""
+        """The user just proved who they are again (re-entered their password): stamp the time.
+
+        Like a login, it gives the session a new id (OWASP ASVS 7.2.4), the binding kept."""
         self._core.accounts.reauthenticate(self._persistence())
 
     def authenticated_within(self, seconds: float) -> bool:

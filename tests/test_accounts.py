@@ -1,0 +1,297 @@
+"""Accounts through the middleware, on every store: login, the per-user list, revocation, limits."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+import pytest
+from webtest import TestApp
+
+from wsgisession import ConfigurationError, SessionError, SessionMiddleware, Store, get_session
+from wsgisession.config import default_genid
+from wsgisession.events import Event
+
+from .helpers import CORE_SECRET, set_cookie_of
+from .helpers import open_session as open_on_core
+
+SECRET = "accounts test secret, long enough to be safe"
+
+
+class AccountsApp:
+    """A WSGI app whose routes call the account API; ``self.sessions`` is its middleware."""
+
+    def __init__(self, store: Store, clock: Any, **options: Any) -> None:
+        self.sessions = SessionMiddleware(self, secret=SECRET, store=store, clock=clock, **options)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        session = get_session(environ)
+        query = dict(parse_qsl(environ.get("QUERY_STRING", "")))
+        route = environ["PATH_INFO"]
+        if route == "/login":
+            session.login(query["user"])
+            body = "logged in"
+        elif route == "/logout":
+            session.logout()
+            body = "logged out"
+        elif route == "/set":
+            session[query["key"]] = query["value"]
+            body = "ok"
+        elif route == "/others":
+            body = str(self.sessions.revoke_all(session.user_id, keep=session))
+        elif route == "/list":
+            infos = self.sessions.sessions_of(session.user_id, current=session)
+            body = "\n".join(f"{info.handle} {info.current} {info.user_agent}" for info in infos)
+        else:  # /me
+            body = f"{session.user_id} {session.get('cart')}"
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [body.encode()]
+
+
+def open_session(store: Store, clock: Any, sid: str | None = None) -> tuple[Any, Any]:
+    """A request's session on the core, with random ids (several sessions per test)."""
+    return open_on_core(store, clock, sid, genid=default_genid)
+
+
+def browser(app: AccountsApp, agent: str = "Test browser") -> TestApp:
+    return TestApp(app.sessions, extra_environ={"HTTP_USER_AGENT": agent})
+
+
+def cookie_of(browser: TestApp) -> str:
+    return browser.cookies["connect.sid"]
+
+
+def test_login_regenerates_the_id_binds_the_user_and_keeps_the_data(store, clock):
+    app = AccountsApp(store, clock)
+    alice = browser(app)
+    alice.get("/set?key=cart&value=apples")
+    anonymous = cookie_of(alice)
+    old_id = next(iter(store.all()))
+    alice.get("/login?user=alice")
+    assert cookie_of(alice) != anonymous
+    assert store.load(old_id) is None  # the old id is dead (fixation)
+    assert alice.get("/me").text == "alice apples"
+    (info,) = app.sessions.sessions_of("alice")
+    assert info.created == info.authenticated_at == pytest.approx(clock())
+    assert info.last_seen == pytest.approx(clock()) and info.expires == pytest.approx(clock() + store.ttl)
+    assert info.user_agent == "Test browser"
+
+
+def test_sessions_of_lists_two_browsers_with_current_right(store, clock):
+    app = AccountsApp(store, clock)
+    laptop, phone = browser(app, "Laptop"), browser(app, "Phone")
+    laptop.get("/login?user=alice")
+    phone.get("/login?user=alice")
+    for asker, agent in ((laptop, "Laptop"), (phone, "Phone")):
+        lines = asker.get("/list").text.splitlines()
+        assert sorted(line.split()[2] for line in lines) == ["Laptop", "Phone"]
+        assert [line.split()[2] for line in lines if line.split()[1] == "True"] == [agent]
+    infos = app.sessions.sessions_of("alice")  # asked with no request: none is current
+    assert len(infos) == 2 and not any(info.current for info in infos)
+    assert {info.user_id for info in infos} == {"alice"}
+    ids = set(store.all())
+    handles = {info.handle for info in infos}
+    assert len(handles) == 2 and not handles & ids
+    assert not any(handle in cookie for handle in handles for cookie in (cookie_of(laptop), cookie_of(phone)))
+    assert app.sessions.sessions_of("bob") == []
+
+
+def test_revoke_all_keeping_mine_logs_the_other_browser_out(store, clock):
+    app = AccountsApp(store, clock)
+    laptop, phone = browser(app, "Laptop"), browser(app, "Phone")
+    laptop.get("/login?user=alice")
+    phone.get("/login?user=alice")
+    phone.get("/set?key=cart&value=pears")
+    assert laptop.get("/others").text == "1"
+    assert laptop.get("/me").text.startswith("alice")
+    assert phone.get("/me").text == "None None"  # a fresh anonymous session at its next request
+    response = phone.get("/set?key=cart&value=plums")
+    assert "connect.sid=" in set_cookie_of(response.headerlist)  # with a new id
+    assert [info.user_agent for info in app.sessions.sessions_of("alice")] == ["Laptop"]
+    assert app.sessions.revoke_all("alice") == 1
+    assert laptop.get("/me").text == "None None"
+    assert app.sessions.events.counts["revoked"] == 2
+
+
+def test_revoke_one_session_by_its_handle(store, clock):
+    app = AccountsApp(store, clock)
+    laptop, phone = browser(app, "Laptop"), browser(app, "Phone")
+    laptop.get("/login?user=alice")
+    phone.get("/login?user=alice")
+    (phones,) = [info for info in app.sessions.sessions_of("alice") if info.user_agent == "Phone"]
+    assert app.sessions.revoke("bob", phones.handle) is False  # another user's handle ends nothing
+    assert app.sessions.revoke("alice", phones.handle) is True
+    assert app.sessions.revoke("alice", phones.handle) is False  # already ended
+    assert app.sessions.revoke("alice", "not a handle") is False
+    assert phone.get("/me").text == "None None"
+    assert laptop.get("/me").text.startswith("alice")
+
+
+def test_the_per_user_limit_ends_the_oldest_sessions(store, clock):
+    app = AccountsApp(store, clock, max_sessions_per_user=2)
+    first, second, third = browser(app, "first"), browser(app, "second"), browser(app, "third")
+    for user_browser in (first, second, third):
+        user_browser.get("/login?user=alice")
+        clock.advance(1)
+    assert first.get("/me").text == "None None"
+    assert second.get("/me").text.startswith("alice") and third.get("/me").text.startswith("alice")
+    assert sorted(info.user_agent for info in app.sessions.sessions_of("alice")) == ["second", "third"]
+    second.get("/login?user=alice")  # logging in again replaces its own session: nobody else ends
+    assert third.get("/me").text.startswith("alice")
+    assert app.sessions.events.counts["evicted"] == 1
+
+
+def test_logout_destroys_the_session_and_its_binding(store, clock):
+    app = AccountsApp(store, clock)
+    alice = browser(app)
+    alice.get("/login?user=alice")
+    response = alice.get("/logout")
+    assert "Max-Age=0" in set_cookie_of(response.headerlist)
+    assert app.sessions.sessions_of("alice") == [] and store.length() == 0
+    assert alice.get("/me").text == "None None"
+
+
+def test_a_revoked_session_cannot_come_back_through_a_request_in_flight(store, clock):
+    first, core = open_session(store, clock)
+    first.login("alice")
+    core.close(first)
+    sid = first.id
+    for change in (True, False):  # a request that saves, and one that only touches
+        in_flight, _ = open_session(store, clock, sid)
+        assert in_flight.user_id == "alice"
+        core.accounts.revoke_all("alice")
+        if change:
+            in_flight["cart"] = "stolen"
+        headers = core.close(in_flight)
+        assert store.load(sid) is None and set_cookie_of(headers) is None
+        assert core.accounts.sessions_of("alice") == []
+        restored, _ = open_session(store, clock)  # log in again for the second round
+        restored.login("alice")
+        core.close(restored)
+        sid = restored.id
+
+
+def test_authenticated_at_survives_merges(store, clock):
+    session, core = open_session(store, clock)
+    session.login("alice")
+    core.close(session)
+    sid, logged_in = session.id, session.authenticated_at
+    clock.advance(30)
+    first, first_core = open_session(store, clock, sid)
+    second, second_core = open_session(store, clock, sid)
+    first["cart"] = "apples"
+    second["wishlist"] = "pears"
+    first_core.close(first)
+    second_core.close(second)  # finds the record changed: merges
+    assert second_core.events.counts["merged"] == 1
+    final, _ = open_session(store, clock, sid)
+    assert (final["cart"], final["wishlist"]) == ("apples", "pears")
+    assert final.user_id == "alice" and final.authenticated_at == pytest.approx(logged_in)
+
+
+def test_reauthentication_gives_a_new_id_and_a_request_in_flight_cannot_undo_it(store, clock):
+    session, core = open_session(store, clock)
+    session.login("alice")
+    core.close(session)
+    old, logged_in = session.id, session.authenticated_at
+    slow, _ = open_session(store, clock, old)
+    slow.get("x")
+    clock.advance(60)
+    fresh, _ = open_session(store, clock, old)
+    fresh.reauthenticated()
+    core.close(fresh)
+    assert fresh.id != old and store.load(old) is None  # ASVS 7.2.4: a new token
+    slow["cart"] = "apples"
+    assert set_cookie_of(core.close(slow)) is None  # its id is gone: nothing saved, no cookie
+    assert store.load(old) is None
+    (info,) = core.accounts.sessions_of("alice")
+    assert info.authenticated_at == pytest.approx(logged_in + 60)
+
+
+def test_reauthentication_freshness(store, clock):
+    session, core = open_session(store, clock)
+    assert session.user_id is None and session.authenticated_at is None
+    assert not session.authenticated_within(300)
+    with pytest.raises(SessionError, match="login"):
+        session.reauthenticated()
+    session.login("alice")
+    assert session.authenticated_within(300)
+    clock.advance(301)
+    assert not session.authenticated_within(300)
+    session.reauthenticated()
+    assert session.authenticated_within(300) and session.authenticated_at == pytest.approx(clock())
+
+
+@pytest.mark.parametrize("user_id", ["", 42, None, "x" * 257])
+def test_login_refuses_what_is_not_a_user_id(user_id, clock):
+    from wsgisession import MemoryStore
+
+    session, _ = open_session(MemoryStore(clock=clock), clock)
+    with pytest.raises(SessionError, match="user id"):
+        session.login(user_id)
+
+
+def test_events_name_the_user_and_never_the_id(clock):
+    from wsgisession import MemoryStore
+
+    seen: list[Event] = []
+    session, core = open_session(MemoryStore(clock=clock), clock)
+    core.events.subscribe(seen.append)
+    session.login("alice")
+    session.reauthenticated()
+    core.close(session)
+    sid = session.id
+    core.accounts.revoke_all("alice")
+    names = [(event.name, event.user) for event in seen if event.user]
+    assert names == [("login", "alice"), ("reauthenticated", "alice"), ("revoked", "alice")]
+    assert all(sid not in repr(event) for event in seen)
+    logout, core = open_session(MemoryStore(clock=clock), clock)
+    core.events.subscribe(seen.append)
+    logout.login("bob")
+    logout.logout()
+    assert seen[-1].name == "logout" and seen[-1].user == "bob" and seen[-2].name == "destroyed"
+
+
+def test_handles_are_stable_across_processes_sharing_the_secret(clock):
+    from wsgisession import MemoryStore
+
+    store = MemoryStore(clock=clock)
+    session, core = open_session(store, clock)
+    session.login("alice")
+    core.close(session)
+    _, other_process = open_session(store, clock)
+    assert [i.handle for i in core.accounts.sessions_of("alice")] == \
+        [i.handle for i in other_process.accounts.sessions_of("alice")]
+    assert CORE_SECRET not in repr(core.accounts.sessions_of("alice"))
+
+
+class NoAccounts(Store):
+    """A store of someone else's without iter_bound()."""
+
+    def load(self, sid): return None
+    def write(self, sid, record): pass
+    def save(self, sid, record, version): return "v"
+    def refresh(self, sid, expires_ms, version): pass
+    def destroy(self, sid): return True
+    def all(self): return {}
+    def length(self): return 0
+    def clear(self): pass
+    def close(self): pass
+
+
+def test_a_store_without_accounts_says_what_to_do(clock):
+    with pytest.raises(ConfigurationError, match="iter_bound"):
+        SessionMiddleware(lambda e, s: [], secret=SECRET, store=NoAccounts(), max_sessions_per_user=3)
+    session, core = open_session(NoAccounts(), clock)
+    with pytest.raises(ConfigurationError, match="iter_bound"):
+        session.login("alice")
+    with pytest.raises(ConfigurationError, match="iter_bound"):
+        core.accounts.sessions_of("alice")
+
+
+@pytest.mark.parametrize("limit", [0, -1, 2.5, "3", True])
+def test_the_limit_must_be_a_positive_whole_number(limit):
+    from wsgisession import MemoryStore
+
+    with pytest.raises(ConfigurationError, match="max_sessions_per_user"):
+        SessionMiddleware(lambda e, s: [], secret=SECRET, store=MemoryStore(), max_sessions_per_user=limit)

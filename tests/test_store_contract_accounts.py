@@ -1,0 +1,187 @@
+"""The per-user section of the store contract suite: every store keeps accounts the same way."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from wsgisession import MemoryStore, SQLiteStore
+from wsgisession.stores.base import Account, Record, read_account
+
+TEXT = '{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"n":1}'
+
+
+def ms(clock) -> int:
+    return int(clock() * 1000)
+
+
+def alice(clock, authenticated_ms=None, agent="Firefox") -> Account:
+    now = ms(clock)
+    return Account("alice", now, now if authenticated_ms is None else authenticated_ms, agent)
+
+
+def test_a_created_record_has_exactly_the_account_given(store, clock):
+    account = alice(clock)
+    assert store.save("s1", Record(TEXT, None, None, account), None) is not None
+    loaded = store.load("s1")
+    assert loaded is not None and loaded.account == account and loaded.text == TEXT
+    store.save("s2", Record(TEXT, None), None)
+    assert store.load("s2").account is None
+
+
+def test_iter_bound_finds_a_users_live_records_only(store, clock):
+    store.save("a1", Record(TEXT, None, None, alice(clock)), None)
+    store.save("a2", Record(TEXT, ms(clock) + 5_000, None, alice(clock, agent=None)), None)
+    store.save("b1", Record(TEXT, None, None, Account("bob", None, None, None)), None)
+    store.save("anon", Record(TEXT, None), None)
+    found = {bound.sid: bound for bound in store.iter_bound("alice")}
+    assert sorted(found) == ["a1", "a2"]
+    assert found["a2"].expires_ms == ms(clock) + 5_000 and found["a2"].text == TEXT
+    assert found["a1"].expires_ms == ms(clock) + int(store.ttl * 1000)
+    assert found["a2"].account.user_agent is None
+    assert sorted(bound.sid for bound in store.iter_bound()) == ["a1", "a2", "b1"]
+    assert list(store.iter_bound("carol")) == []
+    clock.advance(6)
+    assert [bound.sid for bound in store.iter_bound("alice")] == ["a1"]  # a2 expired
+
+
+def test_writes_without_an_account_keep_the_records_own(store, clock):
+    account = alice(clock)
+    version = store.save("s1", Record(TEXT, None, None, account), None)
+    changed = TEXT.replace('"n":1', '"n":2')
+    version = store.save("s1", Record(changed, None), version)
+    assert version is not None and store.load("s1").account == account
+    store.write("s1", Record(TEXT, None))  # overwrite mode, and express's set()
+    store.refresh("s1", None, store.load("s1").version)
+    assert store.load("s1").account == account
+    assert [bound.sid for bound in store.iter_bound("alice")] == ["s1"]
+
+
+def test_the_authentication_time_never_goes_back(store, clock):
+    version = store.save("s1", Record(TEXT, None, None, alice(clock, authenticated_ms=2_000)), None)
+    # a request that loaded the session before a re-authentication writes its older time
+    version = store.save("s1", Record(TEXT, None, None, alice(clock, authenticated_ms=1_000)), version)
+    assert store.load("s1").account.authenticated_ms == 2_000
+    store.save("s1", Record(TEXT, None, None, alice(clock, authenticated_ms=3_000)), version)
+    assert store.load("s1").account.authenticated_ms == 3_000
+    store.write("s1", Record(TEXT, None, None, alice(clock, authenticated_ms=2_500)))
+    assert store.load("s1").account.authenticated_ms == 3_000
+
+
+def test_a_record_created_over_an_expired_one_drops_its_account(store, clock):
+    store.save("s1", Record(TEXT, ms(clock) + 1_000, None, alice(clock)), None)
+    clock.advance(2)
+    assert store.save("s1", Record(TEXT, None), None) is not None  # the same id, created anew
+    assert store.load("s1").account is None
+    assert list(store.iter_bound("alice")) == []
+
+
+def test_destroy_and_clear_unbind(store, clock):
+    store.save("s1", Record(TEXT, None, None, alice(clock)), None)
+    store.save("s2", Record(TEXT, None, None, alice(clock)), None)
+    assert store.destroy("s1") is True
+    assert [bound.sid for bound in store.iter_bound("alice")] == ["s2"]
+    store.clear()
+    assert list(store.iter_bound("alice")) == [] and list(store.iter_bound()) == []
+
+
+def test_purge_deletes_expired_records_in_batches(store, clock):
+    for n in range(5):
+        store.save(f"old-{n}", Record(TEXT, ms(clock) + 1_000, None, alice(clock) if n == 0 else None), None)
+    store.save("live-1", Record(TEXT, ms(clock) + 100_000), None)
+    store.save("live-2", Record(TEXT, None, None, alice(clock)), None)
+    clock.advance(2)
+    assert store.count_expired() == 5
+    assert store.purge(limit=2) == 2
+    assert store.count_expired() == 3
+    assert store.purge() == 3
+    assert store.count_expired() == 0 and store.purge() == 0
+    assert store.length() == 2
+    assert [bound.sid for bound in store.iter_bound("alice")] == ["live-2"]
+
+
+def test_stores_say_they_keep_accounts(store):
+    assert store.keeps_accounts
+
+
+# -- stored data is input ------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("fields", "expected"), [
+    pytest.param(("alice", 1, 2, "UA"), Account("alice", 1, 2, "UA"), id="valid"),
+    pytest.param((42, 1, 2, "UA"), None, id="user-not-a-str"),
+    pytest.param(("", 1, 2, "UA"), None, id="empty-user"),
+    pytest.param(("x" * 257, 1, 2, "UA"), None, id="user-too-long"),
+    pytest.param(("alice", "1", 2.5, 7), Account("alice", None, None, None), id="bad-times-and-agent"),
+    pytest.param(("alice", True, -5, "u" * 513), Account("alice", None, None, None), id="bool-negative-long-agent"),
+])
+def test_stored_account_fields_are_validated(fields, expected):
+    assert read_account(*fields) == expected
+
+
+def test_sqlite_reads_a_tampered_account_as_unbound(tmp_path, clock):
+    store = SQLiteStore(tmp_path / "s.sqlite3", clock=clock)
+    store.save("s1", Record(TEXT, None, None, alice(clock)), None)
+    with sqlite3.connect(store.path) as db:  # not UTF-8, as another writer could leave it
+        db.execute("UPDATE sessions SET user_id = CAST(X'FF' AS TEXT), user_agent = CAST(X'FE' AS TEXT)")
+    loaded = store.load("s1")
+    assert loaded is not None and loaded.account is None and loaded.text == TEXT
+    assert list(store.iter_bound()) == []
+    store.close()
+
+
+def test_sqlite_looks_users_up_through_an_index(tmp_path, clock):
+    store = SQLiteStore(tmp_path / "s.sqlite3", clock=clock)
+    store.save("s1", Record(TEXT, None, None, alice(clock)), None)
+    with sqlite3.connect(store.path) as db:
+        plan = db.execute("EXPLAIN QUERY PLAN " + store._sql["bound"], ("alice", 0)).fetchall()
+    assert any("USING INDEX sessions_user" in row[-1] for row in plan), plan
+    store.close()
+
+
+def test_sqlite_adds_the_account_columns_to_an_older_table(tmp_path, clock):
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:  # the schema before accounts
+        db.execute("CREATE TABLE sessions (sid TEXT PRIMARY KEY, expires INTEGER NOT NULL, session TEXT NOT NULL, "
+                   "created INTEGER NOT NULL) WITHOUT ROWID")
+        db.execute("INSERT INTO sessions VALUES ('old', ?, ?, ?)", (ms(clock) + 60_000, TEXT, ms(clock)))
+    store = SQLiteStore(path, clock=clock)
+    loaded = store.load("old")
+    assert loaded is not None and loaded.text == TEXT and loaded.account is None
+    store.save("new", Record(TEXT, None, None, alice(clock)), None)
+    assert [bound.sid for bound in store.iter_bound("alice")] == ["new"]
+    store.close()
+    assert SQLiteStore(path, clock=clock).load("new").account == alice(clock)  # a second opening: idempotent
+
+
+def test_memory_store_index_forgets_ended_sessions(clock):
+    store = MemoryStore(clock=clock)
+    store.save("s1", Record(TEXT, ms(clock) + 1_000, None, alice(clock)), None)
+    store.save("s2", Record(TEXT, None, None, alice(clock)), None)
+    store.destroy("s2")
+    clock.advance(2)
+    store.purge()
+    assert store._users == {}
+
+
+def test_mongo_keeps_the_account_in_indexed_fields_that_connect_mongos_writes_leave_alone(mongo_database, clock):
+    from wsgisession import MongoStore
+    from wsgisession.serialization import ms_to_datetime
+
+    store = MongoStore(mongo_database["sessions"], clock=clock, auto_remove="disabled")
+    store.save("s1", Record(TEXT, None, None, alice(clock)), None)
+    raw = mongo_database["sessions"]
+    doc = raw.find_one("s1")
+    naive = ms_to_datetime(ms(clock)).replace(tzinfo=None)  # (this client is not tz_aware)
+    assert {key: doc[key] for key in ("userId", "loggedInAt", "authenticatedAt", "userAgent")} == {
+        "userId": "alice", "loggedInAt": naive, "authenticatedAt": naive,
+        "userAgent": "Firefox"}
+    assert "userId_1" in raw.index_information()
+    # connect-mongo's set(): its whole document in $set, upserted; the account fields stay
+    raw.update_one({"_id": "s1"}, {"$set": {"_id": "s1", "session": TEXT.replace('"n":1', '"n":9'),
+                                            "expires": ms_to_datetime(ms(clock) + 60_000)}}, upsert=True)
+    assert store.load("s1").account == alice(clock)
+    raw.update_one({"_id": "s1"}, {"$set": {"userId": 42}})  # another writer's junk: unbound, not an error
+    assert store.load("s1").account is None and list(store.iter_bound()) == []
+    raw.update_one({"_id": "s1"}, {"$set": {"userId": "alice", "authenticatedAt": "yesterday", "userAgent": 7}})
+    assert store.load("s1").account == Account("alice", ms(clock), None, None)
