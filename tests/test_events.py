@@ -70,3 +70,23 @@ def test_a_regeneration_names_the_old_and_the_new_session():
     first = next(event.session for event in seen if event.name == "created")
     regenerated = next(event for event in seen if event.name == "regenerated")
     assert regenerated.previous == first and regenerated.session not in (None, first)
+
+
+def test_unsent_counts_only_a_change_whose_cookie_can_never_be_sent():
+    def late(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield b"headers are out"
+        if environ["PATH_INFO"] == "/late-write":
+            environ["wsgisession.session"]["late"] = True  # a new session, created too late
+        else:
+            environ["wsgisession.session"].get("late")  # only read: nothing was lost
+
+    middleware = SessionMiddleware(late, secret=SECRET, store=MemoryStore())
+    client = TestApp(middleware)
+    client.get("/late-read")
+    assert middleware.events.counts["unsent"] == 0
+    reader = SessionMiddleware(app, secret=SECRET, store=MemoryStore())
+    TestApp(reader).get("/read")  # no cookie, read only: a fresh session that needs no cookie
+    assert reader.events.counts["unsent"] == 0 and reader.events.counts["loaded"] == 0
+    client.get("/late-write")
+    assert middleware.events.counts["unsent"] == 1 and middleware.store.length() == 0
