@@ -75,6 +75,9 @@ def test_login_regenerates_the_id_binds_the_user_and_keeps_the_data(store, clock
     assert info.created == info.authenticated_at == pytest.approx(clock())
     assert info.last_seen == pytest.approx(clock()) and info.expires == pytest.approx(clock() + store.ttl)
     assert info.user_agent == "Test browser"
+    newcomer = browser(app)
+    newcomer.get("/login?user=bob")  # a first request that logs in: a session is created
+    assert app.sessions.events.counts["created"] == 2 and app.sessions.events.counts["login"] == 2
 
 
 def test_sessions_of_lists_two_browsers_with_current_right(store, clock):

@@ -167,7 +167,7 @@ class Accounts:
             raise SessionError("reauthenticated() needs a logged-in session: call login(user_id) instead")
         p.regenerate()
         p.bind(account._replace(authenticated_ms=now_ms(self.clock)))
-        self.events.emit("reauthenticated", p.id, user=p.account.user_id)
+        self.events.emit("reauthenticated", p.id, user=account.user_id)
 
     def authenticated_within(self, p: Persistence, seconds: float) -> bool:
         """Whether the session is logged in and was authenticated less than ``seconds`` ago."""

@@ -264,7 +264,7 @@ class Persistence:
             if saved is None:
                 return None  # destroyed meanwhile by another request: no cookie for it
             state = saved
-            if new and self.id == self.original_id:
+            if self.original_id != self.cookie_id:  # started fresh in this request (a login's too)
                 self.core.events.emit("created", self.id)
         elif not new:
             self.core.store.refresh(self.id, cookie.expires_ms, self.version)
