@@ -298,3 +298,51 @@ def test_the_limit_must_be_a_positive_whole_number(limit):
 
     with pytest.raises(ConfigurationError, match="max_sessions_per_user"):
         SessionMiddleware(lambda e, s: [], secret=SECRET, store=MemoryStore(), max_sessions_per_user=limit)
+
+
+def test_logout_and_revocations_are_logged_with_the_salted_tag_never_the_id(caplog, clock):
+    import logging
+
+    from wsgisession import MemoryStore
+
+    store = MemoryStore(clock=clock)
+    app = AccountsApp(store, clock)
+    laptop, phone = browser(app), browser(app)
+    laptop.get("/login?user=alice")
+    phone.get("/login?user=alice")
+    ids = set(store.all())
+    with caplog.at_level(logging.DEBUG, logger="wsgisession"):
+        laptop.get("/others")
+        laptop.get("/logout")
+    messages = [record.getMessage() for record in caplog.records]
+    assert any(message.endswith(" revoked") for message in messages)
+    assert any(message.endswith(" logged out") for message in messages)
+    assert not any(sid in message or "alice" in message for sid in ids for message in messages)
+
+
+def revocation_reaches_the_other_process(stores: list[Store], clock: Any) -> None:
+    """Two processes: two stores on the same file or collection, each with its own middleware."""
+    here, there = (AccountsApp(store, clock) for store in stores)
+    user = browser(here)
+    user.get("/login?user=alice")
+    assert user.get("/me").text.startswith("alice")
+    there_view = TestApp(there.sessions, extra_environ={"HTTP_COOKIE": f"connect.sid={cookie_of(user)}"})
+    assert there_view.get("/me").text.startswith("alice")  # the other process serves it
+    assert here.sessions.revoke_all("alice") == 1
+    assert there_view.get("/me").text == "None None"  # and no longer, at its very next request
+    for store in stores:
+        store.close()
+
+
+def test_a_revocation_reaches_every_process_sharing_an_sqlite_file(tmp_path, clock):
+    from wsgisession import SQLiteStore
+
+    revocation_reaches_the_other_process([SQLiteStore(tmp_path / "shared.sqlite3", clock=clock) for _ in range(2)],
+                                         clock)
+
+
+def test_a_revocation_reaches_every_process_sharing_a_collection(mongo_database, clock):
+    from wsgisession import MongoStore
+
+    revocation_reaches_the_other_process(
+        [MongoStore(mongo_database["sessions"], clock=clock, auto_remove="disabled") for _ in range(2)], clock)
