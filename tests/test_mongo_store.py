@@ -241,7 +241,7 @@ def test_from_url_takes_the_constructors_options_by_name():
         MongoStore.from_url("mongodb://127.0.0.1:1/db", touchAfter=60)
 
 
-@pytest.mark.parametrize("url", ["", "http://localhost/db", "mongodb://", 42])
+@pytest.mark.parametrize("url", ["", "http://localhost/db", "mongodb://", 42, "mongodb://127.0.0.1:99999999/db"])
 def test_bad_urls_are_configuration_errors(url):
     with pytest.raises(ConfigurationError):
         MongoStore.from_url(url)

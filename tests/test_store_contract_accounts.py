@@ -87,8 +87,8 @@ def test_destroy_and_clear_unbind(store, clock):
 
 
 def test_purge_deletes_expired_records_in_batches(store, clock):
-    for n in range(5):
-        store.save(f"old-{n}", Record(TEXT, ms(clock) + 1_000, None, alice(clock) if n == 0 else None), None)
+    for n in range(5):  # (each its own expiry: MongoStore deletes records expiring with the last one too)
+        store.save(f"old-{n}", Record(TEXT, ms(clock) + 1_000 + n, None, alice(clock) if n == 0 else None), None)
     store.save("live-1", Record(TEXT, ms(clock) + 100_000), None)
     store.save("live-2", Record(TEXT, None, None, alice(clock)), None)
     clock.advance(2)

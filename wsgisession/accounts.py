@@ -94,10 +94,11 @@ class Accounts:
     def sessions_of(self, user_id: str, current: Session | None = None) -> list[SessionInfo]:
         """The user's live sessions, the most recently seen first."""
         mine = _ids_of(current)
-        infos = [self._info(bound, bound.sid in mine) for bound in self._bound(user_id)]
+        infos = [self.describe(bound, bound.sid in mine) for bound in self._bound(user_id)]
         return sorted(infos, key=lambda info: info.last_seen or 0, reverse=True)
 
-    def _info(self, bound: Bound, current: bool) -> SessionInfo:
+    def describe(self, bound: Bound, current: bool = False) -> SessionInfo:
+        """A bound record as ``sessions_of`` lists it (``current``: it is the asking session)."""
         account = bound.account
         return SessionInfo(self.handle(bound.sid), account.user_id, _seconds(account.logged_in_ms),
                            _seconds(self._last_seen(bound)), bound.expires_ms / 1000, account.user_agent,

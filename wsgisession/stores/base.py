@@ -174,7 +174,11 @@ class Store(ABC):
         raise NotImplementedError(f"{type(self).__name__} does not keep accounts (no iter_bound())")
 
     def purge(self, limit: int | None = None) -> int:
-        """Delete expired records now (at most ``limit``); return how many were deleted."""
+        """Delete expired records now, or the ``limit`` that expired first; return how many were deleted.
+
+        (A store may delete a few more than ``limit``: records that expired at the same time as
+        the last of them. MongoStore does, to delete by range rather than by a list of ids.)
+        """
         raise NotImplementedError(f"{type(self).__name__} has no purge()")
 
     def count_expired(self) -> int:

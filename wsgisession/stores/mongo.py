@@ -114,7 +114,7 @@ class MongoStore(Store):
         try:
             client: MongoClient[Any] = MongoClient(url, connect=False, tz_aware=True, serverSelectionTimeoutMS=ms,
                                                    connectTimeoutMS=ms, socketTimeoutMS=ms, timeoutMS=ms)
-        except PyMongoError as exc:
+        except (PyMongoError, ValueError) as exc:  # pymongo raises ValueError for some (a port out of range)
             raise ConfigurationError(f"invalid MongoDB URL ({exc}).") from exc
         try:
             name = db_name or client.get_default_database(None).name

@@ -1,0 +1,90 @@
+"""open_store: SQLite and MongoDB stores from URLs (no I/O: nothing here needs a server)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from wsgisession import ConfigurationError, SQLiteStore
+from wsgisession.stores.url import open_store
+
+
+@pytest.mark.parametrize(("url", "path"), [
+    pytest.param("sqlite:///sessions.sqlite3", "sessions.sqlite3", id="relative"),
+    pytest.param("sqlite:///data/s.sqlite3", "data/s.sqlite3", id="relative-dir"),
+    pytest.param("sqlite:///../s.sqlite3", "../s.sqlite3", id="parent"),
+    pytest.param("sqlite:////var/lib/app/s.sqlite3", "/var/lib/app/s.sqlite3", id="absolute"),
+    pytest.param("sqlite:///my%20file.sqlite3", "my%20file.sqlite3", id="taken-as-written"),
+    pytest.param("sqlite:///:memory:", ":memory:", id="memory"),
+])
+def test_sqlite_urls_follow_sqlalchemy(url, path):
+    store = open_store(url)
+    assert isinstance(store, SQLiteStore)
+    assert (store.path, store.table) == (path, "sessions")
+
+
+def test_sqlite_table_and_timeout(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path}/s.sqlite3", table="web_sessions", timeout=7)
+    assert (store.path, store.table, store.timeout) == (f"{tmp_path}/s.sqlite3", "web_sessions", 7)
+    assert not os.path.exists(store.path)  # nothing opened yet
+
+
+def test_a_relative_sqlite_path_is_from_the_current_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = open_store("sqlite:///s.sqlite3")
+    store.set("sid", {"cookie": {"expires": None}, "n": 1})
+    store.close()
+    assert (tmp_path / "s.sqlite3").is_file()
+
+
+def test_mongodb_urls_build_a_mongo_store_without_connecting():
+    from wsgisession import MongoStore
+
+    store = open_store("mongodb://user:secret@127.0.0.1:1/app?authSource=admin", collection="web", timeout=1.5,
+                       auto_remove="disabled")
+    try:
+        assert isinstance(store, MongoStore)
+        assert (store.collection.full_name, store.auto_remove) == ("app.web", "disabled")
+        assert store.collection.database.client.options.server_selection_timeout == 1.5
+        assert "secret" not in repr(store)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(("url", "says"), [
+    pytest.param("", "unsupported store URL", id="empty"),
+    pytest.param("sessions.sqlite3", "unsupported store URL", id="a-bare-path"),
+    pytest.param("postgres://u:secret@host/db", "unsupported store scheme 'postgres'", id="other-scheme"),
+    pytest.param("user:secret@host/db", "unsupported store URL", id="no-scheme"),
+    pytest.param("sqlite://", "sqlite:////absolute", id="sqlite-no-path"),
+    pytest.param("sqlite:///", "sqlite:////absolute", id="sqlite-empty-path"),
+    pytest.param("sqlite://host/s.sqlite3", "has no host", id="sqlite-host"),
+    pytest.param("sqlite:///s.sqlite3?timeout=5", "no query parameters", id="sqlite-query"),
+    pytest.param("mongodb://u:secret@127.0.0.1:1", "names no database", id="mongo-no-database"),
+    pytest.param("mongodb://u:secret@127.0.0.1:1/?tls=true", "names no database", id="mongo-only-options"),
+    pytest.param("mongodb+srv://u:secret@host:27017/db", "invalid MongoDB URL", id="srv-with-port"),
+    pytest.param("mongodb://127.0.0.1:99999999/db", "invalid MongoDB URL", id="bad-port"),
+])
+def test_bad_urls_say_what_to_write_and_never_repeat_a_password(url, says):
+    with pytest.raises(ConfigurationError, match=says) as caught:
+        open_store(url)
+    assert "secret" not in str(caught.value)
+    assert str(caught.value).endswith(".")  # a sentence
+
+
+def test_not_a_str():
+    with pytest.raises(ConfigurationError, match="must be a str"):
+        open_store(b"sqlite:///s.sqlite3")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("url", "options"), [
+    pytest.param("sqlite:///s.sqlite3", {"table": "no spaces please"}, id="sqlite-table"),
+    pytest.param("sqlite:///s.sqlite3", {"timeout": 0}, id="sqlite-timeout"),
+    pytest.param("mongodb://127.0.0.1:1/db", {"collection": ""}, id="mongo-collection"),
+    pytest.param("mongodb://127.0.0.1:1/db", {"timeout": -1}, id="mongo-timeout"),
+    pytest.param("mongodb://127.0.0.1:1/db", {"auto_remove": "sometimes"}, id="mongo-auto-remove"),
+])
+def test_bad_options_are_the_stores_configuration_errors(url, options):
+    with pytest.raises(ConfigurationError):
+        open_store(url, **options)

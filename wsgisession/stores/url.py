@@ -1,0 +1,65 @@
+"""open_store: a store from a URL, ``sqlite:///path/to/sessions.sqlite3`` or ``mongodb://host/db``.
+
+SQLite URLs follow SQLAlchemy's convention: the file name is everything after the third slash,
+so ``sqlite:///sessions.sqlite3`` is relative to the current directory and
+``sqlite:////var/lib/app/sessions.sqlite3`` (four slashes) is absolute.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from ..errors import ConfigurationError
+from .base import Store
+
+__all__ = ["URL_FORMS", "open_store"]
+
+URL_FORMS = "sqlite:///relative/path.sqlite3, sqlite:////absolute/path.sqlite3 or mongodb://host:27017/db"
+
+
+def open_store(url: str, *, collection: str = "sessions", table: str = "sessions", timeout: float = 3.0,
+               auto_remove: str = "native") -> Store:
+    """The store ``url`` names; nothing is opened or connected yet::
+
+        store = open_store("sqlite:///sessions.sqlite3")
+        store = open_store("mongodb://db1:27017/app", collection="web_sessions")
+
+    ``table`` applies to SQLite, ``collection`` and ``auto_remove`` (MongoStore's option) to
+    MongoDB; ``timeout`` (seconds) is SQLite's wait for a lock, MongoDB's bound on each operation.
+    A URL that names no store raises ConfigurationError, saying what to write instead; its
+    message never repeats the URL, which may hold a password.
+    """
+    if not isinstance(url, str):
+        raise ConfigurationError(f"a store URL must be a str, like {URL_FORMS}; not {type(url).__name__}.")
+    scheme, separator, rest = url.partition("://")
+    if scheme == "sqlite" and separator:
+        from .sqlite import SQLiteStore
+
+        return SQLiteStore(_sqlite_path(rest), table=table, timeout=timeout)
+    if scheme in ("mongodb", "mongodb+srv") and separator:
+        return _mongo_store(url, rest, collection, timeout, auto_remove)
+    named = f"scheme {scheme!r}" if separator and scheme.isascii() and scheme.replace("+", "").isalnum() else "URL"
+    raise ConfigurationError(f"unsupported store {named}: write {URL_FORMS}.")
+
+
+def _sqlite_path(rest: str) -> str:
+    """The file of a SQLite URL (what follows ``sqlite://``): after the third slash, taken as written."""
+    if not rest.startswith("/") or rest == "/":
+        raise ConfigurationError("a SQLite URL has no host and names a file: write sqlite:///relative/path.sqlite3 "
+                                 "(from the current directory) or sqlite:////absolute/path.sqlite3.")
+    if "?" in rest:
+        raise ConfigurationError("a SQLite URL takes no query parameters: use --table and --timeout "
+                                 "(or open_store's table= and timeout=).")
+    return rest[1:]
+
+
+def _mongo_store(url: str, rest: str, collection: str, timeout: float, auto_remove: str) -> Store:
+    # pymongo's own message for a URL without a database speaks of an argument the CLI does not have
+    if not urlsplit("//" + rest.partition("?")[0]).path.strip("/"):
+        raise ConfigurationError("the MongoDB URL names no database: put it in the path, as in "
+                                 "mongodb://host:27017/mydb.")
+    try:
+        from .mongo import MongoStore
+    except ImportError as exc:
+        raise ConfigurationError("MongoDB stores need pymongo: pip install 'wsgisession[mongo]'.") from exc
+    return MongoStore.from_url(url, collection=collection, server_selection_timeout=timeout, auto_remove=auto_remove)
