@@ -346,3 +346,48 @@ def test_a_revocation_reaches_every_process_sharing_a_collection(mongo_database,
 
     revocation_reaches_the_other_process(
         [MongoStore(mongo_database["sessions"], clock=clock, auto_remove="disabled") for _ in range(2)], clock)
+
+
+def test_concurrent_logins_agree_on_the_per_user_limit(store, clock):
+    a, core_a = open_on_core(store, clock, genid=default_genid, max_sessions_per_user=1)
+    b, core_b = open_on_core(store, clock, genid=default_genid, max_sessions_per_user=1)
+    a.login("alice")
+    clock.advance(1)
+    b.login("alice")  # each login saves its session, then ends all but the newest
+    core_a.close(a)
+    core_b.close(b)
+    (left,) = core_a.accounts.sessions_of("alice")
+    assert left.handle == core_a.accounts.handle(b.id)
+
+
+def test_a_login_whose_new_id_is_taken_never_merges_into_that_session(store, clock):
+    victim, core = open_on_core(store, clock, genid=lambda request: "same-id")
+    victim.login("alice")
+    core.close(victim)
+    attacker, other_core = open_on_core(store, clock, genid=lambda request: "same-id")  # a broken genid
+    attacker.login("mallory")
+    with pytest.raises(SessionError, match="genid"):
+        other_core.close(attacker)
+    assert store.load("same-id").account.user_id == "alice"
+
+
+def test_logging_in_as_another_user_starts_from_empty_data(store, clock):
+    session, core = open_session(store, clock)
+    session["cart"] = "anonymous apples"
+    session.login("alice")
+    assert session["cart"] == "anonymous apples"  # an anonymous cart follows the login
+    session["alice only"] = "x"
+    core.close(session)
+    switched, _ = open_session(store, clock, session.id)
+    switched.login("bob")
+    assert dict(switched) == {}
+    core.close(switched)
+    assert dict(open_session(store, clock, switched.id)[0]) == {}
+
+
+def test_revoke_with_a_handle_that_is_not_ascii_is_false_not_an_error(store, clock):
+    session, core = open_session(store, clock)
+    session.login("alice")
+    core.close(session)
+    assert core.accounts.revoke("alice", "ünicode \udcff handle") is False
+    assert len(core.accounts.sessions_of("alice")) == 1

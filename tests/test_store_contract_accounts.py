@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from wsgisession import MemoryStore, SQLiteStore
+from wsgisession import MemoryStore, SQLiteStore, StoreUnavailable
 from wsgisession.stores.base import Account, Record, read_account
 
 TEXT = '{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"n":1}'
@@ -185,3 +185,72 @@ def test_mongo_keeps_the_account_in_indexed_fields_that_connect_mongos_writes_le
     assert store.load("s1").account is None and list(store.iter_bound()) == []
     raw.update_one({"_id": "s1"}, {"$set": {"userId": "alice", "authenticatedAt": "yesterday", "userAgent": 7}})
     assert store.load("s1").account == Account("alice", ms(clock), None, None)
+
+
+def test_a_record_created_over_an_expired_one_is_created_now(store, clock):
+    store.save("s1", Record(TEXT, ms(clock) + 1_000), None)
+    clock.advance(2)
+    assert store.save("s1", Record(TEXT, None), None) is not None
+    assert store.load("s1").created_ms == ms(clock)  # (absolute_timeout counts from here)
+
+
+def test_purge_of_nothing_deletes_nothing(store, clock):
+    store.save("s1", Record(TEXT, ms(clock) + 1_000), None)
+    clock.advance(2)
+    assert store.purge(limit=0) == 0 and store.count_expired() == 1
+
+
+def stored_ids(store) -> set[str]:
+    """Every id the store holds, expired or not (read behind its back)."""
+    if isinstance(store, MemoryStore):
+        return set(store._records)
+    if isinstance(store, SQLiteStore):
+        with sqlite3.connect(store.path) as db:
+            return {row[0] for row in db.execute("SELECT sid FROM sessions")}
+    return {doc["_id"] for doc in store.collection.find({}, {"_id": 1})}
+
+
+def test_purge_deletes_what_expired_first(store, clock):
+    store.save("a-late", Record(TEXT, ms(clock) + 5_000), None)  # first written, first by id
+    store.save("early", Record(TEXT, ms(clock) + 1_000), None)
+    store.save("live", Record(TEXT, ms(clock) + 60_000), None)
+    clock.advance(6)
+    assert store.purge(limit=1) == 1
+    assert stored_ids(store) == {"a-late", "live"}
+
+
+# -- SQLite rows another writer tampered with: never an error, never an id in a message ----------
+
+def tampered(tmp_path, clock, statement: str) -> SQLiteStore:
+    store = SQLiteStore(tmp_path / "s.sqlite3", clock=clock)
+    store.save("kept", Record(TEXT, None, None, alice(clock)), None)
+    store.save("other", Record(TEXT, None, None, alice(clock)), None)
+    with sqlite3.connect(store.path) as db:
+        db.execute(statement)
+    return store
+
+
+def test_sqlite_a_blob_user_id_binds_nobody(tmp_path, clock):
+    store = tampered(tmp_path, clock, "UPDATE sessions SET user_id = CAST('alice' AS BLOB) WHERE sid = 'other'")
+    assert store.load("other").account is None  # (the index, which looks up text, could never find it)
+    assert [bound.sid for bound in store.iter_bound("alice")] == ["kept"]
+
+
+def test_sqlite_a_text_expiry_is_not_live(tmp_path, clock):
+    store = tampered(tmp_path, clock, "UPDATE sessions SET expires = 'never' WHERE sid = 'other'")
+    assert store.load("other") is None and store.length() == 1
+    assert [bound.sid for bound in store.iter_bound("alice")] == ["kept"]
+
+
+@pytest.mark.parametrize("sid", ["CAST('SECRETID' AS BLOB)", "CAST(X'FF5345435245544944' AS TEXT)"],
+                         ids=["blob", "not-utf-8"])
+def test_sqlite_an_unreadable_id_hides_neither_the_others_nor_leaks_into_a_message(tmp_path, clock, sid):
+    store = tampered(tmp_path, clock, f"UPDATE sessions SET sid = {sid} WHERE sid = 'other'")
+    assert [bound.sid for bound in store.iter_bound("alice")] == ["kept"]
+    assert set(store.all()) == {"kept"}
+    store.destroy("kept")
+    assert list(store.iter_bound("alice")) == []
+    if "X'FF" in sid:  # sqlite3's own decoding error quotes the text: the store's message must not
+        with pytest.raises(StoreUnavailable) as failure:
+            store._run("SELECT sid FROM sessions", (), "all")
+        assert "SECRETID" not in str(failure.value) and "not UTF-8" in str(failure.value)

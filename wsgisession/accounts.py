@@ -120,8 +120,9 @@ class Accounts:
         """End the user's session named ``handle``; False if there is none (any more)."""
         if not isinstance(handle, str):
             return False
+        given = handle.encode("utf-8", "surrogatepass")  # (compare_digest refuses non-ASCII str: a form sent it)
         for bound in self._bound(user_id):
-            if hmac.compare_digest(self.handle(bound.sid), handle):
+            if hmac.compare_digest(self.handle(bound.sid).encode("ascii"), given):
                 return self._end(bound.sid, user_id, "revoked")
         return False
 
@@ -145,15 +146,21 @@ class Accounts:
         if not self.store.keeps_accounts:
             self._bound(user_id)  # raises, saying what to do
         now = now_ms(self.clock)
+        if p.account is not None and p.account.user_id != user_id:
+            p.data.clear()  # another user's session: none of their data goes to this one
+            p.written = True
         p.regenerate()
         p.bind(Account(user_id, now, now, user_agent[:MAX_USER_AGENT] if user_agent else None))
         self.events.emit("login", p.id, user=user_id)
-        if self.limit is not None:
-            # The new session counts; the id it replaces (p.retired) is destroyed when it is saved.
-            others = [bound for bound in self._bound(user_id) if bound.sid not in (p.id, p.retired)]
-            others.sort(key=lambda bound: (bound.account.logged_in_ms or 0, bound.expires_ms))
-            for bound in others[: max(0, len(others) + 1 - self.limit)]:
-                self._end(bound.sid, user_id, "evicted")
+        if self.limit is not None and p.persist(p.state()) is not None:
+            self._enforce_limit(user_id, self.limit)
+
+    def _enforce_limit(self, user_id: str, limit: int) -> None:
+        """End the user's sessions but the ``limit`` newest (by login). The login's session is saved
+        first, so concurrent logins each see the others' and agree on which to end."""
+        sessions = sorted(self._bound(user_id), key=lambda bound: (bound.account.logged_in_ms or 0, bound.sid))
+        for bound in sessions[: max(0, len(sessions) - limit)]:
+            self._end(bound.sid, user_id, "evicted")
 
     def logout(self, p: Persistence) -> None:
         """Destroy the session, its binding with it."""

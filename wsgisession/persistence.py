@@ -81,14 +81,15 @@ class Persistence:
         self.retired: str | None = None  # the stored id a regenerate() left, destroyed at the next save
         # The cookie is read (and HMAC-checked) only now, when the session is first used.
         sid = self.cookie_id = core.ids.read(cookie_header)
-        if sid is not None and self._load(sid):
+        if sid is not None and self.load(sid):
             self.id = self.original_id = sid
         else:
             self._fresh()
 
     # -- loading ---------------------------------------------------------------------------------
 
-    def _load(self, sid: str) -> bool:
+    def load(self, sid: str) -> bool:
+        """Read the live record of ``sid`` into this session; False (an event says why) if there is none."""
         core = self.core
         loaded = core.store.load(sid)
         options = core.config.cookie
@@ -134,11 +135,6 @@ class Persistence:
 
     def _new_cookie(self) -> SessionCookie:
         return SessionCookie(self.core.config.cookie, self.is_secure, self.core.clock)
-
-    def reload(self) -> None:
-        """Re-read the record, dropping unsaved changes."""
-        if not self._load(self.id):
-            raise SessionError("the session no longer exists in the store")
 
     # -- what the app changed --------------------------------------------------------------------
 
@@ -219,6 +215,8 @@ class Persistence:
             return self._written(state)
         for _ in range(MAX_SAVE_ATTEMPTS):
             version = store.save(self.id, self._record(state), self.version)
+            if version is None and self.version is None:  # a live record has this new id: never merge into it
+                raise SessionError("genid returned an id that is already in use: it must return unique ids")
             if version is not None:
                 self.version = version
                 return self._written(state)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any
 
+from .errors import SessionError
 from .persistence import Persistence
 from .record import RESERVED_KEYS
 from .session_cookie import SessionCookie
@@ -127,7 +128,9 @@ class Session(MutableMapping[str, Any]):
 
     def reload(self) -> None:
         """Re-read the record from the store, dropping unsaved changes."""
-        self._persistence().reload()
+        p = self._persistence()
+        if not p.load(p.id):
+            raise SessionError("the session no longer exists in the store")
 
     def save(self) -> None:
         """Write the session to the store now."""

@@ -102,7 +102,8 @@ class MemoryStore(Store):
         return entry is not None
 
     def _remove_expired(self, now: int, limit: int | None) -> int:
-        expired = [key for key, when in self._expires.items() if when <= now][:limit]
+        expires = self._expires
+        expired = sorted((key for key, when in expires.items() if when <= now), key=expires.__getitem__)[:limit]
         for sid in expired:
             self._delete(sid)
         return len(expired)

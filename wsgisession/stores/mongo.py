@@ -177,10 +177,10 @@ class MongoStore(Store):
             fields["lastModified"] = _date(now)
         update: dict[str, Any] = {"$set": fields}
         if self.timestamps:
-            if record.created_ms is None:
+            if record.created_ms is None and not create:
                 update["$setOnInsert"] = {"createdAt": _date(now)}
-            else:
-                fields["createdAt"] = _date(record.created_ms)
+            else:  # (a record created anew over an expired document is created now)
+                fields["createdAt"] = _date(now if record.created_ms is None else record.created_ms)
             update["$currentDate"] = {"updatedAt": True}
         if record.account is not None:
             self._index_users()

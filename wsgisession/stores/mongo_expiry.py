@@ -66,6 +66,8 @@ class ExpiredRemoval:
         expired in the same millisecond as the last of them); return how many."""
         expired: dict[str, Any] = {"expires": {"$lte": _date(now_ms)}}
         collection = self._store.collection
+        if limit is not None and limit < 1:
+            return 0
         if limit is not None:
             # Two commands whatever the batch: find when the limit-th oldest expired, delete up to
             # then (the `expires` index serves both; a list of ids in `$in` is slow on FerretDB).

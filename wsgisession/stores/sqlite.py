@@ -25,8 +25,14 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 PURGE_INTERVAL = 600  # seconds between sweeps of expired rows
 # The account columns (see Account), created on first use in a table an older version made.
 _ACCOUNT = {"user_id": "TEXT", "logged_in": "INTEGER", "authenticated": "INTEGER", "user_agent": "TEXT"}
-# Text columns are read as bytes (see _text), the account's with the row.
-_ACCOUNT_COLUMNS = "CAST(user_id AS BLOB), logged_in, authenticated, CAST(user_agent AS BLOB)"
+# Text columns are read as bytes (see _text), the account's with the row; only a text user id binds
+# (the index looks up text: a row bound otherwise could never be listed or revoked).
+_ACCOUNT_COLUMNS = ("CASE WHEN typeof(user_id) = 'text' THEN CAST(user_id AS BLOB) END, logged_in, authenticated, "
+                    "CAST(user_agent AS BLOB)")
+# A live row: an integer expiry in the future (text, which SQLite ranks above every number, is not).
+_LIVE = "expires > ? AND typeof(expires) = 'integer'"
+# The id of a row listed whole (NULL unless text: a row keyed otherwise is never loaded nor destroyed by id).
+_SID = "CASE WHEN typeof(sid) = 'text' THEN CAST(sid AS BLOB) END"
 
 
 def _text(blob: bytes | None, what: str = "session") -> str | None:
@@ -111,7 +117,7 @@ class SQLiteStore(Store):
                   "ON CONFLICT (sid) DO UPDATE SET expires = excluded.expires, session = excluded.session, ")
         combined = _combined(f"{t}.")
         self._sql = {
-            "load": f"SELECT CAST(session AS BLOB), created, {_ACCOUNT_COLUMNS} FROM {t} WHERE sid = ? AND expires > ?",
+            "load": f"SELECT CAST(session AS BLOB), created, {_ACCOUNT_COLUMNS} FROM {t} WHERE sid = ? AND {_LIVE}",
             "write": insert + f"created = CASE WHEN {t}.expires > :now AND :keep THEN {t}.created ELSE excluded.created "
                      "END, " + ", ".join(f"{c} = CASE WHEN {t}.expires > :now THEN {value} ELSE excluded.{c} END"
                                           for c, value in combined.items()),
@@ -127,12 +133,12 @@ class SQLiteStore(Store):
                           + " WHERE sid = :sid AND session = :version AND expires > :now",
             "refresh": f"UPDATE {t} SET expires = ? WHERE sid = ? AND expires > ?",
             "purge": f"DELETE FROM {t} WHERE expires <= ?",
-            "purge_some": f"DELETE FROM {t} WHERE sid IN (SELECT sid FROM {t} WHERE expires <= ? LIMIT ?)",
+            "purge_some": f"DELETE FROM {t} WHERE sid IN (SELECT sid FROM {t} WHERE expires <= ? ORDER BY expires LIMIT ?)",
             "destroy": f"DELETE FROM {t} WHERE sid = ?",
-            "bound": f"SELECT sid, expires, CAST(session AS BLOB), {_ACCOUNT_COLUMNS} FROM {t} "
-                     "WHERE user_id = ? AND expires > ?",
-            "all_bound": f"SELECT sid, expires, CAST(session AS BLOB), {_ACCOUNT_COLUMNS} FROM {t} "
-                         "WHERE user_id IS NOT NULL AND expires > ?",
+            "bound": f"SELECT {_SID}, expires, CAST(session AS BLOB), {_ACCOUNT_COLUMNS} FROM {t} "
+                     f"WHERE user_id = ? AND {_LIVE}",
+            "all_bound": f"SELECT {_SID}, expires, CAST(session AS BLOB), {_ACCOUNT_COLUMNS} FROM {t} "
+                         f"WHERE user_id IS NOT NULL AND {_LIVE}",
         }
 
     def __repr__(self) -> str:
@@ -189,7 +195,9 @@ class SQLiteStore(Store):
                     return cursor.fetchone()
                 return cursor.fetchall() if fetch == "all" else cursor.rowcount
             except (sqlite3.Error, OSError) as exc:  # OSError: creating the file failed
-                raise StoreUnavailable(f"SQLite session store {self.path!r} failed: {exc}") from exc
+                # sqlite3's decoding errors quote the column's text, which may be a session id: not repeated
+                detail = "a stored value is not UTF-8 text" if "decode" in str(exc) else str(exc)
+                raise StoreUnavailable(f"SQLite session store {self.path!r} failed: {detail}") from exc
 
 
     def load(self, sid: str) -> Loaded | None:
@@ -249,8 +257,8 @@ class SQLiteStore(Store):
         else:
             rows = self._run(self._sql["bound"], (user_id, now), "all")
         for sid, expires, blob, *account_columns in rows:
-            text, account = _text(blob), _account(*account_columns)
-            if text is not None and account is not None and type(expires) is int:
+            sid, text, account = _text(sid, "session id"), _text(blob), _account(*account_columns)
+            if sid is not None and text is not None and account is not None:
                 yield Bound(sid, account, expires, text)
 
     def purge(self, limit: int | None = None) -> int:
@@ -264,13 +272,14 @@ class SQLiteStore(Store):
         return int(count)
 
     def all(self) -> dict[str, dict[str, Any]]:
-        rows = self._run(f'SELECT sid, CAST(session AS BLOB) FROM "{self.table}" WHERE expires > ?',
+        rows = self._run(f'SELECT {_SID}, CAST(session AS BLOB) FROM "{self.table}" WHERE {_LIVE}',
                          (now_ms(self._clock),), "all")
-        texts = ((sid, _text(blob)) for sid, blob in rows)
-        return {sid: record for sid, text in texts if text is not None and (record := _record.parse(text)) is not None}
+        texts = ((_text(sid, "session id"), _text(blob)) for sid, blob in rows)
+        return {sid: record for sid, text in texts
+                if sid is not None and text is not None and (record := _record.parse(text)) is not None}
 
     def length(self) -> int:
-        (count,) = self._run(f'SELECT COUNT(*) FROM "{self.table}" WHERE expires > ?', (now_ms(self._clock),), "one")
+        (count,) = self._run(f'SELECT COUNT(*) FROM "{self.table}" WHERE {_LIVE}', (now_ms(self._clock),), "one")
         return int(count)
 
     def clear(self) -> None:
