@@ -4,10 +4,16 @@ Configured from the same environment variables as server.js (PORT, MONGODB_URL, 
 SECRETS, COOKIE, PROXY, TOUCH_AFTER, AUTO_REMOVE); COOKIE holds *express* cookie options, which
 are mapped to CookieOptions here (maxAge in ms -> max_age in seconds, ...). Missing keys get
 express's defaults, not wsgisession's, so both twins start from the same configuration.
+
+Accounts: GET /login?user=U is ``session.login`` (server.js's twin is a Node login that binds its
+session through the collection); GET /account (``session.user_id``) and, outside any session, an
+admin's GET /sessions-of?user=U and POST /revoke-all?user=U (the middleware's ``sessions_of`` and
+``revoke_all``) are Python's only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -51,6 +57,18 @@ def describe(session: Any) -> dict[str, Any]:
                        "expires": None if expires is None else format_iso(datetime_to_ms(expires))}}
 
 
+def account(session: Any) -> dict[str, Any]:
+    return {"id": session.id, "user": session.user_id, "authenticatedAt": session.authenticated_at,
+            "data": dict(session)}
+
+
+def user_of(query: dict[str, str]) -> str:
+    user = query.get("user", "")
+    if not user:
+        raise BadRequest("user is required")
+    return user
+
+
 def handle(method: str, path: str, query: dict[str, str], body: bytes, session: Any) -> tuple[str, Any]:
     """Route one request; return (status, JSON body). Mirrors server.js route by route."""
     if (method, path) == ("GET", "/inc"):
@@ -82,7 +100,18 @@ def handle(method: str, path: str, query: dict[str, str], body: bytes, session: 
         sid = session.id
         session.destroy()
         return "200 OK", {"destroyed": sid}
+    if (method, path) == ("GET", "/login"):
+        session.login(user_of(query))  # keeps the data, as regenerate() does
+        return "200 OK", account(session)
+    if (method, path) == ("GET", "/account"):
+        return "200 OK", account(session)
     return "404 Not Found", {"error": "not found"}
+
+
+def respond(start_response: Any, status: str, reply: Any) -> list[bytes]:
+    data = json.dumps(reply, separators=(",", ":")).encode("ascii")  # escapes even lone surrogates
+    start_response(status, [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(data)))])
+    return [data]
 
 
 def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -93,9 +122,26 @@ def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         status, reply = handle(environ["REQUEST_METHOD"], environ["PATH_INFO"], query, body, get_session(environ))
     except (BadRequest, json.JSONDecodeError) as exc:
         status, reply = "400 Bad Request", {"error": str(exc)}
-    data = json.dumps(reply, separators=(",", ":")).encode("ascii")  # escapes even lone surrogates
-    start_response(status, [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(data)))])
-    return [data]
+    return respond(start_response, status, reply)
+
+
+def with_admin_routes(middleware: SessionMiddleware) -> Any:
+    """The middleware, plus the routes of an admin page that act on a user's sessions, not on the
+    requester's own: GET /sessions-of?user=U and POST /revoke-all?user=U."""
+
+    def admin(environ: dict[str, Any], start_response: Any) -> Any:
+        route = environ["REQUEST_METHOD"], environ["PATH_INFO"]
+        if route not in (("GET", "/sessions-of"), ("POST", "/revoke-all")):
+            return middleware(environ, start_response)
+        try:
+            user = user_of(dict(parse_qsl(environ.get("QUERY_STRING", ""))))
+        except BadRequest as exc:
+            return respond(start_response, "400 Bad Request", {"error": str(exc)})
+        if route[1] == "/sessions-of":
+            return respond(start_response, "200 OK", [dataclasses.asdict(info) for info in middleware.sessions_of(user)])
+        return respond(start_response, "200 OK", {"revoked": middleware.revoke_all(user)})
+
+    return admin
 
 
 def build() -> tuple[Any, int, MongoStore, bool]:
@@ -115,7 +161,7 @@ def build() -> tuple[Any, int, MongoStore, bool]:
                                 auto_remove=env.get("AUTO_REMOVE") or "interval")
     wrapped = SessionMiddleware(app, secret=secrets, store=store, cookie=cookie_options(express_cookie),
                                 trust_proxy=proxy == "true", resave=False, save_uninitialized=False)
-    return wrapped, port, store, proxy == "true"
+    return with_admin_routes(wrapped), port, store, proxy == "true"
 
 
 def main() -> None:

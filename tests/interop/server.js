@@ -3,6 +3,8 @@
 //   PORT, MONGODB_URL (with the database), COLLECTION, SECRETS (JSON list), COOKIE (JSON of
 //   express cookie options), PROXY ("true"/"false"), TOUCH_AFTER (seconds), AUTO_REMOVE
 //   ("interval" or "disabled": FerretDB has no TTL indexes, so never "native").
+// GET /login?user=U is a Node login that binds the session to U the way a Node app shares its
+// logins with wsgisession (the userId field, see the route); python_app.py's is session.login.
 'use strict';
 
 const express = require('express');
@@ -59,7 +61,7 @@ function describe(req) {
   };
 }
 
-function routes(app) {
+function routes(app, sessions) {
   app.get('/inc', (req, res) => {
     req.session.cuenta = (req.session.cuenta || 0) + 1;
     res.json({ cuenta: req.session.cuenta, id: req.sessionID });
@@ -91,6 +93,30 @@ function routes(app) {
   app.get('/destroy', (req, res, next) => {
     const id = req.sessionID;
     req.session.destroy((err) => (err ? next(err) : res.json({ destroyed: id })));
+  });
+  // A Node login (express-session's own recipe: regenerate, set, save), then the one line that
+  // binds the saved document to the user for wsgisession's sessions_of/revoke_all. connect-mongo's
+  // later saves ($set of _id, session, expires) leave these top-level fields alone.
+  app.get('/login', (req, res, next) => {
+    const user = req.query.user;
+    if (typeof user !== 'string' || user === '') return res.status(400).json({ error: 'user is required' });
+    req.session.regenerate((err) => {
+      if (err) return next(err);
+      req.session.user = user;
+      req.session.save(async (saveErr) => {
+        if (saveErr) return next(saveErr);
+        try {
+          const now = new Date();
+          const account = { userId: user, loggedInAt: now, authenticatedAt: now };
+          const agent = req.get('user-agent');
+          if (agent) account.userAgent = agent.slice(0, 512); // wsgisession ignores a longer one
+          await sessions.updateOne({ _id: req.sessionID }, { $set: account });
+          res.json({ id: req.sessionID, user });
+        } catch (bindErr) {
+          next(bindErr);
+        }
+      });
+    });
   });
   app.use((req, res) => res.status(404).json({ error: 'not found' }));
   app.use((err, req, res, next) => { // eslint-disable-line no-unused-vars
@@ -124,7 +150,7 @@ async function main() {
     resave: false,
     saveUninitialized: false,
   }));
-  routes(app);
+  routes(app, client.db().collection(cfg.collection));
   const server = app.listen(cfg.port, '127.0.0.1', (err) => {
     if (err) fail(`cannot listen on 127.0.0.1:${cfg.port}: ${err.message}`);
     console.log(`interop node app listening on http://127.0.0.1:${cfg.port}/`);

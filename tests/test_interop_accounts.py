@@ -1,0 +1,131 @@
+"""Accounts shared with the real express-session 1.19 + connect-mongo 6 (one collection, one secret).
+
+A session that Python logs in (``session.login``) is bound to its user in top-level fields of the
+document (``userId``, ``loggedInAt``, ``authenticatedAt``, ``userAgent``) that connect-mongo's
+saves, a ``$set`` of ``_id``, ``session`` and ``expires``, leave alone: the binding survives
+Node's use of the session, and ``revoke_all`` ends it for Node too. A Node login binds its
+session with one ``updateOne`` after saving it (server.js, GET /login), and Python then lists and
+ends it like one of its own.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from wsgisession.serialization import datetime_to_ms
+
+from .interop.checks import now_ms, signed
+from .interop.harness import Cluster, Jar
+
+ACCOUNT_FIELDS = ("userId", "loggedInAt", "authenticatedAt", "userAgent")
+BROWSER = {"User-Agent": "interop-browser/1.0 (accounts)"}
+
+
+@pytest.fixture
+def peers(mongo_uri, tmp_path):
+    """(python, node, cluster): the twins with the same defaults on one collection of the test server."""
+    cluster = Cluster(mongo_uri, tmp_path)
+    try:
+        yield (*cluster.pair(), cluster)
+    finally:
+        cluster.close()
+
+
+def binding(doc):
+    """The account fields of a session document."""
+    return {name: doc[name] for name in ACCOUNT_FIELDS if name in doc}
+
+
+def sessions_of(python, user):
+    return python.get(f"/sessions-of?user={user}", Jar()).body
+
+
+def revoke_all(python, user):
+    return python.request("POST", f"/revoke-all?user={user}", Jar()).body["revoked"]
+
+
+def test_a_python_login_survives_node_saves_and_revoke_all_ends_it_for_node(peers):
+    python, node, cluster = peers
+    jar = Jar()
+    anonymous = node.get("/inc", jar).body["id"]  # the browser visited the Node side first
+    before = now_ms()
+    login = python.get("/login?user=alice", jar, headers=BROWSER).body
+    after = now_ms()
+    sid = login["id"]
+    assert sid != anonymous and jar.value == signed(sid)  # a new id (no fixation), the data kept
+    assert login["user"] == "alice" and login["data"] == {"cuenta": 1}
+    assert cluster.document(anonymous) is None
+    bound = binding(cluster.document(sid))
+    assert set(bound) == set(ACCOUNT_FIELDS)
+    assert bound["userId"] == "alice" and bound["userAgent"] == BROWSER["User-Agent"]
+    assert before <= datetime_to_ms(bound["loggedInAt"]) == datetime_to_ms(bound["authenticatedAt"]) <= after
+
+    for n in (2, 3):  # Node loads, changes and saves the session: connect-mongo's $set each time
+        assert node.get("/inc", jar).body == {"cuenta": n, "id": sid}
+    doc = cluster.document(sid)
+    assert json.loads(doc["session"])["cuenta"] == 3  # Node did write the document...
+    assert binding(doc) == bound  # ...and left the binding as it was
+    assert python.get("/account", jar).body == {
+        "id": sid, "user": "alice", "authenticatedAt": datetime_to_ms(bound["authenticatedAt"]) / 1000,
+        "data": {"cuenta": 3}}
+    assert python.get("/inc", jar).body == {"cuenta": 4, "id": sid}  # a Python save keeps it too
+    assert node.get("/inc", jar).body == {"cuenta": 5, "id": sid}
+    assert binding(cluster.document(sid)) == bound
+    listed = sessions_of(python, "alice")
+    assert [(info["user_id"], info["user_agent"], info["created"]) for info in listed] == [
+        ("alice", BROWSER["User-Agent"], datetime_to_ms(bound["loggedInAt"]) / 1000)]
+
+    second, bob = Jar(), Jar()  # alice on a second browser, and another user
+    python.get("/login?user=alice", second)
+    python.get("/login?user=bob", bob)
+    assert len(sessions_of(python, "alice")) == 2
+    assert revoke_all(python, "alice") == 2
+    assert cluster.document(sid) is None and sessions_of(python, "alice") == []
+
+    fresh = node.get("/inc", jar)  # the old cookie: a fresh session on Node (a 200, not an error)
+    assert fresh.body["cuenta"] == 1 and fresh.body["id"] != sid
+    assert fresh.set_cookie is not None and jar.value == signed(fresh.body["id"])
+    assert python.get("/account", jar).body["user"] is None
+    ended = python.get("/account", second).body
+    assert ended["user"] is None and ended["data"] == {}
+    assert python.get("/account", bob).body["user"] == "bob"  # another user's session lives on
+    assert [info["user_id"] for info in sessions_of(python, "bob")] == ["bob"]
+
+
+def test_a_node_login_bound_through_the_collection_is_a_python_account(peers):
+    python, node, cluster = peers
+    anonymous = Jar()
+    plain = node.get("/inc", anonymous).body["id"]
+    # A session Node never bound has connect-mongo's fields only: no user, in nobody's list.
+    assert set(cluster.document(plain)) == {"_id", "session", "expires"}
+    assert python.get("/account", anonymous).body["user"] is None
+
+    jar = Jar()
+    node.get("/inc", jar)
+    before = now_ms()
+    login = node.get("/login?user=carol", jar, headers=BROWSER).body
+    after = now_ms()
+    sid = login["id"]
+    assert login == {"id": sid, "user": "carol"} and jar.value == signed(sid)
+    doc = cluster.document(sid)
+    assert set(doc) == {"_id", "session", "expires", *ACCOUNT_FIELDS}
+    bound = binding(doc)
+    assert bound["userId"] == "carol" and bound["userAgent"] == BROWSER["User-Agent"]
+    assert before <= datetime_to_ms(bound["loggedInAt"]) <= after
+    assert node.get("/inc", jar).body == {"cuenta": 1, "id": sid}  # express's regenerate empties the data
+    assert binding(cluster.document(sid)) == bound
+
+    view = python.get("/account", jar).body
+    assert view == {"id": sid, "user": "carol", "authenticatedAt": datetime_to_ms(bound["authenticatedAt"]) / 1000,
+                    "data": {"user": "carol", "cuenta": 1}}
+    listed = sessions_of(python, "carol")
+    assert [(info["user_id"], info["user_agent"]) for info in listed] == [("carol", BROWSER["User-Agent"])]
+    assert python.get("/inc", jar).body == {"cuenta": 2, "id": sid}
+    assert binding(cluster.document(sid)) == bound
+
+    assert revoke_all(python, "carol") == 1
+    fresh = node.get("/inc", jar).body
+    assert fresh["cuenta"] == 1 and fresh["id"] != sid
+    assert node.get("/inc", anonymous).body == {"cuenta": 2, "id": plain}  # the unbound session lives on
