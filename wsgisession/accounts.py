@@ -82,11 +82,15 @@ class Accounts:
         digest = hmac.new(self._key, sid.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode("ascii")
 
-    def _bound(self, user_id: str) -> list[Bound]:
+    def _check(self, user_id: str) -> None:
+        """Refuse a bad user id, and a store that cannot keep accounts (saying what to do)."""
         check_user_id(user_id)
         if not self.store.keeps_accounts:
             raise ConfigurationError(f"{type(self.store).__name__} does not keep accounts: implement iter_bound() "
                                      "(see wsgisession.Store), or use SQLiteStore, MongoStore or MemoryStore.")
+
+    def _bound(self, user_id: str) -> list[Bound]:
+        self._check(user_id)
         return list(self.store.iter_bound(user_id))
 
     # -- the list and revocation ---------------------------------------------------------------
@@ -142,9 +146,7 @@ class Accounts:
 
     def login(self, p: Persistence, user_id: str, user_agent: str | None) -> None:
         """A new id bound to the user, authenticated now; the user's oldest sessions beyond the limit end."""
-        check_user_id(user_id)
-        if not self.store.keeps_accounts:
-            self._bound(user_id)  # raises, saying what to do
+        self._check(user_id)
         now = now_ms(self.clock)
         if p.account is not None and p.account.user_id != user_id:
             p.data.clear()  # another user's session: none of their data goes to this one
