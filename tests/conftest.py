@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 import pytest
@@ -15,6 +16,10 @@ from .mongo_helpers import commands  # noqa: F401  (fixture)
 from .mongo_fixtures import ferretdb, mongo_database, mongo_server, mongo_servers, mongo_uri  # noqa: F401  (fixtures)
 
 STORES = ["memory", "sqlite", *MONGO_SERVERS]  # MongoStore once on each MongoDB-protocol server
+# Each store again with its session JSON encrypted (crypto=), in one format or the other: the
+# whole contract holds at rest too.
+SEALED = {"memory": "kruptein", "sqlite": "webcrypto", **{server: "webcrypto" if i % 2 == 0 else "kruptein"
+                                                          for i, server in enumerate(MONGO_SERVERS)}}
 
 # No wall-clock checks: a busy 2-core machine must not fail a property that holds. On CI the
 # examples are also derandomized, so a failure there reproduces exactly.
@@ -29,19 +34,29 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=STORES)
+@functools.cache
+def codec(kind: str):
+    """One codec of each kind for the whole run (a WebCrypto key takes 0.1 s to derive)."""
+    from wsgisession.crypto import KrupteinCrypto, WebCryptoAdapter
+
+    return WebCryptoAdapter("contract secret") if kind == "webcrypto" else KrupteinCrypto("contract secret")
+
+
+@pytest.fixture(params=[*STORES, *(f"{name}+{kind}" for name, kind in SEALED.items())])
 def store(request, clock, tmp_path):
-    """Every store, fresh and empty, on the injected clock."""
-    if request.param == "memory":
-        made = MemoryStore(clock=clock)
-    elif request.param == "sqlite":
-        made = SQLiteStore(tmp_path / "sessions.sqlite3", clock=clock)
+    """Every store, fresh and empty, on the injected clock; and each again with ``crypto``."""
+    name, _, kind = request.param.partition("+")
+    crypto = codec(kind) if kind else None
+    if name == "memory":
+        made = MemoryStore(clock=clock, crypto=crypto)
+    elif name == "sqlite":
+        made = SQLiteStore(tmp_path / "sessions.sqlite3", clock=clock, crypto=crypto)
     else:
         from wsgisession import MongoStore
 
-        database = database_on(request, request.param)
+        database = database_on(request, name)
         # interval: FerretDB has no TTL indexes; timestamps: createdAt, so it knows creation times
-        made = MongoStore(database["sessions"], clock=clock, auto_remove="interval", timestamps=True)
+        made = MongoStore(database["sessions"], clock=clock, auto_remove="interval", timestamps=True, crypto=crypto)
     yield made
     made.clear()
     made.close()

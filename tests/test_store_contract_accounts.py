@@ -35,15 +35,15 @@ def test_iter_bound_finds_a_users_live_records_only(store, clock):
     store.save("a2", Record(TEXT, ms(clock) + 5_000, None, alice(clock, agent=None)), None)
     store.save("b1", Record(TEXT, None, None, Account("bob", None, None, None)), None)
     store.save("anon", Record(TEXT, None), None)
-    found = {bound.sid: bound for bound in store.iter_bound("alice")}
+    found = {bound.key: bound for bound in store.iter_bound("alice")}
     assert sorted(found) == ["a1", "a2"]
     assert found["a2"].expires_ms == ms(clock) + 5_000 and found["a2"].text == TEXT
     assert found["a1"].expires_ms == ms(clock) + int(store.ttl * 1000)
     assert found["a2"].account.user_agent is None
-    assert sorted(bound.sid for bound in store.iter_bound()) == ["a1", "a2", "b1"]
+    assert sorted(bound.key for bound in store.iter_bound()) == ["a1", "a2", "b1"]
     assert list(store.iter_bound("carol")) == []
     clock.advance(6)
-    assert [bound.sid for bound in store.iter_bound("alice")] == ["a1"]  # a2 expired
+    assert [bound.key for bound in store.iter_bound("alice")] == ["a1"]  # a2 expired
 
 
 def test_writes_without_an_account_keep_the_records_own(store, clock):
@@ -55,7 +55,7 @@ def test_writes_without_an_account_keep_the_records_own(store, clock):
     store.write("s1", Record(TEXT, None))  # overwrite mode, and express's set()
     store.refresh("s1", None, store.load("s1").version)
     assert store.load("s1").account == account
-    assert [bound.sid for bound in store.iter_bound("alice")] == ["s1"]
+    assert [bound.key for bound in store.iter_bound("alice")] == ["s1"]
 
 
 def test_the_authentication_time_never_goes_back(store, clock):
@@ -81,7 +81,7 @@ def test_destroy_and_clear_unbind(store, clock):
     store.save("s1", Record(TEXT, None, None, alice(clock)), None)
     store.save("s2", Record(TEXT, None, None, alice(clock)), None)
     assert store.destroy("s1") is True
-    assert [bound.sid for bound in store.iter_bound("alice")] == ["s2"]
+    assert [bound.key for bound in store.iter_bound("alice")] == ["s2"]
     store.clear()
     assert list(store.iter_bound("alice")) == [] and list(store.iter_bound()) == []
 
@@ -98,7 +98,7 @@ def test_purge_deletes_expired_records_in_batches(store, clock):
     assert store.purge() == 3
     assert store.count_expired() == 0 and store.purge() == 0
     assert store.length() == 2
-    assert [bound.sid for bound in store.iter_bound("alice")] == ["live-2"]
+    assert [bound.key for bound in store.iter_bound("alice")] == ["live-2"]
 
 
 def test_stores_say_they_keep_accounts(store):
@@ -149,7 +149,7 @@ def test_sqlite_adds_the_account_columns_to_an_older_table(tmp_path, clock):
     loaded = store.load("old")
     assert loaded is not None and loaded.text == TEXT and loaded.account is None
     store.save("new", Record(TEXT, None, None, alice(clock)), None)
-    assert [bound.sid for bound in store.iter_bound("alice")] == ["new"]
+    assert [bound.key for bound in store.iter_bound("alice")] == ["new"]
     store.close()
     assert SQLiteStore(path, clock=clock).load("new").account == alice(clock)  # a second opening: idempotent
 
@@ -233,20 +233,20 @@ def tampered(tmp_path, clock, statement: str) -> SQLiteStore:
 def test_sqlite_a_blob_user_id_binds_nobody(tmp_path, clock):
     store = tampered(tmp_path, clock, "UPDATE sessions SET user_id = CAST('alice' AS BLOB) WHERE sid = 'other'")
     assert store.load("other").account is None  # (the index, which looks up text, could never find it)
-    assert [bound.sid for bound in store.iter_bound("alice")] == ["kept"]
+    assert [bound.key for bound in store.iter_bound("alice")] == ["kept"]
 
 
 def test_sqlite_a_text_expiry_is_not_live(tmp_path, clock):
     store = tampered(tmp_path, clock, "UPDATE sessions SET expires = 'never' WHERE sid = 'other'")
     assert store.load("other") is None and store.length() == 1
-    assert [bound.sid for bound in store.iter_bound("alice")] == ["kept"]
+    assert [bound.key for bound in store.iter_bound("alice")] == ["kept"]
 
 
 @pytest.mark.parametrize("sid", ["CAST('SECRETID' AS BLOB)", "CAST(X'FF5345435245544944' AS TEXT)"],
                          ids=["blob", "not-utf-8"])
 def test_sqlite_an_unreadable_id_hides_neither_the_others_nor_leaks_into_a_message(tmp_path, clock, sid):
     store = tampered(tmp_path, clock, f"UPDATE sessions SET sid = {sid} WHERE sid = 'other'")
-    assert [bound.sid for bound in store.iter_bound("alice")] == ["kept"]
+    assert [bound.key for bound in store.iter_bound("alice")] == ["kept"]
     assert set(store.all()) == {"kept"}
     store.destroy("kept")
     assert list(store.iter_bound("alice")) == []

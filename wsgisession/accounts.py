@@ -74,12 +74,12 @@ class Accounts:
         self.limit = max_sessions_per_user
         # Handles are keyed with the signing secret: stable across processes and restarts, and
         # without the secret nobody can tell which id a handle names (nor compute one from an id).
-        self._key = hmac.new(secret.encode("utf-8") if isinstance(secret, str) else secret,
+        self._handle_key = hmac.new(secret.encode("utf-8") if isinstance(secret, str) else secret,
                              b"wsgisession session handle", hashlib.sha256).digest()
 
-    def handle(self, sid: str) -> str:
-        """The handle of session ``sid``: 128 bits of a keyed hash, base64url."""
-        digest = hmac.new(self._key, sid.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+    def handle(self, key: str) -> str:
+        """The handle of the session stored under ``key`` (Bound.key): 128 bits of a keyed hash, base64url."""
+        digest = hmac.new(self._handle_key, key.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode("ascii")
 
     def _check(self, user_id: str) -> None:
@@ -97,14 +97,14 @@ class Accounts:
 
     def sessions_of(self, user_id: str, current: Session | None = None) -> list[SessionInfo]:
         """The user's live sessions, the most recently seen first."""
-        mine = _ids_of(current)
-        infos = [self.describe(bound, bound.sid in mine) for bound in self._bound(user_id)]
+        mine = self._keys_of(current)
+        infos = [self.describe(bound, bound.key in mine) for bound in self._bound(user_id)]
         return sorted(infos, key=lambda info: info.last_seen or 0, reverse=True)
 
     def describe(self, bound: Bound, current: bool = False) -> SessionInfo:
         """A bound record as ``sessions_of`` lists it (``current``: it is the asking session)."""
         account = bound.account
-        return SessionInfo(self.handle(bound.sid), account.user_id, _seconds(account.logged_in_ms),
+        return SessionInfo(self.handle(bound.key), account.user_id, _seconds(account.logged_in_ms),
                            _seconds(self._last_seen(bound)), bound.expires_ms / 1000, account.user_agent,
                            _seconds(account.authenticated_ms), current)
 
@@ -126,21 +126,25 @@ class Accounts:
             return False
         given = handle.encode("utf-8", "surrogatepass")  # (compare_digest refuses non-ASCII str: a form sent it)
         for bound in self._bound(user_id):
-            if hmac.compare_digest(self.handle(bound.sid).encode("ascii"), given):
-                return self._end(bound.sid, user_id, "revoked")
+            if hmac.compare_digest(self.handle(bound.key).encode("ascii"), given):
+                return self._end(bound.key, user_id, "revoked")
         return False
 
     def revoke_all(self, user_id: str, keep: Session | None = None) -> int:
         """End every session of the user but ``keep``'s; return how many ended."""
-        spared = _ids_of(keep)
-        return sum(self._end(bound.sid, user_id, "revoked") for bound in self._bound(user_id)
-                   if bound.sid not in spared)
+        spared = self._keys_of(keep)
+        return sum(self._end(bound.key, user_id, "revoked") for bound in self._bound(user_id)
+                   if bound.key not in spared)
 
-    def _end(self, sid: str, user_id: str, event: str) -> bool:
-        if self.store.destroy(sid) is False:
+    def _end(self, key: str, user_id: str, event: str) -> bool:
+        if self.store.destroy_key(key) is False:
             return False  # already gone
-        self.events.emit(event, sid, user=user_id)
+        self.events.emit(event, key, user=user_id)
         return True
+
+    def _keys_of(self, session: Session | None) -> set[str]:
+        """The keys of ``session``'s records (Bound.key): its id's and the one's it was regenerated from."""
+        return {self.store.key(sid) for sid in _ids_of(session)}
 
     # -- the verbs of a session ----------------------------------------------------------------
 
@@ -160,9 +164,9 @@ class Accounts:
     def _enforce_limit(self, user_id: str, limit: int) -> None:
         """End the user's sessions but the ``limit`` newest (by login). The login's session is saved
         first, so concurrent logins each see the others' and agree on which to end."""
-        sessions = sorted(self._bound(user_id), key=lambda bound: (bound.account.logged_in_ms or 0, bound.sid))
+        sessions = sorted(self._bound(user_id), key=lambda bound: (bound.account.logged_in_ms or 0, bound.key))
         for bound in sessions[: max(0, len(sessions) - limit)]:
-            self._end(bound.sid, user_id, "evicted")
+            self._end(bound.key, user_id, "evicted")
 
     def logout(self, p: Persistence) -> None:
         """Destroy the session, its binding with it."""

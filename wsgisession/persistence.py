@@ -119,8 +119,9 @@ class Persistence:
         self.written = self.account_dirty = False
         self.account = loaded.account
         self.loaded = (data_json, self.cookie.settings())
-        # With resave, a record to repair or a creation time to write, it is saved even if unchanged.
-        self.saved = None if core.config.resave or invalid or self.pending_created is not None else self.loaded
+        # With resave, a record to repair or re-encrypt, or a creation time to write, it is saved even if unchanged.
+        self.saved = None if core.config.resave or invalid or loaded.stale or self.pending_created is not None else (
+            self.loaded)
         core.events.emit("loaded", sid)
         return True
 

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from .. import record as _record
 from ..errors import SessionError
 from ..options import check_seconds
+from .at_rest import PLAIN, AtRest
 
 __all__ = ["DEFAULT_TTL", "MAX_SIZE", "MAX_TTL", "MAX_USER_AGENT", "MAX_USER_ID", "Account", "Bound", "Loaded",
            "Record", "Store", "check_size", "combine", "expiry_of", "read_account", "to_record", "validate_ttl"]
@@ -55,12 +56,13 @@ class Loaded(NamedTuple):
     version: Any  # opaque to the core: handed back to save() and refresh()
     created_ms: int | None  # epoch ms of the first write, when the store knows it
     account: Account | None = None  # the user it is bound to
+    stale: bool = False  # sealed under a retired secret (crypto): to be written again, sealed anew
 
 
 class Bound(NamedTuple):
     """A live record bound to a user, as ``iter_bound`` yields it."""
 
-    sid: str
+    key: str  # what the record is stored under: its session id, or transform_id of it (Store.key)
     account: Account
     expires_ms: int
     text: str  # the record's JSON
@@ -117,6 +119,7 @@ class Store(ABC):
 
     ttl: float = DEFAULT_TTL
     tracks_creation: bool = False  # whether load() reports creation times (absolute_timeout needs them)
+    at_rest: AtRest = PLAIN  # transform_id and crypto (stores/at_rest.py): none by default
 
     @abstractmethod
     def load(self, sid: str) -> Loaded | None:
@@ -164,6 +167,14 @@ class Store(ABC):
         destroyed session is never recreated by a request that loaded it before.
         """
         raise NotImplementedError(f"{type(self).__name__} has no compare-and-set save()")
+
+    def key(self, sid: str) -> str:
+        """The key the record of session ``sid`` is stored under: ``sid``, or ``transform_id(sid)``."""
+        return self.at_rest.key(sid)
+
+    def destroy_key(self, key: str) -> bool | None:
+        """``destroy`` a record known by its key (a Bound's), not by its session id."""
+        return self.destroy(key)  # (right as long as keys are ids; a store that transforms them overrides this)
 
     def iter_bound(self, user_id: str | None = None) -> Iterator[Bound]:
         """The live records bound to ``user_id`` (None: to any user), found through an index.
@@ -235,9 +246,9 @@ def validate_ttl(ttl: float) -> float:
 
 
 def check_size(text: str, limit: int = MAX_SIZE) -> None:
-    """Refuse a session whose JSON is over ``limit`` bytes, before it reaches the store."""
+    """Refuse a session over ``limit`` bytes as stored (its JSON, encrypted if the store encrypts), before it reaches the store."""
     if len(text) * 4 > limit and len(text.encode("utf-8")) > limit:
         raise SessionError(
-            f"the session is {len(text.encode('utf-8'))} bytes of JSON, over the store's limit of {limit}: "
+            f"the session is {len(text.encode('utf-8'))} bytes as stored, over the store's limit of {limit}: "
             "keep large data elsewhere and store a reference to it in the session."
         )

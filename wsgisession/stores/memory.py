@@ -13,18 +13,22 @@ from typing import Any
 
 from .. import record as _record
 from ..serialization import now_ms
+from .at_rest import AtRest
 from .base import DEFAULT_TTL, Account, Bound, Loaded, Record, Store, check_size, combine, validate_ttl
 
 __all__ = ["MemoryStore"]
 
 PURGE_INTERVAL = 600  # seconds between sweeps of expired records, on a write
-Entry = tuple[str, int, Account | None]  # a record: its JSON, when it was created (ms), its account
+Entry = tuple[str, int, Account | None]  # a record: its JSON as stored, when it was created (ms), its account
 
 
 class MemoryStore(Store):
     """A thread-safe in-process store; records are kept as JSON text, expiry checked on read::
 
         store = MemoryStore(ttl=3600, clock=fake_clock)
+
+    ``crypto`` and ``transform_id`` are SQLiteStore's and MongoStore's (stores/at_rest.py), to
+    test an application's configuration without a database.
 
     Writes take a lock (the compare-and-set needs it); reads and expiry refreshes do not: each
     is one dict operation, atomic in CPython. The expiry is kept apart from the record so that a
@@ -34,32 +38,37 @@ class MemoryStore(Store):
 
     tracks_creation = True  # load() reports when each record was first written
 
-    def __init__(self, *, ttl: float = DEFAULT_TTL, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, *, ttl: float = DEFAULT_TTL, clock: Callable[[], float] = time.time, crypto: Any = None,
+                 transform_id: Callable[[str], str] | None = None) -> None:
         self.ttl = validate_ttl(ttl)
+        self.at_rest = AtRest(crypto, transform_id)
         self._clock = clock
         self._lock = threading.Lock()
         self._records: dict[str, Entry] = {}
-        self._expires: dict[str, int] = {}  # sid -> expires ms
-        self._users: dict[str, set[str]] = {}  # user id -> the sids bound to it: the per-user index
+        self._expires: dict[str, int] = {}  # key -> expires ms
+        self._users: dict[str, set[str]] = {}  # user id -> the keys bound to it: the per-user index
         self._next_purge = 0  # epoch ms of the next sweep of expired records
 
-    def _live_entry(self, sid: str, now: float) -> Entry | None:
-        entry = self._records.get(sid)
-        return None if entry is None or self._expires.get(sid, 0) <= now else entry
+    def _live_entry(self, key: str, now: float) -> Entry | None:
+        entry = self._records.get(key)
+        return None if entry is None or self._expires.get(key, 0) <= now else entry
 
     def load(self, sid: str) -> Loaded | None:
-        entry = self._records.get(sid)
-        if entry is None or self._expires.get(sid, 0) <= self._clock() * 1000:
+        key = self.at_rest.key(sid)
+        entry = self._records.get(key)
+        if entry is None or self._expires.get(key, 0) <= self._clock() * 1000:
             return None
-        return Loaded(entry[0], entry[0], entry[1], entry[2])
+        opened = self.at_rest.open(entry[0])
+        return None if opened is None else Loaded(opened[0], entry[0], entry[1], entry[2], opened[1])
 
     def _put(self, sid: str, record: Record, version: Any, check: bool) -> str | None:
-        text = record.text
+        text = self.at_rest.seal(record.text)
         check_size(text)
+        key = self.at_rest.key(sid)
         now = now_ms(self._clock)
         expires = self.expiry(record.expires_ms, now)
         with self._lock:
-            entry = self._live_entry(sid, now)
+            entry = self._live_entry(key, now)
             if check and (None if entry is None else entry[0]) != version:
                 return None
             created = record.created_ms
@@ -67,45 +76,45 @@ class MemoryStore(Store):
                 created = now if entry is None else entry[1]
             # A live record keeps or combines its account; a new one has exactly the account given.
             account = record.account if entry is None else combine(entry[2], record.account)
-            self._index(sid, account)
-            self._expires[sid] = expires  # (first: a lock-free load never sees a new record without it)
-            self._records[sid] = (text, created, account)
+            self._index(key, account)
+            self._expires[key] = expires  # (first: a lock-free load never sees a new record without it)
+            self._records[key] = (text, created, account)
             if now >= self._next_purge:  # reads never delete: expired records are swept here
                 self._next_purge = now + PURGE_INTERVAL * 1000
                 self._remove_expired(now, None)
         return text
 
-    def _index(self, sid: str, account: Account | None) -> None:
-        """Keep the per-user index right for ``sid`` (under the lock)."""
-        old = self._records.get(sid)
+    def _index(self, key: str, account: Account | None) -> None:
+        """Keep the per-user index right for ``key`` (under the lock)."""
+        old = self._records.get(key)
         before = None if old is None or old[2] is None else old[2].user_id
         after = None if account is None else account.user_id
         if before != after:
             if before is not None:
-                self._unindex(sid, before)
+                self._unindex(key, before)
             if after is not None:
-                self._users.setdefault(after, set()).add(sid)
+                self._users.setdefault(after, set()).add(key)
 
-    def _unindex(self, sid: str, user_id: str) -> None:
-        sids = self._users.get(user_id)
-        if sids is not None:
-            sids.discard(sid)
-            if not sids:
+    def _unindex(self, key: str, user_id: str) -> None:
+        keys = self._users.get(user_id)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
                 del self._users[user_id]
 
-    def _delete(self, sid: str) -> bool:
-        """Remove ``sid`` and its index entry (under the lock); whether there was a record."""
-        self._expires.pop(sid, None)
-        entry = self._records.pop(sid, None)
+    def _delete(self, key: str) -> bool:
+        """Remove ``key`` and its index entry (under the lock); whether there was a record."""
+        self._expires.pop(key, None)
+        entry = self._records.pop(key, None)
         if entry is not None and entry[2] is not None:
-            self._unindex(sid, entry[2].user_id)
+            self._unindex(key, entry[2].user_id)
         return entry is not None
 
     def _remove_expired(self, now: int, limit: int | None) -> int:
         expires = self._expires
         expired = sorted((key for key, when in expires.items() if when <= now), key=expires.__getitem__)[:limit]
-        for sid in expired:
-            self._delete(sid)
+        for key in expired:
+            self._delete(key)
         return len(expired)
 
     def write(self, sid: str, record: Record) -> None:
@@ -115,28 +124,33 @@ class MemoryStore(Store):
         return self._put(sid, record, version, True)
 
     def refresh(self, sid: str, expires_ms: int | None, version: Any) -> None:
+        key = self.at_rest.key(sid)
         now = now_ms(self._clock)
-        if sid in self._records and self._expires.get(sid, 0) > now:  # (a record destroyed meanwhile
-            self._expires[sid] = self.expiry(expires_ms, now)  # leaves an expiry the next sweep removes)
+        if key in self._records and self._expires.get(key, 0) > now:  # (a record destroyed meanwhile
+            self._expires[key] = self.expiry(expires_ms, now)  # leaves an expiry the next sweep removes)
 
     def destroy(self, sid: str) -> bool:
+        return self.destroy_key(self.at_rest.key(sid))
+
+    def destroy_key(self, key: str) -> bool:
         with self._lock:
-            return self._delete(sid)
+            return self._delete(key)
 
     def _live(self) -> dict[str, str]:
         now = now_ms(self._clock)
         with self._lock:
-            return {sid: entry[0] for sid, entry in self._records.items() if self._expires.get(sid, 0) > now}
+            return {key: entry[0] for key, entry in self._records.items() if self._expires.get(key, 0) > now}
 
     def iter_bound(self, user_id: str | None = None) -> Iterator[Bound]:
         now = now_ms(self._clock)
         with self._lock:
-            sids = [sid for sids in (self._users.values() if user_id is None else [self._users.get(user_id, ())])
-                    for sid in sids]
-            entries = [(sid, self._records[sid], self._expires[sid]) for sid in sids]
-        for sid, (text, _, account), expires in entries:
-            if expires > now and account is not None:
-                yield Bound(sid, account, expires, text)
+            keys = [key for keys in (self._users.values() if user_id is None else [self._users.get(user_id, ())])
+                    for key in keys]
+            entries = [(key, self._records[key], self._expires[key]) for key in keys]
+        for key, (stored, _, account), expires in entries:
+            opened = self.at_rest.open(stored) if expires > now and account is not None else None
+            if opened is not None and account is not None:
+                yield Bound(key, account, expires, opened[0])
 
     def purge(self, limit: int | None = None) -> int:
         with self._lock:
@@ -148,8 +162,9 @@ class MemoryStore(Store):
             return sum(1 for when in self._expires.values() if when <= now)
 
     def all(self) -> dict[str, dict[str, Any]]:
-        records = ((sid, _record.parse(text)) for sid, text in self._live().items())
-        return {sid: record for sid, record in records if record is not None}
+        opened = ((key, self.at_rest.open(stored)) for key, stored in self._live().items())
+        records = ((key, _record.parse(text[0])) for key, text in opened if text is not None)
+        return {key: record for key, record in records if record is not None}
 
     def length(self) -> int:
         return len(self._live())

@@ -27,8 +27,9 @@ from ..errors import ConfigurationError, StoreUnavailable
 from ..options import check_seconds
 from ..serialization import datetime_to_ms, now_ms
 from ..serialization import ms_to_datetime as _date  # exact ms: BSON dates are milliseconds
-from .base import DEFAULT_TTL, Bound, Loaded, Record, Store, check_size, expiry_of, validate_ttl
-from .mongo_documents import Version, account_of, account_update, bound_of, decode, embedded, live, session_text
+from .at_rest import AtRest
+from .base import DEFAULT_TTL, Bound, Loaded, Record, Store, check_size, validate_ttl
+from .mongo_documents import SessionDicts, Version, account_of, account_update, bound_of, decode, embedded, live, session_text
 from .mongo_expiry import ExpiredRemoval, TTLIndexWarning
 
 __all__ = ["MongoStore", "TTLIndexWarning"]
@@ -44,7 +45,7 @@ def _check(ok: bool, message: str) -> None:
         raise ConfigurationError(message)
 
 
-class MongoStore(Store):
+class MongoStore(SessionDicts):  # a Store, with connect-mongo's get/set/touch
     """Sessions in a MongoDB collection, readable and writable by connect-mongo 6::
 
         store = MongoStore.from_url("mongodb://localhost:27017/express-sessions", touch_after=3600)
@@ -53,12 +54,15 @@ class MongoStore(Store):
     ``touch_after`` (seconds) skips expiry refreshes of unchanged sessions younger than that,
     saving one write per request. ``stringify=False`` stores the session as an embedded document
     (connect-mongo's option of the same name); its data must then fit BSON (no ``$`` or ``.`` in keys).
+    ``crypto`` (connect-mongo's ``crypto``/``cryptoAdapter``) encrypts the ``session`` field and
+    ``transform_id`` (its ``transformId``) makes each ``_id`` (stores/at_rest.py).
     """
 
     def __init__(self, collection: Collection[Any], *, ttl: float = DEFAULT_TTL, auto_remove: str = "native",
                  auto_remove_interval: float = 600, touch_after: float = 0, stringify: bool = True,
                  timestamps: bool = False, write_concern: WriteConcern | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, crypto: Any = None,
+                 transform_id: Callable[[str], str] | None = None) -> None:
         _check(isinstance(collection, Collection), "collection must be a pymongo Collection, e.g. "
                "MongoClient(url)['db']['sessions']; to connect from a URL use MongoStore.from_url(url).")
         _check(auto_remove in _AUTO_REMOVE,
@@ -70,6 +74,7 @@ class MongoStore(Store):
         _check(write_concern is None or isinstance(write_concern, WriteConcern),
                "write_concern must be a pymongo WriteConcern, e.g. WriteConcern(w='majority'), or None.")
         _check(callable(clock), "clock must be a callable returning epoch seconds, like time.time.")
+        self.at_rest = AtRest(crypto, transform_id)
         self.collection = collection if write_concern is None else collection.with_options(write_concern=write_concern)
         # Reads fetch raw documents and decode each one here: a document another writer left
         # undecodable (bad UTF-8, say) reads as missing instead of failing the whole operation.
@@ -97,7 +102,8 @@ class MongoStore(Store):
                  server_selection_timeout: float = 3.0, ttl: float = DEFAULT_TTL, auto_remove: str = "native",
                  auto_remove_interval: float = 600, touch_after: float = 0, stringify: bool = True,
                  timestamps: bool = False, write_concern: WriteConcern | None = None,
-                 clock: Callable[[], float] = time.time) -> MongoStore:
+                 clock: Callable[[], float] = time.time, crypto: Any = None,
+                 transform_id: Callable[[str], str] | None = None) -> MongoStore:
         """A store on its own client (closed by ``close()``); the database comes from the URL path.
 
         The timeout (seconds) bounds each whole operation, retries included, so a request never
@@ -120,7 +126,8 @@ class MongoStore(Store):
             name = db_name or client.get_default_database(None).name
             store = cls(client[name][collection], ttl=ttl, auto_remove=auto_remove,
                         auto_remove_interval=auto_remove_interval, touch_after=touch_after, stringify=stringify,
-                        timestamps=timestamps, write_concern=write_concern, clock=clock)
+                        timestamps=timestamps, write_concern=write_concern, clock=clock, crypto=crypto,
+                        transform_id=transform_id)
         except BaseException as exc:
             client.close()
             if isinstance(exc, PyMongoError):  # no database in the URL, or an invalid name
@@ -148,31 +155,36 @@ class MongoStore(Store):
 
     # -- the Store protocol ---------------------------------------------------------------------
 
+    def _opened(self, doc: dict[str, Any]) -> tuple[str, bool] | None:
+        """A document's session JSON (decrypted), and whether to seal it again; None if unreadable."""
+        text = session_text(doc, self.stringify or self.at_rest.crypto is not None)  # (encrypted: a str)
+        return None if text is None else self.at_rest.open(text)
+
     def load(self, sid: str) -> Loaded | None:
         now = now_ms(self._clock)
         with self._guard("get"):
-            raw = self._raw.find_one({"_id": sid, **live(now)})
+            raw = self._raw.find_one({"_id": self.at_rest.key(sid), **live(now)})
         doc = None if raw is None else decode(raw, self._codec)
-        text = None if doc is None else session_text(doc, self.stringify)
-        if text is None:
+        opened = None if doc is None else self._opened(doc)
+        if doc is None or opened is None:
             return None
-        modified, created = doc.get("lastModified"), doc.get("createdAt")  # type: ignore[union-attr]
+        modified, created = doc.get("lastModified"), doc.get("createdAt")
         modified_ms = datetime_to_ms(modified) if self.touch_after > 0 and isinstance(modified, datetime) else None
-        return Loaded(text, Version(doc.get("session"), modified_ms),  # type: ignore[union-attr]
-                      datetime_to_ms(created) if isinstance(created, datetime) else None,
-                      account_of(doc))  # type: ignore[arg-type]
+        return Loaded(opened[0], Version(doc.get("session"), modified_ms),
+                      datetime_to_ms(created) if isinstance(created, datetime) else None, account_of(doc), opened[1])
 
-    def _update(self, sid: str, record: Record, now: int, create: bool = False) -> dict[str, Any]:
+    def _update(self, key: str, record: Record, now: int, create: bool = False) -> dict[str, Any]:
         """connect-mongo's set(): the whole document in ``$set``, timestamps on request.
 
         A given creation time replaces connect-mongo's ``createdAt`` (a regenerated session keeps
         its own; a document Node wrote without one gets one). The account goes in fields of its
         own (``account_update``); a document ``create``d anew has exactly the account given.
         """
-        check_size(record.text)
-        expires = self.expiry(record.expires_ms, now)
-        fields: dict[str, Any] = {"_id": sid, "session": record.text if self.stringify else embedded(record.text),
-                                  "expires": _date(expires)}
+        session = self.at_rest.seal(record.text)
+        check_size(session)
+        if not self.stringify and self.at_rest.crypto is None:
+            session = embedded(session)
+        fields: dict[str, Any] = {"_id": key, "session": session, "expires": _date(self.expiry(record.expires_ms, now))}
         if self.touch_after > 0:
             fields["lastModified"] = _date(now)
         update: dict[str, Any] = {"$set": fields}
@@ -190,23 +202,23 @@ class MongoStore(Store):
         return update
 
     def write(self, sid: str, record: Record) -> None:
-        now = now_ms(self._clock)
-        update = self._update(sid, record, now)
+        now, key = now_ms(self._clock), self.at_rest.key(sid)
+        update = self._update(key, record, now)
         with self._guard("set"):
-            self.collection.update_one({"_id": sid}, update, upsert=True)
+            self.collection.update_one({"_id": key}, update, upsert=True)
         self._expiry.after_write(now)
 
     def save(self, sid: str, record: Record, version: Any) -> Any:
         """write() as a compare-and-set on the ``session`` field, which also sees connect-mongo's writes."""
-        now = now_ms(self._clock)
-        update = self._update(sid, record, now, create=version is None)
-        with self._save_locks[hash(sid) % _SAVE_LOCK_STRIPES], self._guard("save"):
+        now, key = now_ms(self._clock), self.at_rest.key(sid)
+        update = self._update(key, record, now, create=version is None)
+        with self._save_locks[hash(key) % _SAVE_LOCK_STRIPES], self._guard("save"):
             if version is None:  # insert, or reuse an expired document; a live one is a conflict
                 try:
-                    self.collection.update_one({"_id": sid, "expires": {"$lte": _date(now)}}, update, upsert=True)
+                    self.collection.update_one({"_id": key, "expires": {"$lte": _date(now)}}, update, upsert=True)
                 except DuplicateKeyError:
                     return None
-            elif self.collection.update_one({"_id": sid, "session": version.session, **live(now)},
+            elif self.collection.update_one({"_id": key, "session": version.session, **live(now)},
                                             update).matched_count == 0:
                 return None
         self._expiry.after_write(now)
@@ -226,28 +238,15 @@ class MongoStore(Store):
         if self.timestamps:
             update["$currentDate"] = {"updatedAt": True}
         with self._guard("touch"):
-            self.collection.update_one({"_id": sid}, update)  # a vanished record stays vanished
+            self.collection.update_one({"_id": self.at_rest.key(sid)}, update)  # a vanished record stays vanished
         self._expiry.after_write(now)
 
-    # connect-mongo's get() returns lastModified inside the session, and its touch() reads it there.
-    def get(self, sid: str) -> dict[str, Any] | None:
-        loaded = self.load(sid)
-        record = None if loaded is None else _record.parse(loaded.text)
-        if record is not None and loaded is not None and loaded.version.last_modified_ms is not None:
-            record["lastModified"] = _date(loaded.version.last_modified_ms)
-        return record
-
-    def set(self, sid: str, session: dict[str, Any], *, created_ms: int | None = None) -> None:
-        super().set(sid, {k: v for k, v in session.items() if k != "lastModified"}, created_ms=created_ms)
-
-    def touch(self, sid: str, session: dict[str, Any]) -> None:
-        modified = session.get("lastModified")
-        version = Version(None, datetime_to_ms(modified)) if isinstance(modified, datetime) else None
-        self.refresh(sid, expiry_of(session), version)
-
     def destroy(self, sid: str) -> bool | None:
+        return self.destroy_key(self.at_rest.key(sid))
+
+    def destroy_key(self, key: str) -> bool | None:
         with self._guard("destroy"):
-            result = self.collection.delete_one({"_id": sid})
+            result = self.collection.delete_one({"_id": key})
         return result.deleted_count == 1 if result.acknowledged else None
 
     def _index_users(self) -> None:
@@ -264,9 +263,9 @@ class MongoStore(Store):
         with self._guard("find by user"):
             raws = list(self._raw.find({"userId": {"$type": "string"} if user_id is None else user_id, **live(now)}))
         no_expiry = now + int(self.ttl * 1000)  # (a document without `expires` never expires: say "in a ttl")
-        for raw in raws:
-            bound = bound_of(raw, self._codec, self.stringify, no_expiry)
-            if bound is not None:
+        for doc in (doc for raw in raws if (doc := decode(raw, self._codec)) is not None):
+            opened = self._opened(doc)
+            if opened is not None and (bound := bound_of(doc, opened[0], no_expiry)) is not None:
                 yield bound
 
     def purge(self, limit: int | None = None) -> int:
@@ -281,9 +280,9 @@ class MongoStore(Store):
         with self._guard("all"):
             raws = list(self._raw.find(live(now_ms(self._clock))))
         docs = (doc for raw in raws if (doc := decode(raw, self._codec)) is not None)
-        texts = ((doc["_id"], session_text(doc, self.stringify)) for doc in docs)
-        records = ((sid, _record.parse(text)) for sid, text in texts if isinstance(sid, str) and text is not None)
-        return {sid: record for sid, record in records if record is not None}
+        texts = ((doc["_id"], self._opened(doc)) for doc in docs)
+        records = ((key, _record.parse(text[0])) for key, text in texts if isinstance(key, str) and text is not None)
+        return {key: record for key, record in records if record is not None}
 
     def length(self) -> int:
         """Live sessions only (connect-mongo also counts expired, unreaped ones)."""

@@ -16,6 +16,7 @@ from .. import record as _record
 from ..errors import ConfigurationError, StoreUnavailable
 from ..options import check_seconds
 from ..serialization import now_ms
+from .at_rest import AtRest
 from .base import DEFAULT_TTL, Account, Bound, Loaded, Record, Store, check_size, read_account, validate_ttl
 
 __all__ = ["SQLiteStore"]
@@ -83,20 +84,15 @@ class SQLiteStore(Store):
 
     The file runs in WAL mode, so readers never wait for writers and several processes (or
     waitress's threads) can share it; expired rows are invisible at once and purged every
-    ten minutes.
+    ten minutes. ``crypto`` encrypts the session column and ``transform_id`` turns ids into the
+    keys stored (stores/at_rest.py).
     """
 
     tracks_creation = True  # load() reports when each record was first written
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        ttl: float = DEFAULT_TTL,
-        table: str = "sessions",
-        timeout: float = 5.0,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, ttl: float = DEFAULT_TTL, table: str = "sessions",
+                 timeout: float = 5.0, clock: Callable[[], float] = time.time, crypto: Any = None,
+                 transform_id: Callable[[str], str] | None = None) -> None:
         if not isinstance(table, str) or not _IDENTIFIER.fullmatch(table):
             raise ConfigurationError(f"table {table!r} is not a plain SQL identifier: use letters, digits and _.")
         check_seconds("timeout", timeout)
@@ -105,6 +101,7 @@ class SQLiteStore(Store):
         self.table = table
         self.timeout = timeout
         self._clock = clock
+        self.at_rest = AtRest(crypto, transform_id)
         # One connection, shared by the threads under a lock. (One per thread measured no faster
         # end to end, bench/e2e.py, and under concurrent writes SQLite's busy handler sleeps for
         # milliseconds where the lock only queues; the processes sharing the file use WAL.)
@@ -199,22 +196,23 @@ class SQLiteStore(Store):
                 detail = "a stored value is not UTF-8 text" if "decode" in str(exc) else str(exc)
                 raise StoreUnavailable(f"SQLite session store {self.path!r} failed: {detail}") from exc
 
-
     def load(self, sid: str) -> Loaded | None:
-        row = self._run(self._sql["load"], (sid, now_ms(self._clock)), "one")
-        text = None if row is None else _text(row[0])
-        if text is None:
+        row = self._run(self._sql["load"], (self.at_rest.key(sid), now_ms(self._clock)), "one")
+        stored = None if row is None else _text(row[0])
+        opened = None if stored is None else self.at_rest.open(stored)
+        if opened is None:
             return None
         created = row[1] if type(row[1]) is int else None  # another writer may have left anything
-        return Loaded(text, text, created, _account(*row[2:]))
+        return Loaded(opened[0], stored, created, _account(*row[2:]), opened[1])
 
     def _row(self, sid: str, record: Record) -> dict[str, Any]:
-        """The statements' parameters: the record's text, now, its creation time (now unless
-        given) and expiry in epoch ms, its account."""
-        check_size(record.text)
+        """The statements' parameters: the record's key and text as stored, now, its creation time
+        (now unless given) and expiry in epoch ms, its account."""
+        text = self.at_rest.seal(record.text)
+        check_size(text)
         now = now_ms(self._clock)
         created = now if record.created_ms is None else record.created_ms
-        return {"sid": sid, "session": record.text, "now": now, "created": created, "given": record.created_ms,
+        return {"sid": self.at_rest.key(sid), "session": text, "now": now, "created": created, "given": record.created_ms,
                 "keep": record.created_ms is None, "expires": self.expiry(record.expires_ms, now),
                 **_account_parameters(record.account)}
 
@@ -241,14 +239,17 @@ class SQLiteStore(Store):
             row["version"] = version
             changed = self._run(self._sql["swap" if record.account is None else "swap_bound"], row)
         self._purge(row["now"])
-        return record.text if changed == 1 else None
+        return row["session"] if changed == 1 else None
 
     def refresh(self, sid: str, expires_ms: int | None, version: Any) -> None:
         now = now_ms(self._clock)
-        self._run(self._sql["refresh"], (self.expiry(expires_ms, now), sid, now))
+        self._run(self._sql["refresh"], (self.expiry(expires_ms, now), self.at_rest.key(sid), now))
 
     def destroy(self, sid: str) -> bool:
-        return bool(self._run(self._sql["destroy"], (sid,)) == 1)
+        return self.destroy_key(self.at_rest.key(sid))
+
+    def destroy_key(self, key: str) -> bool:
+        return bool(self._run(self._sql["destroy"], (key,)) == 1)
 
     def iter_bound(self, user_id: str | None = None) -> Iterator[Bound]:
         now = now_ms(self._clock)
@@ -256,10 +257,11 @@ class SQLiteStore(Store):
             rows = self._run(self._sql["all_bound"], (now,), "all")
         else:
             rows = self._run(self._sql["bound"], (user_id, now), "all")
-        for sid, expires, blob, *account_columns in rows:
-            sid, text, account = _text(sid, "session id"), _text(blob), _account(*account_columns)
-            if sid is not None and text is not None and account is not None:
-                yield Bound(sid, account, expires, text)
+        for key, expires, blob, *account_columns in rows:
+            key, stored, account = _text(key, "session id"), _text(blob), _account(*account_columns)
+            opened = None if key is None or stored is None or account is None else self.at_rest.open(stored)
+            if opened is not None and key is not None and account is not None:
+                yield Bound(key, account, expires, opened[0])
 
     def purge(self, limit: int | None = None) -> int:
         now = now_ms(self._clock)
@@ -274,9 +276,10 @@ class SQLiteStore(Store):
     def all(self) -> dict[str, dict[str, Any]]:
         rows = self._run(f'SELECT {_SID}, CAST(session AS BLOB) FROM "{self.table}" WHERE {_LIVE}',
                          (now_ms(self._clock),), "all")
-        texts = ((_text(sid, "session id"), _text(blob)) for sid, blob in rows)
-        return {sid: record for sid, text in texts
-                if sid is not None and text is not None and (record := _record.parse(text)) is not None}
+        texts = ((_text(key, "session id"), _text(blob)) for key, blob in rows)
+        opened = ((key, self.at_rest.open(stored)) for key, stored in texts if key is not None and stored is not None)
+        return {key: record for key, text in opened
+                if text is not None and (record := _record.parse(text[0])) is not None}
 
     def length(self) -> int:
         (count,) = self._run(f'SELECT COUNT(*) FROM "{self.table}" WHERE {_LIVE}', (now_ms(self._clock),), "one")

@@ -1,0 +1,245 @@
+"""Sessions at rest, through the middleware, on every store: hashed ids and encrypted data.
+
+``transform_id`` makes every stored key (a hash here: the raw id is never written) and ``crypto``
+encrypts the session's JSON; both are applied by each store at its edges (stores/at_rest.py), so
+load, save, the compare-and-set, refresh, destroy and the per-user index all go through them.
+Rotation: a session sealed under a retired secret is read, sealed again with the first secret at
+the end of the request, and is unreadable (a fresh session, one warning) once that secret goes.
+(The codecs' formats are tests/test_crypto.py's; Express reading ours, tests/test_interop_at_rest.py's.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sqlite3
+from typing import Any
+
+import pytest
+from webtest import TestApp
+
+from wsgisession import ConfigurationError, MemoryStore, MongoStore, SessionMiddleware, SQLiteStore, get_session
+from wsgisession.crypto import KrupteinCrypto, WebCryptoAdapter
+
+from .conftest import codec
+from .mongo_fixtures import MONGO_SERVERS, database_on
+
+SECRET = "at-rest test secret, long enough to be safe"
+
+
+def hashed(sid: str) -> str:
+    """The README's hashed-id transform (Express: sid => createHash('sha256').update(sid).digest('hex'))."""
+    return hashlib.sha256(sid.encode()).hexdigest()
+
+
+def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    session = get_session(environ)
+    route = environ["PATH_INFO"]
+    if route == "/inc":
+        session["cuenta"] = session.get("cuenta", 0) + 1
+    elif route == "/login":
+        session.login(environ["QUERY_STRING"])
+    elif route == "/logout":
+        session.logout()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [f"{session.get('cuenta')} {session.user_id}".encode()]
+
+
+class Place:
+    """Where a store keeps its records; ``make`` opens a store on it (again, with other options)."""
+
+    def __init__(self, name: str, request: pytest.FixtureRequest, clock: Any, path: Any) -> None:
+        self.name, self.clock, self.path, self.made = name, clock, path, []
+        self.collection = None if name in ("memory", "sqlite") else database_on(request, name)["sessions"]
+
+    def make(self, **at_rest: Any) -> Any:
+        if self.name == "memory":
+            store = MemoryStore(clock=self.clock, **at_rest)
+        elif self.name == "sqlite":
+            store = SQLiteStore(self.path, clock=self.clock, **at_rest)
+        else:
+            store = MongoStore(self.collection, clock=self.clock, auto_remove="disabled", **at_rest)
+        self.made.append(store)
+        return store
+
+    def raw(self) -> dict[str, str]:
+        """Every stored record: its key and its ``session`` as stored, read around the store."""
+        if self.name == "memory":
+            (store,) = self.made
+            return {key: entry[0] for key, entry in store._records.items()}
+        if self.name == "sqlite":
+            with sqlite3.connect(self.path) as db:
+                return dict(db.execute("SELECT sid, session FROM sessions"))
+        return {doc["_id"]: doc["session"] for doc in self.collection.find()}
+
+
+@pytest.fixture(params=["memory", "sqlite", *MONGO_SERVERS])
+def place(request, clock, tmp_path):
+    made = Place(request.param, request, clock, tmp_path / "sessions.sqlite3")
+    yield made
+    for store in made.made:
+        store.close()
+
+
+@pytest.fixture(params=[name for name in ("sqlite", *MONGO_SERVERS)])
+def shared(request, clock, tmp_path):
+    """A place whose records outlive a store (memory's do not): for restarts with new options."""
+    made = Place(request.param, request, clock, tmp_path / "sessions.sqlite3")
+    yield made
+    for store in made.made:
+        store.close()
+
+
+def browser(store: Any, clock: Any, **options: Any) -> TestApp:
+    return TestApp(SessionMiddleware(app, secret=SECRET, store=store, clock=clock, **options))
+
+
+def counts(client: TestApp, path: str = "/inc") -> str:
+    return client.get(path).text.split()[0]
+
+
+# -- hashed ids ------------------------------------------------------------------------------
+
+
+def test_hashed_ids_never_store_the_raw_id(place, clock):
+    client = browser(place.make(transform_id=hashed), clock)
+    client.get("/inc")
+    sid = session_id_of(client)
+    assert [counts(client) for _ in range(2)] == ["2", "3"]
+    assert list(place.raw()) == [hashed(sid)]  # load, save, refresh: all by the key
+    client.get("/logout")
+    assert place.raw() == {}
+
+
+def test_hashed_ids_keep_the_compare_and_set_and_the_store_api(place, clock):
+    store = place.make(transform_id=hashed)
+    text = '{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"n":1}'
+    from wsgisession.stores.base import Record
+
+    version = store.save("the-id", Record(text, None), None)
+    assert store.save("the-id", Record(text, None), None) is None  # a live record: creating conflicts
+    assert store.save("the-id", Record(text.replace("1", "2"), None), version) is not None
+    assert store.save("the-id", Record(text, None), version) is None  # stale version
+    assert store.get("the-id")["n"] == 2 and list(store.all()) == [hashed("the-id")]
+    store.touch("the-id", store.get("the-id"))
+    assert store.key("the-id") == hashed("the-id") and store.destroy("the-id") is True
+    assert store.get("the-id") is None and place.raw() == {}
+
+
+def test_hashed_ids_keep_accounts(place, clock):
+    store = place.make(transform_id=hashed)
+    middleware = SessionMiddleware(app, secret=SECRET, store=store, clock=clock)
+    mine, other = TestApp(middleware), TestApp(middleware)
+    for client in (mine, other):
+        client.get("/login", "alice")
+    assert all(key != sid for key in place.raw() for sid in (session_id_of(mine), session_id_of(other)))
+    session = store_session(middleware, mine)
+    infos = middleware.sessions_of("alice", current=session)
+    assert sorted(info.current for info in infos) == [False, True]
+    assert middleware.revoke_all("alice", keep=session) == 1
+    assert other.get("/").text == "None None" and mine.get("/").text == "None alice"
+    (info,) = middleware.sessions_of("alice")
+    assert middleware.revoke("alice", info.handle) and place.raw() == {}
+
+
+def session_id_of(client: TestApp) -> str:
+    from urllib.parse import unquote
+
+    return unquote(client.cookies["connect.sid"])[2:].rsplit(".", 1)[0]
+
+
+def store_session(middleware: SessionMiddleware, client: TestApp) -> Any:
+    """The session of ``client``'s cookie, opened on the middleware's core (as a request would)."""
+    return middleware.core.open(f"connect.sid={client.cookies['connect.sid']}", False, None)
+
+
+def test_migrating_to_hashed_ids_logs_everyone_out_once(shared, clock):
+    before = browser(shared.make(), clock)
+    counts(before)
+    after = browser(shared.make(transform_id=hashed), clock)
+    after.cookiejar = before.cookiejar
+    assert counts(after) == "1"  # the clear-id record is not found: a new session, a new cookie
+    assert counts(after) == "2"
+
+
+# -- encrypted data --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["webcrypto", "kruptein"])
+def test_the_session_is_stored_encrypted_and_read_back(place, clock, kind):
+    client = browser(place.make(crypto=codec(kind), transform_id=hashed), clock)
+    assert [counts(client) for _ in range(3)] == ["1", "2", "3"]
+    ((key, stored),) = place.raw().items()
+    assert "cuenta" not in stored and not stored.startswith("{")
+    assert '"cuenta":3' in codec(kind).decrypt(stored) and key == hashed(session_id_of(client))
+
+
+def test_mongo_encrypts_the_embedded_format_as_connect_mongo_does(mongo_database, clock):
+    store = MongoStore(mongo_database["sessions"], clock=clock, auto_remove="disabled", stringify=False,
+                       crypto=codec("kruptein"))
+    client = browser(store, clock)
+    assert [counts(client) for _ in range(2)] == ["1", "2"]
+    (doc,) = mongo_database["sessions"].find()  # connect-mongo encrypts the JSON: a string, not a document
+    assert isinstance(doc["session"], str) and '"cuenta":2' in codec("kruptein").decrypt(doc["session"])
+
+
+def test_a_record_no_secret_opens_is_a_fresh_session_and_one_warning(shared, clock, caplog):
+    old = browser(shared.make(crypto=KrupteinCrypto("a secret since removed")), clock)
+    counts(old)
+    (before,) = shared.raw().items()
+    new = browser(shared.make(crypto=KrupteinCrypto("the only secret")), clock)
+    new.cookiejar = old.cookiejar
+    with caplog.at_level(logging.WARNING, logger="wsgisession"):
+        assert counts(new) == "1"
+    assert [r.getMessage() for r in caplog.records].count(caplog.records[0].getMessage()) == 1
+    assert "decrypt" in caplog.records[0].getMessage() and len(caplog.records) == 1
+    assert before in shared.raw().items()  # not overwritten: the new session has a new id
+
+
+def test_rotation_reads_old_records_and_seals_them_again_at_their_next_request(shared, clock):
+    clients = [browser(shared.make(crypto=WebCryptoAdapter("old", iterations=1000)), clock) for _ in range(2)]
+    for client in clients:
+        counts(client)
+    rotated = shared.make(crypto=WebCryptoAdapter(["new", "old"], iterations=1000))
+    active, idle = browser(rotated, clock), browser(rotated, clock)
+    active.cookiejar, idle.cookiejar = clients[0].cookiejar, clients[1].cookiejar
+    response = active.get("/")  # a read-only request: no Set-Cookie, but sealed anew under "new"
+    assert response.text.startswith("1 ") and "Set-Cookie" not in response.headers
+    only_new = WebCryptoAdapter("new", iterations=1000)
+    stored = shared.raw()
+    assert only_new.decrypt(stored[session_id_of(active)]).endswith('"cuenta":1}')
+    after = browser(shared.make(crypto=only_new), clock)
+    after.cookiejar = active.cookiejar
+    assert counts(after) == "2"  # kept through the removal of "old"
+    after.cookiejar = idle.cookiejar
+    assert counts(after) == "1"  # never used while both secrets were known: unreadable now
+
+
+# -- configuration -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("options, words", [
+    ({"crypto": "a secret"}, "crypto must have encrypt"),
+    ({"crypto": object()}, "crypto must have encrypt"),
+    ({"transform_id": "sha256"}, "transform_id must be a callable"),
+    ({"transform_id": lambda sid: sid.encode()}, "transform_id returned bytes"),
+    ({"transform_id": lambda sid: ""}, "transform_id returned an empty str"),
+])
+def test_bad_at_rest_options_are_configuration_errors(place, options, words):
+    with pytest.raises(ConfigurationError, match=words):
+        place.make(**options)
+
+
+def test_from_url_takes_crypto_and_transform_id(mongo_uri, mongo_database, clock):
+    url = f"{mongo_uri.rstrip('/')}/{mongo_database.name}"
+    store = MongoStore.from_url(url, crypto=codec("webcrypto"), transform_id=hashed, clock=clock,
+                                auto_remove="disabled")
+    try:
+        client = browser(store, clock)
+        assert [counts(client) for _ in range(2)] == ["1", "2"]
+        (doc,) = mongo_database["sessions"].find()
+        assert doc["_id"] == hashed(session_id_of(client)) and "cuenta" not in doc["session"]
+    finally:
+        store.close()
+    with pytest.raises(ConfigurationError, match="transform_id"):
+        MongoStore.from_url(url, transform_id=42)
