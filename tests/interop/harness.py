@@ -192,7 +192,8 @@ class Cluster:
         self.apps: list[App] = []
 
     def start(self, *specs: tuple[str, dict[str, Any]]) -> list[App]:
-        """Start ``(kind, options)`` twins concurrently; options: secrets, cookie, proxy, touch_after, auto_remove."""
+        """Start ``(kind, options)`` twins concurrently; options: secrets, cookie, proxy, touch_after, auto_remove,
+        at_rest_crypto (a dict, as AT_REST_CRYPTO) and at_rest_transform (``"sha256"``), both off by default."""
         if any(kind == "node" for kind, _ in specs):
             require_node()
         started = []
@@ -207,6 +208,10 @@ class Cluster:
                 "TOUCH_AFTER": str(options.get("touch_after", 0)),
                 "AUTO_REMOVE": options.get("auto_remove", "interval"),
             }
+            if options.get("at_rest_crypto") is not None:
+                env["AT_REST_CRYPTO"] = json.dumps(options["at_rest_crypto"])
+            if options.get("at_rest_transform") is not None:
+                env["AT_REST_TRANSFORM"] = options["at_rest_transform"]
             app = App(kind, label, env, self.workdir)
             self.apps.append(app)
             app.start()

@@ -5,6 +5,12 @@ SECRETS, COOKIE, PROXY, TOUCH_AFTER, AUTO_REMOVE); COOKIE holds *express* cookie
 are mapped to CookieOptions here (maxAge in ms -> max_age in seconds, ...). Missing keys get
 express's defaults, not wsgisession's, so both twins start from the same configuration.
 
+Encryption at rest and hashed ids, read exactly as server.js reads them (absent: off):
+AT_REST_CRYPTO is JSON ``{"kind": "webcrypto" | "kruptein", "secret": "<non-empty string>"}``,
+``crypto=WebCryptoAdapter(secret)`` (Node: ``cryptoAdapter: createWebCryptoAdapter({secret})``) or
+``crypto=KrupteinCrypto(secret)`` (Node: the legacy ``crypto: {secret}``); AT_REST_TRANSFORM
+``"sha256"`` is ``transform_id=`` the hex SHA-256 of the id (Node: the same ``transformId``).
+
 Accounts: GET /login?user=U is ``session.login`` (server.js's twin is a Node login that binds its
 session through the collection); GET /account (``session.user_id``) and, outside any session, an
 admin's GET /sessions-of?user=U and POST /revoke-all?user=U (the middleware's ``sessions_of`` and
@@ -14,11 +20,12 @@ admin's GET /sessions-of?user=U and POST /revoke-all?user=U (the middleware's ``
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import signal
 import sys
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import parse_qsl
 
 from wsgisession import CookieOptions, MongoStore, SessionMiddleware, get_session
@@ -144,6 +151,40 @@ def with_admin_routes(middleware: SessionMiddleware) -> Any:
     return admin
 
 
+def fail(message: str) -> NoReturn:
+    """Exit 2 with the message, as server.js does on a bad configuration."""
+    print(f"interop python_app cannot start: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
+
+
+def sha256_id(sid: str) -> str:
+    """AT_REST_TRANSFORM=sha256: the stored _id, as server.js's transformId computes it."""
+    return hashlib.sha256(sid.encode("utf-8")).hexdigest()
+
+
+def at_rest_options(env: Any) -> dict[str, Any]:
+    """MongoStore's crypto/transform_id for AT_REST_CRYPTO and AT_REST_TRANSFORM (none when both are absent)."""
+    options: dict[str, Any] = {}
+    if env.get("AT_REST_CRYPTO"):
+        usage = 'AT_REST_CRYPTO must be JSON {"kind": "webcrypto" | "kruptein", "secret": "<non-empty string>"}'
+        try:
+            spec = json.loads(env["AT_REST_CRYPTO"])
+        except ValueError:
+            spec = None
+        if not (isinstance(spec, dict) and set(spec) == {"kind", "secret"}
+                and spec["kind"] in ("webcrypto", "kruptein") and isinstance(spec["secret"], str) and spec["secret"]):
+            fail(usage)
+        from wsgisession.crypto import KrupteinCrypto, WebCryptoAdapter
+
+        options["crypto"] = (WebCryptoAdapter if spec["kind"] == "webcrypto" else KrupteinCrypto)(spec["secret"])
+    transform = env.get("AT_REST_TRANSFORM")
+    if transform:
+        if transform != "sha256":
+            fail('AT_REST_TRANSFORM must be "sha256"')
+        options["transform_id"] = sha256_id
+    return options
+
+
 def build() -> tuple[Any, int, MongoStore, bool]:
     env = os.environ
     try:
@@ -158,7 +199,7 @@ def build() -> tuple[Any, int, MongoStore, bool]:
         raise SystemExit('interop python_app cannot start: PROXY must be "true" or "false"')
     store = MongoStore.from_url(url, collection=env.get("COLLECTION") or "sessions",
                                 touch_after=float(env.get("TOUCH_AFTER") or 0),
-                                auto_remove=env.get("AUTO_REMOVE") or "interval")
+                                auto_remove=env.get("AUTO_REMOVE") or "interval", **at_rest_options(env))
     wrapped = SessionMiddleware(app, secret=secrets, store=store, cookie=cookie_options(express_cookie),
                                 trust_proxy=proxy == "true", resave=False, save_uninitialized=False)
     return with_admin_routes(wrapped), port, store, proxy == "true"

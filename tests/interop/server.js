@@ -3,13 +3,19 @@
 //   PORT, MONGODB_URL (with the database), COLLECTION, SECRETS (JSON list), COOKIE (JSON of
 //   express cookie options), PROXY ("true"/"false"), TOUCH_AFTER (seconds), AUTO_REMOVE
 //   ("interval" or "disabled": FerretDB has no TTL indexes, so never "native").
+// Encryption at rest and hashed ids (python_app.py reads the same two variables the same way):
+//   AT_REST_CRYPTO    JSON {"kind": "webcrypto" | "kruptein", "secret": "<non-empty string>"}:
+//                     "webcrypto" is cryptoAdapter: createWebCryptoAdapter({ secret }), "kruptein"
+//                     the legacy crypto: { secret }. Only the session field is encrypted. Absent: off.
+//   AT_REST_TRANSFORM "sha256": transformId stores sid as the hex SHA-256 of the id. Absent: off.
 // GET /login?user=U is a Node login that binds the session to U the way a Node app shares its
 // logins with wsgisession (the userId field, see the route); python_app.py's is session.login.
 'use strict';
 
 const express = require('express');
 const session = require('express-session');
-const { MongoStore } = require('connect-mongo');
+const { MongoStore, createWebCryptoAdapter } = require('connect-mongo');
+const nodeCrypto = require('crypto');
 const { MongoClient } = require('mongodb');
 
 function fail(message) {
@@ -31,6 +37,16 @@ function config() {
   const autoRemove = env.AUTO_REMOVE || 'interval';
   if (!['interval', 'disabled'].includes(autoRemove)) fail('AUTO_REMOVE must be "interval" or "disabled"');
   if (!['', 'true', 'false'].includes(env.PROXY || '')) fail('PROXY must be "true" or "false"');
+  const atRestCrypto = json('AT_REST_CRYPTO', null);
+  if (env.AT_REST_CRYPTO) {
+    const shape = atRestCrypto && typeof atRestCrypto === 'object' && !Array.isArray(atRestCrypto)
+      && Object.keys(atRestCrypto).sort().join(',') === 'kind,secret'
+      && ['webcrypto', 'kruptein'].includes(atRestCrypto.kind)
+      && typeof atRestCrypto.secret === 'string' && atRestCrypto.secret !== '';
+    if (!shape) fail('AT_REST_CRYPTO must be JSON {"kind": "webcrypto" | "kruptein", "secret": "<non-empty string>"}');
+  }
+  const atRestTransform = env.AT_REST_TRANSFORM || null;
+  if (atRestTransform !== null && atRestTransform !== 'sha256') fail('AT_REST_TRANSFORM must be "sha256"');
   return {
     port,
     url: env.MONGODB_URL,
@@ -40,7 +56,21 @@ function config() {
     proxy: env.PROXY === 'true',
     touchAfter: Number(env.TOUCH_AFTER || 0),
     autoRemove,
+    atRestCrypto,
+    atRestTransform,
   };
+}
+
+// The store options for AT_REST_CRYPTO and AT_REST_TRANSFORM (none when both are absent).
+function atRestOptions(cfg) {
+  const options = {};
+  const secret = cfg.atRestCrypto?.secret;
+  if (cfg.atRestCrypto?.kind === 'webcrypto') options.cryptoAdapter = createWebCryptoAdapter({ secret });
+  if (cfg.atRestCrypto?.kind === 'kruptein') options.crypto = { secret };
+  if (cfg.atRestTransform === 'sha256') {
+    options.transformId = (sid) => nodeCrypto.createHash('sha256').update(sid).digest('hex');
+  }
+  return options;
 }
 
 // The session's own data: no `cookie`, no `lastModified` (connect-mongo injects it when touchAfter > 0).
@@ -61,7 +91,8 @@ function describe(req) {
   };
 }
 
-function routes(app, sessions) {
+// sessions: the collection; storageId(sid): the _id of sid's document (the store's transformId).
+function routes(app, sessions, storageId) {
   app.get('/inc', (req, res) => {
     req.session.cuenta = (req.session.cuenta || 0) + 1;
     res.json({ cuenta: req.session.cuenta, id: req.sessionID });
@@ -110,7 +141,7 @@ function routes(app, sessions) {
           const account = { userId: user, loggedInAt: now, authenticatedAt: now };
           const agent = req.get('user-agent');
           if (agent) account.userAgent = agent.slice(0, 512); // wsgisession ignores a longer one
-          await sessions.updateOne({ _id: req.sessionID }, { $set: account });
+          await sessions.updateOne({ _id: storageId(req.sessionID) }, { $set: account });
           res.json({ id: req.sessionID, user });
         } catch (bindErr) {
           next(bindErr);
@@ -134,11 +165,13 @@ async function main() {
   } catch (err) {
     fail(`MongoDB at MONGODB_URL does not answer: ${err.message}`);
   }
+  const atRest = atRestOptions(cfg);
   const store = MongoStore.create({
     client,
     collectionName: cfg.collection,
     touchAfter: cfg.touchAfter,
     autoRemove: cfg.autoRemove,
+    ...atRest,
   });
   const app = express();
   app.use(express.json());
@@ -150,7 +183,7 @@ async function main() {
     resave: false,
     saveUninitialized: false,
   }));
-  routes(app, client.db().collection(cfg.collection));
+  routes(app, client.db().collection(cfg.collection), atRest.transformId ?? ((sid) => sid));
   const server = app.listen(cfg.port, '127.0.0.1', (err) => {
     if (err) fail(`cannot listen on 127.0.0.1:${cfg.port}: ${err.message}`);
     console.log(`interop node app listening on http://127.0.0.1:${cfg.port}/`);
