@@ -41,13 +41,15 @@ class DecryptionError(ValueError):
     """No secret opens the ciphertext: it was tampered with, written under another secret, or is not one."""
 
 
-def _aesgcm() -> Any:
+def _aesgcm() -> tuple[Any, type[Exception]]:
+    """cryptography's AES-GCM and the exception a wrong key or a tampered ciphertext raises."""
     try:
+        from cryptography.exceptions import InvalidTag
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     except ImportError as exc:
         raise ConfigurationError("encryption at rest needs the cryptography package: "
                                  "pip install 'wsgisession[crypto]'.") from exc
-    return AESGCM
+    return AESGCM, InvalidTag
 
 
 def _secrets(secret: object, name: str) -> list[bytes]:
@@ -106,7 +108,7 @@ class WebCryptoAdapter:
             raise ConfigurationError(f"encoding must be one of {', '.join(_ENCODINGS)}, not {encoding!r}.")
         self._salt = salt.encode("utf-8") if isinstance(salt, str) else bytes(salt)
         self._iterations, self._iv_length, self._encoding = iterations, iv_length, encoding
-        self._aesgcm = _aesgcm()
+        self._aesgcm, self._invalid = _aesgcm()
         self._keys: list[Any] = [None] * len(self._secrets)  # derived on first use
         self._lock = threading.Lock()
 
@@ -151,12 +153,10 @@ class WebCryptoAdapter:
         iv, sealed = data[: self._iv_length], data[self._iv_length:]
         if len(sealed) < _TAG:
             raise DecryptionError("too short")
-        from cryptography.exceptions import InvalidTag
-
         for index in range(len(self._secrets)):
             try:
                 plaintext = self._key(index).decrypt(iv, sealed, None)
-            except InvalidTag:
+            except self._invalid:
                 continue
             return _session_json(plaintext), index > 0
         raise DecryptionError("no secret opens it")
@@ -188,7 +188,7 @@ class KrupteinCrypto:
 
     def __init__(self, secret: str | bytes | list[str | bytes] | tuple[str | bytes, ...]) -> None:
         self._secrets = _secrets(secret, "KrupteinCrypto")
-        self._aesgcm = _aesgcm()
+        self._aesgcm, self._invalid = _aesgcm()
         self._derived: Callable[[int, bytes], tuple[bytes, Any]] = lru_cache(maxsize=1024)(self._derive)
         self._lock = threading.Lock()
         self._salt = b""
@@ -213,11 +213,11 @@ class KrupteinCrypto:
         salt = self._writing_salt()
         key, aead = self._derived(0, salt)
         p = json.dumps(plaintext, ensure_ascii=False).encode("utf-8")
-        aad = hmac.new(os.urandom(128), p, hashlib.sha512).digest()
+        aad = hmac.digest(os.urandom(128), p, "sha512")
         iv = os.urandom(12)
         sealed = aead.encrypt(iv, p, aad)
         ct = base64.b64encode(sealed[:-_TAG])
-        mac = base64.b64encode(hmac.new(key, ct, hashlib.sha512).digest())
+        mac = base64.b64encode(hmac.digest(key, ct, "sha512"))
         return base64.b64encode(_der([ct, mac, iv, salt, sealed[-_TAG:], base64.b64encode(aad)])).decode("ascii")
 
     def open(self, ciphertext: str) -> tuple[str, bool]:
@@ -225,15 +225,13 @@ class KrupteinCrypto:
         ct, mac, iv, salt, tag, aad = _undo_der(_b64decode(ciphertext))
         if not 12 <= len(iv) <= 128 or len(tag) != _TAG:  # (kruptein's is 12; AES-GCM takes 8 to 128 here)
             raise DecryptionError("malformed envelope")
-        from cryptography.exceptions import InvalidTag
-
         for index in range(len(self._secrets)):
             key, aead = self._derived(index, salt)
-            if hmac.compare_digest(base64.b64encode(hmac.new(key, ct, hashlib.sha512).digest()), mac):
+            if hmac.compare_digest(base64.b64encode(hmac.digest(key, ct, "sha512")), mac):
                 try:
                     plaintext = aead.decrypt(iv, _b64decode(ct.decode("ascii")) + tag,
                                              _b64decode(aad.decode("ascii")))
-                except (InvalidTag, UnicodeDecodeError) as exc:
+                except (self._invalid, UnicodeDecodeError) as exc:
                     raise DecryptionError("tampered with") from exc
                 return _session_json(plaintext), index > 0
         raise DecryptionError("no secret opens it (or it was tampered with)")
