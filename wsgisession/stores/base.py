@@ -4,7 +4,9 @@ A store keeps *records* (express's session JSON text, ``{"cookie": {...}, ...dat
 id, each with an expiry: the one the core computed from the cookie, else now + ``ttl``. An expired
 record reads as missing, whether or not it has been purged yet. A store knows nothing of HTTP,
 cookies or signing, and never parses a record on the request path: the core hands it the JSON
-text and the expiry, computed once, and keeps the store's version token opaque.
+text and the expiry, computed once, and keeps the store's version token opaque. At rest, a store
+may key a record by ``transform_id(sid)`` and encrypt its text (``at_rest.py``): the core still
+deals in ids and JSON.
 """
 
 from __future__ import annotations
@@ -115,6 +117,10 @@ class Store(ABC):
     Accounts (``session.login``, ``sessions_of``, the CLI) need three more: ``iter_bound``, the
     live records of a user through an index; ``purge`` and ``count_expired``. Every store here
     has them; a store without them works until an app logs a user in.
+
+    ``crypto`` and ``transform_id`` (stores/at_rest.py): a store keeps ``self.at_rest`` and
+    applies it at its edges; its ``key(sid)`` is what a record is stored under, and
+    ``destroy_key`` deletes a record by that key (what ``iter_bound`` lists).
     """
 
     ttl: float = DEFAULT_TTL
