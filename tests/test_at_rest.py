@@ -21,8 +21,12 @@ from webtest import TestApp
 from wsgisession import ConfigurationError, MemoryStore, MongoStore, SessionMiddleware, SQLiteStore, get_session
 from wsgisession.crypto import KrupteinCrypto, WebCryptoAdapter
 
+from wsgisession.serialization import loads
+
 from .conftest import codec
 from .mongo_fixtures import MONGO_SERVERS, database_on
+from .mongo_helpers import (SCENARIOS, SID, assert_same_document, at, expected_operations, from_vector,
+                            session_written_by)
 
 SECRET = "at-rest test secret, long enough to be safe"
 
@@ -243,3 +247,46 @@ def test_from_url_takes_crypto_and_transform_id(mongo_uri, mongo_database, clock
         store.close()
     with pytest.raises(ConfigurationError, match="transform_id"):
         MongoStore.from_url(url, transform_id=42)
+
+
+# -- connect-mongo's own documents: scenarios D, E and F of the vectors ---------------------------
+
+
+def test_scenario_d_transform_id_writes_and_reads_connect_mongos_documents(commands, mongo_database, clock):
+    collection, sent = commands
+    step = SCENARIOS["D_transformId_interval"]["steps"][0]
+    store = MongoStore(collection, transform_id=lambda sid: "sess:" + sid, auto_remove="disabled", clock=clock)
+    at(clock, step["at"])
+    store.set(SID, session_written_by(step))
+    assert sent.as_operations() == expected_operations(step)  # connect-mongo's exact upsert, `_id: "sess:" + sid`
+    assert_same_document(mongo_database["sessions"].find_one(), step["docs_after"][0])
+    assert store.get(SID) == session_written_by(step)
+
+
+def node_session(scenario: str) -> dict[str, Any]:
+    """The session Node encrypted in a scenario, as its recorded independent decryption found it."""
+    recorded = SCENARIOS[scenario].get("decoded_envelope") or SCENARIOS[scenario]["decoded"]
+    plaintext = loads(recorded["independent_plaintext"])
+    return loads(plaintext) if isinstance(plaintext, str) else plaintext  # (kruptein's: encoded twice)
+
+
+@pytest.mark.parametrize("scenario, crypto", [("E_crypto_kruptein", KrupteinCrypto("squirrel")),
+                                              ("F_crypto_webcrypto", WebCryptoAdapter("squirrel"))])
+def test_scenarios_e_f_node_encrypted_documents_read_and_written(commands, mongo_database, clock, scenario, crypto):
+    collection, sent = commands
+    steps = SCENARIOS[scenario]["steps"]
+    mongo_database["sessions"].insert_one(from_vector(steps[0]["docs_after"][0]))  # as Node wrote it
+    store = MongoStore(collection, crypto=crypto, auto_remove="disabled", clock=clock)
+    at(clock, steps[1]["at"])
+    session = store.get(SID)
+    assert session == node_session(scenario) and session["cuenta"] == steps[1]["body"]["cuenta"]
+    assert sent.as_operations()[0] == expected_operations(steps[1])[0]  # connect-mongo's findOne
+    at(clock, steps[0]["at"])
+    store.set(SID, session)  # ours: the same upsert, but for the ciphertext (a fresh IV, and salt)
+    ((op, (query, update, options)),) = sent.as_operations()
+    ((_, (node_query, node_update, node_options)),) = expected_operations(steps[0])
+    ours = update["$set"].pop("session")
+    node_update["$set"].pop("session")
+    assert (op, query, update, options) == ("updateOne", node_query, node_update, node_options)
+    assert mongo_database["sessions"].find_one()["session"] == ours
+    assert loads(crypto.decrypt(ours)) == node_session(scenario)
