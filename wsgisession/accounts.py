@@ -111,7 +111,7 @@ class Accounts:
     def _last_seen(self, bound: Bound) -> int | None:
         """When the session was last used: every request that uses it pushes its expiry to then +
         its lifetime (the cookie's max age, else the store's ttl), so the expiry tells."""
-        parsed = record.parse(bound.text)
+        parsed = None if bound.text is None or not bound.text.startswith("{") else record.parse(bound.text)
         cookie = None if parsed is None else parsed.get("cookie")
         if not isinstance(cookie, dict):
             return None
@@ -139,7 +139,7 @@ class Accounts:
     def _end(self, key: str, user_id: str, event: str) -> bool:
         if self.store.destroy_key(key) is False:
             return False  # already gone
-        self.events.emit(event, key, user=user_id)
+        self.events.emit(event, key, user=user_id, keyed=True)
         return True
 
     def _keys_of(self, session: Session | None) -> set[str]:

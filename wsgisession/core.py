@@ -38,7 +38,7 @@ class SessionCore:
         self.config = config
         self.store = config.store
         self.clock = config.clock
-        self.events = Events()
+        self.events = Events(config.store.key)
         self.stats = SaveStats(self.events)
         self.ids = SessionIds(config.name, config.secrets, self.events)
         self.accounts = Accounts(self.store, self.events, self.clock, config.secrets[0], config.max_sessions_per_user)

@@ -148,9 +148,9 @@ class MemoryStore(Store):
                     for key in keys]
             entries = [(key, self._records[key], self._expires[key]) for key in keys]
         for key, (stored, _, account), expires in entries:
-            opened = self.at_rest.open(stored) if expires > now and account is not None else None
-            if opened is not None and account is not None:
-                yield Bound(key, account, expires, opened[0])
+            if expires > now and account is not None:
+                opened = self.at_rest.open(stored)
+                yield Bound(key, account, expires, None if opened is None else opened[0])
 
     def purge(self, limit: int | None = None) -> int:
         with self._lock:

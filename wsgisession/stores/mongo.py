@@ -28,7 +28,7 @@ from ..options import check_seconds
 from ..serialization import datetime_to_ms, now_ms
 from ..serialization import ms_to_datetime as _date  # exact ms: BSON dates are milliseconds
 from .at_rest import AtRest
-from .base import DEFAULT_TTL, Bound, Loaded, Record, Store, check_size, validate_ttl
+from .base import DEFAULT_TTL, Bound, Loaded, Record, check_size, validate_ttl
 from .mongo_documents import SessionDicts, Version, account_of, account_update, bound_of, decode, embedded, live, session_text
 from .mongo_expiry import ExpiredRemoval, TTLIndexWarning
 
@@ -265,7 +265,7 @@ class MongoStore(SessionDicts):  # a Store, with connect-mongo's get/set/touch
         no_expiry = now + int(self.ttl * 1000)  # (a document without `expires` never expires: say "in a ttl")
         for doc in (doc for raw in raws if (doc := decode(raw, self._codec)) is not None):
             opened = self._opened(doc)
-            if opened is not None and (bound := bound_of(doc, opened[0], no_expiry)) is not None:
+            if (bound := bound_of(doc, None if opened is None else opened[0], no_expiry)) is not None:
                 yield bound
 
     def purge(self, limit: int | None = None) -> int:

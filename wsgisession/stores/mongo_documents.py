@@ -112,7 +112,7 @@ def account_of(doc: dict[str, Any]) -> Account | None:
                         doc.get("userAgent"))
 
 
-def bound_of(doc: dict[str, Any], text: str, no_expiry_ms: int) -> Bound | None:
+def bound_of(doc: dict[str, Any], text: str | None, no_expiry_ms: int) -> Bound | None:
     """A bound document whose session JSON is ``text`` as a Bound (``no_expiry_ms`` stands for a missing
     ``expires``), or None if it binds no valid user."""
     key, expires, account = doc.get("_id"), doc.get("expires"), account_of(doc)

@@ -259,9 +259,9 @@ class SQLiteStore(Store):
             rows = self._run(self._sql["bound"], (user_id, now), "all")
         for key, expires, blob, *account_columns in rows:
             key, stored, account = _text(key, "session id"), _text(blob), _account(*account_columns)
-            opened = None if key is None or stored is None or account is None else self.at_rest.open(stored)
-            if opened is not None and key is not None and account is not None:
-                yield Bound(key, account, expires, opened[0])
+            if key is not None and account is not None:
+                opened = None if stored is None else self.at_rest.open(stored)
+                yield Bound(key, account, expires, None if opened is None else opened[0])
 
     def purge(self, limit: int | None = None) -> int:
         now = now_ms(self._clock)
