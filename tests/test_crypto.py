@@ -86,7 +86,7 @@ def js_stringify(text: str) -> str:
 def rejects(codec, text: str) -> bool:
     """True if ``open`` raises DecryptionError, False if it opens; any other exception propagates."""
     try:
-        codec.open(text)
+        codec.decrypt_rotating(text)
     except DecryptionError:
         return True
     return False
@@ -167,8 +167,8 @@ def spec_kruptein_seal(plaintext: bytes, secret: str = SECRET, iv: bytes = bytes
 
 
 def test_node_documents_open_with_our_codecs():
-    assert KRUPTEIN.open(E_DOCUMENT) == (E_SESSION, False)
-    assert WEB.open(F_DOCUMENT) == (F_SESSION, False)
+    assert KRUPTEIN.decrypt_rotating(E_DOCUMENT) == (E_SESSION, False)
+    assert WEB.decrypt_rotating(F_DOCUMENT) == (F_SESSION, False)
     assert json.loads(E_SESSION)["cuenta"] == json.loads(F_SESSION)["cuenta"] == 1
     assert E_DOCUMENT == E["steps"][0]["docs_after"][0]["session"]  # what the real store stored
     assert F_DOCUMENT == F["steps"][0]["docs_after"][0]["session"]
@@ -304,12 +304,12 @@ def json_string_literal(text: str) -> bool:
 
 @given(st.text())
 def test_kruptein_round_trips_any_text(text):
-    assert KRUPTEIN.open(KRUPTEIN.encrypt(text)) == (text, False)
+    assert KRUPTEIN.decrypt_rotating(KRUPTEIN.encrypt(text)) == (text, False)
 
 
 @given(st.text().filter(lambda text: not json_string_literal(text)))
 def test_webcrypto_round_trips_any_text_but_a_json_string(text):
-    assert WEB.open(WEB.encrypt(text)) == (text, False)
+    assert WEB.decrypt_rotating(WEB.encrypt(text)) == (text, False)
 
 
 @given(st.one_of(st.text(), st.binary().map(b64), st.text(alphabet="0123456789abcdef"),
@@ -317,7 +317,7 @@ def test_webcrypto_round_trips_any_text_but_a_json_string(text):
 def test_open_of_any_string_raises_only_decryption_error(text):
     for codec in (WEB, fast_web(SECRET, encoding="hex"), fast_web(SECRET, encoding="base64url"), KRUPTEIN):
         with pytest.raises(DecryptionError):
-            codec.open(text)
+            codec.decrypt_rotating(text)
 
 
 # -- 4. rotation --------------------------------------------------------------------------------
@@ -327,16 +327,16 @@ def test_open_of_any_string_raises_only_decryption_error(text):
 def test_rotation(make):
     old, new, both = make("old"), make("new"), make(["new", "old"])
     by_old, by_both = old.encrypt(F_SESSION), both.encrypt(E_SESSION)
-    assert both.open(by_old) == (F_SESSION, True)
+    assert both.decrypt_rotating(by_old) == (F_SESSION, True)
     assert both.decrypt(by_old) == F_SESSION
-    assert both.open(by_both) == new.open(by_both) == (E_SESSION, False)
+    assert both.decrypt_rotating(by_both) == new.decrypt_rotating(by_both) == (E_SESSION, False)
     assert rejects(old, by_both)
     assert rejects(new, by_old)
 
 
 def test_a_retired_secret_opens_node_documents():
-    assert KrupteinCrypto(["new", SECRET]).open(E_DOCUMENT) == (E_SESSION, True)
-    assert WebCryptoAdapter(("new", SECRET)).open(F_DOCUMENT) == (F_SESSION, True)
+    assert KrupteinCrypto(["new", SECRET]).decrypt_rotating(E_DOCUMENT) == (E_SESSION, True)
+    assert WebCryptoAdapter(("new", SECRET)).decrypt_rotating(F_DOCUMENT) == (F_SESSION, True)
 
 
 # -- 5. keys are derived once -------------------------------------------------------------------
@@ -360,7 +360,7 @@ def test_kruptein_derives_one_key_for_the_sessions_it_wrote(derivations):
     sessions = [json.dumps({"n": n}) for n in range(50)]
     stored = [codec.encrypt(session) for session in sessions]
     for _ in range(3):
-        assert [codec.open(text) for text in stored] == [(session, False) for session in sessions]
+        assert [codec.decrypt_rotating(text) for text in stored] == [(session, False) for session in sessions]
     assert derivations == ["sha512"]
     assert codec.decrypt(E_DOCUMENT) == codec.decrypt(E_DOCUMENT) == E_SESSION  # Node's salt: one more
     assert derivations == ["sha512", "sha512"]
@@ -383,7 +383,7 @@ def test_webcrypto_derives_a_retired_key_only_when_a_ciphertext_needs_it(derivat
     derivations.clear()  # the "old" adapter's own
     assert [codec.decrypt(codec.encrypt(s)) for s in SESSIONS.values()] == list(SESSIONS.values())
     assert len(derivations) == 1
-    assert [codec.open(by_old) for _ in range(3)] == [(F_SESSION, True)] * 3
+    assert [codec.decrypt_rotating(by_old) for _ in range(3)] == [(F_SESSION, True)] * 3
     assert len(derivations) == 2
 
 
@@ -425,7 +425,7 @@ def test_other_encodings_round_trip(encoding, decode, alphabet):
     for session in SESSIONS.values():
         text = codec.encrypt(session)
         assert set(text) <= set(alphabet)
-        assert codec.open(text) == (session, False)
+        assert codec.decrypt_rotating(text) == (session, False)
         assert spec_webcrypto_open(decode(text), iterations=1000) == session
 
 

@@ -8,8 +8,8 @@ queryable. Each takes one secret or a list: the first encrypts, all decrypt, in 
 
 A store accepts any object with ``encrypt(str) -> str`` and ``decrypt(str) -> str`` (raising on a
 ciphertext it cannot open), as connect-mongo's ``cryptoAdapter`` does. These two also have
-``open``, which says whether a retired secret opened it, so the session is re-encrypted with the
-first secret at the end of the request.
+``decrypt_rotating``, which says whether a retired secret opened it, so the session is encrypted
+again with the first secret at the end of the request.
 
 AES-GCM comes from ``cryptography`` (the standard library has none), imported when a codec is
 made; PBKDF2 and HMAC from ``hashlib`` and ``hmac``.
@@ -147,7 +147,7 @@ class WebCryptoAdapter:
         iv = os.urandom(self._iv_length)
         return self._encode(iv + self._key(0).encrypt(iv, plaintext.encode("utf-8"), None))
 
-    def open(self, ciphertext: str) -> tuple[str, bool]:
+    def decrypt_rotating(self, ciphertext: str) -> tuple[str, bool]:
         """The session's JSON, and whether a secret other than the first opened it; DecryptionError if none does."""
         data = self._decode(ciphertext)
         iv, sealed = data[: self._iv_length], data[self._iv_length:]
@@ -163,7 +163,7 @@ class WebCryptoAdapter:
 
     def decrypt(self, ciphertext: str) -> str:
         """The session's JSON; DecryptionError if no secret opens the ciphertext."""
-        return self.open(ciphertext)[0]
+        return self.decrypt_rotating(ciphertext)[0]
 
 
 class KrupteinCrypto:
@@ -220,7 +220,7 @@ class KrupteinCrypto:
         mac = base64.b64encode(hmac.digest(key, ct, "sha512"))
         return base64.b64encode(_der([ct, mac, iv, salt, sealed[-_TAG:], base64.b64encode(aad)])).decode("ascii")
 
-    def open(self, ciphertext: str) -> tuple[str, bool]:
+    def decrypt_rotating(self, ciphertext: str) -> tuple[str, bool]:
         """The session's JSON, and whether a secret other than the first opened it; DecryptionError if none does."""
         ct, mac, iv, salt, tag, aad = _undo_der(_b64decode(ciphertext))
         if not 12 <= len(iv) <= 128 or len(tag) != _TAG:  # (kruptein's is 12; AES-GCM takes 8 to 128 here)
@@ -238,7 +238,7 @@ class KrupteinCrypto:
 
     def decrypt(self, ciphertext: str) -> str:
         """The session's JSON; DecryptionError if no secret opens the ciphertext."""
-        return self.open(ciphertext)[0]
+        return self.decrypt_rotating(ciphertext)[0]
 
 
 # -- DER, as much as kruptein's envelope needs: a SEQUENCE of OCTET STRINGs --------------------

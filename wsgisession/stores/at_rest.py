@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, StoreUnavailable
 
 __all__ = ["PLAIN", "AtRest"]
 
@@ -36,7 +36,7 @@ class AtRest:
         self.crypto = crypto
         self.transform_id = transform_id
         # Our codecs say whether a retired secret opened a record; any other adapter only decrypts.
-        self._open = getattr(crypto, "open", None) or (lambda text: (crypto.decrypt(text), False))
+        self._open = getattr(crypto, "decrypt_rotating", None) or (lambda text: (crypto.decrypt(text), False))
 
     @property
     def plain(self) -> bool:
@@ -52,11 +52,14 @@ class AtRest:
 
     def open(self, stored: str) -> tuple[str, bool] | None:
         """The session's JSON, and whether it should be sealed again (a retired secret opened it);
-        None (one warning) if no secret opens it: it then reads as missing."""
+        None (one warning) if no secret opens it: it then reads as missing. An OSError of the
+        codec (one that calls a key service, say) is an outage: StoreUnavailable."""
         if self.crypto is None:
             return stored, False
         try:
             text, stale = self._open(stored)
+        except OSError as exc:  # an adapter that calls out (a key service) failed: an outage, not bad data
+            raise StoreUnavailable(f"the session store's crypto failed ({type(exc).__name__})") from exc
         except Exception:  # stored data is input: whatever a tampered record makes a codec raise
             logger.warning("ignored a session record that no secret decrypts (tampered with, written under "
                            "another secret, or not encrypted)")
