@@ -290,3 +290,48 @@ def test_scenarios_e_f_node_encrypted_documents_read_and_written(commands, mongo
     assert (op, query, update, options) == ("updateOne", node_query, node_update, node_options)
     assert mongo_database["sessions"].find_one()["session"] == ours
     assert loads(crypto.decrypt(ours)) == node_session(scenario)
+
+
+def test_a_bound_record_no_secret_opens_is_still_listed_and_ended(shared, clock):
+    # (mid-rotation, say: a peer already wrote it under a secret this app does not have yet)
+    old = SessionMiddleware(app, secret=SECRET, store=shared.make(crypto=KrupteinCrypto("old")), clock=clock)
+    TestApp(old).get("/login", "alice")
+    new = SessionMiddleware(app, secret=SECRET, store=shared.make(crypto=KrupteinCrypto("new")), clock=clock)
+    (info,) = new.sessions_of("alice")
+    assert info.user_id == "alice" and info.last_seen is None  # unreadable: no last-seen time
+    assert new.revoke_all("alice") == 1 and shared.raw() == {}
+
+
+def test_events_of_one_session_share_their_tag_with_hashed_ids(place, clock):
+    middleware = SessionMiddleware(app, secret=SECRET, store=place.make(transform_id=hashed), clock=clock)
+    seen = []
+    middleware.events.subscribe(seen.append)
+    TestApp(middleware).get("/login", "alice")
+    assert middleware.revoke_all("alice") == 1
+    tags = {event.name: event.session for event in seen}
+    assert tags["revoked"] == tags["login"] == tags["created"]  # revoked by its key, tagged as by its id
+
+
+class Reversed:
+    """A custom adapter, shaped as connect-mongo's cryptoAdapter (and no cipher at all)."""
+
+    def __init__(self, down: bool = False) -> None:
+        self.down = down
+
+    def encrypt(self, plaintext: str) -> str:
+        return plaintext[::-1]
+
+    def decrypt(self, ciphertext: str) -> str:
+        if self.down:
+            raise ConnectionError("the key service does not answer")
+        return ciphertext[::-1]
+
+
+def test_any_adapter_works_and_its_outage_is_a_503_not_a_logout(shared, clock):
+    client = browser(shared.make(crypto=Reversed()), clock)
+    assert [counts(client) for _ in range(2)] == ["1", "2"]
+    assert list(shared.raw().values())[0].startswith("}")
+    down = browser(shared.make(crypto=Reversed(down=True)), clock)
+    down.cookiejar = client.cookiejar
+    assert down.get("/inc", status=503).headers["Retry-After"]
+    assert counts(client) == "3"  # nothing was lost or replaced meanwhile

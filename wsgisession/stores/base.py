@@ -25,7 +25,7 @@ __all__ = ["DEFAULT_TTL", "MAX_SIZE", "MAX_TTL", "MAX_USER_AGENT", "MAX_USER_ID"
 
 DEFAULT_TTL = 14 * 24 * 3600  # seconds, connect-mongo's default
 MAX_TTL = 100 * 365 * 86400  # seconds: beyond, expiry dates overflow
-MAX_SIZE = 15 * 1024 * 1024  # bytes of session JSON: under MongoDB's 16 MiB document limit, in every store
+MAX_SIZE = 15 * 1024 * 1024  # bytes of a session as stored (its JSON, or encrypted): under MongoDB's 16 MiB document limit, in every store
 MAX_USER_ID = 256  # characters
 MAX_USER_AGENT = 512  # characters kept of a User-Agent header
 
@@ -67,7 +67,7 @@ class Bound(NamedTuple):
     key: str  # what the record is stored under: its session id, or transform_id of it (Store.key)
     account: Account
     expires_ms: int
-    text: str  # the record's JSON
+    text: str | None  # the record's JSON; None if it cannot be read (it is still listed, and can be ended)
 
 
 def read_account(user_id: object, logged_in_ms: object, authenticated_ms: object, user_agent: object) -> Account | None:
