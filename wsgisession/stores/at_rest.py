@@ -38,10 +38,6 @@ class AtRest:
         # Our codecs say whether a retired secret opened a record; any other adapter only decrypts.
         self._open = getattr(crypto, "decrypt_rotating", None) or (lambda text: (crypto.decrypt(text), False))
 
-    @property
-    def plain(self) -> bool:
-        return self.crypto is None and self.transform_id is None
-
     def key(self, sid: str) -> str:
         """The key the record of session ``sid`` is stored under."""
         return sid if self.transform_id is None else _checked(self.transform_id(sid))
