@@ -18,24 +18,13 @@ from ..options import check_seconds
 from ..serialization import now_ms
 from .at_rest import AtRest
 from .base import DEFAULT_TTL, Account, Bound, Loaded, Record, Store, check_size, read_account, validate_ttl
+from .sqlite_sql import ACCOUNT, LIVE, SID, account_parameters, statements
 
 __all__ = ["SQLiteStore"]
 
 logger = logging.getLogger(__name__)
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 PURGE_INTERVAL = 600  # seconds between sweeps of expired rows
-# The account columns (see Account), created on first use in a table an older version made.
-_ACCOUNT = {"user_id": "TEXT", "logged_in": "INTEGER", "authenticated": "INTEGER", "user_agent": "TEXT"}
-# Text columns are read as bytes (see _text), the account's with the row; only a text user id binds
-# (the index looks up text: a row bound otherwise could never be listed or revoked).
-_ACCOUNT_COLUMNS = ("CASE WHEN typeof(user_id) = 'text' THEN CAST(user_id AS BLOB) END, logged_in, authenticated, "
-                    "CAST(user_agent AS BLOB)")
-# A live row: an integer expiry in the future (text, which SQLite ranks above every number, is not).
-_LIVE = "expires > ? AND typeof(expires) = 'integer'"
-# The id of a row listed whole (NULL unless text: a row keyed otherwise is never loaded nor destroyed by id).
-_SID = "CASE WHEN typeof(sid) = 'text' THEN CAST(sid AS BLOB) END"
-
-
 def _text(blob: bytes | None, what: str = "session") -> str | None:
     """A column's text, or None (logged). Text is read as bytes: sqlite3 would raise on a row that
     is not UTF-8, and one bad row must read as missing, not fail the store."""
@@ -50,21 +39,6 @@ def _account(user_id: bytes | None, logged_in: object, authenticated: object, ag
     if user_id is None:
         return None
     return read_account(_text(user_id, "user id"), logged_in, authenticated, _text(agent, "user agent"))
-
-
-def _combined(row: str) -> dict[str, str]:
-    """The new values of a live row's account columns (``row``: how to name its columns): combine()
-    of stores/base.py, the given fields replace, the authentication time never goes back."""
-    values = {c: f"coalesce(:{c}, {row}{c})" for c in _ACCOUNT}
-    values["authenticated"] = f"max(coalesce(:authenticated, {row}authenticated), coalesce({row}authenticated, :authenticated))"
-    return values
-
-
-def _account_parameters(account: Account | None) -> dict[str, Any]:
-    if account is None:
-        return dict.fromkeys(_ACCOUNT)
-    return {"user_id": account.user_id, "logged_in": account.logged_in_ms, "authenticated": account.authenticated_ms,
-            "user_agent": account.user_agent}
 
 
 def _file_of(path: str) -> str | None:
@@ -108,35 +82,7 @@ class SQLiteStore(Store):
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
         self._next_purge = 0.0
-        t = f'"{table}"'
-        insert = (f"INSERT INTO {t} (sid, expires, session, created, user_id, logged_in, authenticated, user_agent) "
-                  "VALUES (:sid, :expires, :session, :created, :user_id, :logged_in, :authenticated, :user_agent) "
-                  "ON CONFLICT (sid) DO UPDATE SET expires = excluded.expires, session = excluded.session, ")
-        combined = _combined(f"{t}.")
-        self._sql = {
-            "load": f"SELECT CAST(session AS BLOB), created, {_ACCOUNT_COLUMNS} FROM {t} WHERE sid = ? AND {_LIVE}",
-            "write": insert + f"created = CASE WHEN {t}.expires > :now AND :keep THEN {t}.created ELSE excluded.created "
-                     "END, " + ", ".join(f"{c} = CASE WHEN {t}.expires > :now THEN {value} ELSE excluded.{c} END"
-                                          for c, value in combined.items()),
-            "create": insert + "created = excluded.created, " + ", ".join(f"{c} = excluded.{c}" for c in _ACCOUNT)
-                      + f" WHERE {t}.expires <= :now",
-            # Without an account, the account columns are left out: assigning them, even unchanged,
-            # rewrites the row's entry in the user index (a logged-in save cost 1.17x an anonymous
-            # one, bench/accounts.py).
-            "swap": f"UPDATE {t} SET expires = :expires, session = :session, created = coalesce(:given, created) "
-                    "WHERE sid = :sid AND session = :version AND expires > :now",
-            "swap_bound": f"UPDATE {t} SET expires = :expires, session = :session, created = coalesce(:given, created), "
-                          + ", ".join(f"{c} = {value}" for c, value in _combined("").items())
-                          + " WHERE sid = :sid AND session = :version AND expires > :now",
-            "refresh": f"UPDATE {t} SET expires = ? WHERE sid = ? AND expires > ?",
-            "purge": f"DELETE FROM {t} WHERE expires <= ?",
-            "purge_some": f"DELETE FROM {t} WHERE sid IN (SELECT sid FROM {t} WHERE expires <= ? ORDER BY expires LIMIT ?)",
-            "destroy": f"DELETE FROM {t} WHERE sid = ?",
-            "bound": f"SELECT {_SID}, expires, CAST(session AS BLOB), {_ACCOUNT_COLUMNS} FROM {t} "
-                     f"WHERE user_id = ? AND {_LIVE}",
-            "all_bound": f"SELECT {_SID}, expires, CAST(session AS BLOB), {_ACCOUNT_COLUMNS} FROM {t} "
-                         f"WHERE user_id IS NOT NULL AND {_LIVE}",
-        }
+        self._sql = statements(table)
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r}, table={self.table!r})"
@@ -161,6 +107,7 @@ class SQLiteStore(Store):
             )
             connection.execute(f'CREATE INDEX IF NOT EXISTS "{self.table}_expires" ON "{self.table}" (expires)')
             self._add_account_columns(connection)
+            connection.execute(self._sql["tombstones"])
         except BaseException:
             connection.close()
             raise
@@ -171,7 +118,7 @@ class SQLiteStore(Store):
         before accounts existed; idempotent, and safe against another process doing the same."""
         t = f'"{self.table}"'
         present = {row[1] for row in connection.execute(f"PRAGMA table_info({t})")}
-        for column, kind in _ACCOUNT.items():
+        for column, kind in ACCOUNT.items():
             if column not in present:
                 try:
                     connection.execute(f"ALTER TABLE {t} ADD COLUMN {column} {kind}")
@@ -214,13 +161,14 @@ class SQLiteStore(Store):
         created = now if record.created_ms is None else record.created_ms
         return {"sid": self.at_rest.key(sid), "session": text, "now": now, "created": created, "given": record.created_ms,
                 "keep": record.created_ms is None, "expires": self.expiry(record.expires_ms, now),
-                **_account_parameters(record.account)}
+                **account_parameters(record.account)}
 
     def _purge(self, now: int) -> None:
         """Delete expired rows, at most once per PURGE_INTERVAL, after a write."""
         if now >= self._next_purge:
             self._next_purge = now + PURGE_INTERVAL * 1000
             self._run(self._sql["purge"], (now,))
+            self._run(self._sql["purge_tombstones"], (now,))
 
     def write(self, sid: str, record: Record) -> None:
         row = self._row(sid, record)
@@ -251,6 +199,13 @@ class SQLiteStore(Store):
     def destroy_key(self, key: str) -> bool:
         return bool(self._run(self._sql["destroy"], (key,)) == 1)
 
+    def bury(self, key: str, until_ms: int) -> bool:
+        self._run(self._sql["bury"], (key, until_ms))  # first: the key is never unknown and not yet buried
+        return self.destroy_key(key)
+
+    def buried(self, key: str) -> bool:
+        return self._run(self._sql["buried"], (key, now_ms(self._clock)), "one") is not None
+
     def iter_bound(self, user_id: str | None = None) -> Iterator[Bound]:
         now = now_ms(self._clock)
         if user_id is None:
@@ -265,6 +220,7 @@ class SQLiteStore(Store):
 
     def purge(self, limit: int | None = None) -> int:
         now = now_ms(self._clock)
+        self._run(self._sql["purge_tombstones"], (now,))
         if limit is None:
             return int(self._run(self._sql["purge"], (now,)))
         return int(self._run(self._sql["purge_some"], (now, limit)))
@@ -274,7 +230,7 @@ class SQLiteStore(Store):
         return int(count)
 
     def all(self) -> dict[str, dict[str, Any]]:
-        rows = self._run(f'SELECT {_SID}, CAST(session AS BLOB) FROM "{self.table}" WHERE {_LIVE}',
+        rows = self._run(f'SELECT {SID}, CAST(session AS BLOB) FROM "{self.table}" WHERE {LIVE}',
                          (now_ms(self._clock),), "all")
         texts = ((_text(key, "session id"), _text(blob)) for key, blob in rows)
         opened = ((key, self.at_rest.open(stored)) for key, stored in texts if key is not None and stored is not None)
@@ -282,11 +238,12 @@ class SQLiteStore(Store):
                 if text is not None and (record := _record.parse(text[0])) is not None}
 
     def length(self) -> int:
-        (count,) = self._run(f'SELECT COUNT(*) FROM "{self.table}" WHERE {_LIVE}', (now_ms(self._clock),), "one")
+        (count,) = self._run(f'SELECT COUNT(*) FROM "{self.table}" WHERE {LIVE}', (now_ms(self._clock),), "one")
         return int(count)
 
     def clear(self) -> None:
         self._run(f'DELETE FROM "{self.table}"', ())
+        self._run(self._sql["clear_tombstones"], ())
 
     def close(self) -> None:
         """Close the connection (a later use opens a new one)."""
