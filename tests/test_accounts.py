@@ -109,7 +109,10 @@ def test_revoke_all_keeping_mine_logs_the_other_browser_out(store, clock):
     assert laptop.get("/me").text.startswith("alice")
     assert phone.get("/me").text == "None None"  # a fresh anonymous session at its next request
     response = phone.get("/set?key=cart&value=plums")
-    assert "connect.sid=" in set_cookie_of(response.headerlist)  # with a new id
+    assert set_cookie_of(response.headerlist) is None  # within the tombstone window: nothing stored or sent
+    clock.advance(61)
+    response = phone.get("/set?key=cart&value=plums")
+    assert "connect.sid=" in set_cookie_of(response.headerlist)  # then a new id, as for any unknown id
     assert [info.user_agent for info in app.sessions.sessions_of("alice")] == ["Laptop"]
     assert app.sessions.revoke_all("alice") == 1
     assert laptop.get("/me").text == "None None"

@@ -25,7 +25,7 @@ from wsgisession.serialization import loads
 
 from .conftest import codec
 from .mongo_fixtures import MONGO_SERVERS, database_on
-from .mongo_helpers import (SCENARIOS, SID, assert_same_document, at, expected_operations, from_vector,
+from .mongo_helpers import (SCENARIOS, SESSION_DOCUMENTS, SID, assert_same_document, at, expected_operations, from_vector,
                             session_written_by)
 
 SECRET = "at-rest test secret, long enough to be safe"
@@ -74,7 +74,7 @@ class Place:
         if self.name == "sqlite":
             with sqlite3.connect(self.path) as db:
                 return dict(db.execute("SELECT sid, session FROM sessions"))
-        return {doc["_id"]: doc["session"] for doc in self.collection.find()}
+        return {doc["_id"]: doc["session"] for doc in self.collection.find(SESSION_DOCUMENTS)}
 
 
 @pytest.fixture(params=["memory", "sqlite", *MONGO_SERVERS])

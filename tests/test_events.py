@@ -21,10 +21,11 @@ def test_a_hook_sees_each_lifecycle_event_with_a_salted_tag_never_the_id():
     client.get("/count")
     new = session_id(client.get("/regenerate"))
     client.get("/destroy")
-    client.get("/count", headers={"Cookie": "connect.sid=" + cookie_for(sid)})  # dead: unknown
+    client.get("/count", headers={"Cookie": "connect.sid=" + cookie_for(sid)})  # ended moments ago: tombstoned
+    client.get("/count", headers={"Cookie": "connect.sid=" + cookie_for("never-stored")})  # unknown
     client.get("/count", headers={"Cookie": "connect.sid=s%3Aforged.sig"})
     names = [event.name for event in seen]
-    for name in ("created", "loaded", "regenerated", "destroyed", "unknown_id", "bad_signature"):
+    for name in ("created", "loaded", "regenerated", "destroyed", "tombstoned", "unknown_id", "bad_signature"):
         assert name in names
     assert all(event.name in EVENTS for event in seen)
     tags = {event.session for event in seen} - {None}

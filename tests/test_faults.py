@@ -19,6 +19,7 @@ from pymongo import MongoClient
 from wsgisession import MongoStore, SessionMiddleware
 
 from .lost_updates import Gate, LocalServer, Reply, Request, SECRET, fetch, make_app, session_id
+from .mongo_helpers import SESSION_DOCUMENTS
 
 TIMEOUT = 1.0  # the store's server_selection_timeout (also pymongo's timeoutMS for each operation)
 BOUND = 3.0  # what "within the timeout" is allowed to take, scheduling slack included
@@ -214,7 +215,8 @@ def test_logout_while_a_request_holds_the_session(mongo_uri, path, concurrency, 
             assert app.gate.wait_for_arrivals(1), "request A never loaded the session"
             logout = app.request("/destroy", cookie)
             assert logout.status == 200 and logout.set_cookie == "connect.sid="  # expired (Max-Age=0)
-            assert collection.count_documents({}) == 0
+            assert collection.count_documents(SESSION_DOCUMENTS) == 0
+            assert collection.count_documents({"_id": "tombstone:" + sid}) == 1  # buried for tombstone_window
             app.gate.release.set()
             thread.join(BOUND)
             assert not thread.is_alive()
@@ -225,11 +227,11 @@ def test_logout_while_a_request_holds_the_session(mongo_uri, path, concurrency, 
                 assert collection.find_one({"_id": sid}) is not None
                 return
             assert a_reply.set_cookie is None  # no cookie for a session that no longer exists
-            assert collection.count_documents({}) == 0  # not recreated, under its id or any other
+            assert collection.count_documents(SESSION_DOCUMENTS) == 0  # not recreated, under its id or any other
             assert app.middleware.stats.dropped == (1 if path == "/hold/count" else 0)
             again = app.request("/read", cookie)  # the old cookie now gets a fresh, empty session
             assert again.status == 200 and again.body == {"data": {}, "is_new": True}
-            assert collection.count_documents({}) == 0  # an unmodified new session is not saved
+            assert collection.count_documents(SESSION_DOCUMENTS) == 0  # an unmodified new session is not saved
     finally:
         client.drop_database(database)
         client.close()

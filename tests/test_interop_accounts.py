@@ -129,3 +129,14 @@ def test_a_node_login_bound_through_the_collection_is_a_python_account(peers):
     fresh = node.get("/inc", jar).body
     assert fresh["cuenta"] == 1 and fresh["id"] != sid
     assert node.get("/inc", anonymous).body == {"cuenta": 2, "id": plain}  # the unbound session lives on
+
+
+def test_a_tombstone_python_leaves_is_invisible_to_node(peers):
+    python, node, cluster = peers
+    jar = Jar()
+    anonymous = node.get("/inc", jar).body["id"]
+    old = jar.copy()
+    python.get("/login?user=alice", jar)  # the anonymous id ends: Python buries it for tombstone_window
+    assert cluster.collection.find_one({"_id": "tombstone:" + anonymous}) is not None
+    fresh = node.get("/inc", old).body  # Node, asked for the ended id, finds no session: a fresh one, no error
+    assert fresh["cuenta"] == 1 and fresh["id"] not in (anonymous, None)

@@ -67,8 +67,9 @@ class Accounts:
     """The per-user operations of one middleware (``SessionCore.accounts``)."""
 
     def __init__(self, store: Store, events: Events, clock: Callable[[], float], secret: str | bytes,
-                 max_sessions_per_user: int | None = None) -> None:
+                 max_sessions_per_user: int | None = None, end: Callable[[str], bool | None] | None = None) -> None:
         self.store = store
+        self.end = end or store.destroy_key  # SessionCore.end: with tombstones, the key stays buried a while
         self.events = events
         self.clock = clock
         self.limit = max_sessions_per_user
@@ -137,7 +138,7 @@ class Accounts:
                    if bound.key not in spared)
 
     def _end(self, key: str, user_id: str, event: str) -> bool:
-        if self.store.destroy_key(key) is False:
+        if self.end(key) is False:
             return False  # already gone
         self.events.emit(event, key, user=user_id, keyed=True)
         return True
@@ -155,6 +156,10 @@ class Accounts:
         if p.account is not None and p.account.user_id != user_id:
             p.data.clear()  # another user's session: none of their data goes to this one
             p.written = True
+        if p.dropped and p.original_id != p.cookie_id:
+            # The cookie's id was ended moments ago (a tombstone: persistence.py): the request stores
+            # nothing, but a login proves who the user is now and starts a new session all the same.
+            p.dropped = False
         p.regenerate()
         p.bind(Account(user_id, now, now, user_agent[:MAX_USER_AGENT] if user_agent else None))
         self.events.emit("login", p.id, user=user_id)

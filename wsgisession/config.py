@@ -61,6 +61,7 @@ class SessionConfig:
     concurrency: Literal["merge", "overwrite"] = "merge"
     absolute_timeout: float | None = None
     max_sessions_per_user: int | None = None
+    tombstone_window: float = 60
     clock: Callable[[], float] = time.time
     merge: bool = field(init=False, repr=False)  # concurrency == "merge": saves are compare-and-sets that merge
     secrets: tuple[str | bytes, ...] = field(init=False, repr=False)  # ``secret`` as a tuple, newest first
@@ -90,6 +91,7 @@ class SessionConfig:
                 "implement it (see wsgisession.Store) or pass concurrency='overwrite'."
             )
         self._check_timeout()
+        check_seconds("tombstone_window", self.tombstone_window, positive=False, at_most=3600, hint=" (0: none)")
         limit = self.max_sessions_per_user
         if limit is not None and (type(limit) is not int or limit < 1):
             raise ConfigurationError(f"max_sessions_per_user must be a whole number of sessions, at least 1, or None; "

@@ -21,6 +21,7 @@ from .cookies import render_set_cookie
 from .events import Events, SaveStats
 from .ids import SessionIds
 from .persistence import SET_COOKIE
+from .serialization import now_ms
 from .session import Session, persistence_of
 from .session_cookie import SessionCookie
 
@@ -41,10 +42,24 @@ class SessionCore:
         self.events = Events(config.store.key)
         self.stats = SaveStats(self.events)
         self.ids = SessionIds(config.name, config.secrets, self.events)
-        self.accounts = Accounts(self.store, self.events, self.clock, config.secrets[0], config.max_sessions_per_user)
+        self.accounts = Accounts(self.store, self.events, self.clock, config.secrets[0], config.max_sessions_per_user,
+                                 self.end)
+        # The ids a login, a logout or a revocation ends are buried for the window (see end()).
+        self.tombstones = bool(config.tombstone_window) and self.store.keeps_tombstones
         # The stored cookie JSON of sessions without lifetime or priority, over http and https:
         # recognized on load without parsing (1 µs of the read-only request, bench/inprocess.py).
         self.plain_cookie_json = tuple(SessionCookie.plain_json(config.cookie, secure) for secure in (False, True))
+
+    def end(self, key: str) -> bool | None:
+        """Destroy the record stored under ``key`` (Store.key); whether there was one. With tombstones, the
+        key stays buried for ``tombstone_window``: a request that still presents it stores nothing."""
+        if self.tombstones:
+            return self.store.bury(key, now_ms(self.clock) + int(self.config.tombstone_window * 1000))
+        return self.store.destroy_key(key)
+
+    def buried(self, sid: str) -> bool:
+        """Whether another request ended ``sid`` less than ``tombstone_window`` ago."""
+        return self.tombstones and self.store.buried(self.store.key(sid))
 
     def open(self, cookie_header: str | None, is_secure: bool, request: Any, user_agent: str | None = None) -> Session:
         """The request's session; nothing is read until the app uses it (``user_agent``: kept at login)."""

@@ -45,6 +45,8 @@ EVENTS = {
     "reauthenticated": "session %s re-authenticated",
     "revoked": "session %s revoked",
     "evicted": "session %s ended: its user logged in beyond max_sessions_per_user",
+    "tombstoned": "session %s ended moments ago (a login, a logout or a revocation raced this request): "
+                  "nothing is stored or sent",
 }
 
 

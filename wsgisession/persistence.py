@@ -3,20 +3,20 @@
 At the end of a request that used its session, ``commit`` decides as express-session does
 (its ``shouldSave``, ``shouldTouch`` and ``shouldSetCookie``):
 
-| the session...                                  | store          | Set-Cookie                        |
-|-------------------------------------------------|----------------|-----------------------------------|
-| is new (no live record for the cookie)          | save if        | if modified (or                   |
-|                                                 | modified       | ``save_uninitialized``, saved too)|
-| was loaded, modified (or ``resave``, or a       | save           | if ``rolling``, or the cookie has |
-| stored cookie to repair)                        |                | an expiry                         |
-| was loaded, unmodified                          | touch (expiry) | if ``rolling``                    |
-| was destroyed in this request                   | (destroyed)    | an expired one, if a cookie came  |
+| the session...                                                 | store            | Set-Cookie                 |
+|----------------------------------------------------------------|------------------|----------------------------|
+| is new (no live record for the cookie)                         | save if modified | if modified (or saved)     |
+| was loaded, modified (or ``resave``, or a record to repair)    | save             | if ``rolling`` or expiring |
+| was loaded, unmodified                                         | touch (expiry)   | if ``rolling``             |
+| was destroyed in this request                                  | (destroyed)      | an expired one, if needed  |
+| is dropped: another request ended its id, before or meanwhile  | nothing          | none                       |
 
 *Modified* means the data's JSON or the cookie's own settings (max age, priority) differ from
 what was loaded, or the id changed (``regenerate``). No Set-Cookie is sent for a Secure cookie
 over plain http. Saves are compare-and-sets (``concurrency="merge"``): when another request
-saved meanwhile, this one re-applies only its own changes on top (``merge.py``); when another
-request destroyed the session, it stays destroyed.
+saved meanwhile, this one re-applies only its own changes on top (``merge.py``). One rule for a
+logout, a login or a revocation that races a request: the request is dropped, whether the id
+ended while it ran (its save finds the record gone) or just before it came (a tombstone).
 """
 
 from __future__ import annotations
@@ -71,13 +71,11 @@ class Persistence:
 
     def __init__(self, core: SessionCore, cookie_header: str | None, is_secure: bool, request: Any) -> None:
         self.core = core
-        self.request = request
-        self.is_secure = is_secure
+        self.request, self.is_secure = request, is_secure
         self.delivered_id: str | None = None  # the id the browser holds once the headers are out
         self.committed: State | None = None  # what commit() left in the store
-        self.used_late = False  # used after commit(): finish() compares again
-        self.expire_cookie = False
-        self.dropped = False  # another request destroyed it while this one ran: never recreate
+        self.used_late = self.expire_cookie = False  # used_late: used after commit(), finish() compares again
+        self.dropped = False  # another request ended its id, before or while this one ran: nothing stored or sent
         self.retired: str | None = None  # the stored id a regenerate() left, destroyed at the next save
         # The cookie is read (and HMAC-checked) only now, when the session is first used.
         sid = self.cookie_id = core.ids.read(cookie_header)
@@ -95,7 +93,8 @@ class Persistence:
         options = core.config.cookie
         parsed = None if loaded is None else record.split(loaded.text, core.plain_cookie_json[self.is_secure])
         if loaded is None or parsed is None:
-            core.events.emit("unknown_id" if loaded is None else "unreadable", sid)
+            self.dropped = loaded is None and core.buried(sid)  # ended moments ago: dropped, see the table
+            core.events.emit("tombstoned" if self.dropped else "unknown_id" if loaded is None else "unreadable", sid)
             return False
         stored_cookie, data, data_json, known = parsed
         self.created_ms = created = loaded.created_ms
@@ -177,11 +176,11 @@ class Persistence:
 
     def destroy(self) -> None:
         """Delete everything this browser had, and start an empty session with an expired cookie."""
-        store = self.core.store
+        core = self.core
         # The session, the id it was regenerated from, and the id the cookie presented (even unreadable).
         for sid in {self.id, self.retired, self.cookie_id}:
             if sid is not None:
-                store.destroy(sid)
+                core.end(core.store.key(sid))
         self.core.events.emit("destroyed", self.id)
         self.retired = None
         if self.cookie_id:
@@ -192,9 +191,9 @@ class Persistence:
         """Destroy the id this session was regenerated from; False (and drop) if a logout did first."""
         old, self.retired = self.retired, None
         assert old is not None
-        store = self.core.store
-        if store.destroy(old) is False and self.core.config.merge:
-            store.destroy(self.id)
+        core = self.core
+        if core.end(core.store.key(old)) is False and core.config.merge:
+            core.store.destroy(self.id)
             self._drop()
             return False
         return True
@@ -250,6 +249,8 @@ class Persistence:
 
     def commit(self) -> str | None:
         """Save or touch as express-session does (the table above); return SET_COOKIE, EXPIRE_COOKIE or None."""
+        if self.dropped:
+            return None
         config = self.core.config
         cookie = self.cookie
         cookie.reset()

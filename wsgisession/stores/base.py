@@ -182,6 +182,21 @@ class Store(ABC):
         """``destroy`` a record known by its key (a Bound's), not by its session id."""
         return self.destroy(key)  # (right as long as keys are ids; a store that transforms them overrides this)
 
+    def bury(self, key: str, until_ms: int) -> bool | None:
+        """``destroy_key(key)``, leaving a tombstone for the key until ``until_ms`` (epoch ms); whether
+        there was a record. Optional: without it, the ids a login or logout ends leave no trace, and a
+        request racing that login or logout may send a cookie over the new one (see the README)."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no tombstones (no bury())")
+
+    def buried(self, key: str) -> bool:
+        """Whether a tombstone for ``key`` is still live (``bury``)."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no tombstones (no buried())")
+
+    @property
+    def keeps_tombstones(self) -> bool:
+        """Whether this store implements ``bury`` and ``buried``."""
+        return type(self).bury is not Store.bury
+
     def iter_bound(self, user_id: str | None = None) -> Iterator[Bound]:
         """The live records bound to ``user_id`` (None: to any user), found through an index.
 

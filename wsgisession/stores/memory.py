@@ -47,6 +47,7 @@ class MemoryStore(Store):
         self._records: dict[str, Entry] = {}
         self._expires: dict[str, int] = {}  # key -> expires ms
         self._users: dict[str, set[str]] = {}  # user id -> the keys bound to it: the per-user index
+        self._tombstones: dict[str, int] = {}  # key -> until when it stays buried (ms)
         self._next_purge = 0  # epoch ms of the next sweep of expired records
 
     def _live_entry(self, key: str, now: float) -> Entry | None:
@@ -115,6 +116,8 @@ class MemoryStore(Store):
         expired = sorted((key for key, when in expires.items() if when <= now), key=expires.__getitem__)[:limit]
         for key in expired:
             self._delete(key)
+        for key in [key for key, until in self._tombstones.items() if until <= now]:
+            del self._tombstones[key]
         return len(expired)
 
     def write(self, sid: str, record: Record) -> None:
@@ -135,6 +138,14 @@ class MemoryStore(Store):
     def destroy_key(self, key: str) -> bool:
         with self._lock:
             return self._delete(key)
+
+    def bury(self, key: str, until_ms: int) -> bool:
+        with self._lock:
+            self._tombstones[key] = until_ms
+            return self._delete(key)
+
+    def buried(self, key: str) -> bool:
+        return self._tombstones.get(key, 0) > now_ms(self._clock)
 
     def _live(self) -> dict[str, str]:
         now = now_ms(self._clock)
@@ -174,6 +185,7 @@ class MemoryStore(Store):
             self._records.clear()
             self._expires.clear()
             self._users.clear()
+            self._tombstones.clear()
 
     def close(self) -> None:
         """Nothing to release."""

@@ -31,6 +31,7 @@ from .at_rest import AtRest
 from .base import DEFAULT_TTL, Bound, Loaded, Record, check_size, validate_ttl
 from .mongo_documents import SessionDicts, Version, account_of, account_update, bound_of, decode, embedded, live, session_text
 from .mongo_expiry import ExpiredRemoval, TTLIndexWarning
+from .mongo_tombstones import Tombstones
 
 __all__ = ["MongoStore", "TTLIndexWarning"]
 
@@ -81,21 +82,17 @@ class MongoStore(SessionDicts):  # a Store, with connect-mongo's get/set/touch
         self._codec = collection.codec_options
         self._raw = collection.with_options(codec_options=self._codec.with_options(document_class=RawBSONDocument))
         self.ttl = validate_ttl(ttl)
-        self.auto_remove = auto_remove
-        self.auto_remove_interval = auto_remove_interval
-        self.touch_after = touch_after
-        self.stringify = stringify
-        self.timestamps = timestamps
+        self.auto_remove, self.auto_remove_interval, self.touch_after = auto_remove, auto_remove_interval, touch_after
+        self.stringify, self.timestamps = stringify, timestamps
         self.tracks_creation = timestamps  # load() knows creation times: connect-mongo's createdAt
         self._clock = clock
         self._own_client: MongoClient[Any] | None = None
         self._users_indexed = False
-        # Compare-and-set saves of one session are serialized within this process: MongoDB applies
-        # a filtered update atomically anyway, but some compatible servers do not (FerretDB 1.x
-        # evaluates the filter and writes in two steps), and there this keeps the threads of one
-        # process from losing each other's updates.
+        # Compare-and-set saves of one session are serialized in this process: MongoDB applies a filtered
+        # update atomically, FerretDB 1.x in two steps (where this keeps one process's threads from losing updates).
         self._save_locks = tuple(threading.Lock() for _ in range(_SAVE_LOCK_STRIPES))
         self._expiry = ExpiredRemoval(self, now_ms(self._clock))
+        self._tombstones = Tombstones(self, now_ms(self._clock))
 
     @classmethod
     def from_url(cls, url: str, *, db_name: str | None = None, collection: str = "sessions",
@@ -106,9 +103,8 @@ class MongoStore(SessionDicts):  # a Store, with connect-mongo's get/set/touch
                  transform_id: Callable[[str], str] | None = None) -> MongoStore:
         """A store on its own client (closed by ``close()``); the database comes from the URL path.
 
-        The timeout (seconds) bounds each whole operation, retries included, so a request never
-        hangs on a dead or frozen server (pymongo's default is 30 s). Nothing connects yet. The
-        other options are the constructor's.
+        The timeout (seconds) bounds each whole operation, retries included, so a request never hangs
+        on a dead or frozen server (pymongo's is 30 s). Nothing connects yet; the rest is the constructor's.
         """
         timeout = server_selection_timeout
         check_seconds("server_selection_timeout", timeout, at_most=300)
@@ -140,8 +136,6 @@ class MongoStore(SessionDicts):  # a Store, with connect-mongo's get/set/touch
     def __repr__(self) -> str:  # names the collection, never the URL (it may hold credentials)
         return f"MongoStore({self.collection.full_name!r})"
 
-    # -- plumbing ------------------------------------------------------------------------------
-
     @contextmanager
     def _guard(self, action: str) -> Iterator[None]:
         """Turn driver errors into StoreUnavailable; messages never carry a session id."""
@@ -152,8 +146,6 @@ class MongoStore(SessionDicts):  # a Store, with connect-mongo's get/set/touch
             code = getattr(exc, "code", None)
             detail = f"{type(exc).__name__}" + (f", code {code}" if code is not None else "")
             raise StoreUnavailable(f"MongoDB session store: {action} failed ({detail}).") from exc
-
-    # -- the Store protocol ---------------------------------------------------------------------
 
     def _opened(self, doc: dict[str, Any]) -> tuple[str, bool] | None:
         """A document's session JSON (decrypted), and whether to seal it again; None if unreadable."""
@@ -244,6 +236,14 @@ class MongoStore(SessionDicts):  # a Store, with connect-mongo's get/set/touch
     def destroy(self, sid: str) -> bool | None:
         return self.destroy_key(self.at_rest.key(sid))
 
+    def bury(self, key: str, until_ms: int) -> bool | None:
+        with self._guard("destroy"):
+            return self._tombstones.bury(key, until_ms, now_ms(self._clock))
+
+    def buried(self, key: str) -> bool:
+        with self._guard("get"):
+            return self._tombstones.buried(key, now_ms(self._clock))
+
     def destroy_key(self, key: str) -> bool | None:
         with self._guard("destroy"):
             result = self.collection.delete_one({"_id": key})
@@ -270,6 +270,7 @@ class MongoStore(SessionDicts):  # a Store, with connect-mongo's get/set/touch
 
     def purge(self, limit: int | None = None) -> int:
         with self._guard("purge"):
+            self._tombstones.sweep(now_ms(self._clock))
             return self._expiry.purge(now_ms(self._clock), limit)
 
     def count_expired(self) -> int:
