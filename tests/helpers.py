@@ -56,9 +56,9 @@ class SpyStore(Store):
         self._record("save", sid)
         return self.inner.save(sid, record, version)
 
-    def refresh(self, sid: str, expires_ms: int | None, version: Any) -> None:
+    def refresh(self, sid: str, expires_ms: int | None, version: Any) -> Any:
         self._record("refresh", sid)
-        self.inner.refresh(sid, expires_ms, version)
+        return self.inner.refresh(sid, expires_ms, version)
 
     def destroy(self, sid: str) -> Any:
         self._record("destroy", sid)

@@ -101,7 +101,7 @@ def test_a_session_destroyed_meanwhile_stays_destroyed(stored, clock, modify):
         slow["logged_in"] = True
     assert slow.commit() == [("Vary", "Cookie")]
     slow.finish()
-    assert stored.get(SID) is None and stats.dropped == int(modify)
+    assert stored.get(SID) is None and stats.dropped == 1  # its save, or its touch, found the record gone
 
 
 def test_overwrite_mode_loses_the_other_update(stored, clock):

@@ -228,7 +228,7 @@ def test_logout_while_a_request_holds_the_session(mongo_uri, path, concurrency, 
                 return
             assert a_reply.set_cookie is None  # no cookie for a session that no longer exists
             assert collection.count_documents(SESSION_DOCUMENTS) == 0  # not recreated, under its id or any other
-            assert app.middleware.stats.dropped == (1 if path == "/hold/count" else 0)
+            assert app.middleware.stats.dropped == 1  # its save, or its touch, found the record gone
             again = app.request("/read", cookie)  # the old cookie now gets a fresh, empty session
             assert again.status == 200 and again.body == {"data": {}, "is_new": True}
             assert collection.count_documents(SESSION_DOCUMENTS) == 0  # an unmodified new session is not saved

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 import pytest
 from webtest import TestApp
 
-from wsgisession import ConfigurationError, MemoryStore, SessionMiddleware, get_session
+from wsgisession import ConfigurationError, MemoryStore, SessionError, SessionMiddleware, get_session
 
 from .helpers import set_cookie_of
 
@@ -100,7 +100,7 @@ def test_a_double_submitted_login_leaves_the_browser_logged_in(browser, store):
 
 @pytest.mark.parametrize("loaded_first", [False, True], ids=["after", "during"])
 def test_no_request_recreates_a_cookie_over_a_logout(browser, store, loaded_first):
-    ware, client, old = browser
+    ware, client, _ = browser
     client.get("/login?user=alice")
     logged_in = cookie_header(client)
     racing = in_flight(ware, logged_in) if loaded_first else None
@@ -113,6 +113,49 @@ def test_no_request_recreates_a_cookie_over_a_logout(browser, store, loaded_firs
         headers = request_with(ware, logged_in, "/set?key=last_page&value=/cart")
     assert not any(name == "Set-Cookie" for name, _ in headers)  # neither logged in nor anonymous
     assert store.all() == {}
+
+
+def test_a_rolling_cookie_is_not_resent_for_an_id_that_ended_meanwhile(store, clock):
+    ware = middleware(store, clock, rolling=True)
+    client = TestApp(ware)
+    client.get("/set?key=cart&value=pears")
+    racing = in_flight(ware, cookie_header(client))  # loaded, unmodified: would only touch and resend
+    client.get("/login?user=alice")
+    assert not any(name == "Set-Cookie" for name, _ in ware.core.close(racing))
+    assert client.get("/").text.startswith("alice")
+
+
+def test_only_ids_a_browser_holds_are_buried(store, clock, monkeypatch):
+    ware = middleware(store, clock)
+    buried = []
+    real = store.bury
+    monkeypatch.setattr(store, "bury", lambda key, until: buried.append(key) or real(key, until))
+    client = TestApp(ware)
+    client.get("/logout")  # no cookie: nothing to bury
+    client.get("/login?user=alice")  # a fresh session logs in: its first id was never sent
+    assert buried == []
+    old = cookie_header(client)
+    client.get("/logout")
+    assert buried == [store.key(session_id(old))]
+    request_with(ware, old, "/logout")  # a logout in the tombstoned request does not extend the window
+    assert len(buried) == 1
+
+
+def test_reload_in_a_dropped_request_keeps_it_dropped(browser, store):
+    ware, client, old = browser
+    client.get("/login?user=alice")
+    racing = ware.core.open(old, False, None)
+    racing["k"] = "v"
+    with pytest.raises(SessionError):
+        racing.reload()  # the fresh session was never stored
+    racing["k"] = "w"
+    assert not any(name == "Set-Cookie" for name, _ in ware.core.close(racing))
+
+
+def session_id(header: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(header.split("=", 1)[1])[2:].rsplit(".", 1)[0]
 
 
 def test_after_the_window_an_old_id_is_one_more_unknown_id(browser, store, clock):
@@ -145,7 +188,7 @@ def test_a_window_of_zero_keeps_no_tombstones(store, clock):
 
 
 def test_a_live_cookie_costs_no_tombstone_lookup(browser, store, monkeypatch):
-    ware, client, _ = browser
+    _, client, _ = browser
     looked_up = []
     monkeypatch.setattr(store, "buried", lambda key: looked_up.append(key) or False)
     client.get("/set?key=k&value=v")

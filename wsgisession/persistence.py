@@ -55,10 +55,6 @@ class Persistence:
                  "version", "base", "loaded", "saved", "committed", "used_late", "expire_cookie", "dropped", "retired",
                  "created_ms", "pending_created", "written", "account", "account_dirty")
 
-    id: str
-    original_id: str
-    data: dict[str, Any]
-    cookie: SessionCookie
     version: Any  # the store's token for what it held when loaded or last saved
     base: str  # the data's JSON as last seen in the store: what our changes are relative to
     written: bool  # the app set or deleted a key since ``base`` was the data's JSON
@@ -93,7 +89,7 @@ class Persistence:
         options = core.config.cookie
         parsed = None if loaded is None else record.split(loaded.text, core.plain_cookie_json[self.is_secure])
         if loaded is None or parsed is None:
-            self.dropped = loaded is None and core.buried(sid)  # ended moments ago: dropped, see the table
+            self.dropped = self.dropped or loaded is None and core.buried(sid)  # ended moments ago: see the table
             core.events.emit("tombstoned" if self.dropped else "unknown_id" if loaded is None else "unreadable", sid)
             return False
         stored_cookie, data, data_json, known = parsed
@@ -142,9 +138,8 @@ class Persistence:
         """What the session holds now, to compare with what was loaded and saved."""
         data = self.data
         if not self.written and all(type(value) in _IMMUTABLE for value in data.values()):
-            # No key set or deleted, and no value that could have changed in place: the data is
-            # still what ``base`` serializes, so it is not serialized again (0.7 µs of the
-            # read-only request, bench/inprocess.py).
+            # No key set or deleted, and no value that could have changed in place: the data is still what
+            # ``base`` serializes, not serialized again (0.7 µs of the read-only request, bench/inprocess.py).
             return (self.base, self.cookie.settings())
         return (record.serialize(data), self.cookie.settings())
 
@@ -176,11 +171,10 @@ class Persistence:
 
     def destroy(self) -> None:
         """Delete everything this browser had, and start an empty session with an expired cookie."""
-        core = self.core
         # The session, the id it was regenerated from, and the id the cookie presented (even unreadable).
         for sid in {self.id, self.retired, self.cookie_id}:
             if sid is not None:
-                core.end(core.store.key(sid))
+                self._end(sid)
         self.core.events.emit("destroyed", self.id)
         self.retired = None
         if self.cookie_id:
@@ -191,12 +185,18 @@ class Persistence:
         """Destroy the id this session was regenerated from; False (and drop) if a logout did first."""
         old, self.retired = self.retired, None
         assert old is not None
-        core = self.core
-        if core.end(core.store.key(old)) is False and core.config.merge:
-            core.store.destroy(self.id)
+        if self._end(old) is False and self.core.config.merge:
+            self.core.store.destroy(self.id)
             self._drop()
             return False
         return True
+
+    def _end(self, sid: str) -> bool | None:
+        """Destroy ``sid``'s record, and bury the id (SessionCore.end) if the browser holds it: the
+        cookie's, loaded (an id never stored or sent, or one already buried, needs no tombstone)."""
+        core = self.core
+        buried = sid == self.cookie_id == self.original_id and not self.dropped
+        return core.end(core.store.key(sid)) if buried else core.store.destroy(sid)
 
     def _drop(self) -> None:
         self.core.events.emit("dropped", self.id)  # another request destroyed it: it stays destroyed
@@ -208,8 +208,7 @@ class Persistence:
         """Write the session (a compare-and-set that merges, with merging on); None if destroyed meanwhile."""
         if self.dropped:
             return None
-        core = self.core
-        store = core.store
+        core, store = self.core, self.core.store
         if not core.config.merge:
             store.write(self.id, self._record(state))
             return self._written(state)
@@ -266,8 +265,9 @@ class Persistence:
             state = saved
             if self.original_id != self.cookie_id:  # started fresh in this request (a login's too)
                 self.core.events.emit("created", self.id)
-        elif not new:
-            self.core.store.refresh(self.id, cookie.expires_ms, self.version)
+        elif not new and self.core.store.refresh(self.id, cookie.expires_ms, self.version) is False and config.merge:
+            self._drop()  # ended meanwhile (a rolling cookie would bring the dead id back)
+            return None
         self.committed = state
         send = (config.save_uninitialized or modified) if new else (
             config.rolling or (cookie.expires_ms is not None and modified))

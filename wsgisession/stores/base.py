@@ -136,10 +136,11 @@ class Store(ABC):
         """Create or replace the record (keeping its creation time unless ``record.created_ms`` is given)."""
 
     @abstractmethod
-    def refresh(self, sid: str, expires_ms: int | None, version: Any) -> None:
+    def refresh(self, sid: str, expires_ms: int | None, version: Any) -> bool | None:
         """Extend the live record's expiry without rewriting its data; ``version`` is what load() returned.
 
-        A missing record stays missing.
+        A missing record stays missing: return False then (True: refreshed; None: the store cannot
+        tell, or skipped the write). A request whose record was found gone sends no cookie.
         """
 
     @abstractmethod

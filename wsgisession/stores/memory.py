@@ -126,11 +126,13 @@ class MemoryStore(Store):
     def save(self, sid: str, record: Record, version: Any) -> str | None:
         return self._put(sid, record, version, True)
 
-    def refresh(self, sid: str, expires_ms: int | None, version: Any) -> None:
+    def refresh(self, sid: str, expires_ms: int | None, version: Any) -> bool:
         key = self.at_rest.key(sid)
         now = now_ms(self._clock)
         if key in self._records and self._expires.get(key, 0) > now:  # (a record destroyed meanwhile
             self._expires[key] = self.expiry(expires_ms, now)  # leaves an expiry the next sweep removes)
+            return True
+        return False
 
     def destroy(self, sid: str) -> bool:
         return self.destroy_key(self.at_rest.key(sid))

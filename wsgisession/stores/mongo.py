@@ -216,22 +216,21 @@ class MongoStore(SessionDicts):  # a Store, with connect-mongo's get/set/touch
         self._expiry.after_write(now)
         return Version(update["$set"]["session"], now if self.touch_after > 0 else None)
 
-    def refresh(self, sid: str, expires_ms: int | None, version: Any) -> None:
+    def refresh(self, sid: str, expires_ms: int | None, version: Any) -> bool | None:
         """connect-mongo's touch(): skipped while the record is younger than ``touch_after``."""
         now = now_ms(self._clock)
         fields: dict[str, Any] = {}
         modified_ms = None if version is None else version.last_modified_ms
         if self.touch_after > 0 and modified_ms:
             if now - modified_ms < self.touch_after * 1000:
-                return  # recently written: skip the write entirely
+                return None  # recently written: skip the write entirely
             fields["lastModified"] = _date(now)
         fields["expires"] = _date(self.expiry(expires_ms, now))
-        update: dict[str, Any] = {"$set": fields}
-        if self.timestamps:
-            update["$currentDate"] = {"updatedAt": True}
+        update: dict[str, Any] = {"$set": fields, **({"$currentDate": {"updatedAt": True}} if self.timestamps else {})}
         with self._guard("touch"):
-            self.collection.update_one({"_id": self.at_rest.key(sid)}, update)  # a vanished record stays vanished
+            result = self.collection.update_one({"_id": self.at_rest.key(sid)}, update)  # a vanished record stays so
         self._expiry.after_write(now)
+        return result.matched_count == 1 if result.acknowledged else None
 
     def destroy(self, sid: str) -> bool | None:
         return self.destroy_key(self.at_rest.key(sid))

@@ -1,10 +1,10 @@
 """MongoStore's tombstones: the ids a login or logout ended, kept for a short window.
 
 A tombstone is a document of its own in the sessions collection, ``{_id: "tombstone:" + key,
-expires: null, tombstoneUntil: <date>}``: connect-mongo never reads it (it looks ids up by their
-own ``_id``, and its ``all()`` filter, like every live-session filter here, skips a null
-``expires``), and a request of Node that touches the ended id still finds nothing to touch, as
-before. ``tombstoneUntil`` is its expiry: a TTL index removes it (``auto_remove="native"``), or
+expires: null, tombstoneUntil: <date>}``: connect-mongo never loads, lists or touches it (it
+looks ids up by their own ``_id``, and its ``all()`` filter, like every live-session filter here,
+skips a null ``expires``; only its ``length()`` counts every document), and a request of Node that
+touches the ended id still finds nothing to touch, as before. ``tombstoneUntil`` is its expiry: a TTL index removes it (``auto_remove="native"``), or
 the store does, every interval (``"interval"``) and on ``purge()``.
 """
 

@@ -25,6 +25,8 @@ __all__ = ["SQLiteStore"]
 logger = logging.getLogger(__name__)
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 PURGE_INTERVAL = 600  # seconds between sweeps of expired rows
+
+
 def _text(blob: bytes | None, what: str = "session") -> str | None:
     """A column's text, or None (logged). Text is read as bytes: sqlite3 would raise on a row that
     is not UTF-8, and one bad row must read as missing, not fail the store."""
@@ -189,9 +191,9 @@ class SQLiteStore(Store):
         self._purge(row["now"])
         return row["session"] if changed == 1 else None
 
-    def refresh(self, sid: str, expires_ms: int | None, version: Any) -> None:
+    def refresh(self, sid: str, expires_ms: int | None, version: Any) -> bool:
         now = now_ms(self._clock)
-        self._run(self._sql["refresh"], (self.expiry(expires_ms, now), self.at_rest.key(sid), now))
+        return bool(self._run(self._sql["refresh"], (self.expiry(expires_ms, now), self.at_rest.key(sid), now)) == 1)
 
     def destroy(self, sid: str) -> bool:
         return self.destroy_key(self.at_rest.key(sid))
