@@ -31,7 +31,6 @@ from . import lost_updates
 from .lost_updates import Lab, Outcome, Request, fetch, is_ferretdb
 from .mongo_fixtures import MONGO_SERVERS
 
-OVERWRITE_ATTEMPTS = 3  # it is a race: a few bounded tries to catch one lost update
 STORES = ["sqlite", *MONGO_SERVERS]  # where the sessions of a test are stored
 
 
@@ -142,24 +141,16 @@ def test_merge_across_processes_loses_no_acknowledged_update(lab, server_is_atom
     expect_none_lost(outcome.lost(), n, server_is_atomic=server_is_atomic)
 
 
-def test_worst_case_overwrite_keeps_only_the_last_writer(labs):
-    n = 8
-    outcome = labs("sqlite").run(["sqlite-overwrite"], n, worst_case=True)
-    assert outcome.refused() == [] and len(outcome.lost()) == n - 1
-
-
 @pytest.mark.parametrize("store", STORES)
 def test_overwrite_loses_updates(labs, store):
-    """``concurrency="overwrite"`` is the plain upsert of express-session: the race the default closes."""
-    n = max(lost_updates.SIZES)
-    lost = []
-    for _ in range(OVERWRITE_ATTEMPTS):
-        outcome = labs(store).run([f"{backend_of(store)}-overwrite"], n)
-        assert outcome.refused() == []
-        lost.append(len(outcome.lost()))
-        if lost[-1]:
-            break
-    assert max(lost) > 0, f"no update lost in {len(lost)} runs of {n} concurrent overwrites: {lost}"
+    """``concurrency="overwrite"`` is the plain upsert of express-session: the race the default closes.
+
+    Every request loads before any saves (the worst case, held by the lab's gate), so the outcome
+    does not depend on how a busy machine schedules the threads: only the last writer's key stays.
+    """
+    n = 8
+    outcome = labs(store).run([f"{backend_of(store)}-overwrite"], n, worst_case=True)
+    assert outcome.refused() == [] and len(outcome.lost()) == n - 1
 
 
 def test_our_saves_never_erase_a_key_connect_mongo_wrote(lab, server_is_atomic):
