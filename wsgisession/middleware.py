@@ -248,7 +248,7 @@ class _Exchange:
             ("Content-Length", str(len(body))),
             ("Retry-After", "5"),
             ("Cache-Control", "no-store"),
-        ], exc_info)
+        ], exc_info if self._write is not None else None)  # (no header reached the server: nothing to replace)
         return [body]
 
     def __iter__(self) -> Iterator[bytes]:

@@ -11,12 +11,11 @@ At the end of a request that used its session, ``commit`` decides as express-ses
 | was destroyed in this request                                  | (destroyed)      | an expired one, if needed  |
 | is dropped: another request ended its id, before or meanwhile  | nothing          | none                       |
 
-*Modified* means the data's JSON or the cookie's own settings (max age, priority) differ from
-what was loaded, or the id changed (``regenerate``). No Set-Cookie is sent for a Secure cookie
-over plain http. Saves are compare-and-sets (``concurrency="merge"``): when another request
-saved meanwhile, this one re-applies only its own changes on top (``merge.py``). One rule for a
-logout, a login or a revocation that races a request: the request is dropped, whether the id
-ended while it ran (its save finds the record gone) or just before it came (a tombstone).
+*Modified*: see ``modified``. No Set-Cookie is sent for a Secure cookie over plain http. Saves
+are compare-and-sets (``concurrency="merge"``): when another request saved meanwhile, this one
+re-applies only its own changes on top (``merge.py``). One rule for a logout, a login or a
+revocation racing a request: it is dropped, whether the id ended while it ran (its save or touch
+finds the record gone) or just before it came (a tombstone).
 """
 
 from __future__ import annotations
@@ -108,11 +107,8 @@ class Persistence:
         if invalid:
             logger.warning("session %s: ignored invalid stored cookie value(s) %s; using the configured ones",
                            core.events.tag(sid), ", ".join(invalid))
-        self.data = data
-        self.version = loaded.version
-        self.base = data_json
+        self.data, self.version, self.base, self.account = data, loaded.version, data_json, loaded.account
         self.written = self.account_dirty = False
-        self.account = loaded.account
         self.loaded = (data_json, self.cookie.settings())
         # With resave, a record to repair or re-encrypt, or a creation time to write, it is saved even if unchanged.
         self.saved = None if core.config.resave or invalid or loaded.stale or self.pending_created is not None else (
@@ -122,11 +118,9 @@ class Persistence:
 
     def _fresh(self) -> None:
         self.id = self.original_id = SessionIds.new(self.core.config.genid, self.request)
-        self.data = {}
+        self.data, self.base, self.cookie = {}, "{}", self._new_cookie()
         self.written = self.account_dirty = False
         self.version = self.created_ms = self.pending_created = self.saved = self.account = None
-        self.cookie = self._new_cookie()
-        self.base = "{}"
         self.loaded = ("{}", self.cookie.settings())
 
     def _new_cookie(self) -> SessionCookie:
@@ -142,6 +136,11 @@ class Persistence:
             # ``base`` serializes, not serialized again (0.7 µs of the read-only request, bench/inprocess.py).
             return (self.base, self.cookie.settings())
         return (record.serialize(data), self.cookie.settings())
+
+    def modified(self, state: State | None = None) -> bool:
+        """Whether the data's JSON or the cookie's own settings (max age, priority) differ from what was
+        loaded, the id changed (``regenerate``), or the account is to be written (a login)."""
+        return self.id != self.original_id or self.account_dirty or (state or self.state()) != self.loaded
 
     def _record(self, state: State) -> Record:
         cookie = self.cookie
@@ -254,7 +253,7 @@ class Persistence:
         cookie = self.cookie
         cookie.reset()
         state = self.state()
-        modified = self.id != self.original_id or state != self.loaded or self.account_dirty
+        modified = self.modified(state)
         new = self.cookie_id != self.id
         should_save = modified if new and not config.save_uninitialized and self.saved is None else (
             self.id != self.original_id or state != self.saved or self.account_dirty)

@@ -109,6 +109,11 @@ class Session(MutableMapping[str, Any]):
         return p.id != p.cookie_id
 
     @property
+    def modified(self) -> bool:
+        """Whether this request changed the session (its data, cookie settings, id or account) so far."""
+        return self._persistence().modified()
+
+    @property
     def cookie(self) -> SessionCookie:
         """This session's cookie settings (``max_age`` and ``priority`` can be set per session)."""
         return self._persistence().cookie

@@ -1,0 +1,96 @@
+"""The Flask twin of server.js: a Flask app with Flask-Login on wsgisession.flask + MongoStore, on waitress.
+
+The environment contract of python_app.py (PORT, MONGODB_URL, COLLECTION, SECRETS, COOKIE holding
+*express* cookie options, PROXY, TOUCH_AFTER, AUTO_REMOVE, AT_REST_CRYPTO, AT_REST_TRANSFORM), read by
+its own helpers. Routes: GET /inc and /session as server.js's; GET /login?user=U is Flask-Login's
+``login_user`` (no password: a test), /logout its ``logout_user``, /me who Flask-Login and
+wsgisession say is logged in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from typing import Any
+
+from flask import Flask, jsonify, request, session
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+
+from tests.interop.python_app import at_rest_options, cookie_options, describe, fail
+from wsgisession import MongoStore
+from wsgisession.flask import install
+
+
+class User(UserMixin):
+    def __init__(self, user_id: str) -> None:
+        self.id = user_id
+
+
+def create_app(env: Any) -> tuple[Flask, MongoStore]:
+    try:
+        secrets = json.loads(env["SECRETS"])
+        express_cookie = json.loads(env.get("COOKIE") or "{}")
+        url = env["MONGODB_URL"]
+    except (KeyError, ValueError) as exc:
+        fail(f"bad or missing MONGODB_URL/SECRETS/COOKIE ({exc!r})")
+    store = MongoStore.from_url(url, collection=env.get("COLLECTION") or "sessions",
+                                touch_after=float(env.get("TOUCH_AFTER") or 0),
+                                auto_remove=env.get("AUTO_REMOVE") or "interval", **at_rest_options(env))
+    app = Flask(__name__)
+    login_manager = LoginManager(app)
+    login_manager.user_loader(User)
+    install(app, secret=secrets, store=store, cookie=cookie_options(express_cookie),
+            trust_proxy=env.get("PROXY") == "true")
+
+    @app.get("/inc")
+    def inc() -> Any:
+        session["cuenta"] = session.get("cuenta", 0) + 1
+        return jsonify(cuenta=session["cuenta"], id=session.id)
+
+    @app.get("/session")
+    def whole() -> Any:
+        return jsonify(describe(session))
+
+    @app.get("/login")
+    def login() -> Any:
+        login_user(User(request.args["user"]))
+        return jsonify(id=session.id, user=current_user.get_id(), user_id=session.user_id)
+
+    @app.get("/logout")
+    def logout() -> Any:
+        logout_user()
+        return jsonify(id=session.id, user=current_user.get_id(), user_id=session.user_id)
+
+    @app.get("/me")
+    def me() -> Any:
+        return jsonify(id=session.id, user=current_user.get_id(), user_id=session.user_id, data=dict(session))
+
+    return app, store
+
+
+def main() -> None:
+    import waitress
+
+    try:
+        port = int(os.environ["PORT"])
+    except (KeyError, ValueError):
+        fail("PORT must be a port number")
+    app, store = create_app(os.environ)
+    try:
+        store.collection.database.command("ping")
+    except Exception as exc:
+        fail(f"MongoDB at MONGODB_URL does not answer: {exc}")
+    server = waitress.create_server(app, host="127.0.0.1", port=port, threads=4,
+                                    clear_untrusted_proxy_headers=os.environ.get("PROXY") != "true")
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))  # so the store is closed
+    print(f"interop flask app listening on http://127.0.0.1:{port}/", flush=True)
+    try:
+        server.run()
+    finally:
+        store.close()
+
+
+if __name__ == "__main__":
+    main()
