@@ -128,7 +128,7 @@ class WsgiSessionInterface(SessionInterface):
         session = environ.get(middleware.environ_key)
         if isinstance(session, Session):
             return FlaskSession(session, self.lifetime)
-        if not middleware._in_scope(environ):
+        if not middleware.in_scope(environ):
             return None  # as SessionMiddleware: no session at all outside the cookie path
         # Not through app.wsgi_app: client.session_transaction(), app.test_request_context().
         opened = middleware.core.open(environ.get("HTTP_COOKIE"), request.is_secure, environ, request.user_agent.string)

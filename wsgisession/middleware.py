@@ -92,7 +92,7 @@ class SessionMiddleware:
         return f"<SessionMiddleware name={self.name!r} store={type(self.store).__name__}>"
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if self._scope and not self._in_scope(environ):
+        if self._scope and not self.in_scope(environ):
             return self.app(environ, start_response)
         # Read once, here, as express-session does: a scheme fixed by middleware inside this one
         # (ProxyFix) comes too late, and is reported (see _Exchange._send).
@@ -113,7 +113,7 @@ class SessionMiddleware:
         exchange.result = result
         return exchange
 
-    def _in_scope(self, environ: WSGIEnvironment) -> bool:
+    def in_scope(self, environ: WSGIEnvironment) -> bool:
         """Like express-session: outside the cookie path there is no session at all."""
         path: str = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         return path.startswith(self._scope)
