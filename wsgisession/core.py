@@ -25,11 +25,14 @@ from .serialization import now_ms
 from .session import Session, persistence_of
 from .session_cookie import SessionCookie
 
-__all__ = ["SessionCore"]
+__all__ = ["UNAVAILABLE_BODY", "UNAVAILABLE_HEADERS", "SessionCore"]
 
 _EXPIRED = datetime(1970, 1, 1, tzinfo=timezone.utc)
 VARY_COOKIE = ("Vary", "Cookie")
 _NO_CACHE = ("Cache-Control", 'no-cache="Set-Cookie"')
+# What every adapter answers when the store fails and the app did not handle it: retry in a moment, never cache.
+UNAVAILABLE_BODY = b"Service temporarily unavailable: the session store cannot be reached. Try again shortly.\n"
+UNAVAILABLE_HEADERS = (("Retry-After", "5"), ("Cache-Control", "no-store"))
 
 
 class SessionCore:

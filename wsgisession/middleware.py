@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from .config import SessionConfig, check_bool, default_genid
-from .core import VARY_COOKIE, SessionCore
+from .core import UNAVAILABLE_BODY, UNAVAILABLE_HEADERS, VARY_COOKIE, SessionCore
 from .errors import ConfigurationError, SessionError, StoreUnavailable
 from .metrics import render_metrics
 from .options import CookieOptions
@@ -242,12 +242,9 @@ class _Exchange:
         self._middleware.events.emit("store_error")
         self._held = None
         self._failed = True
-        body = b"Service temporarily unavailable: the session store cannot be reached. Try again shortly.\n"
+        body = UNAVAILABLE_BODY
         self._start_response("503 Service Unavailable", [
-            ("Content-Type", "text/plain; charset=utf-8"),
-            ("Content-Length", str(len(body))),
-            ("Retry-After", "5"),
-            ("Cache-Control", "no-store"),
+            ("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body))), *UNAVAILABLE_HEADERS,
         ], exc_info if self._write is not None else None)  # (no header reached the server: nothing to replace)
         return [body]
 

@@ -1,0 +1,117 @@
+"""SessionMiddleware for Django: ``request.session`` over the session core, behind express's ``connect.sid``."""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Callable, Container
+from http.cookies import Morsel
+from typing import Any
+
+from django.http import HttpResponse  # type: ignore[import-untyped]
+from django.utils.cache import patch_vary_headers  # type: ignore[import-untyped]
+
+from ..cookies import decode_uri_component
+from ..core import UNAVAILABLE_BODY, UNAVAILABLE_HEADERS, VARY_COOKIE, SessionCore
+from ..errors import StoreUnavailable
+from ..session import Session
+from .config import open_core
+from .session_store import SessionStore, connect_signals
+
+__all__ = ["SessionMiddleware"]
+
+logger = logging.getLogger(__name__)
+
+
+class SessionMiddleware:
+    """Django's session middleware, replaced: configure it with ``settings.WSGISESSION``::
+
+        MIDDLEWARE = [..., "wsgisession.django.SessionMiddleware", ...]   # where Django's was
+        WSGISESSION = {"secret": os.environ["SESSION_SECRET"], "store": "sqlite:///sessions.sqlite3"}
+
+    ``request.session`` is a ``SessionStore`` (Django's session API). The core decides what is
+    saved and which headers go out, by express-session's rules; this class only carries them
+    between Django's request and response. Which requests are https is Django's
+    ``request.is_secure()`` (``SECURE_PROXY_SSL_HEADER``).
+    """
+
+    def __init__(self, get_response: Callable[[Any], Any]) -> None:
+        self.get_response = get_response
+        self.core, opened = open_core()
+        if opened is not None:  # a store opened from a URL lives as long as this middleware
+            weakref.finalize(self, opened.close)
+        self.events = self.core.events  # lifecycle events: counts, and hooks (events.subscribe)
+        connect_signals()
+
+    def __call__(self, request: Any) -> Any:
+        core, meta = self.core, request.META
+        cookie_header = meta.get("HTTP_COOKIE")
+        session = core.open(cookie_header, request.is_secure(), request, meta.get("HTTP_USER_AGENT"))
+        request.session = store = SessionStore(core=core, session=session)
+        try:
+            response = self.get_response(request)  # (raises if Django's 500 page reads the session too)
+            if store.failed:  # process_exception answered, or Django made a 500 of it (the signal)
+                return response if response.status_code == 503 else self._unavailable()
+            headers = core.close(session)
+        except StoreUnavailable as exc:
+            return self._unavailable(exc)
+        self._add_headers(response, headers)
+        if not session.loaded and response.streaming and core.config.name in (cookie_header or ""):
+            patch_vary_headers(response, [VARY_COOKIE[1]])  # its body may still read it (see ../middleware.py)
+        # What changes after this (in a streamed body, in middleware listed above this one) is saved
+        # when the server closes the response; Django's file responses close their files the same way.
+        response._resource_closers.append(_finisher(core, session))
+        return response
+
+    def _add_headers(self, response: Any, headers: list[tuple[str, str]]) -> None:
+        """Add the core's headers to a Django response: the cookie as a Morsel, Vary and Cache-Control merged."""
+        for name, value in headers:
+            if name == "Set-Cookie":
+                response.cookies[self.core.config.name] = _SetCookie(self.core.config.name, value)
+            elif name == "Vary":
+                patch_vary_headers(response, [value])
+            else:  # Cache-Control: a list, like Vary
+                response.headers[name] = f"{response.headers[name]}, {value}" if name in response.headers else value
+
+    def process_exception(self, request: Any, exception: Exception) -> Any:
+        """A StoreUnavailable from the view: 503, as the WSGI middleware answers."""
+        store = getattr(request, "session", None)
+        if isinstance(exception, StoreUnavailable) and isinstance(store, SessionStore):
+            store.failed = True
+            return self._unavailable(exception)
+        return None
+
+    def _unavailable(self, exc: BaseException | None = None) -> Any:
+        logger.warning("session store unavailable: %s", exc or "(see the error logged above)")
+        self.events.emit("store_error")
+        response = HttpResponse(UNAVAILABLE_BODY, status=503, content_type="text/plain; charset=utf-8")
+        for name, value in UNAVAILABLE_HEADERS:
+            response[name] = value
+        return response
+
+
+class _SetCookie(Morsel[str]):
+    """The core's Set-Cookie, sent as rendered: Django sends ``response.cookies``, whose Morsels
+    could not carry every attribute (Priority)."""
+
+    def __init__(self, name: str, rendered: str) -> None:
+        super().__init__()
+        coded = rendered.split(";", 1)[0].partition("=")[2]
+        self.set(name, decode_uri_component(coded), coded)
+        self.rendered = rendered
+
+    def OutputString(self, attrs: Container[str] | None = None) -> str:  # noqa: N802  (Morsel's name)
+        return self.rendered
+
+    def __reduce__(self) -> tuple[Any, ...]:  # (a cached response is pickled)
+        return (_SetCookie, (self.key, self.rendered))
+
+
+def _finisher(core: SessionCore, session: Session) -> Callable[[], None]:
+    def finish() -> None:
+        try:
+            core.finish(session)
+        except StoreUnavailable as exc:  # Django's close() would swallow it
+            logger.warning("session store unavailable after the response: %s", exc)
+
+    return finish

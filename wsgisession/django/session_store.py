@@ -1,0 +1,275 @@
+"""SessionStore: ``request.session`` for Django, Django's ``SessionBase`` API over a wsgisession ``Session``."""
+
+from __future__ import annotations
+
+import sys
+import weakref
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth.signals import user_logged_in  # type: ignore[import-untyped]
+from django.core.signals import got_request_exception  # type: ignore[import-untyped]
+from django.utils import timezone  # type: ignore[import-untyped]
+
+from ..accounts import Accounts
+from ..cookies import encode_uri_component
+from ..core import SessionCore
+from ..errors import StoreUnavailable
+from ..session import Session
+from .config import open_core
+
+__all__ = ["SessionStore", "connect_signals"]
+
+
+def _threaded(name: str) -> Callable[..., Awaitable[Any]]:
+    """The async twin of the method ``name`` (``aget`` of ``get``): run in a thread, as Django runs
+    its own session backends' I/O (the store is synchronous)."""
+
+    async def twin(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return await sync_to_async(getattr(self, name))(*args, **kwargs)
+
+    twin.__name__ = twin.__qualname__ = "a" + name.strip("_").replace("setitem", "set")
+    return twin
+
+
+class SessionStore(MutableMapping[str, Any]):
+    """``request.session`` under ``wsgisession.django.SessionMiddleware``, and the session engine
+    (``SESSION_ENGINE = "wsgisession.django"``) through which Django's test Client logs in::
+
+        request.session["cart"] = ["book"]     # JSON values; nested edits are saved too
+        request.session.cycle_key()            # Session.regenerate()
+        request.session.flush()                # Session.logout() when a user is logged in, else destroy()
+        request.session.wsgisession.user_id    # the wsgisession Session itself (accounts)
+
+    ``session_key`` is the cookie's value (the percent-encoded, signed ``s:<id>.<mac>``), so
+    ``SessionStore(session_key)`` is the session of a browser holding that cookie. ``save()``
+    writes at once; without it, the middleware saves by express-session's rules when the
+    response goes out (the engine, outside requests, saves only when told).
+    """
+
+    TEST_COOKIE_NAME = "testcookie"
+    TEST_COOKIE_VALUE = "worked"
+
+    def __init__(self, session_key: str | None = None, *, core: SessionCore | None = None,
+                 session: Session | None = None) -> None:
+        if core is None or session is None:  # the engine: a session of its own, from the settings
+            core, opened = open_core()
+            if opened is not None:
+                weakref.finalize(self, opened.close)
+            connect_signals()
+            session = core.open(f"{core.config.name}={session_key}" if session_key else None, False, None)
+        self.core = core
+        self._session = session
+        self.failed = False  # the store failed in this request: the middleware answers 503
+        self._saved = False  # save() wrote it: it has a key even if new
+
+    @property
+    def wsgisession(self) -> Session:
+        """The wsgisession ``Session`` (``user_id``, ``authenticated_within()``...). Once the store
+        failed in this request, it is not tried again (Django's 500 page would: CSRF_USE_SESSIONS)."""
+        if self.failed:
+            raise StoreUnavailable("the session store failed earlier in this request")
+        return self._session
+
+    # -- the mapping ---------------------------------------------------------------------------------
+
+    def __getitem__(self, key: str) -> Any:
+        return self.wsgisession[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.wsgisession[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.wsgisession[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.wsgisession)
+
+    def __len__(self) -> int:
+        return len(self.wsgisession)
+
+    def __bool__(self) -> bool:  # true even when empty, as Django's SessionBase (so client.login() keeps it)
+        return True
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.wsgisession
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.wsgisession.get(key, default)
+
+    def has_key(self, key: str) -> bool:
+        return key in self.wsgisession
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"<SessionStore {self.wsgisession!r}>"
+
+    # -- Django's flags and key ------------------------------------------------------------------------
+
+    @property
+    def accessed(self) -> bool:
+        """Whether the session was used (so the store was read)."""
+        return self.wsgisession.loaded
+
+    @property
+    def modified(self) -> bool:
+        """Whether the session changed so far: data (nested edits too), lifetime, id or user."""
+        return self.wsgisession.loaded and self.wsgisession.modified  # (an unused session is not loaded to tell)
+
+    @modified.setter
+    def modified(self, value: bool) -> None:
+        """Changes are found in the data itself, nested ones included: setting this is never needed."""
+
+    @property
+    def session_key(self) -> str | None:
+        """The cookie value naming this session; None while it is not in the store (as Django's)."""
+        session = self.wsgisession
+        if session.is_new and not self._saved:
+            return None
+        return encode_uri_component(self.core.ids.cookie_value(session.id))
+
+    def is_empty(self) -> bool:
+        """No key and no data."""
+        return self.session_key is None and len(self) == 0
+
+    @property
+    def accounts(self) -> Accounts:
+        """The accounts API: ``sessions_of(user_id, current=...)``, ``revoke``, ``revoke_all(user_id, keep=...)``."""
+        return self.core.accounts
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    def cycle_key(self) -> None:
+        """A new key, the same data; the old record is destroyed (``Session.regenerate``)."""
+        self.wsgisession.regenerate()
+        self._saved = False
+
+    def flush(self) -> None:
+        """End the session and start an empty one: ``logout()`` if a user is logged in, else ``destroy()``."""
+        session = self.wsgisession
+        if session.user_id is not None:
+            session.logout()
+        else:
+            session.destroy()
+        self._saved = False
+
+    def logged_in(self, user_id: str) -> None:
+        """Django's ``login()`` happened: bind the session to the user (``Session.login``, a new id)."""
+        if self.core.store.keeps_accounts:
+            self.wsgisession.login(user_id)
+        else:  # a store of your own without iter_bound(): Django's login still gets a new id
+            self.wsgisession.regenerate()
+        self._saved = False
+
+    def save(self, must_create: bool = False) -> None:
+        """Write the session now (``Session.save``)."""
+        self.wsgisession.save()
+        self._saved = True
+
+    create = save  # Django's "store it under a new key": ours has its key already
+
+    def load(self) -> dict[str, Any]:
+        """A copy of the data."""
+        return dict(self.wsgisession)
+
+    def exists(self, session_key: str) -> bool:
+        """Whether a live session has the cookie value ``session_key``."""
+        sid = self._sid(session_key)
+        return sid is not None and self.core.store.load(sid) is not None
+
+    def delete(self, session_key: str | None = None) -> None:
+        """Destroy this session (``Session.destroy``), or the one the cookie value ``session_key`` names."""
+        if session_key is None or session_key == self.session_key:
+            self.wsgisession.destroy()
+            self._saved = False
+            return
+        sid = self._sid(session_key)
+        if sid is not None:
+            self.core.end(self.core.store.key(sid))
+
+    def _sid(self, session_key: str) -> str | None:
+        return self.core.ids.read(f"{self.core.config.name}={session_key}")
+
+    @classmethod
+    def clear_expired(cls) -> None:
+        """Delete expired records (``manage.py clearsessions``); the stores also do it on their own."""
+        core, opened = open_core()
+        try:
+            core.store.purge()
+        finally:
+            if opened is not None:
+                opened.close()
+
+    # -- expiry: the cookie's max_age ------------------------------------------------------------------
+
+    def get_session_cookie_age(self) -> int:
+        """The configured lifetime: ``CookieOptions.max_age``, else the store's ttl."""
+        max_age = self.core.config.cookie.max_age
+        return round(self.core.store.ttl if max_age is None else max_age)
+
+    def get_expiry_age(self) -> int:
+        """Seconds until the session expires unless used: the cookie's, else (a browser-session
+        cookie) the store's ttl."""
+        max_age = self.wsgisession.cookie.max_age
+        return round(self.core.store.ttl if max_age is None else max_age)
+
+    def get_expiry_date(self) -> datetime:
+        now: datetime = timezone.now()
+        return now + timedelta(seconds=self.get_expiry_age())
+
+    def get_expire_at_browser_close(self) -> bool:
+        return self.wsgisession.cookie.max_age is None
+
+    def set_expiry(self, value: float | datetime | timedelta | None) -> None:
+        """Set the cookie's ``max_age``: seconds (0: until the browser closes), a datetime or a
+        timedelta (a past one: at once), or None for the configured one."""
+        if value is None:
+            seconds = self.core.config.cookie.max_age
+        elif isinstance(value, (datetime, timedelta)):
+            delta = value - timezone.now() if isinstance(value, datetime) else value
+            seconds = max(0.0, delta.total_seconds())
+        else:
+            seconds = value or None
+        self.wsgisession.cookie.max_age = seconds
+
+    # -- Django's test cookie, and the async API -------------------------------------------------------
+
+    def set_test_cookie(self) -> None:
+        self[self.TEST_COOKIE_NAME] = self.TEST_COOKIE_VALUE
+
+    def test_cookie_worked(self) -> bool:
+        return bool(self.get(self.TEST_COOKIE_NAME) == self.TEST_COOKIE_VALUE)
+
+    def delete_test_cookie(self) -> None:
+        del self[self.TEST_COOKIE_NAME]
+
+    aget, aset, apop, asetdefault, aupdate, ahas_key, akeys, avalues, aitems = map(_threaded, (
+        "get", "__setitem__", "pop", "setdefault", "update", "has_key", "keys", "values", "items"))
+    acycle_key, aflush, asave, acreate, aload, aexists, adelete = map(_threaded, (
+        "cycle_key", "flush", "save", "create", "load", "exists", "delete"))
+    aget_expiry_age, aget_expiry_date, aset_expiry, aget_expire_at_browser_close = map(_threaded, (
+        "get_expiry_age", "get_expiry_date", "set_expiry", "get_expire_at_browser_close"))
+    aset_test_cookie, atest_cookie_worked, adelete_test_cookie = map(_threaded, (
+        "set_test_cookie", "test_cookie_worked", "delete_test_cookie"))
+    aclear_expired = classmethod(_threaded("clear_expired"))
+
+
+def connect_signals() -> None:
+    """Connect the receivers below (once: Django keeps one per dispatch_uid)."""
+    user_logged_in.connect(_logged_in, dispatch_uid="wsgisession.django.logged_in")
+    got_request_exception.connect(_failed, dispatch_uid="wsgisession.django.failed")
+
+
+def _logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    """``django.contrib.auth.login()`` (after its ``cycle_key()``): the session is bound to the user."""
+    store = getattr(request, "session", None)
+    if isinstance(store, SessionStore):
+        store.logged_in(str(user.pk))
+
+
+def _failed(sender: Any, request: Any = None, **kwargs: Any) -> None:
+    """An exception Django turns into a 500 (sent while it is handled): a StoreUnavailable is a 503."""
+    store = getattr(request, "session", None)
+    if isinstance(store, SessionStore) and isinstance(sys.exc_info()[1], StoreUnavailable):
+        store.failed = True
