@@ -18,7 +18,7 @@ import pytest
 from flask import Flask, session
 from webtest import TestApp
 
-from wsgisession import ConfigurationError, CookieOptions, MemoryStore, SQLiteStore, StoreUnavailable
+from wsgisession import ConfigurationError, CookieOptions, MemoryStore, SQLiteStore, Store, StoreUnavailable
 from wsgisession.cookies import decode_uri_component, parse_cookie_header
 from wsgisession.flask import FlaskSession, install
 from wsgisession.signing import unsign
@@ -498,3 +498,33 @@ def test_only_importing_wsgisession_flask_imports_flask():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "True"
 
+
+
+def test_a_remember_me_login_never_keeps_the_id_the_browser_presented():
+    """Flask-Login's remember cookie logs in whatever session came with it: a planted one must not
+    become the victim's logged-in session (fixation), so it gets a new id."""
+    app, _ = create_app(MemoryStore(), {"SECRET_KEY": "Flask-Login signs its remember cookie with it"})
+    victim = app.test_client()
+    victim.get("/login?user=alice&remember=1")
+    remember = victim.get_cookie("remember_token").value
+    attacker = app.test_client()
+    attacker.get("/count")
+    planted = attacker.get_cookie(NAME).value
+    browser = app.test_client()  # the victim's browser, its session over, with the attacker's cookie planted
+    browser.set_cookie(NAME, planted)
+    browser.set_cookie("remember_token", remember)
+    assert browser.get("/me").json["user"] == "alice"
+    assert sid_of(browser.get_cookie(NAME).value) != sid_of(planted)
+    assert attacker.get("/me").json["user"] is None  # the attacker's session did not become alice's
+
+
+def test_a_store_without_accounts_still_gets_a_new_id_at_login():
+    class Plain(MemoryStore):
+        iter_bound = Store.iter_bound  # (what a store of your own without accounts looks like)
+
+    app, _ = create_app(Plain())
+    client = app.test_client()
+    client.get("/count")
+    before = sid_of(client.get_cookie(NAME).value)
+    assert client.get("/login?user=alice").status_code in (200, 302)
+    assert sid_of(client.get_cookie(NAME).value) not in (None, before)

@@ -205,6 +205,7 @@ def _follow_flask_login(app: flask.Flask) -> None:
     signals.user_login_confirmed.connect(_confirmed, app)
     signals.user_logged_out.connect(_logged_out, app)
     signals.session_protected.connect(_protection_failed, app)
+    signals.user_loaded_from_cookie.connect(_remembered, app)
 
 
 def _current() -> Session | None:
@@ -221,8 +222,10 @@ def _login(reauthentication: bool) -> None:
         user_id = str(kept["_user_id"])
         if reauthentication and session.user_id == user_id:
             session.reauthenticated()
-        else:
+        elif flask.current_app.extensions["wsgisession"].store.keeps_accounts:
             session.login(user_id)
+        else:  # a store of your own without iter_bound(): the login still gets a new id
+            session.regenerate()
         session.update(kept)
 
 
@@ -232,6 +235,14 @@ def _logged_in(app: flask.Flask, **extra: Any) -> None:
 
 def _confirmed(app: flask.Flask, **extra: Any) -> None:
     _login(reauthentication=True)
+
+
+def _remembered(app: flask.Flask, **extra: Any) -> None:
+    """A login through the remember-me cookie: a new id (never the one the browser presented, which
+    someone may have planted), without stamping a fresh authentication as login() would."""
+    session = _current()
+    if session is not None:
+        session.regenerate()
 
 
 def _logged_out(app: flask.Flask, **extra: Any) -> None:
