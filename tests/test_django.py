@@ -508,3 +508,10 @@ def test_djangos_changed_session_settings_set_the_cookie(site):
         config = middleware().core.config
     assert config.name == "sid" and config.rolling is True
     assert config.cookie == CookieOptions(path="/app", max_age=3600, secure=True, same_site="strict")
+
+
+def test_saving_an_empty_session_gives_it_a_key_and_a_cookie(plain_driver, site):
+    browser = make_browser(plain_driver)
+    first = browser.get("/key/").text
+    assert first and site.sid(browser.cookie) is not None  # the cookie went out with the explicit save
+    assert browser.get("/key/").text == first and site.sessions.length() == 1  # no new record per request

@@ -268,7 +268,7 @@ class Persistence:
             self._drop()  # ended meanwhile (a rolling cookie would bring the dead id back)
             return None
         self.committed = state
-        send = (config.save_uninitialized or modified) if new else (
+        send = (config.save_uninitialized or modified or self.saved is not None) if new else (  # (saved: by save())
             config.rolling or (cookie.expires_ms is not None and modified))
         self.delivered_id = self.id if send else self.cookie_id
         if cookie.secure and not self.is_secure:

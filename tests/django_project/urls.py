@@ -9,6 +9,7 @@ from . import views
 urlpatterns = [
     path("visit/", views.visit),
     path("show/", views.show),
+    path("key/", views.key),
     path("login/", views.sign_in),
     path("logout/", views.sign_out),
     path("whoami/", views.whoami),

@@ -27,6 +27,13 @@ def show(request):
     return JsonResponse(dict(request.session))
 
 
+def key(request):
+    """Django's idiom for "give this visitor a session key": save the (empty) session if it has none."""
+    if not request.session.session_key:
+        request.session.save()
+    return text(request.session.session_key)
+
+
 @csrf_exempt  # (the CSRF test has its own form)
 @require_POST
 def sign_in(request):
