@@ -20,17 +20,15 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import unquote
 
+import django  # a test dependency (setup.cfg): missing, this module fails rather than skips
 import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.test import Client, override_settings
+from webtest import TestApp
 
 from wsgisession import CookieOptions, MemoryStore, SQLiteStore, Store, StoreUnavailable
 from wsgisession.cookies import encode_uri_component
 from wsgisession.signing import sign, unsign
-
-django = pytest.importorskip("django")
-
-from django.core.exceptions import ImproperlyConfigured  # noqa: E402
-from django.test import Client, override_settings  # noqa: E402
-from webtest import TestApp  # noqa: E402
 
 SECRET = "the django project's session secret, 32+ bytes"  # settings.SESSION_SECRET
 PASSWORD = "Wonderland-1865"
