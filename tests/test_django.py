@@ -513,3 +513,25 @@ def test_saving_an_empty_session_gives_it_a_key_and_a_cookie(plain_driver, site)
     first = browser.get("/key/").text
     assert first and site.sid(browser.cookie) is not None  # the cookie went out with the explicit save
     assert browser.get("/key/").text == first and site.sessions.length() == 1  # no new record per request
+
+
+def test_an_outage_is_logged_once_with_the_stores_own_error(site, caplog):
+    from wsgisession.django.middleware import SessionMiddleware as DjangoSessions
+
+    cookie = encode_uri_component("s:" + sign("some-id", SECRET))
+    with override_settings(WSGISESSION={"secret": SECRET, "store": DownStore()}, CSRF_USE_SESSIONS=True):
+        counted = []
+        original = DjangoSessions.__init__
+
+        def spying(self, get_response):  # the middleware instance of this application, to read its counts
+            original(self, get_response)
+            counted.append(self.events)
+
+        with pytest.MonkeyPatch.context() as patch, caplog.at_level("WARNING", logger="wsgisession"):
+            patch.setattr(DjangoSessions, "__init__", spying)
+            browser = WebTestBrowser()
+            browser.app.set_cookie(NAME, cookie)
+            browser.get("/visit/", status=503)  # CsrfViewMiddleware reads the session first, then Django's 500 page
+    warnings = [r.getMessage() for r in caplog.records if "session store unavailable" in r.getMessage()]
+    assert warnings == ["session store unavailable: the store is down"]
+    assert counted and counted[-1].counts["store_error"] == 1

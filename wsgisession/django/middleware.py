@@ -51,10 +51,11 @@ class SessionMiddleware:
         try:
             response = self.get_response(request)  # (raises if Django's 500 page reads the session too)
             if store.failed:  # process_exception answered, or Django made a 500 of it (the signal)
-                return response if response.status_code == 503 else self._unavailable()
+                return response if response.status_code == 503 else self._unavailable(store)
             headers = core.close(session)
         except StoreUnavailable as exc:
-            return self._unavailable(exc)
+            store.failed = store.failed or exc
+            return self._unavailable(store)
         self._add_headers(response, headers)
         if not session.loaded and response.streaming and core.config.name in (cookie_header or ""):
             patch_vary_headers(response, [VARY_COOKIE[1]])  # its body may still read it (see ../middleware.py)
@@ -77,13 +78,16 @@ class SessionMiddleware:
         """A StoreUnavailable from the view: 503, as the WSGI middleware answers."""
         store = getattr(request, "session", None)
         if isinstance(exception, StoreUnavailable) and isinstance(store, SessionStore):
-            store.failed = True
-            return self._unavailable(exception)
+            store.failed = store.failed or exception
+            return self._unavailable(store)
         return None
 
-    def _unavailable(self, exc: BaseException | None = None) -> Any:
-        logger.warning("session store unavailable: %s", exc or "(see the error logged above)")
-        self.events.emit("store_error")
+    def _unavailable(self, store: SessionStore) -> Any:
+        """The 503; the store's first failure is logged and counted once per request."""
+        if not store.answered:
+            store.answered = True
+            logger.warning("session store unavailable: %s", store.failed)
+            self.events.emit("store_error")
         response = HttpResponse(UNAVAILABLE_BODY, status=503, content_type="text/plain; charset=utf-8")
         for name, value in UNAVAILABLE_HEADERS:
             response[name] = value

@@ -62,7 +62,8 @@ class SessionStore(MutableMapping[str, Any]):
             session = core.open(f"{core.config.name}={session_key}" if session_key else None, False, None)
         self.core = core
         self._session = session
-        self.failed = False  # the store failed in this request: the middleware answers 503
+        self.failed: StoreUnavailable | None = None  # the store's first failure in this request: a 503
+        self.answered = False  # the middleware answered it (once: logged and counted once)
         self._saved = False  # save() wrote it: it has a key even if new
 
     @property
@@ -70,7 +71,7 @@ class SessionStore(MutableMapping[str, Any]):
         """The wsgisession ``Session`` (``user_id``, ``authenticated_within()``...). Once the store
         failed in this request, it is not tried again (Django's 500 page would: CSRF_USE_SESSIONS)."""
         if self.failed:
-            raise StoreUnavailable("the session store failed earlier in this request")
+            raise StoreUnavailable("the session store failed earlier in this request") from self.failed
         return self._session
 
     # -- the mapping ---------------------------------------------------------------------------------
@@ -271,5 +272,6 @@ def _logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 def _failed(sender: Any, request: Any = None, **kwargs: Any) -> None:
     """An exception Django turns into a 500 (sent while it is handled): a StoreUnavailable is a 503."""
     store = getattr(request, "session", None)
-    if isinstance(store, SessionStore) and isinstance(sys.exc_info()[1], StoreUnavailable):
-        store.failed = True
+    error = sys.exc_info()[1]
+    if isinstance(store, SessionStore) and isinstance(error, StoreUnavailable) and store.failed is None:
+        store.failed = error
