@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import sys
 from typing import Any
 
 from flask import Flask, jsonify, request, session
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
-from tests.interop.python_app import at_rest_options, cookie_options, describe, fail
+from tests.interop.python_app import at_rest_options, cookie_options, describe, fail, serve
 from wsgisession import MongoStore
 from wsgisession.flask import install
 
@@ -71,25 +69,12 @@ def create_app(env: Any) -> tuple[Flask, MongoStore]:
 
 
 def main() -> None:
-    import waitress
-
     try:
         port = int(os.environ["PORT"])
     except (KeyError, ValueError):
         fail("PORT must be a port number")
     app, store = create_app(os.environ)
-    try:
-        store.collection.database.command("ping")
-    except Exception as exc:
-        fail(f"MongoDB at MONGODB_URL does not answer: {exc}")
-    server = waitress.create_server(app, host="127.0.0.1", port=port, threads=4,
-                                    clear_untrusted_proxy_headers=os.environ.get("PROXY") != "true")
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))  # so the store is closed
-    print(f"interop flask app listening on http://127.0.0.1:{port}/", flush=True)
-    try:
-        server.run()
-    finally:
-        store.close()
+    serve(app, port, store, os.environ.get("PROXY") == "true", "flask app")
 
 
 if __name__ == "__main__":

@@ -205,27 +205,33 @@ def build() -> tuple[Any, int, MongoStore, bool]:
     return with_admin_routes(wrapped), port, store, proxy == "true"
 
 
-def main() -> None:
+def serve(wsgi: Any, port: int, store: MongoStore, proxy: bool, label: str) -> None:
+    """Check MongoDB answers, then serve ``wsgi`` with waitress on 127.0.0.1:``port`` until SIGTERM
+    (then close the store); the harness waits for the "listening on" line."""
     import waitress
 
-    wrapped, port, store, proxy = build()
     try:
         store.collection.database.command("ping")
     except Exception as exc:
-        raise SystemExit(f"interop python_app cannot start: MongoDB at MONGODB_URL does not answer: {exc}")
+        fail(f"MongoDB at MONGODB_URL does not answer: {exc}")
     try:
         # waitress deletes X-Forwarded-* headers unless told otherwise; with PROXY=true the
         # middleware's trust_proxy (not waitress) is what must honour X-Forwarded-Proto.
-        server = waitress.create_server(wrapped, host="127.0.0.1", port=port, threads=4,
+        server = waitress.create_server(wsgi, host="127.0.0.1", port=port, threads=4,
                                         clear_untrusted_proxy_headers=not proxy)
     except OSError as exc:
-        raise SystemExit(f"interop python_app cannot listen on 127.0.0.1:{port}: {exc}")
+        fail(f"cannot listen on 127.0.0.1:{port}: {exc}")
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))  # so the store is closed
-    print(f"interop python app listening on http://127.0.0.1:{port}/", flush=True)
+    print(f"interop {label} listening on http://127.0.0.1:{port}/", flush=True)
     try:
         server.run()
     finally:
         store.close()
+
+
+def main() -> None:
+    wrapped, port, store, proxy = build()
+    serve(wrapped, port, store, proxy, "python app")
 
 
 if __name__ == "__main__":
