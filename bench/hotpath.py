@@ -67,12 +67,12 @@ def components(number: int) -> list[list[str]]:
     add("serialization.dumps(record)", lambda: serialization.dumps(record), f"{len(text)} bytes")
     add("serialization.loads(text)", lambda: serialization.loads(text))
     from wsgisession import record as record_format
-    from wsgisession.persistence import Persistence
+    from wsgisession.lifecycle import SessionState, run
     from wsgisession.session_cookie import SessionCookie
     from wsgisession.stores.base import Record
 
     core = app.core
-    plain = core.plain_cookie_json[False]
+    plain = core.life.plain_cookie_json[False]
     add("record.split(text) (cookie recognized)", lambda: record_format.split(text, plain),
         "the data parsed once; its JSON sliced, not serialized")
     add("record.split(text) (cookie parsed)", lambda: record_format.split(text))
@@ -84,7 +84,8 @@ def components(number: int) -> list[list[str]]:
     add("MemoryStore.save(sid, record, version)", lambda: store.save(sid, to_write, store.load(sid).version),
         "with the load that gives the version")
     add("MemoryStore.refresh(sid, expires_ms, version)", lambda: store.refresh(sid, None, loaded.version))
-    add("Persistence(...) (verify, load, parse)", lambda: Persistence(core, cookie_header, False, None),
+    add("SessionState(...).open() (verify, load, parse)",
+        lambda: run(SessionState(core.life, cookie_header, False, None).open(), store),
         "what the first use of a session costs")
     return rows
 

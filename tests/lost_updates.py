@@ -43,7 +43,7 @@ from waitress import wasyncore
 
 from wsgisession import MongoStore, SessionMiddleware, SQLiteStore, get_session
 from wsgisession.cookies import decode_uri_component
-from wsgisession.persistence import MAX_SAVE_ATTEMPTS
+from wsgisession.lifecycle import MAX_SAVE_ATTEMPTS
 from wsgisession.signing import unsign
 
 from .interop.harness import SECRET, Cluster

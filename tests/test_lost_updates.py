@@ -25,7 +25,7 @@ import contextlib
 
 import pytest
 
-from wsgisession.persistence import MAX_SAVE_ATTEMPTS
+from wsgisession.lifecycle import MAX_SAVE_ATTEMPTS
 
 from . import lost_updates
 from .lost_updates import Lab, Outcome, Request, fetch, is_ferretdb

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import inspect
 import io
 import subprocess
@@ -13,6 +14,7 @@ from webtest import TestApp
 
 import wsgisession
 from wsgisession import MemoryStore, SessionMiddleware, get_session
+from wsgisession.session import state_of
 
 PACKAGE = Path(wsgisession.__file__).parent
 MODULES = sorted(PACKAGE.rglob("*.py"))
@@ -34,9 +36,74 @@ def test_importing_the_package_imports_the_standard_library_only():
     assert result.stdout.strip() == "[]"
 
 
-def test_no_module_is_over_300_lines_and_session_stays_short():
-    lengths = {path.relative_to(PACKAGE).as_posix(): len(path.read_text().splitlines()) for path in MODULES}
-    assert max(lengths.values()) <= 300, lengths
+# The pure bottom: str/bytes in, str/bytes out, no I/O, no state; it imports only itself.
+BOTTOM = {"signing", "cookies", "serialization", "record", "merge", "errors", "options", "rules"}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """The package's modules ``path`` imports, anywhere in it (TYPE_CHECKING blocks and functions too)."""
+    here = _module_name(path)
+    package = here.split(".") if path.name == "__init__.py" else here.split(".")[:-1]
+    known = {_module_name(p) for p in MODULES}
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1] if node.level > 1 else package
+                prefix = ".".join([*base, *(node.module.split(".") if node.module else [])])
+            elif node.module and node.module.startswith("wsgisession"):
+                prefix = node.module[len("wsgisession"):].lstrip(".")
+            else:
+                continue
+            for alias in node.names:
+                name = f"{prefix}.{alias.name}".lstrip(".")
+                found.add(name if name in known else prefix)
+        elif isinstance(node, ast.Import):
+            found |= {a.name[len("wsgisession."):] for a in node.names if a.name.startswith("wsgisession.")}
+    return {name for name in found if name in known and name != here}
+
+
+GRAPH = {_module_name(path): _imports(path) for path in MODULES}
+
+
+def test_the_modules_import_no_cycle():
+    """Counting imports under TYPE_CHECKING and inside functions: the layers point one way."""
+    done, path = set(), []
+
+    def visit(module):
+        if module in path:
+            raise AssertionError("import cycle: " + " -> ".join([*path[path.index(module):], module]))
+        if module in done:
+            return
+        path.append(module)
+        for imported in sorted(GRAPH[module]):
+            visit(imported)
+        path.pop()
+        done.add(module)
+
+    for module in sorted(GRAPH):
+        visit(module)
+
+
+def test_the_pure_bottom_imports_only_itself():
+    assert BOTTOM <= GRAPH.keys()
+    for module in BOTTOM:
+        assert GRAPH[module] <= BOTTOM, (module, GRAPH[module] - BOTTOM)
+
+
+def test_stores_never_import_the_core():
+    """A store knows keys, text and expiries: stores import each other and the pure bottom only."""
+    stores = {module for module in GRAPH if module.startswith("stores")}
+    for module in stores:
+        assert GRAPH[module] <= stores | BOTTOM, (module, GRAPH[module] - stores - BOTTOM)
+
+
+def test_the_session_stays_short():
     assert len(inspect.getsource(wsgisession.Session).splitlines()) < 200  # the dict, its verbs, the account verbs
 
 
@@ -63,11 +130,35 @@ def test_the_core_holds_no_callable_of_the_middleware():
     middleware = SessionMiddleware(app, secret="x" * 32, store=MemoryStore())
     TestApp(middleware).get("/")
     core = middleware.core
-    persistence = seen["session"]._p
+    state = state_of(seen["session"])
     held = [vars(core), vars(core.config)] + [
         {name: getattr(obj, name) for name in getattr(type(obj), "__slots__", ()) if hasattr(obj, name)}
-        for obj in (seen["session"], persistence)]
+        for obj in (seen["session"], state, state.life)]
     for values in held:
         for value in values.values():
             assert getattr(value, "__self__", None) is not middleware, value
             assert value is not middleware
+
+
+def test_nothing_lower_holds_the_core():
+    """A request's state, its Session and the accounts hold plain values and lower parts: never the
+    SessionCore, nor a callable of it (data flows one way)."""
+    seen = {}
+
+    def app(environ, start_response):
+        session = get_session(environ)
+        session.login("alice")
+        seen["session"] = session
+        start_response("200 OK", [])
+        return [b""]
+
+    middleware = SessionMiddleware(app, secret="x" * 32, store=MemoryStore())
+    TestApp(middleware).get("/")
+    core = middleware.core
+    state = state_of(seen["session"])
+    lower = [seen["session"], state, state.life, core._accounts]
+    for obj in lower:
+        names = getattr(type(obj), "__slots__", None) or vars(obj)
+        for name in names:
+            value = getattr(obj, name, None)
+            assert value is not core and getattr(value, "__self__", None) is not core, (type(obj).__name__, name)

@@ -19,20 +19,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from . import record
 from .errors import ConfigurationError, SessionError
 from .events import Events
+from .lifecycle import SessionState, Steps, end_op
 from .serialization import now_ms
 from .stores.base import MAX_USER_AGENT, MAX_USER_ID, Account, Bound, Store
 
-from .session import Session, persistence_of
-
-if TYPE_CHECKING:
-    from .persistence import Persistence
+USER_INDEX = "user index"  # (stores.base names the capabilities)
 
 __all__ = ["Accounts", "SessionInfo", "check_user_id"]
 
@@ -44,7 +41,7 @@ class SessionInfo:
     handle: str  # names the session for revoke(); not its id, and no way back to it
     user_id: str
     created: float | None  # when it was logged in (login() gives a session its id)
-    last_seen: float | None  # its last request that used the session (to within MongoStore's touch_after)
+    last_seen: float | None  # its last request that used the session (to within the store's touch_after)
     expires: float  # when it ends unless it is used again
     user_agent: str | None  # the browser it logged in from
     authenticated_at: float | None  # the last login or re-authentication
@@ -64,19 +61,27 @@ def _seconds(ms: int | None) -> float | None:
 
 
 class Accounts:
-    """The per-user operations of one middleware (``SessionCore.accounts``)."""
+    """The per-user operations of one middleware, as steps for a driver (``lifecycle.run``/``arun``).
+
+    The sessions a caller names (the asking one, the one to keep) come as the keys their records
+    are stored under; ``SessionCore.accounts`` is the same API over Session objects, run on the store.
+    """
 
     def __init__(self, store: Store, events: Events, clock: Callable[[], float], secret: str | bytes,
-                 max_sessions_per_user: int | None = None, end: Callable[[str], bool | None] | None = None) -> None:
-        self.store = store
-        self.end = end or store.destroy_key  # SessionCore.end: with tombstones, the key stays buried a while
+                 max_sessions_per_user: int | None = None, tombstone_window: float = 0) -> None:
         self.events = events
         self.clock = clock
+        self.key = store.key  # the key a session's record is stored under
+        # Ended sessions are buried for the window (see lifecycle.end_op), if the store keeps tombstones.
+        self.tombstone_ms = int(tombstone_window * 1000) if store.keeps_tombstones else 0
+        self.keeps_accounts = store.keeps_accounts
+        self.store_name = type(store).__name__
+        self.ttl_ms = int(store.ttl * 1000)
         self.limit = max_sessions_per_user
         # Handles are keyed with the signing secret: stable across processes and restarts, and
         # without the secret nobody can tell which id a handle names (nor compute one from an id).
         self._handle_key = hmac.new(secret.encode("utf-8") if isinstance(secret, str) else secret,
-                             b"wsgisession session handle", hashlib.sha256).digest()
+                                    b"wsgisession session handle", hashlib.sha256).digest()
 
     def handle(self, key: str) -> str:
         """The handle of the session stored under ``key`` (Bound.key): 128 bits of a keyed hash, base64url."""
@@ -86,20 +91,21 @@ class Accounts:
     def _check(self, user_id: str) -> None:
         """Refuse a bad user id, and a store that cannot keep accounts (saying what to do)."""
         check_user_id(user_id)
-        if not self.store.keeps_accounts:
-            raise ConfigurationError(f"{type(self.store).__name__} does not keep accounts: implement iter_bound() "
-                                     "(see wsgisession.Store), or use SQLiteStore, MongoStore or MemoryStore.")
+        if not self.keeps_accounts:
+            raise ConfigurationError(f"{self.store_name} does not have the {USER_INDEX!r} capability that accounts "
+                                     "need: implement iter_bound() (see wsgisession.Store), or use SQLiteStore, "
+                                     "MongoStore or MemoryStore.")
 
-    def _bound(self, user_id: str) -> list[Bound]:
+    def _bound(self, user_id: str) -> Steps[list[Bound]]:
         self._check(user_id)
-        return list(self.store.iter_bound(user_id))
+        return list((yield ("iter_bound", user_id)))
 
     # -- the list and revocation ---------------------------------------------------------------
 
-    def sessions_of(self, user_id: str, current: Session | None = None) -> list[SessionInfo]:
-        """The user's live sessions, the most recently seen first."""
-        mine = self._keys_of(current)
-        infos = [self.describe(bound, bound.key in mine) for bound in self._bound(user_id)]
+    def sessions_of(self, user_id: str, current: Collection[str] = ()) -> Steps[list[SessionInfo]]:
+        """The user's live sessions, the most recently seen first (``current``: the asking session's keys)."""
+        bound = yield from self._bound(user_id)
+        infos = [self.describe(entry, entry.key in current) for entry in bound]
         return sorted(infos, key=lambda info: info.last_seen or 0, reverse=True)
 
     def describe(self, bound: Bound, current: bool = False) -> SessionInfo:
@@ -119,88 +125,69 @@ class Accounts:
         lifetime = cookie.get("originalMaxAge")
         if isinstance(lifetime, (int, float)) and not isinstance(lifetime, bool) and lifetime > 0:
             return bound.expires_ms - int(lifetime)
-        return bound.expires_ms - int(self.store.ttl * 1000) if cookie.get("expires") is None else None
+        return bound.expires_ms - self.ttl_ms if cookie.get("expires") is None else None
 
-    def revoke(self, user_id: str, handle: str) -> bool:
+    def revoke(self, user_id: str, handle: str) -> Steps[bool]:
         """End the user's session named ``handle``; False if there is none (any more)."""
         if not isinstance(handle, str):
             return False
         given = handle.encode("utf-8", "surrogatepass")  # (compare_digest refuses non-ASCII str: a form sent it)
-        for bound in self._bound(user_id):
+        for bound in (yield from self._bound(user_id)):
             if hmac.compare_digest(self.handle(bound.key).encode("ascii"), given):
-                return self._end(bound.key, user_id, "revoked")
+                return (yield from self._end(bound.key, user_id, "revoked"))
         return False
 
-    def revoke_all(self, user_id: str, keep: Session | None = None) -> int:
-        """End every session of the user but ``keep``'s; return how many ended."""
-        spared = self._keys_of(keep)
-        return sum(self._end(bound.key, user_id, "revoked") for bound in self._bound(user_id)
-                   if bound.key not in spared)
+    def revoke_all(self, user_id: str, keep: Collection[str] = ()) -> Steps[int]:
+        """End every session of the user but those stored under ``keep``; return how many ended."""
+        ended = 0
+        for bound in (yield from self._bound(user_id)):
+            if bound.key not in keep:
+                ended += yield from self._end(bound.key, user_id, "revoked")
+        return ended
 
-    def _end(self, key: str, user_id: str, event: str) -> bool:
-        if self.end(key) is False:
+    def _end(self, key: str, user_id: str, event: str) -> Steps[bool]:
+        if (yield end_op(key, self.tombstone_ms, self.clock)) is False:
             return False  # already gone
         self.events.emit(event, key, user=user_id, keyed=True)
         return True
 
-    def _keys_of(self, session: Session | None) -> set[str]:
-        """The keys of ``session``'s records (Bound.key): its id's and the one's it was regenerated from."""
-        return {self.store.key(sid) for sid in _ids_of(session)}
-
     # -- the verbs of a session ----------------------------------------------------------------
 
-    def login(self, p: Persistence, user_id: str, user_agent: str | None) -> None:
+    def login(self, state: SessionState, user_id: str, user_agent: str | None) -> Steps[None]:
         """A new id bound to the user, authenticated now; the user's oldest sessions beyond the limit end."""
         self._check(user_id)
         now = now_ms(self.clock)
-        if p.account is not None and p.account.user_id != user_id:
-            p.data.clear()  # another user's session: none of their data goes to this one
-            p.written = True
-        if p.dropped and p.original_id != p.cookie_id:
-            # The cookie's id was ended moments ago (a tombstone: persistence.py): the request stores
-            # nothing, but a login proves who the user is now and starts a new session all the same.
-            p.dropped = False
-        p.regenerate()
-        p.bind(Account(user_id, now, now, user_agent[:MAX_USER_AGENT] if user_agent else None))
-        self.events.emit("login", p.id, user=user_id)
-        if self.limit is not None and p.persist(p.state()) is not None:
-            self._enforce_limit(user_id, self.limit)
+        state.login(Account(user_id, now, now, user_agent[:MAX_USER_AGENT] if user_agent else None))
+        self.events.emit("login", state.id, user=user_id)
+        if self.limit is not None and (yield from state.save()) is not None:
+            yield from self._enforce_limit(user_id, self.limit)
 
-    def _enforce_limit(self, user_id: str, limit: int) -> None:
+    def _enforce_limit(self, user_id: str, limit: int) -> Steps[None]:
         """End the user's sessions but the ``limit`` newest (by login). The login's session is saved
         first, so concurrent logins each see the others' and agree on which to end."""
-        sessions = sorted(self._bound(user_id), key=lambda bound: (bound.account.logged_in_ms or 0, bound.key))
+        sessions = sorted((yield from self._bound(user_id)), key=lambda bound: (bound.account.logged_in_ms or 0,
+                                                                                 bound.key))
         for bound in sessions[: max(0, len(sessions) - limit)]:
-            self._end(bound.key, user_id, "evicted")
+            yield from self._end(bound.key, user_id, "evicted")
 
-    def logout(self, p: Persistence) -> None:
+    def logout(self, state: SessionState) -> Steps[None]:
         """Destroy the session, its binding with it."""
-        sid, account = p.id, p.account
-        p.destroy()
+        sid, account = state.id, state.account
+        yield from state.destroy()
         self.events.emit("logout", sid, user=None if account is None else account.user_id)
 
-    def reauthenticate(self, p: Persistence) -> None:
+    def reauthenticate(self, state: SessionState) -> None:
         """A new id for a logged-in session (ASVS 7.2.4: a new token on any authentication), stamped now."""
-        account = p.account
+        account = state.account
         if account is None:
             raise SessionError("reauthenticated() needs a logged-in session: call login(user_id) instead")
-        p.regenerate()
-        p.bind(account._replace(authenticated_ms=now_ms(self.clock)))
-        self.events.emit("reauthenticated", p.id, user=account.user_id)
+        state.regenerate()
+        state.bind(account._replace(authenticated_ms=now_ms(self.clock)))
+        self.events.emit("reauthenticated", state.id, user=account.user_id)
 
-    def authenticated_within(self, p: Persistence, seconds: float) -> bool:
+    def authenticated_within(self, state: SessionState, seconds: float) -> bool:
         """Whether the session is logged in and was authenticated less than ``seconds`` ago."""
-        account = p.account
+        account = state.account
         if account is None or account.authenticated_ms is None:
             return False
         return 0 <= now_ms(self.clock) - account.authenticated_ms < seconds * 1000
-
-
-def _ids_of(session: Session | None) -> Iterable[str]:
-    """The ids that are ``session``'s: its own, and the one it was regenerated from in this request."""
-    if session is None:
-        return ()
-    session.id  # noqa: B018  (loads it)
-    p = persistence_of(session)
-    assert p is not None
-    return {sid for sid in (p.id, p.retired) if sid is not None}

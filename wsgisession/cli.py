@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from .accounts import Accounts, check_user_id
 from .errors import ConfigurationError, SessionError, StoreUnavailable
 from .events import Events
+from .lifecycle import run
 from .stores.base import Store
 from .stores.sqlite import SQLiteStore
 from .stores.url import open_store
@@ -170,7 +171,7 @@ def list_sessions(store: Store, args: argparse.Namespace) -> int:
 
 
 def revoke(store: Store, args: argparse.Namespace) -> int:
-    ended = Accounts(store, Events(), time.time, secret=b"cli").revoke_all(args.user)
+    ended = run(Accounts(store, Events(), time.time, secret=b"cli").revoke_all(args.user), store)
     print(f"revoked {ended} {_plural(ended, 'session')} of {_printable(args.user)}")
     return 0
 

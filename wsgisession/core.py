@@ -8,6 +8,8 @@ add the headers it returns; it never calls back into them::
     ...                                                         # the app uses the session
     headers = core.close(session)       # saves or touches; [("Vary", "Cookie"), ("Set-Cookie", ...)]
     core.finish(session)                # after the body: saves what changed while it streamed
+
+It drives each request's ``SessionState`` (lifecycle.py) against the store with ``run``.
 """
 
 from __future__ import annotations
@@ -15,17 +17,16 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from .accounts import Accounts
+from .accounts import Accounts, SessionInfo
 from .config import SessionConfig
 from .cookies import render_set_cookie
 from .events import Events, SaveStats
 from .ids import SessionIds
-from .persistence import SET_COOKIE
-from .serialization import now_ms
-from .session import Session, persistence_of
-from .session_cookie import SessionCookie
+from .lifecycle import SET_COOKIE, Lifecycle, run
+from .session import Session, state_of
+from .stores.base import Store
 
-__all__ = ["UNAVAILABLE_BODY", "UNAVAILABLE_HEADERS", "SessionCore"]
+__all__ = ["UNAVAILABLE_BODY", "UNAVAILABLE_HEADERS", "SessionAccounts", "SessionCore"]
 
 _EXPIRED = datetime(1970, 1, 1, tzinfo=timezone.utc)
 VARY_COOKIE = ("Vary", "Cookie")
@@ -35,38 +36,66 @@ UNAVAILABLE_BODY = b"Service temporarily unavailable: the session store cannot b
 UNAVAILABLE_HEADERS = (("Retry-After", "5"), ("Cache-Control", "no-store"))
 
 
+class SessionAccounts:
+    """The accounts API over Session objects (``SessionCore.accounts``): a user's sessions, listed
+    and ended, run on the store (accounts.py has the steps)."""
+
+    def __init__(self, accounts: Accounts, store: Store) -> None:
+        self.steps = accounts
+        self._store = store
+
+    def sessions_of(self, user_id: str, current: Session | None = None) -> list[SessionInfo]:
+        """The user's live sessions, the most recently seen first; ``current`` (a request's session) is marked."""
+        return run(self.steps.sessions_of(user_id, self.keys_of(current)), self._store)
+
+    def revoke(self, user_id: str, handle: str) -> bool:
+        """End the user's session named ``handle`` (from ``sessions_of``); False if there is none."""
+        return run(self.steps.revoke(user_id, handle), self._store)
+
+    def revoke_all(self, user_id: str, keep: Session | None = None) -> int:
+        """End every session of the user but ``keep``'s ("log out my other devices"); return how many."""
+        return run(self.steps.revoke_all(user_id, self.keys_of(keep)), self._store)
+
+    def handle(self, key: str) -> str:
+        """The handle of the session stored under ``key``."""
+        return self.steps.handle(key)
+
+    def keys_of(self, session: Session | None) -> set[str]:
+        """The keys of ``session``'s records: its id's, and the one's it was regenerated from in this
+        request (still stored until the new one is)."""
+        if session is None:
+            return set()
+        session.id  # noqa: B018  (loads it)
+        state = state_of(session)
+        assert state is not None
+        return {self.steps.key(sid) for sid in (state.id, state.retired) if sid is not None}
+
+
 class SessionCore:
     """What the sessions of one middleware share: the options, the store, the ids, the events."""
 
     def __init__(self, config: SessionConfig) -> None:
         self.config = config
-        self.store = config.store
+        self.store = store = config.store
         self.clock = config.clock
-        self.events = Events(config.store.key)
+        self.events = Events(store.key)
         self.stats = SaveStats(self.events)
         self.ids = SessionIds(config.name, config.secrets, self.events)
-        self.accounts = Accounts(self.store, self.events, self.clock, config.secrets[0], config.max_sessions_per_user,
-                                 self.end)
-        # The ids a login, a logout or a revocation ends are buried for the window (see end()).
-        self.tombstones = bool(config.tombstone_window) and self.store.keeps_tombstones
-        # The stored cookie JSON of sessions without lifetime or priority, over http and https:
-        # recognized on load without parsing (1 µs of the read-only request, bench/inprocess.py).
-        self.plain_cookie_json = tuple(SessionCookie.plain_json(config.cookie, secure) for secure in (False, True))
+        self.life = Lifecycle(config, self.events, self.ids)
+        self._accounts = Accounts(store, self.events, self.clock, config.secrets[0], config.max_sessions_per_user,
+                                  config.tombstone_window)
+        self.accounts = SessionAccounts(self._accounts, store)
 
     def end(self, key: str) -> bool | None:
-        """Destroy the record stored under ``key`` (Store.key); whether there was one. With tombstones, the
-        key stays buried for ``tombstone_window``: a request that still presents it stores nothing."""
-        if self.tombstones:
-            return self.store.bury(key, now_ms(self.clock) + int(self.config.tombstone_window * 1000))
-        return self.store.destroy_key(key)
-
-    def buried(self, sid: str) -> bool:
-        """Whether another request ended ``sid`` less than ``tombstone_window`` ago."""
-        return self.tombstones and self.store.buried(self.store.key(sid))
+        """End the record stored under ``key`` (Store.key); whether there was one. With tombstones,
+        the key stays buried for ``tombstone_window``: a request that still presents it stores nothing."""
+        op = self.life.end(key)
+        result: bool | None = getattr(self.store, op[0])(*op[1:])
+        return result
 
     def open(self, cookie_header: str | None, is_secure: bool, request: Any, user_agent: str | None = None) -> Session:
         """The request's session; nothing is read until the app uses it (``user_agent``: kept at login)."""
-        return Session(self, cookie_header, is_secure, request, user_agent)
+        return Session(self.life, self.store, self._accounts, cookie_header, is_secure, request, user_agent)
 
     def close(self, session: Session, unset: bool = False) -> list[tuple[str, str]]:
         """Save, touch or destroy as needed; return the headers to add (Vary, Set-Cookie...).
@@ -77,16 +106,16 @@ class SessionCore:
             if self.config.unset == "keep":
                 return [VARY_COOKIE] if session.loaded else []  # a body that read it varies on it
             session.destroy()
-        p = persistence_of(session)
-        if p is None:
+        state = state_of(session)
+        if state is None:
             return []
-        action = p.commit()
+        action = run(state.commit(), self.store)
         if action is None:
             return [VARY_COOKIE]
         options = self.config.cookie  # the security attributes are the options' ("auto" resolved aside)
-        cookie = p.cookie
+        cookie = state.cookie
         if action == SET_COOKIE:
-            value = self.ids.cookie_value(p.id)
+            value = self.ids.cookie_value(state.id)
             max_age = None if cookie.expires_ms is None else max(0, int(cookie.max_age or 0))
             expires = cookie.expires
         else:
@@ -100,6 +129,6 @@ class SessionCore:
 
     def finish(self, session: Session) -> None:
         """The response is over: save what changed after its headers went out."""
-        p = persistence_of(session)
-        if p is not None:
-            p.finish()
+        state = state_of(session)
+        if state is not None:
+            run(state.finish(), self.store)

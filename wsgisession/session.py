@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .errors import SessionError
-from .persistence import Persistence
+from .accounts import Accounts
+from .lifecycle import Lifecycle, SessionState, run
 from .record import RESERVED_KEYS
 from .session_cookie import SessionCookie
+from .stores.base import Store
 
-if TYPE_CHECKING:
-    from .core import SessionCore
-
-__all__ = ["Session", "persistence_of"]
+__all__ = ["Session", "state_of"]
 
 
 class Session(MutableMapping[str, Any]):
@@ -30,38 +28,34 @@ class Session(MutableMapping[str, Any]):
     (``session["cart"].append(item)``) are saved, and an unchanged session is not rewritten.
     """
 
-    __slots__ = ("_core", "_cookie_header", "_is_secure", "_request", "_user_agent", "_p", "loaded")
+    __slots__ = ("_life", "_store", "_accounts", "_cookie_header", "_is_secure", "_request", "_user_agent", "_state",
+                 "loaded")
 
-    def __init__(self, core: SessionCore, cookie_header: str | None, is_secure: bool, request: Any,
-                 user_agent: str | None = None) -> None:
+    def __init__(self, life: Lifecycle, store: Store, accounts: Accounts, cookie_header: str | None,
+                 is_secure: bool, request: Any, user_agent: str | None = None) -> None:
         # Nothing is read yet, not even the cookie: a request that never uses its session costs
         # this object and no store operation.
-        self._core = core
+        self._life = life
+        self._store = store
+        self._accounts = accounts
         self._cookie_header = cookie_header
         self._is_secure = is_secure
         self._request = request  # opaque: handed to genid
         self._user_agent = user_agent  # kept by login()
-        self._p: Persistence | None = None
         self.loaded = False  # whether the app has used the session (so the store was consulted)
 
-    def _persistence(self) -> Persistence:
-        p = self._p
-        if p is None:
-            p = self._p = Persistence(self._core, self._cookie_header, self._is_secure, self._request)
-            self.loaded = True
-        return p
+    def _opened(self) -> SessionState:
+        if self.loaded:
+            return self._state
+        state = SessionState(self._life, self._cookie_header, self._is_secure, self._request)
+        run(state.open(), self._store)
+        self._state = state
+        self.loaded = True
+        return state
 
     def _use(self, change: bool = False) -> dict[str, Any]:
-        """The data, for the app: loaded on first use; a use after the commit, and a change by key,
-        are noted (for finish(), and for the end of the request)."""
-        p = self._p
-        if p is None:
-            p = self._persistence()
-        elif p.committed is not None:
-            p.used_late = True
-        if change:
-            p.written = True
-        return p.data
+        """The data, for the app, loaded on first use (a late use or a change is noted by the state)."""
+        return self._opened().use(change)
 
     # -- the dict ----------------------------------------------------------------------------------
 
@@ -87,36 +81,36 @@ class Session(MutableMapping[str, Any]):
         return key in self._use()
 
     def get(self, key: str, default: Any = None) -> Any:
-        p = self._p
-        if p is not None and p.committed is None:  # loaded, headers not out yet: the common case
-            return p.data.get(key, default)
+        if self.loaded:
+            state = self._state
+            if state.committed is None:  # loaded, headers not out yet: the common case
+                return state.data.get(key, default)
         return self._use().get(key, default)
 
     def __repr__(self) -> str:  # never shows the id
-        return f"<Session {'not loaded' if self._p is None else f'{len(self._p.data)} keys'}>"
+        return f"<Session {f'{len(self._state.data)} keys' if self.loaded else 'not loaded'}>"
 
     # -- attributes and verbs ----------------------------------------------------------------------
 
     @property
     def id(self) -> str:
         """The session id (loads the session: an unknown cookie id gets a fresh one)."""
-        return self._persistence().id
+        return self._opened().id
 
     @property
     def is_new(self) -> bool:
         """True unless this session was loaded from the store under the cookie's id."""
-        p = self._persistence()
-        return p.id != p.cookie_id
+        return self._opened().is_new
 
     @property
     def modified(self) -> bool:
         """Whether this request changed the session (its data, cookie settings, id or account) so far."""
-        return self._persistence().modified()
+        return self._opened().modified()
 
     @property
     def cookie(self) -> SessionCookie:
         """This session's cookie settings (``max_age`` and ``priority`` can be set per session)."""
-        return self._persistence().cookie
+        return self._opened().cookie
 
     def regenerate(self) -> None:
         """Give the session a new id, keeping its data; the old record is destroyed (use on login).
@@ -125,26 +119,29 @@ class Session(MutableMapping[str, Any]):
         request destroyed the record since this one loaded it (a logout), the logout wins: this
         session is dropped, and nothing of it is saved under the new id.
         """
-        self._persistence().regenerate()
+        self._opened().regenerate()
 
     def destroy(self) -> None:
         """Delete the record and start an empty session; the cookie is expired (use on logout)."""
-        self._persistence().destroy()
+        run(self._opened().destroy(), self._store)
 
     def reload(self) -> None:
         """Re-read the record from the store, dropping unsaved changes."""
-        p = self._persistence()
-        if not p.load(p.id):
-            raise SessionError("the session no longer exists in the store")
+        run(self._opened().reload(), self._store)
 
     def save(self) -> None:
         """Write the session to the store now."""
-        p = self._persistence()
-        p.persist(p.state())
+        run(self._opened().save(), self._store)
 
     def touch(self) -> None:
         """Restart the cookie's max-age countdown (the store's expiry follows when it is saved)."""
-        self._persistence().cookie.reset()
+        self._opened().cookie.reset()
+
+    def skip_touch(self) -> None:
+        """Leave this session's expiry alone in this request, for polling and health endpoints: the
+        store's expiry is not refreshed (nor, with ``rolling``, the cookie resent) and the max-age
+        countdown does not restart. A change is still saved."""
+        self._opened().skip_touch()
 
     # -- accounts (accounts.py) --------------------------------------------------------------------
 
@@ -152,36 +149,36 @@ class Session(MutableMapping[str, Any]):
         """Log a user in, after checking their credentials: the session gets a new id (no
         fixation), is bound to ``user_id`` and stamped as authenticated now; with
         ``max_sessions_per_user``, the user's oldest sessions beyond the limit end."""
-        self._core.accounts.login(self._persistence(), user_id, self._user_agent)
+        run(self._accounts.login(self._opened(), user_id, self._user_agent), self._store)
 
     def logout(self) -> None:
         """Log out: ``destroy()``, which ends the binding too."""
-        self._core.accounts.logout(self._persistence())
+        run(self._accounts.logout(self._opened()), self._store)
 
     @property
     def user_id(self) -> str | None:
         """The user this session is logged in as, or None."""
-        account = self._persistence().account
+        account = self._opened().account
         return None if account is None else account.user_id
 
     @property
     def authenticated_at(self) -> float | None:
         """When the user last proved who they are (login, ``reauthenticated``), in epoch seconds."""
-        account = self._persistence().account
+        account = self._opened().account
         return None if account is None or account.authenticated_ms is None else account.authenticated_ms / 1000
 
     def reauthenticated(self) -> None:
         """The user just proved who they are again (re-entered their password): stamp the time.
 
         Like a login, it gives the session a new id (OWASP ASVS 7.2.4), the binding kept."""
-        self._core.accounts.reauthenticate(self._persistence())
+        self._accounts.reauthenticate(self._opened())
 
     def authenticated_within(self, seconds: float) -> bool:
         """Whether the user is logged in and proved who they are less than ``seconds`` ago: guard
         sensitive actions with it, and ask for the password again when it is False."""
-        return self._core.accounts.authenticated_within(self._persistence(), seconds)
+        return self._accounts.authenticated_within(self._opened(), seconds)
 
 
-def persistence_of(session: Session) -> Persistence | None:
-    """The session's persistence, or None if the app has not used it (for the core, at the end of a request)."""
-    return session._p
+def state_of(session: Session) -> SessionState | None:
+    """The session's state, or None if the app has not used it (for the core, at the end of a request)."""
+    return session._state if session.loaded else None

@@ -1,0 +1,211 @@
+"""The request's state (lifecycle.py): its phases, and one lifecycle driven by a sync and by an async store."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from wsgisession import MemoryStore
+from wsgisession.config import SessionConfig
+from wsgisession.cookies import encode_uri_component
+from wsgisession.core import SessionCore
+from wsgisession.lifecycle import (COMMITTED, DROPPED, FINISHED, LIVE, SET_COOKIE, SessionState, arun,
+                                   run)
+from wsgisession.signing import sign
+
+from .helpers import CORE_SECRET, FakeClock
+
+
+class AsyncMemoryStore:
+    """MemoryStore's operations as coroutines (``aload``...), each yielding to the loop first, and
+    a record of the operations served natively (never in a worker thread)."""
+
+    def __init__(self, inner: MemoryStore) -> None:
+        self.inner = inner
+        self.served: list[str] = []
+
+    def __getattr__(self, name: str):
+        if not name.startswith("a"):
+            raise AttributeError(name)
+        method = getattr(self.inner, name[1:])
+
+        async def native(*args):
+            await asyncio.sleep(0)  # let other requests run in between, as real I/O would
+            self.served.append(name[1:])
+            return method(*args)
+
+        return native
+
+
+def core_on(store, clock, **options) -> SessionCore:
+    options.setdefault("genid", iter(f"id-{n}" for n in range(1000)).__next__)
+    genid = options.pop("genid")
+    return SessionCore(SessionConfig(secret=CORE_SECRET, store=store, clock=clock, genid=lambda request: genid(),
+                                     **options))
+
+
+def header_for(sid: str) -> str:
+    return "connect.sid=" + encode_uri_component("s:" + sign(sid, CORE_SECRET))
+
+
+def state_of(core: SessionCore, sid: str | None) -> SessionState:
+    return SessionState(core.life, None if sid is None else header_for(sid), False, None)
+
+
+def test_phases_live_committed_finished():
+    clock = FakeClock()
+    core = core_on(MemoryStore(clock=clock), clock)
+    state = state_of(core, None)
+    run(state.open(), core.store)
+    assert state.phase == LIVE
+    state.use(True)["n"] = 1
+    assert run(state.commit(), core.store) == SET_COOKIE
+    assert state.phase == COMMITTED
+    run(state.finish(), core.store)
+    assert state.phase == FINISHED
+
+
+def test_dropped_absorbs_the_commit_and_the_finish():
+    clock = FakeClock()
+    core = core_on(MemoryStore(clock=clock), clock)
+    first = state_of(core, None)
+    run(first.open(), core.store)
+    first.use(True)["n"] = 1
+    run(first.commit(), core.store)
+    sid = first.id
+    loaded = state_of(core, sid)
+    run(loaded.open(), core.store)
+    core.store.destroy(sid)  # another request logs out meanwhile
+    loaded.use(True)["n"] = 2
+    assert run(loaded.commit(), core.store) is None
+    assert loaded.phase == DROPPED
+    loaded.use(True)["n"] = 3
+    run(loaded.finish(), core.store)
+    assert loaded.phase == DROPPED and core.store.load(sid) is None
+
+
+def scenario(core: SessionCore, drive):
+    """One visitor's three requests (new, modified, read-only), each driven by ``drive``; what the store holds."""
+    answers = []
+    sid = None
+    for change in (1, 2, None):
+        state = state_of(core, sid)
+        drive(state.open())
+        if change is not None:
+            state.use(True)["n"] = change
+        answers.append(drive(state.commit()))
+        drive(state.finish())
+        sid = state.id
+    return answers, core.store.get(sid)
+
+
+def test_the_same_steps_drive_a_sync_and_an_async_store():
+    clock = FakeClock()
+    sync_core = core_on(MemoryStore(clock=clock), clock)
+    sync_answers, sync_record = scenario(sync_core, lambda steps: run(steps, sync_core.store))
+
+    async_inner = MemoryStore(clock=clock)
+    async_core = core_on(async_inner, clock)
+    native = AsyncMemoryStore(async_inner)
+    loop = asyncio.new_event_loop()
+    try:
+        async_answers, async_record = scenario(async_core, lambda steps: loop.run_until_complete(arun(steps, native)))
+    finally:
+        loop.close()
+    assert async_answers == sync_answers == [SET_COOKIE, None, None]
+    assert async_record == sync_record and async_record["n"] == 2
+    assert native.served == ["save", "load", "save", "load", "refresh"]
+
+
+def test_concurrent_async_saves_merge():
+    """Two requests of one session interleaved on one event loop: the compare-and-set and merge loop
+    (written once, in lifecycle.py) keeps both keys, driven asynchronously."""
+    clock = FakeClock()
+    inner = MemoryStore(clock=clock)
+    core = core_on(inner, clock)
+    seed = state_of(core, None)
+    run(seed.open(), inner)
+    seed.use(True)["start"] = True
+    run(seed.commit(), inner)
+    native = AsyncMemoryStore(inner)
+
+    async def request(key):
+        state = state_of(core, seed.id)
+        await arun(state.open(), native)
+        await asyncio.sleep(0)
+        state.use(True)[key] = True
+        return await arun(state.commit(), native)
+
+    async def both():
+        return await asyncio.gather(request("a"), request("b"))
+
+    asyncio.run(both())
+    assert inner.get(seed.id)["a"] is True and inner.get(seed.id)["b"] is True
+    assert core.events.counts["merged"] == 1
+
+
+def test_a_sync_store_runs_in_a_worker_thread_under_arun():
+    clock = FakeClock()
+    store = MemoryStore(clock=clock)
+    threads = set()
+    load = store.load
+
+    def spied(sid):
+        threads.add(threading.get_ident())
+        return load(sid)
+
+    store.load = spied  # type: ignore[method-assign]
+    core = core_on(store, clock)
+    state = state_of(core, "nobody")
+
+    async def main():
+        await arun(state.open(), store)
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(main())
+    assert threads and loop_thread not in threads
+
+
+@pytest.mark.parametrize("touch_after", [0, 60])
+def test_touch_after_throttles_refreshes_on_any_store(touch_after):
+    clock = FakeClock()
+    store = MemoryStore(clock=clock)
+    store.touch_after = touch_after
+    core = core_on(store, clock)
+    refreshes = []
+    refresh = store.refresh
+
+    def spied(*args):
+        refreshes.append(clock())
+        return refresh(*args)
+
+    store.refresh = spied  # type: ignore[method-assign]
+    seed = state_of(core, None)
+    run(seed.open(), store)
+    seed.use(True)["n"] = 1
+    run(seed.commit(), store)
+    for _ in range(5):  # an unmodified request every 20 s
+        clock.advance(20)
+        state = state_of(core, seed.id)
+        run(state.open(), store)
+        run(state.commit(), store)
+    assert len(refreshes) == (5 if touch_after == 0 else 1)  # at 60 s (written at 0): once in 100 s
+
+
+def test_skip_touch_leaves_the_expiry_alone():
+    clock = FakeClock()
+    store = MemoryStore(clock=clock)
+    core = core_on(store, clock, rolling=True)
+    seed = state_of(core, None)
+    run(seed.open(), store)
+    seed.use(True)["n"] = 1
+    run(seed.commit(), store)
+    clock.advance(100)
+    state = state_of(core, seed.id)
+    run(state.open(), store)
+    state.skip_touch()
+    assert run(state.commit(), store) is None  # no rolling cookie either
+    clock.advance(store.ttl - 90)  # 10 s past the first request's expiry, 90 s before the second's would be
+    assert store.load(seed.id) is None
