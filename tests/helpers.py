@@ -34,6 +34,18 @@ class SpyStore(Store):
         self.calls: list[tuple[str, str | None]] = []
         self.ttl = inner.ttl
         self.tracks_creation = inner.tracks_creation
+        self.touch_after = inner.touch_after
+
+    def supports(self, capability: str) -> bool:
+        """What the inner store has, of what this spy forwards (it keeps no tombstones, say)."""
+        return Store.supports(self, capability) and self.inner.supports(capability)
+
+    def key(self, sid: str) -> str:
+        return self.inner.key(sid)
+
+    def destroy_key(self, key: str) -> Any:
+        self._record("destroy", key)  # (one round trip, as destroy: keys are ids here)
+        return self.inner.destroy_key(key)
 
     def _record(self, op: str, sid: str | None = None) -> None:
         self.calls.append((op, sid))
@@ -63,6 +75,10 @@ class SpyStore(Store):
     def destroy(self, sid: str) -> Any:
         self._record("destroy", sid)
         return self.inner.destroy(sid)
+
+    def texts(self) -> Any:
+        self._record("texts")
+        return self.inner.texts()
 
     def all(self) -> Any:
         self._record("all")
