@@ -37,8 +37,8 @@ class AtRestStore(Store):
 
     def __init__(self, inner: Store, crypto: Any = None, transform_id: Callable[[str], str] | None = None) -> None:
         if not isinstance(inner, Store):
-            raise ConfigurationError("AtRestStore wraps a store: pass a wsgisession.Store, like "
-                                     f"AtRestStore(SQLiteStore('sessions.sqlite3'), crypto=...); not {type(inner).__name__}.")
+            raise ConfigurationError("AtRestStore wraps a store: pass a wsgisession.Store, like AtRestStore("
+                                     f"SQLiteStore('sessions.sqlite3'), crypto=...); not {type(inner).__name__}.")
         if crypto is not None and not all(callable(getattr(crypto, name, None)) for name in ("encrypt", "decrypt")):
             raise ConfigurationError("crypto must have encrypt(str) -> str and decrypt(str) -> str, like "
                                      "wsgisession.crypto.WebCryptoAdapter(secret).")

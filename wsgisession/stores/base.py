@@ -173,16 +173,18 @@ class Store(ABC):
     # -- capabilities ------------------------------------------------------------------------------
 
     def supports(self, capability: str) -> bool:
-        """Whether this store has ``capability`` (COMPARE_AND_SET, USER_INDEX, TOMBSTONES,
-        MAINTENANCE: all of its methods), or implements the optional method of that name ("purge").
+        """Whether this store has ``capability``, or implements the optional method of that name
+        (``supports("purge")``).
 
-        A store declares a capability by overriding its methods; a wrapper asks the store it wraps.
+        A store declares a capability by overriding its methods: both of TOMBSTONES', any of
+        MAINTENANCE's (each one is optional: ask for it by name). A wrapper asks the store it wraps.
         """
         methods = CAPABILITIES.get(capability) or ((capability,) if capability in OPTIONAL else None)
         if methods is None:
             raise ValueError(f"unknown store capability {capability!r}: one of {', '.join(CAPABILITIES)}, "
                              f"or an optional method ({', '.join(OPTIONAL)}).")
-        return all(getattr(type(self), name) is not getattr(Store, name) for name in methods)
+        implemented = (getattr(type(self), name) is not getattr(Store, name) for name in methods)
+        return any(implemented) if capability == MAINTENANCE else all(implemented)
 
     @property
     def compares_and_sets(self) -> bool:

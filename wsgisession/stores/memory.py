@@ -13,7 +13,8 @@ from typing import Any
 
 from ..serialization import now_ms
 from .at_rest import AtRestStore
-from .base import DEFAULT_TTL, Account, Bound, Loaded, Record, Store, check_size, combine, parse_texts, validate_touch_after, validate_ttl
+from .base import (DEFAULT_TTL, Account, Bound, Loaded, Record, Store, check_size, combine, parse_texts,
+                   validate_touch_after, validate_ttl)
 
 __all__ = ["MemoryStore"]
 

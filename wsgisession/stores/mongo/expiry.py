@@ -95,4 +95,5 @@ class ExpiredRemoval:
         try:
             self._collection.delete_many({"expires": {"$lt": _date(now_ms)}})
         except PyMongoError as exc:
-            logger.warning("could not delete expired sessions (%s); retrying in %g s", type(exc).__name__, self.interval)
+            logger.warning("could not delete expired sessions (%s); retrying in %g s",
+                           type(exc).__name__, self.interval)

@@ -28,7 +28,8 @@ from ...options import check_seconds
 from ...serialization import datetime_to_ms, now_ms
 from ...serialization import ms_to_datetime as _date  # exact ms: BSON dates are milliseconds
 from ..at_rest import AtRestStore
-from ..base import DEFAULT_TTL, Bound, Loaded, Record, Store, check_size, parse_texts, validate_touch_after, validate_ttl
+from ..base import (DEFAULT_TTL, Bound, Loaded, Record, Store, check_size, parse_texts, validate_touch_after,
+                    validate_ttl)
 from .documents import Version, account_of, account_update, bound_of, decode, embedded, live, session_text
 from .expiry import AUTO_REMOVE, ExpiredRemoval, TTLIndexWarning
 from .tombstones import Tombstones
@@ -175,7 +176,7 @@ class MongoStore(Store):
                       datetime_to_ms(created) if isinstance(created, datetime) else None, account_of(doc), False,
                       datetime_to_ms(expires) if isinstance(expires, datetime) else None)
 
-    def _update(self, key: str, record: Record, now: int, create: bool = False) -> dict[str, Any]:
+    def _update(self, sid: str, record: Record, now: int, create: bool = False) -> dict[str, Any]:
         """connect-mongo's set(): the whole document in ``$set``, timestamps on request.
 
         A given creation time replaces connect-mongo's ``createdAt`` (a regenerated session keeps
@@ -184,7 +185,7 @@ class MongoStore(Store):
         """
         check_size(record.text)
         session = record.text if self.stringify else embedded(record.text)
-        fields: dict[str, Any] = {"_id": key, "session": session, "expires": _date(self.expiry(record.expires_ms, now))}
+        fields: dict[str, Any] = {"_id": sid, "session": session, "expires": _date(self.expiry(record.expires_ms, now))}
         if self.touch_after > 0:
             fields["lastModified"] = _date(now)
         update: dict[str, Any] = {"$set": fields}
@@ -202,23 +203,23 @@ class MongoStore(Store):
         return update
 
     def write(self, sid: str, record: Record) -> None:
-        now, key = now_ms(self._clock), sid
-        update = self._update(key, record, now)
+        now = now_ms(self._clock)
+        update = self._update(sid, record, now)
         with self._guard("set"):
-            self.collection.update_one({"_id": key}, update, upsert=True)
+            self.collection.update_one({"_id": sid}, update, upsert=True)
         self._expiry.after_write(now)
 
     def save(self, sid: str, record: Record, version: Any) -> Any:
         """write() as a compare-and-set on the ``session`` field, which also sees connect-mongo's writes."""
-        now, key = now_ms(self._clock), sid
-        update = self._update(key, record, now, create=version is None)
-        with self._save_locks[hash(key) % _SAVE_LOCK_STRIPES], self._guard("save"):
+        now = now_ms(self._clock)
+        update = self._update(sid, record, now, create=version is None)
+        with self._save_locks[hash(sid) % _SAVE_LOCK_STRIPES], self._guard("save"):
             if version is None:  # insert, or reuse an expired document; a live one is a conflict
                 try:
-                    self.collection.update_one({"_id": key, "expires": {"$lte": _date(now)}}, update, upsert=True)
+                    self.collection.update_one({"_id": sid, "expires": {"$lte": _date(now)}}, update, upsert=True)
                 except DuplicateKeyError:
                     return None
-            elif self.collection.update_one({"_id": key, "session": version.session, **live(now)},
+            elif self.collection.update_one({"_id": sid, "session": version.session, **live(now)},
                                             update).matched_count == 0:
                 return None
         self._expiry.after_write(now)
