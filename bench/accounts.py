@@ -154,7 +154,7 @@ class MongoTarget:
         return time.perf_counter() - started
 
     def _filter(self, user: str) -> dict[str, Any]:
-        from wsgisession.stores.mongo_documents import live
+        from wsgisession.stores.mongo.documents import live
 
         return {"userId": user, **live(int(time.time() * 1000))}  # MongoStore.iter_bound's filter
 

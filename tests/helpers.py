@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any
 
 from wsgisession import Store
-from wsgisession.stores.base import Record
+from wsgisession.stores.base import Loaded, Record
 
 
 class FakeClock:
@@ -34,6 +34,18 @@ class SpyStore(Store):
         self.calls: list[tuple[str, str | None]] = []
         self.ttl = inner.ttl
         self.tracks_creation = inner.tracks_creation
+        self.touch_after = inner.touch_after
+
+    def supports(self, capability: str) -> bool:
+        """What the inner store has, of what this spy forwards (it keeps no tombstones, say)."""
+        return Store.supports(self, capability) and self.inner.supports(capability)
+
+    def key(self, sid: str) -> str:
+        return self.inner.key(sid)
+
+    def destroy_key(self, key: str) -> Any:
+        self._record("destroy", key)  # (one round trip, as destroy: keys are ids here)
+        return self.inner.destroy_key(key)
 
     def _record(self, op: str, sid: str | None = None) -> None:
         self.calls.append((op, sid))
@@ -64,6 +76,10 @@ class SpyStore(Store):
         self._record("destroy", sid)
         return self.inner.destroy(sid)
 
+    def texts(self) -> Any:
+        self._record("texts")
+        return self.inner.texts()
+
     def all(self) -> Any:
         self._record("all")
         return self.inner.all()
@@ -79,6 +95,40 @@ class SpyStore(Store):
     def close(self) -> None:
         self._record("close")
         self.inner.close()
+
+
+class DictStore(Store):
+    """A third party's store, as small as the port allows: the five required methods and ``save``,
+    over a dict (no expiry checks: the tests that use it never let a record expire)."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, tuple[str, int | None]] = {}  # key -> (text as stored, expires_ms)
+
+    def load(self, sid: str) -> Loaded | None:
+        found = self.records.get(sid)
+        return None if found is None else Loaded(found[0], found[0], None, None, False, found[1])
+
+    def write(self, sid: str, record: Record) -> None:
+        self.records[sid] = (record.text, record.expires_ms)
+
+    def save(self, sid: str, record: Record, version: Any) -> Any:
+        found = self.records.get(sid)
+        if (None if found is None else found[0]) != version:
+            return None
+        self.write(sid, record)
+        return record.text
+
+    def refresh(self, sid: str, expires_ms: int | None, version: Any) -> bool:
+        if sid not in self.records:
+            return False
+        self.records[sid] = (self.records[sid][0], expires_ms)
+        return True
+
+    def destroy(self, sid: str) -> bool:
+        return self.records.pop(sid, None) is not None
+
+    def close(self) -> None:
+        pass
 
 
 CORE_SECRET = "a test secret, long enough to be safe"

@@ -21,7 +21,7 @@ SCENARIOS = VECTORS["scenarios"]
 EXAMPLES = {doc["label"].split(":")[0]: doc for doc in VECTORS["example_documents"]}
 SID = "Xq3v9Zk0cYbW4TnR8sLmP2aE7uJfH1gD"
 SECRET = "a test secret that is long enough to be safe"
-# The sessions of a collection, not its tombstones (the ids a login or logout just ended: mongo_tombstones.py).
+# The sessions of a collection, not its tombstones (the ids a login or logout just ended: stores/mongo/tombstones.py).
 SESSION_DOCUMENTS = {"tombstoneUntil": {"$exists": False}}
 
 

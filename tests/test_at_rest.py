@@ -1,8 +1,9 @@
 """Sessions at rest, through the middleware, on every store: hashed ids and encrypted data.
 
 ``transform_id`` makes every stored key (a hash here: the raw id is never written) and ``crypto``
-encrypts the session's JSON; both are applied by each store at its edges (stores/at_rest.py), so
-load, save, the compare-and-set, refresh, destroy and the per-user index all go through them.
+encrypts the session's JSON; both are applied by AtRestStore (stores/at_rest.py), a wrapper around
+any store, so load, save, the compare-and-set, refresh, destroy and the per-user index all go
+through them, and the store it wraps sees keys and opaque text only.
 Rotation: a session sealed under a retired secret is read, sealed again with the first secret at
 the end of the request, and is unreadable (a fresh session, one warning) once that secret goes.
 (The codecs' formats are tests/test_crypto.py's; Express reading ours, tests/test_interop_at_rest.py's.)
@@ -20,10 +21,12 @@ from webtest import TestApp
 
 from wsgisession import ConfigurationError, MemoryStore, MongoStore, SessionMiddleware, SQLiteStore, get_session
 from wsgisession.crypto import KrupteinCrypto, WebCryptoAdapter
-
 from wsgisession.serialization import loads
+from wsgisession.stores.at_rest import AtRestStore
+from wsgisession.stores.base import COMPARE_AND_SET, MAINTENANCE, TOMBSTONES, USER_INDEX
 
 from .conftest import codec
+from .helpers import DictStore
 from .mongo_fixtures import MONGO_SERVERS, database_on
 from .mongo_helpers import (SCENARIOS, SESSION_DOCUMENTS, SID, assert_same_document, at, expected_operations, from_vector,
                             session_written_by)
@@ -310,6 +313,53 @@ def test_events_of_one_session_share_their_tag_with_hashed_ids(place, clock):
     assert middleware.revoke_all("alice") == 1
     tags = {event.name: event.session for event in seen}
     assert tags["revoked"] == tags["login"] == tags["created"]  # revoked by its key, tagged as by its id
+
+
+# -- any store: AtRestStore around a third party's --------------------------------------------------
+
+
+def test_at_rest_store_wraps_a_third_partys_store_which_sees_only_keys_and_ciphertext(clock):
+    inner = DictStore()
+    store = AtRestStore(inner, crypto=codec("webcrypto"), transform_id=hashed)
+    client = browser(store, clock)
+    assert [counts(client) for _ in range(3)] == ["1", "2", "3"]
+    ((key, (stored, expires)),) = inner.records.items()
+    assert key == hashed(session_id_of(client)) and expires is None
+    assert "cuenta" not in stored and '"cuenta":3' in codec("webcrypto").decrypt(stored)
+    assert store.get(session_id_of(client))["cuenta"] == 3 and store.key("x") == hashed("x")
+    client.get("/logout")  # destroyed by its key (no tombstones: the inner store keeps none)
+    assert inner.records == {}
+
+
+def test_at_rest_store_has_the_capabilities_of_the_store_it_wraps(tmp_path, clock):
+    store = AtRestStore(DictStore(), transform_id=hashed)
+    assert [store.supports(c) for c in (COMPARE_AND_SET, USER_INDEX, TOMBSTONES, MAINTENANCE)] == [
+        True, False, False, False]
+    assert (store.compares_and_sets, store.keeps_accounts, store.keeps_tombstones) == (True, False, False)
+    with pytest.raises(NotImplementedError, match="'user index'"):
+        list(store.iter_bound("alice"))
+    with pytest.raises(ConfigurationError, match="'user index'"):
+        SessionMiddleware(app, secret=SECRET, store=store, max_sessions_per_user=2)
+    full = AtRestStore(SQLiteStore(tmp_path / "s.sqlite3", ttl=60, touch_after=30, clock=clock), crypto=codec("kruptein"))
+    assert all(full.supports(c) for c in (COMPARE_AND_SET, USER_INDEX, TOMBSTONES, MAINTENANCE))
+    assert (full.ttl, full.touch_after, full.tracks_creation) == (60, 30, True)
+    assert full.table == "sessions" and full.path.endswith("s.sqlite3")  # other attributes: the inner store's
+
+
+def test_the_constructors_return_an_at_rest_store_around_the_plain_store(tmp_path, mongo_database, clock):
+    made = [MemoryStore(transform_id=hashed), SQLiteStore(tmp_path / "s.sqlite3", crypto=codec("kruptein")),
+            MongoStore(mongo_database["sessions"], crypto=codec("webcrypto"), stringify=False)]
+    assert [type(store.inner).__name__ for store in made] == ["MemoryStore", "SQLiteStore", "MongoStore"]
+    assert all(isinstance(store, AtRestStore) for store in made)
+    assert made[2].inner.stringify is True  # a ciphertext is a string, as connect-mongo writes it
+    assert type(MemoryStore()) is MemoryStore  # neither option: the plain store
+
+
+def test_an_at_rest_stores_repr_says_what_is_on_never_a_secret(tmp_path):
+    store = SQLiteStore(tmp_path / "s.sqlite3", crypto=WebCryptoAdapter("the secret itself", iterations=1000))
+    assert repr(store) == f"AtRestStore(SQLiteStore({store.path!r}, table='sessions'), crypto=on, transform_id=off)"
+    with pytest.raises(ConfigurationError, match="wraps a store"):
+        AtRestStore(object())
 
 
 class Reversed:

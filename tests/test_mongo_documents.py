@@ -1,4 +1,4 @@
-"""connect-mongo's document formats (wsgisession/stores/mongo_documents.py): stringify=False's embedded
+"""connect-mongo's document formats (wsgisession/stores/mongo/documents.py): stringify=False's embedded
 session, and foreign or malformed documents, read as connect-mongo reads them."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""How MongoStore removes expired sessions (wsgisession/stores/mongo_expiry.py): connect-mongo's TTL
+"""How MongoStore removes expired sessions (wsgisession/stores/mongo/expiry.py): connect-mongo's TTL
 index, or a sweep every interval where the server has none."""
 
 from __future__ import annotations

@@ -320,6 +320,7 @@ NOT_UTF8 = b'{"cookie":{"originalMaxAge":null,"expires":null},"a":\xff\xfe}'
 def plant(store: Any, sid: str, text: str | bytes) -> None:
     """Write a raw record behind the store's back, as another writer could."""
     store.set(sid, {"cookie": {"originalMaxAge": None, "expires": None}})
+    store = getattr(store, "inner", store)  # (with crypto, the plain store an AtRestStore wraps)
     if isinstance(store, SQLiteStore):
         with sqlite3.connect(store.path) as db:
             db.execute("UPDATE sessions SET session = CAST(? AS TEXT) WHERE sid = ?", (text, sid))
@@ -374,7 +375,7 @@ def test_an_undecodable_bson_document_reads_as_missing(caplog):
 
     client: MongoClient[Any] = MongoClient("mongodb://127.0.0.1:9", connect=False)  # no I/O: decoding only
     try:
-        from wsgisession.stores.mongo_documents import decode
+        from wsgisession.stores.mongo.documents import decode
 
         codec = MongoStore(client["db"]["sessions"], auto_remove="disabled").collection.codec_options
         good = bson.encode({"_id": "x", "session": "AAAA"})

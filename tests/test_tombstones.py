@@ -226,7 +226,7 @@ def test_mongo_keeps_a_tombstone_as_a_document_connect_mongo_never_reads(mongo_d
 
     from wsgisession import MongoStore
     from wsgisession.stores.base import Record
-    from wsgisession.stores.mongo_documents import live
+    from wsgisession.stores.mongo.documents import live
 
     raw = mongo_database["sessions"]
     store = MongoStore(raw, clock=clock, auto_remove="interval", auto_remove_interval=30,

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from .errors import ConfigurationError, InsecureSecretWarning
 from .options import CookieOptions, check_seconds, validate_cookie_name
-from .stores.base import Store
+from .stores.base import COMPARE_AND_SET, USER_INDEX, Store
 
 __all__ = ["SessionConfig", "check_bool", "default_genid"]
 
@@ -85,10 +85,11 @@ class SessionConfig:
             raise ConfigurationError("clock must be a callable returning epoch seconds, like time.time.")
         if self.concurrency not in ("merge", "overwrite"):
             raise ConfigurationError(f"concurrency must be 'merge' or 'overwrite', not {self.concurrency!r}.")
-        if self.concurrency == "merge" and not self.store.compares_and_sets:
+        if self.concurrency == "merge" and not self.store.supports(COMPARE_AND_SET):
             raise ConfigurationError(
-                f"{type(self.store).__name__} has no save(), the compare-and-set that concurrency-safe saves need: "
-                "implement it (see wsgisession.Store) or pass concurrency='overwrite'."
+                f"concurrency='merge' (the default) needs a store with the {COMPARE_AND_SET!r} capability, and "
+                f"{type(self.store).__name__} has no save(): implement it (see wsgisession.Store) or pass "
+                "concurrency='overwrite'."
             )
         self._check_timeout()
         check_seconds("tombstone_window", self.tombstone_window, positive=False, at_most=3600, hint=" (0: none)")
@@ -96,10 +97,10 @@ class SessionConfig:
         if limit is not None and (type(limit) is not int or limit < 1):
             raise ConfigurationError(f"max_sessions_per_user must be a whole number of sessions, at least 1, or None; "
                                      f"not {limit!r}.")
-        if limit is not None and not self.store.keeps_accounts:
-            raise ConfigurationError(f"max_sessions_per_user needs a store that keeps accounts, and "
-                                     f"{type(self.store).__name__} has no iter_bound(): use SQLiteStore, MongoStore "
-                                     "or MemoryStore, or implement it (see wsgisession.Store).")
+        if limit is not None and not self.store.supports(USER_INDEX):
+            raise ConfigurationError(f"max_sessions_per_user needs a store with the {USER_INDEX!r} capability, and "
+                                     f"{type(self.store).__name__} has no iter_bound(): implement it (see "
+                                     "wsgisession.Store), or use SQLiteStore, MongoStore or MemoryStore.")
         object.__setattr__(self, "secrets", _secrets(self.secret))
         object.__setattr__(self, "merge", self.concurrency == "merge")
 
@@ -110,7 +111,9 @@ class SessionConfig:
         check_seconds("absolute_timeout", timeout, hint=" or None")
         if not self.store.tracks_creation:
             raise ConfigurationError(
-                "absolute_timeout needs a store that records when each session was created: "
-                "use MongoStore(..., timestamps=True) (connect-mongo's createdAt), SQLiteStore or MemoryStore."
+                f"absolute_timeout needs a store that records when each session was created, and "
+                f"{type(self.store).__name__} has tracks_creation = False: use MongoStore(..., timestamps=True) "
+                "(connect-mongo's createdAt), SQLiteStore or MemoryStore, or have load() report created_ms and set "
+                "tracks_creation = True."
             )
 

@@ -4,9 +4,10 @@ A store keeps *records* (express's session JSON text, ``{"cookie": {...}, ...dat
 id, each with an expiry: the one the core computed from the cookie, else now + ``ttl``. An expired
 record reads as missing, whether or not it has been purged yet. A store knows nothing of HTTP,
 cookies or signing, and never parses a record on the request path: the core hands it the JSON
-text and the expiry, computed once, and keeps the store's version token opaque. At rest, a store
-may key a record by ``transform_id(sid)`` and encrypt its text (``at_rest.py``): the core still
-deals in ids and JSON.
+text and the expiry, computed once, and keeps the store's version token opaque. Five methods are
+required; the rest are capabilities a store declares by implementing them (``Store.supports``).
+At rest, ``AtRestStore`` (``at_rest.py``) wraps any store to key its records by
+``transform_id(sid)`` and encrypt their text: the core still deals in ids and JSON.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from typing import Any, NamedTuple
 from .. import record as _record
 from ..errors import SessionError
 from ..options import check_seconds
-from .at_rest import PLAIN, AtRest
 
-__all__ = ["DEFAULT_TTL", "MAX_SIZE", "MAX_TTL", "MAX_USER_AGENT", "MAX_USER_ID", "Account", "Bound", "Loaded",
-           "Record", "Store", "check_size", "combine", "expiry_of", "read_account", "to_record", "validate_ttl"]
+__all__ = ["CAPABILITIES", "COMPARE_AND_SET", "DEFAULT_TTL", "MAINTENANCE", "MAX_SIZE", "MAX_TTL", "MAX_USER_AGENT",
+           "MAX_USER_ID", "TOMBSTONES", "USER_INDEX", "Account", "Bound", "Loaded", "Record", "Store", "check_size",
+           "combine", "expiry_of", "parse_texts", "read_account", "to_record", "validate_touch_after", "validate_ttl"]
 
 DEFAULT_TTL = 14 * 24 * 3600  # seconds, connect-mongo's default
 MAX_TTL = 100 * 365 * 86400  # seconds: beyond, expiry dates overflow
@@ -59,6 +60,7 @@ class Loaded(NamedTuple):
     created_ms: int | None  # epoch ms of the first write, when the store knows it
     account: Account | None = None  # the user it is bound to
     stale: bool = False  # sealed under a retired secret (crypto): to be written again, sealed anew
+    expires_ms: int | None = None  # the stored expiry, epoch ms, when the store knows it (touch_after uses it)
 
 
 class Bound(NamedTuple):
@@ -99,33 +101,46 @@ def combine(stored: Account | None, given: Account | None) -> Account | None:
 
 
 class Store(ABC):
-    """Base class of session stores: implement the primitives, the rest comes with it.
+    """Base class of session stores: five methods, and the capabilities a store chooses to declare.
 
     ::
 
         class RedisStore(Store):
             def load(self, sid): ...            # -> Loaded | None
             def write(self, sid, record): ...   # create or replace
-            ...
+            def refresh(self, sid, expires_ms, version): ...
+            def destroy(self, sid): ...
+            def close(self): ...
+            def save(self, sid, record, version): ...   # optional: compare-and-set
 
-    Required: ``load``, ``write``, ``refresh``, ``destroy`` (what each request needs) and ``all``,
-    ``length``, ``clear``, ``close``. Optional: ``save``, the compare-and-set that
-    ``concurrency="merge"`` (the default) needs; a store without it works with
-    ``concurrency="overwrite"``. express-session's ``get``, ``set`` and ``touch``, over session
-    dicts, are defined here once for every store.
+    Required, what every request needs: ``load``, ``write``, ``refresh``, ``destroy``, ``close``.
 
-    Accounts (``session.login``, ``sessions_of``, the CLI) need three more: ``iter_bound``, the
-    live records of a user through an index; ``purge`` and ``count_expired``. Every store here
-    has them; a store without them works until an app logs a user in.
+    Optional capabilities, each declared by implementing (overriding) its methods; the base
+    class's versions raise NotImplementedError naming the capability, and ``supports(name)``
+    answers whether a store has one (SessionMiddleware checks once, at configuration, that the
+    features it is given find the capabilities they need):
 
-    ``crypto`` and ``transform_id`` (stores/at_rest.py): a store keeps ``self.at_rest`` and
-    applies it at its edges; its ``key(sid)`` is what a record is stored under, and
-    ``destroy_key`` deletes a record by that key (what ``iter_bound`` lists).
+    - ``COMPARE_AND_SET`` (``save``): the concurrency-safe saves of ``concurrency="merge"`` (the
+      default); without it, use ``concurrency="overwrite"``.
+    - ``USER_INDEX`` (``iter_bound``): accounts, ``session.login``, ``sessions_of``, ``revoke``,
+      ``max_sessions_per_user``, the CLI's ``list`` and ``revoke``.
+    - ``TOMBSTONES`` (``bury`` and ``buried``): the ids a login or logout ended stay buried a
+      while, so that a request racing it cannot send a cookie over the new one.
+    - ``MAINTENANCE`` (``purge``, ``count_expired``, ``length``, ``all``, ``clear``; each one
+      optional on its own): the CLI's ``count``, ``purge`` and ``clear``, express's ``all``.
+      ``texts``, the records as stored, is what ``all`` parses and what AtRestStore's ``all``
+      opens: implement both (``all`` as ``parse_texts(self.texts())``).
+
+    express-session's ``get``, ``set`` and ``touch``, over session dicts, are defined here once
+    for every store. Encryption at rest and hashed ids are a wrapper, ``AtRestStore(store,
+    crypto, transform_id)`` (stores/at_rest.py): a store sees keys and opaque text only.
     """
 
     ttl: float = DEFAULT_TTL
     tracks_creation: bool = False  # whether load() reports creation times (absolute_timeout needs them)
-    at_rest: AtRest = PLAIN  # transform_id and crypto (stores/at_rest.py): none by default
+    # An unmodified request refreshes the stored expiry only when it would move by at least this
+    # many seconds (connect-mongo's touchAfter); the core applies it, from Loaded.expires_ms.
+    touch_after: float = 0
 
     @abstractmethod
     def load(self, sid: str) -> Loaded | None:
@@ -152,100 +167,168 @@ class Store(ABC):
         """
 
     @abstractmethod
-    def all(self) -> dict[str, dict[str, Any]]:
-        """Every live, readable record by id, parsed."""
-
-    @abstractmethod
-    def length(self) -> int:
-        """How many live records there are."""
-
-    @abstractmethod
-    def clear(self) -> None:
-        """Delete every record."""
-
-    @abstractmethod
     def close(self) -> None:
         """Release connections; the store is not used afterwards."""
+
+    # -- capabilities ------------------------------------------------------------------------------
+
+    def supports(self, capability: str) -> bool:
+        """Whether this store has ``capability``, or implements the optional method of that name
+        (``supports("purge")``).
+
+        A store declares a capability by overriding its methods: both of TOMBSTONES', any of
+        MAINTENANCE's (each one is optional: ask for it by name). A wrapper asks the store it wraps.
+        """
+        methods = CAPABILITIES.get(capability) or ((capability,) if capability in OPTIONAL else None)
+        if methods is None:
+            raise ValueError(f"unknown store capability {capability!r}: one of {', '.join(CAPABILITIES)}, "
+                             f"or an optional method ({', '.join(OPTIONAL)}).")
+        implemented = (getattr(type(self), name) is not getattr(Store, name) for name in methods)
+        return any(implemented) if capability == MAINTENANCE else all(implemented)
+
+    @property
+    def compares_and_sets(self) -> bool:
+        """Whether this store has a compare-and-set ``save`` (needed by ``concurrency="merge"``)."""
+        return self.supports(COMPARE_AND_SET)
+
+    @property
+    def keeps_accounts(self) -> bool:
+        """Whether this store has the user index, ``iter_bound`` (needed to log users in)."""
+        return self.supports(USER_INDEX)
+
+    @property
+    def keeps_tombstones(self) -> bool:
+        """Whether this store implements ``bury`` and ``buried``."""
+        return self.supports(TOMBSTONES)
 
     def save(self, sid: str, record: Record, version: Any) -> Any:
         """Write only if the stored record is still ``version`` (None: only if there is none).
 
         Return the new version, or None when the record changed or vanished meanwhile: a
-        destroyed session is never recreated by a request that loaded it before.
+        destroyed session is never recreated by a request that loaded it before. (Capability
+        COMPARE_AND_SET.)
         """
-        raise NotImplementedError(f"{type(self).__name__} has no compare-and-set save()")
-
-    def key(self, sid: str) -> str:
-        """The key the record of session ``sid`` is stored under: ``sid``, or ``transform_id(sid)``."""
-        return self.at_rest.key(sid)
-
-    def destroy_key(self, key: str) -> bool | None:
-        """``destroy`` a record known by its key (a Bound's), not by its session id."""
-        return self.destroy(key)  # (right as long as keys are ids; a store that transforms them overrides this)
-
-    def bury(self, key: str, until_ms: int) -> bool | None:
-        """``destroy_key(key)``, leaving a tombstone for the key until ``until_ms`` (epoch ms); whether
-        there was a record. Optional: without it, the ids a login or logout ends leave no trace, and a
-        request racing that login or logout may send a cookie over the new one (see the README)."""
-        raise NotImplementedError(f"{type(self).__name__} keeps no tombstones (no bury())")
-
-    def buried(self, key: str) -> bool:
-        """Whether a tombstone for ``key`` is still live (``bury``)."""
-        raise NotImplementedError(f"{type(self).__name__} keeps no tombstones (no buried())")
-
-    @property
-    def keeps_tombstones(self) -> bool:
-        """Whether this store implements ``bury`` and ``buried``."""
-        return type(self).bury is not Store.bury
+        raise _missing(self, COMPARE_AND_SET, "save")
 
     def iter_bound(self, user_id: str | None = None) -> Iterator[Bound]:
         """The live records bound to ``user_id`` (None: to any user), found through an index.
 
         ``write`` and ``save`` keep a record's account as ``combine`` says; a record created
-        (``save`` with version None) has exactly the account given, or none.
+        (``save`` with version None) has exactly the account given. (Capability USER_INDEX.)
         """
-        raise NotImplementedError(f"{type(self).__name__} does not keep accounts (no iter_bound())")
+        raise _missing(self, USER_INDEX, "iter_bound")
+
+    def bury(self, key: str, until_ms: int) -> bool | None:
+        """``destroy_key(key)``, leaving a tombstone for the key until ``until_ms`` (epoch ms); whether
+        there was a record. (Capability TOMBSTONES: without it, the ids a login or logout ends leave
+        no trace, and a request racing that login or logout may send a cookie over the new one.)"""
+        raise _missing(self, TOMBSTONES, "bury")
+
+    def buried(self, key: str) -> bool:
+        """Whether a tombstone for ``key`` is still live (``bury``). (Capability TOMBSTONES.)"""
+        raise _missing(self, TOMBSTONES, "buried")
 
     def purge(self, limit: int | None = None) -> int:
         """Delete expired records now, or the ``limit`` that expired first; return how many were deleted.
 
         (A store may delete a few more than ``limit``: records that expired at the same time as
         the last of them. MongoStore does, to delete by range rather than by a list of ids.)
+        (Capability MAINTENANCE.)
         """
-        raise NotImplementedError(f"{type(self).__name__} has no purge()")
+        raise _missing(self, MAINTENANCE, "purge")
 
     def count_expired(self) -> int:
-        """How many expired records are still stored (``purge`` would delete them)."""
-        raise NotImplementedError(f"{type(self).__name__} has no count_expired()")
+        """How many expired records are still stored (``purge`` would delete them). (Capability MAINTENANCE.)"""
+        raise _missing(self, MAINTENANCE, "count_expired")
 
-    @property
-    def keeps_accounts(self) -> bool:
-        """Whether this store implements ``iter_bound`` (needed to log users in)."""
-        return type(self).iter_bound is not Store.iter_bound
+    def length(self) -> int:
+        """How many live records there are. (Capability MAINTENANCE.)"""
+        raise _missing(self, MAINTENANCE, "length")
+
+    def all(self) -> dict[str, dict[str, Any]]:
+        """Every live, readable record by key, parsed (express's ``all``). (Capability MAINTENANCE.)"""
+        raise _missing(self, MAINTENANCE, "all")
+
+    def texts(self) -> dict[str, str]:
+        """Every live record's text as stored, by key: what ``all`` parses, and what an AtRestStore
+        around this store opens for its own ``all``. (Optional, with MAINTENANCE's ``all``.)"""
+        raise _missing(self, MAINTENANCE, "texts")
+
+    def clear(self) -> None:
+        """Delete every record. (Capability MAINTENANCE.)"""
+        raise _missing(self, MAINTENANCE, "clear")
+
+    # -- keys ----------------------------------------------------------------------------------
+
+    def key(self, sid: str) -> str:
+        """The key the record of session ``sid`` is stored under (``sid``; AtRestStore: ``transform_id(sid)``).
+
+        Tombstones, event tags, account handles and ``Bound.key`` are stored keys.
+        """
+        return sid
+
+    def destroy_key(self, key: str) -> bool | None:
+        """``destroy`` a record known by its key (a Bound's), not by its session id."""
+        return self.destroy(key)  # (right as long as keys are ids; a store that transforms them overrides this)
 
     def expiry(self, expires_ms: int | None, now_ms: int) -> int:
         """When a record expires: the cookie's expiry, or, for a browser-session cookie, now + ``ttl``."""
         return now_ms + int(self.ttl * 1000) if expires_ms is None else expires_ms
-
-    @property
-    def compares_and_sets(self) -> bool:
-        """Whether this store implements ``save`` (needed by ``concurrency="merge"``)."""
-        return type(self).save is not Store.save
 
     # -- express-session's Store methods, over session dicts ------------------------------------
 
     def get(self, sid: str) -> dict[str, Any] | None:
         """The session dict (``{"cookie": {...}, ...data}``), or None if missing, expired or unreadable."""
         loaded = self.load(sid)
-        return None if loaded is None else _record.parse(loaded.text)
+        return None if loaded is None else self._session_of(loaded)
 
     def set(self, sid: str, session: dict[str, Any], *, created_ms: int | None = None) -> None:
         """Create or replace the record from a session dict."""
-        self.write(sid, to_record(session, created_ms))
+        self.write(sid, self._record_of(session, created_ms))
 
     def touch(self, sid: str, session: dict[str, Any]) -> None:
         """Extend the record's expiry to the session dict's ``cookie.expires`` (or now + ttl)."""
-        self.refresh(sid, expiry_of(session), None)
+        self.refresh(sid, expiry_of(session), self._version_of(session))
+
+    # Hooks of get/set/touch, for a store whose express API differs (MongoStore: connect-mongo's
+    # lastModified); a wrapper forwards them to the store it wraps.
+
+    def _session_of(self, loaded: Loaded) -> dict[str, Any] | None:
+        """The session dict ``get`` returns for a loaded record."""
+        return _record.parse(loaded.text)
+
+    def _record_of(self, session: dict[str, Any], created_ms: int | None) -> Record:
+        """The Record ``set`` writes for a session dict."""
+        return to_record(session, created_ms)
+
+    def _version_of(self, session: dict[str, Any]) -> Any:
+        """The version ``touch`` hands to ``refresh`` for a session dict (none: refresh unconditionally)."""
+        return None
+
+
+COMPARE_AND_SET = "compare-and-set"
+USER_INDEX = "user index"
+TOMBSTONES = "tombstones"
+MAINTENANCE = "maintenance"
+# Each capability, and the methods a store implements to declare it.
+CAPABILITIES: dict[str, tuple[str, ...]] = {
+    COMPARE_AND_SET: ("save",),
+    USER_INDEX: ("iter_bound",),
+    TOMBSTONES: ("bury", "buried"),
+    MAINTENANCE: ("purge", "count_expired", "length", "all", "clear"),
+}
+OPTIONAL = (*(name for methods in CAPABILITIES.values() for name in methods), "texts")
+
+
+def _missing(store: Store, capability: str, method: str) -> NotImplementedError:
+    return NotImplementedError(f"{type(store).__name__} has no {method}() (the {capability!r} capability "
+                               "of wsgisession.Store: implement it, or use a store that has it)")
+
+
+def parse_texts(texts: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Records' texts by key, parsed (``all``): a text that is not a session's JSON is left out."""
+    records = ((key, _record.parse(text)) for key, text in texts.items())
+    return {key: record for key, record in records if record is not None}
 
 
 def to_record(session: dict[str, Any], created_ms: int | None = None) -> Record:
@@ -265,6 +348,11 @@ def expiry_of(session: dict[str, Any]) -> int | None:
 def validate_ttl(ttl: float) -> float:
     """Return ``ttl`` if it is a positive number of seconds (at most a century), else raise ConfigurationError."""
     return check_seconds("ttl", ttl, at_most=MAX_TTL, hint=" (default 14 days)")
+
+
+def validate_touch_after(touch_after: float) -> float:
+    """Return ``touch_after`` if it is a number of seconds, at least 0, else raise ConfigurationError."""
+    return check_seconds("touch_after", touch_after, positive=False, at_most=MAX_TTL)
 
 
 def check_size(text: str, limit: int = MAX_SIZE) -> None:

@@ -11,10 +11,10 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .. import record as _record
 from ..serialization import now_ms
-from .at_rest import AtRest
-from .base import DEFAULT_TTL, Account, Bound, Loaded, Record, Store, check_size, combine, validate_ttl
+from .at_rest import AtRestStore
+from .base import (DEFAULT_TTL, Account, Bound, Loaded, Record, Store, check_size, combine, parse_texts,
+                   validate_touch_after, validate_ttl)
 
 __all__ = ["MemoryStore"]
 
@@ -27,8 +27,10 @@ class MemoryStore(Store):
 
         store = MemoryStore(ttl=3600, clock=fake_clock)
 
-    ``crypto`` and ``transform_id`` are SQLiteStore's and MongoStore's (stores/at_rest.py), to
-    test an application's configuration without a database.
+    ``touch_after`` (seconds): an unmodified session's expiry is refreshed at most that often
+    (connect-mongo's touchAfter; the core applies it). Given ``crypto`` or ``transform_id``
+    (SQLiteStore's and MongoStore's too, to test an application's configuration without a
+    database), the constructor returns ``AtRestStore(MemoryStore(...), crypto, transform_id)``.
 
     Writes take a lock (the compare-and-set needs it); reads and expiry refreshes do not: each
     is one dict operation, atomic in CPython. The expiry is kept apart from the record so that a
@@ -38,10 +40,17 @@ class MemoryStore(Store):
 
     tracks_creation = True  # load() reports when each record was first written
 
-    def __init__(self, *, ttl: float = DEFAULT_TTL, clock: Callable[[], float] = time.time, crypto: Any = None,
-                 transform_id: Callable[[str], str] | None = None) -> None:
+    def __new__(cls, *args: Any, crypto: Any = None, transform_id: Callable[[str], str] | None = None,
+                **options: Any) -> Any:
+        if crypto is None and transform_id is None:
+            return super().__new__(cls)
+        return AtRestStore(cls(*args, **options), crypto, transform_id)
+
+    def __init__(self, *, ttl: float = DEFAULT_TTL, touch_after: float = 0, clock: Callable[[], float] = time.time,
+                 crypto: Any = None, transform_id: Callable[[str], str] | None = None) -> None:
+        # (crypto and transform_id are taken by __new__: never given here)
         self.ttl = validate_ttl(ttl)
-        self.at_rest = AtRest(crypto, transform_id)
+        self.touch_after = validate_touch_after(touch_after)
         self._clock = clock
         self._lock = threading.Lock()
         self._records: dict[str, Entry] = {}
@@ -55,17 +64,15 @@ class MemoryStore(Store):
         return None if entry is None or self._expires.get(key, 0) <= now else entry
 
     def load(self, sid: str) -> Loaded | None:
-        key = self.at_rest.key(sid)
-        entry = self._records.get(key)
-        if entry is None or self._expires.get(key, 0) <= self._clock() * 1000:
+        entry = self._records.get(sid)
+        expires = self._expires.get(sid, 0)
+        if entry is None or expires <= self._clock() * 1000:
             return None
-        opened = self.at_rest.open(entry[0])
-        return None if opened is None else Loaded(opened[0], entry[0], entry[1], entry[2], opened[1])
+        return Loaded(entry[0], entry[0], entry[1], entry[2], False, expires)
 
-    def _put(self, sid: str, record: Record, version: Any, check: bool) -> str | None:
-        text = self.at_rest.seal(record.text)
+    def _put(self, key: str, record: Record, version: Any, check: bool) -> str | None:
+        text = record.text
         check_size(text)
-        key = self.at_rest.key(sid)
         now = now_ms(self._clock)
         expires = self.expiry(record.expires_ms, now)
         with self._lock:
@@ -127,19 +134,15 @@ class MemoryStore(Store):
         return self._put(sid, record, version, True)
 
     def refresh(self, sid: str, expires_ms: int | None, version: Any) -> bool:
-        key = self.at_rest.key(sid)
         now = now_ms(self._clock)
-        if key in self._records and self._expires.get(key, 0) > now:  # (a record destroyed meanwhile
-            self._expires[key] = self.expiry(expires_ms, now)  # leaves an expiry the next sweep removes)
+        if sid in self._records and self._expires.get(sid, 0) > now:  # (a record destroyed meanwhile
+            self._expires[sid] = self.expiry(expires_ms, now)  # leaves an expiry the next sweep removes)
             return True
         return False
 
     def destroy(self, sid: str) -> bool:
-        return self.destroy_key(self.at_rest.key(sid))
-
-    def destroy_key(self, key: str) -> bool:
         with self._lock:
-            return self._delete(key)
+            return self._delete(sid)
 
     def bury(self, key: str, until_ms: int) -> bool:
         with self._lock:
@@ -149,10 +152,6 @@ class MemoryStore(Store):
     def buried(self, key: str) -> bool:
         return self._tombstones.get(key, 0) > now_ms(self._clock)
 
-    def _live(self) -> dict[str, str]:
-        now = now_ms(self._clock)
-        with self._lock:
-            return {key: entry[0] for key, entry in self._records.items() if self._expires.get(key, 0) > now}
 
     def iter_bound(self, user_id: str | None = None) -> Iterator[Bound]:
         now = now_ms(self._clock)
@@ -160,10 +159,9 @@ class MemoryStore(Store):
             keys = [key for keys in (self._users.values() if user_id is None else [self._users.get(user_id, ())])
                     for key in keys]
             entries = [(key, self._records[key], self._expires[key]) for key in keys]
-        for key, (stored, _, account), expires in entries:
+        for key, (text, _, account), expires in entries:
             if expires > now and account is not None:
-                opened = self.at_rest.open(stored)
-                yield Bound(key, account, expires, None if opened is None else opened[0])
+                yield Bound(key, account, expires, text)
 
     def purge(self, limit: int | None = None) -> int:
         with self._lock:
@@ -175,12 +173,15 @@ class MemoryStore(Store):
             return sum(1 for when in self._expires.values() if when <= now)
 
     def all(self) -> dict[str, dict[str, Any]]:
-        opened = ((key, self.at_rest.open(stored)) for key, stored in self._live().items())
-        records = ((key, _record.parse(text[0])) for key, text in opened if text is not None)
-        return {key: record for key, record in records if record is not None}
+        return parse_texts(self.texts())
+
+    def texts(self) -> dict[str, str]:
+        now = now_ms(self._clock)
+        with self._lock:
+            return {key: entry[0] for key, entry in self._records.items() if self._expires.get(key, 0) > now}
 
     def length(self) -> int:
-        return len(self._live())
+        return len(self.texts())
 
     def clear(self) -> None:
         with self._lock:

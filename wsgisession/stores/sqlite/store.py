@@ -12,13 +12,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from .. import record as _record
-from ..errors import ConfigurationError, StoreUnavailable
-from ..options import check_seconds
-from ..serialization import now_ms
-from .at_rest import AtRest
-from .base import DEFAULT_TTL, Account, Bound, Loaded, Record, Store, check_size, read_account, validate_ttl
-from .sqlite_sql import ACCOUNT, LIVE, SID, account_parameters, statements
+from ...errors import ConfigurationError, StoreUnavailable
+from ...options import check_seconds
+from ...serialization import now_ms
+from ..at_rest import AtRestStore
+from ..base import (DEFAULT_TTL, Account, Bound, Loaded, Record, Store, check_size, parse_texts, read_account,
+                    validate_touch_after, validate_ttl)
+from .sql import ACCOUNT, LIVE, SID, account_parameters, statements
 
 __all__ = ["SQLiteStore"]
 
@@ -60,24 +60,33 @@ class SQLiteStore(Store):
 
     The file runs in WAL mode, so readers never wait for writers and several processes (or
     waitress's threads) can share it; expired rows are invisible at once and purged every
-    ten minutes. ``crypto`` encrypts the session column and ``transform_id`` turns ids into the
-    keys stored (stores/at_rest.py).
+    ten minutes. ``touch_after`` (seconds): an unmodified session's expiry is refreshed at most
+    that often (connect-mongo's touchAfter; the core applies it). Given ``crypto`` (encrypts the
+    session column) or ``transform_id`` (turns ids into the keys stored), the constructor returns
+    ``AtRestStore(SQLiteStore(...), crypto, transform_id)`` (stores/at_rest.py).
     """
 
     tracks_creation = True  # load() reports when each record was first written
 
-    def __init__(self, path: str | os.PathLike[str], *, ttl: float = DEFAULT_TTL, table: str = "sessions",
-                 timeout: float = 5.0, clock: Callable[[], float] = time.time, crypto: Any = None,
-                 transform_id: Callable[[str], str] | None = None) -> None:
+    def __new__(cls, *args: Any, crypto: Any = None, transform_id: Callable[[str], str] | None = None,
+                **options: Any) -> Any:
+        if crypto is None and transform_id is None:
+            return super().__new__(cls)
+        return AtRestStore(cls(*args, **options), crypto, transform_id)
+
+    def __init__(self, path: str | os.PathLike[str], *, ttl: float = DEFAULT_TTL, touch_after: float = 0,
+                 table: str = "sessions", timeout: float = 5.0, clock: Callable[[], float] = time.time,
+                 crypto: Any = None, transform_id: Callable[[str], str] | None = None) -> None:
+        # (crypto and transform_id are taken by __new__: never given here)
         if not isinstance(table, str) or not _IDENTIFIER.fullmatch(table):
             raise ConfigurationError(f"table {table!r} is not a plain SQL identifier: use letters, digits and _.")
         check_seconds("timeout", timeout)
         self.path = os.fspath(path)
         self.ttl = validate_ttl(ttl)
+        self.touch_after = validate_touch_after(touch_after)
         self.table = table
         self.timeout = timeout
         self._clock = clock
-        self.at_rest = AtRest(crypto, transform_id)
         # One connection, shared by the threads under a lock. (One per thread measured no faster
         # end to end, bench/e2e.py, and under concurrent writes SQLite's busy handler sleeps for
         # milliseconds where the lock only queues; the processes sharing the file use WAL.)
@@ -146,22 +155,20 @@ class SQLiteStore(Store):
                 raise StoreUnavailable(f"SQLite session store {self.path!r} failed: {detail}") from exc
 
     def load(self, sid: str) -> Loaded | None:
-        row = self._run(self._sql["load"], (self.at_rest.key(sid), now_ms(self._clock)), "one")
+        row = self._run(self._sql["load"], (sid, now_ms(self._clock)), "one")
         stored = None if row is None else _text(row[0])
-        opened = None if stored is None else self.at_rest.open(stored)
-        if opened is None:
+        if stored is None:
             return None
         created = row[1] if type(row[1]) is int else None  # another writer may have left anything
-        return Loaded(opened[0], stored, created, _account(*row[2:]), opened[1])
+        return Loaded(stored, stored, created, _account(*row[3:]), False, row[2])
 
     def _row(self, sid: str, record: Record) -> dict[str, Any]:
         """The statements' parameters: the record's key and text as stored, now, its creation time
         (now unless given) and expiry in epoch ms, its account."""
-        text = self.at_rest.seal(record.text)
-        check_size(text)
+        check_size(record.text)
         now = now_ms(self._clock)
         created = now if record.created_ms is None else record.created_ms
-        return {"sid": self.at_rest.key(sid), "session": text, "now": now, "created": created, "given": record.created_ms,
+        return {"sid": sid, "session": record.text, "now": now, "created": created, "given": record.created_ms,
                 "keep": record.created_ms is None, "expires": self.expiry(record.expires_ms, now),
                 **account_parameters(record.account)}
 
@@ -193,17 +200,14 @@ class SQLiteStore(Store):
 
     def refresh(self, sid: str, expires_ms: int | None, version: Any) -> bool:
         now = now_ms(self._clock)
-        return bool(self._run(self._sql["refresh"], (self.expiry(expires_ms, now), self.at_rest.key(sid), now)) == 1)
+        return bool(self._run(self._sql["refresh"], (self.expiry(expires_ms, now), sid, now)) == 1)
 
     def destroy(self, sid: str) -> bool:
-        return self.destroy_key(self.at_rest.key(sid))
-
-    def destroy_key(self, key: str) -> bool:
-        return bool(self._run(self._sql["destroy"], (key,)) == 1)
+        return bool(self._run(self._sql["destroy"], (sid,)) == 1)
 
     def bury(self, key: str, until_ms: int) -> bool:
         self._run(self._sql["bury"], (key, until_ms))  # first: the key is never unknown and not yet buried
-        return self.destroy_key(key)
+        return self.destroy(key)
 
     def buried(self, key: str) -> bool:
         return self._run(self._sql["buried"], (key, now_ms(self._clock)), "one") is not None
@@ -215,10 +219,9 @@ class SQLiteStore(Store):
         else:
             rows = self._run(self._sql["bound"], (user_id, now), "all")
         for key, expires, blob, *account_columns in rows:
-            key, stored, account = _text(key, "session id"), _text(blob), _account(*account_columns)
+            key, account = _text(key, "session id"), _account(*account_columns)
             if key is not None and account is not None:
-                opened = None if stored is None else self.at_rest.open(stored)
-                yield Bound(key, account, expires, None if opened is None else opened[0])
+                yield Bound(key, account, expires, _text(blob))
 
     def purge(self, limit: int | None = None) -> int:
         now = now_ms(self._clock)
@@ -232,12 +235,13 @@ class SQLiteStore(Store):
         return int(count)
 
     def all(self) -> dict[str, dict[str, Any]]:
+        return parse_texts(self.texts())
+
+    def texts(self) -> dict[str, str]:
         rows = self._run(f'SELECT {SID}, CAST(session AS BLOB) FROM "{self.table}" WHERE {LIVE}',
                          (now_ms(self._clock),), "all")
         texts = ((_text(key, "session id"), _text(blob)) for key, blob in rows)
-        opened = ((key, self.at_rest.open(stored)) for key, stored in texts if key is not None and stored is not None)
-        return {key: record for key, text in opened
-                if text is not None and (record := _record.parse(text[0])) is not None}
+        return {key: text for key, text in texts if key is not None and text is not None}
 
     def length(self) -> int:
         (count,) = self._run(f'SELECT COUNT(*) FROM "{self.table}" WHERE {LIVE}', (now_ms(self._clock),), "one")

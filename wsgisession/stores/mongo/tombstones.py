@@ -11,12 +11,11 @@ the store does, every interval (``"interval"``) and on ``purge()``.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import Any
 
-from ..serialization import ms_to_datetime as _date
+from pymongo.collection import Collection
 
-if TYPE_CHECKING:
-    from .mongo import MongoStore
+from ...serialization import ms_to_datetime as _date
 
 __all__ = ["PREFIX", "Tombstones"]
 
@@ -25,40 +24,39 @@ UNTIL = "tombstoneUntil"
 
 
 class Tombstones:
-    """The tombstones of one MongoStore (its ``bury`` and ``buried``)."""
+    """The tombstones in one sessions collection (MongoStore's ``bury`` and ``buried``)."""
 
-    def __init__(self, store: MongoStore, now_ms: int) -> None:
-        self._store = store
+    def __init__(self, collection: Collection[Any], interval: float, now_ms: int) -> None:
+        self._collection = collection
+        self._interval = interval  # seconds between sweeps, with auto_remove="interval"
         self._lock = threading.Lock()
         self._indexed = False
-        self._due_ms = now_ms + int(store.auto_remove_interval * 1000)
+        self._due_ms = now_ms + int(interval * 1000)
 
-    def bury(self, key: str, until_ms: int, now_ms: int) -> bool | None:
-        """Write the tombstone, then delete the record (in that order: the id is never unknown and not
-        yet buried); whether there was a record."""
-        self._prepare(now_ms)
+    def bury(self, key: str, until_ms: int, now_ms: int, auto_remove: str) -> None:
+        """Write the tombstone (the store then deletes the record: in that order, the id is never
+        unknown and not yet buried)."""
+        self._prepare(now_ms, auto_remove)
         update = {"$set": {"expires": None, UNTIL: _date(until_ms)}}
-        self._store.collection.update_one({"_id": PREFIX + key}, update, upsert=True)
-        return self._store.destroy_key(key)
+        self._collection.update_one({"_id": PREFIX + key}, update, upsert=True)
 
     def buried(self, key: str, now_ms: int) -> bool:
-        found = self._store.collection.find_one({"_id": PREFIX + key, UNTIL: {"$gt": _date(now_ms)}}, {"_id": 1})
+        found = self._collection.find_one({"_id": PREFIX + key, UNTIL: {"$gt": _date(now_ms)}}, {"_id": 1})
         return found is not None
 
     def sweep(self, now_ms: int) -> int:
         """Delete the tombstones whose window has passed; how many."""
-        return self._store.collection.delete_many({UNTIL: {"$lte": _date(now_ms)}}).deleted_count
+        return self._collection.delete_many({UNTIL: {"$lte": _date(now_ms)}}).deleted_count
 
-    def _prepare(self, now_ms: int) -> None:
+    def _prepare(self, now_ms: int, auto_remove: str) -> None:
         """The TTL index on ``tombstoneUntil`` (native removal), or an interval sweep when one is due."""
-        store = self._store
-        if store.auto_remove == "native" and not self._indexed:
-            store.collection.create_index([(UNTIL, 1)], expireAfterSeconds=0, background=True)
+        if auto_remove == "native" and not self._indexed:
+            self._collection.create_index([(UNTIL, 1)], expireAfterSeconds=0, background=True)
             self._indexed = True
-        elif store.auto_remove == "interval":
+        elif auto_remove == "interval":
             with self._lock:
                 due = now_ms >= self._due_ms
                 if due:
-                    self._due_ms = now_ms + int(store.auto_remove_interval * 1000)
+                    self._due_ms = now_ms + int(self._interval * 1000)
             if due:
                 self.sweep(now_ms)

@@ -17,12 +17,12 @@ from bson.codec_options import CodecOptions
 from bson.errors import BSONError
 from bson.raw_bson import RawBSONDocument
 
-from .. import record as _record
-from ..serialization import datetime_to_ms, dumps, format_iso, loads
-from ..serialization import ms_to_datetime as _date  # exact ms: BSON dates are milliseconds
-from .base import Account, Bound, Store, expiry_of, read_account
+from ... import record as _record
+from ...serialization import datetime_to_ms, dumps, format_iso, loads
+from ...serialization import ms_to_datetime as _date  # exact ms: BSON dates are milliseconds
+from ..base import Account, Bound, read_account
 
-__all__ = ["ACCOUNT_FIELDS", "SessionDicts", "Version", "account_of", "account_update", "bound_of", "decode", "embedded", "live", "session_text"]
+__all__ = ["ACCOUNT_FIELDS", "Version", "account_of", "account_update", "bound_of", "decode", "embedded", "live", "session_text"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,26 +40,6 @@ class Version(NamedTuple):
 
     session: Any  # the document's `session` field
     last_modified_ms: int | None
-
-
-class SessionDicts(Store):
-    """express's get/set/touch as connect-mongo has them: get() returns ``lastModified`` (touchAfter)
-    inside the session, touch() reads it there, and set() does not store it."""
-
-    def get(self, sid: str) -> dict[str, Any] | None:
-        loaded = self.load(sid)
-        record = None if loaded is None else _record.parse(loaded.text)
-        if record is not None and loaded is not None and loaded.version.last_modified_ms is not None:
-            record["lastModified"] = _date(loaded.version.last_modified_ms)
-        return record
-
-    def set(self, sid: str, session: dict[str, Any], *, created_ms: int | None = None) -> None:
-        super().set(sid, {k: v for k, v in session.items() if k != "lastModified"}, created_ms=created_ms)
-
-    def touch(self, sid: str, session: dict[str, Any]) -> None:
-        modified = session.get("lastModified")
-        version = Version(None, datetime_to_ms(modified)) if isinstance(modified, datetime) else None
-        self.refresh(sid, expiry_of(session), version)
 
 
 def live(now_ms: int) -> dict[str, Any]:

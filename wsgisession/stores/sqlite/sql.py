@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Account
+from ..base import Account
 
 __all__ = ["ACCOUNT", "LIVE", "SID", "account_parameters", "statements"]
 
 # The account columns (see Account), created on first use in a table an older version made.
 ACCOUNT = {"user_id": "TEXT", "logged_in": "INTEGER", "authenticated": "INTEGER", "user_agent": "TEXT"}
-# Text columns are read as bytes (see sqlite.py's _text), the account's with the row; only a text
+# Text columns are read as bytes (see store.py's _text), the account's with the row; only a text
 # user id binds (the index looks up text: a row bound otherwise could never be listed or revoked).
 ACCOUNT_COLUMNS = ("CASE WHEN typeof(user_id) = 'text' THEN CAST(user_id AS BLOB) END, logged_in, authenticated, "
                    "CAST(user_agent AS BLOB)")
@@ -43,7 +43,7 @@ def statements(table: str) -> dict[str, str]:
               "ON CONFLICT (sid) DO UPDATE SET expires = excluded.expires, session = excluded.session, ")
     combined = _combined(f"{t}.")
     return {
-        "load": f"SELECT CAST(session AS BLOB), created, {ACCOUNT_COLUMNS} FROM {t} WHERE sid = ? AND {LIVE}",
+        "load": f"SELECT CAST(session AS BLOB), created, expires, {ACCOUNT_COLUMNS} FROM {t} WHERE sid = ? AND {LIVE}",
         "write": insert + f"created = CASE WHEN {t}.expires > :now AND :keep THEN {t}.created ELSE excluded.created "
                  "END, " + ", ".join(f"{c} = CASE WHEN {t}.expires > :now THEN {value} ELSE excluded.{c} END"
                                       for c, value in combined.items()),
