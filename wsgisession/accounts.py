@@ -27,9 +27,7 @@ from .errors import ConfigurationError, SessionError
 from .events import Events
 from .lifecycle import SessionState, Steps, end_op
 from .serialization import now_ms
-from .stores.base import MAX_USER_AGENT, MAX_USER_ID, Account, Bound, Store
-
-USER_INDEX = "user index"  # (stores.base names the capabilities)
+from .stores.base import MAX_USER_AGENT, MAX_USER_ID, USER_INDEX, Account, Bound, Store
 
 __all__ = ["Accounts", "SessionInfo", "check_user_id"]
 

@@ -192,7 +192,7 @@ class SessionState:
             self.id = self.original_id = sid
         self.cookie, self.created_ms, self.pending_created = cookie, created, pending
         self.data, self.version, self.base, self.account = data, loaded.version, data_json, loaded.account
-        self.stored_expires_ms = loaded.expires_ms if len(loaded) > 5 else None
+        self.stored_expires_ms = loaded.expires_ms
         self.written = self.account_dirty = False
         self.loaded = (data_json, cookie.settings())
         # With resave, a record to repair or re-encrypt, or a creation time to write, it is saved even if unchanged.
