@@ -10,7 +10,18 @@ from wsgisession.serialization import format_iso
 from wsgisession.stores.base import Record
 from wsgisession.testing import FakeClock
 
-__all__ = ["CORE_SECRET", "FakeClock", "SpyStore", "open_session", "record", "set_cookie_of"]
+__all__ = ["CORE_SECRET", "FakeClock", "SpyStore", "open_session", "record", "set_cookie_of", "to_the_port"]
+
+PORT = frozenset({"load", "write", "refresh", "destroy", "close"})  # what issue 22's Store requires
+
+
+def to_the_port(cls: type[Store]) -> type[Store]:
+    """Let a store written to the port (its five required methods) be made before the port is merged.
+
+    (Until then Store also declares all, length and clear abstract; a no-op once it does not.)
+    """
+    cls.__abstractmethods__ = frozenset(cls.__abstractmethods__ & PORT)
+    return cls
 
 
 def record(clock: Any, *, max_age_ms: int | None = None, **data: Any) -> dict[str, Any]:

@@ -100,6 +100,7 @@ class StoreContract:
     clock: FakeClock
     request: pytest.FixtureRequest
     store: Any
+    start_time: float | None = None  # epoch seconds self.clock starts at; None: now (a server's own expiry agrees)
     race_threads = 4  # the compare-and-set race: threads, each incrementing one counter this many times
     race_increments = 10
 
@@ -110,7 +111,7 @@ class StoreContract:
     @pytest.fixture(autouse=True)
     def _contract_store(self, request: pytest.FixtureRequest) -> Iterator[None]:
         self.request = request
-        self.clock = FakeClock(float(int(time.time())))  # now (a server's own expiry agrees), then only moved by tests
+        self.clock = FakeClock(float(int(time.time())) if self.start_time is None else self.start_time)
         self.store = self.make_store()
         try:
             yield
