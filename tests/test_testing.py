@@ -115,9 +115,9 @@ def run_kit(pytester: pytest.Pytester, store: str) -> dict[str, dict[str, str]]:
 
 
 CAPABILITIES = {  # a test of each capability, and the words its skip names
-    "test_save_with_a_stale_version_writes_nothing": "compare-and-set capability (implement save())",
-    "test_iter_bound_lists_a_users_live_records": "user index capability (implement iter_bound())",
-    "test_a_buried_key_reads_as_buried_until_its_window_ends": "tombstones capability (implement bury() and buried())",
+    "test_save_with_a_stale_version_writes_nothing": "compare-and-set capability (save())",
+    "test_iter_bound_lists_a_users_live_records": "user index capability (iter_bound())",
+    "test_a_buried_key_reads_as_buried_until_its_window_ends": "tombstones capability (bury(), buried())",
     "test_purge_deletes_expired_records_in_batches": "maintenance capability",
     "test_a_given_creation_time_replaces_the_stored_one": "tracks_creation is False",
 }

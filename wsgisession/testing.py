@@ -130,8 +130,8 @@ class StoreContract:
     def require(self, capability: str, *methods: str) -> None:
         """Skip the test unless the store declares ``capability`` (and implements ``methods``)."""
         if not supports(self.store, capability):
-            names = " and ".join(f"{name}()" for name in METHODS[capability])
-            pytest.skip(f"the store does not declare the {capability} capability (implement {names})")
+            names = ", ".join(f"{name}()" for name in METHODS[capability])
+            pytest.skip(f"the store does not declare the {capability} capability ({names})")
         for name in methods:
             if not supports(self.store, capability, name):
                 pytest.skip(f"the store's {capability} capability has no {name}()")
