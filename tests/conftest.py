@@ -10,12 +10,12 @@ from hypothesis import HealthCheck, settings
 
 pytest.register_assert_rewrite("wsgisession.testing")  # (before anything imports it: the kit's failures explained)
 
-from wsgisession import MemoryStore, SQLiteStore  # noqa: E402
+from wsgisession import MemoryStore, SQLiteStore
 
-from .helpers import FakeClock  # noqa: E402
-from .mongo_fixtures import MONGO_SERVERS, database_on  # noqa: E402
-from .mongo_helpers import commands  # noqa: E402, F401  (fixture)
-from .mongo_fixtures import ferretdb, mongo_database, mongo_server, mongo_servers, mongo_uri  # noqa: E402, F401  (fixtures)
+from .helpers import FakeClock
+from .mongo_fixtures import MONGO_SERVERS, database_on
+from .mongo_helpers import commands  # noqa: F401  (fixture)
+from .mongo_fixtures import ferretdb, mongo_database, mongo_server, mongo_servers, mongo_uri  # noqa: F401  (fixtures)
 
 STORES = ["memory", "sqlite", *MONGO_SERVERS]  # MongoStore once on each MongoDB-protocol server
 # Each store again with its session JSON encrypted (crypto=), in one format or the other: the
