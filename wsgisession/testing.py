@@ -105,7 +105,9 @@ class StoreContract:
     race_increments = 10
 
     def make_store(self) -> Store:
-        """A fresh, empty store reading the time from ``self.clock`` (its ``clock=``)."""
+        """A fresh, empty store reading the time from ``self.clock`` (its ``clock=``), otherwise as
+        configured by default (a store that skips refreshes by itself, like MongoStore's
+        ``touch_after``, with that off: the kit tests ``refresh`` itself)."""
         raise NotImplementedError(f"{type(self).__name__} must define make_store(self), returning a fresh store")
 
     @pytest.fixture(autouse=True)
