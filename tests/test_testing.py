@@ -1,4 +1,4 @@
-"""The contract kit (wsgisession.testing) passes a correct store and catches broken ones.
+"""The contract kit (wsgisession.testing) passes correct stores and catches broken ones.
 
 Each store below is run through the kit in a pytest of its own (pytest's ``pytester``), on a fake
 clock that starts at a fixed time: the outcome is the same on every run.
@@ -96,6 +96,17 @@ class VersionBlindStore(CasStore):
         return self.records[sid][2]
 
 
+@to_the_port
+class RevivingStore(CasStore):
+    """Its refresh writes whatever it finds under the id, live or not: it brings records back."""
+
+    def refresh(self, sid: str, expires_ms: int | None, version: Any) -> bool:
+        with self.lock:
+            text, _, stored = self.records.get(sid, ("{}", 0, next(self.versions)))
+            self.records[sid] = (text, self.expiry(expires_ms, self.now()), stored)
+            return True
+
+
 def run_kit(pytester: pytest.Pytester, store: str) -> dict[str, dict[str, str]]:
     """Run the kit on ``store`` (a class above); the tests by outcome: {name: skip reason or ""}."""
     pytester.makepyfile(test_kit=f"""
@@ -153,6 +164,12 @@ def test_a_store_whose_compare_and_set_ignores_the_version_fails(pytester):
             "test_save_with_the_loaded_version_succeeds_and_returns_a_new_one",
             "test_save_with_a_stale_version_writes_nothing", "test_save_never_recreates_a_destroyed_or_expired_record",
             "test_of_racing_saves_of_one_version_exactly_one_wins"} <= set(failed), sorted(failed)
+
+
+def test_a_store_whose_refresh_brings_records_back_fails(pytester):
+    failed = run_kit(pytester, "RevivingStore")["failed"]
+    assert {"test_refresh_of_a_missing_record_creates_nothing", "test_refresh_of_an_expired_record_brings_nothing_back",
+            "test_destroy_says_whether_there_was_a_record", "test_express_get_set_touch"} <= set(failed), sorted(failed)
 
 
 def test_importing_wsgisession_does_not_import_pytest():
