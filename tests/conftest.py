@@ -8,6 +8,8 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
+pytest.register_assert_rewrite("wsgisession.testing")  # (before anything imports it: the kit's failures explained)
+
 from wsgisession import MemoryStore, SQLiteStore
 
 from .helpers import FakeClock
@@ -42,21 +44,26 @@ def codec(kind: str):
     return WebCryptoAdapter("contract secret") if kind == "webcrypto" else KrupteinCrypto("contract secret")
 
 
-@pytest.fixture(params=[*STORES, *(f"{name}+{kind}" for name, kind in SEALED.items())])
-def store(request, clock, tmp_path):
-    """Every store, fresh and empty, on the injected clock; and each again with ``crypto``."""
-    name, _, kind = request.param.partition("+")
-    crypto = codec(kind) if kind else None
+def open_store(kind: str, clock, request):
+    """A fresh, empty store of ``kind`` (one of STORES, or ``name+codec`` for it with ``crypto``) on ``clock``;
+    ``request`` gives it a temporary directory or database, removed afterwards."""
+    name, _, sealed = kind.partition("+")
+    crypto = codec(sealed) if sealed else None
     if name == "memory":
-        made = MemoryStore(clock=clock, crypto=crypto)
-    elif name == "sqlite":
-        made = SQLiteStore(tmp_path / "sessions.sqlite3", clock=clock, crypto=crypto)
-    else:
-        from wsgisession import MongoStore
+        return MemoryStore(clock=clock, crypto=crypto)
+    if name == "sqlite":
+        return SQLiteStore(request.getfixturevalue("tmp_path") / "sessions.sqlite3", clock=clock, crypto=crypto)
+    from wsgisession import MongoStore
 
-        database = database_on(request, name)
-        # interval: FerretDB has no TTL indexes; timestamps: createdAt, so it knows creation times
-        made = MongoStore(database["sessions"], clock=clock, auto_remove="interval", timestamps=True, crypto=crypto)
+    database = database_on(request, name)
+    # interval: FerretDB has no TTL indexes; timestamps: createdAt, so it knows creation times
+    return MongoStore(database["sessions"], clock=clock, auto_remove="interval", timestamps=True, crypto=crypto)
+
+
+@pytest.fixture(params=[*STORES, *(f"{name}+{kind}" for name, kind in SEALED.items())])
+def store(request, clock):
+    """Every store, fresh and empty, on the injected clock; and each again with ``crypto``."""
+    made = open_store(request.param, clock, request)
     yield made
     made.clear()
     made.close()

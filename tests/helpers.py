@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from typing import Any
 
 from wsgisession import Store
+from wsgisession.serialization import format_iso
 from wsgisession.stores.base import Loaded, Record
+from wsgisession.testing import FakeClock
 
+__all__ = ["CORE_SECRET", "FakeClock", "SpyStore", "open_session", "record", "set_cookie_of"]
 
-class FakeClock:
-    """A settable clock in epoch seconds, injected instead of sleeping."""
-
-    def __init__(self, start: float | None = None) -> None:
-        self.now = time.time() if start is None else start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+def record(clock: Any, *, max_age_ms: int | None = None, **data: Any) -> dict[str, Any]:
+    """A session dict as express-session keeps it: its cookie (expiring in ``max_age_ms``, or a browser-session one) and ``data``."""
+    expires = None if max_age_ms is None else format_iso(int(clock() * 1000) + max_age_ms)
+    cookie = {"originalMaxAge": max_age_ms, "expires": expires, "httpOnly": True, "path": "/"}
+    return {"cookie": cookie, **data}
 
 
 class SpyStore(Store):

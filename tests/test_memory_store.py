@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from wsgisession import MemoryStore
 
-from .test_store_contract import record
+from .helpers import record
 
 
 def test_expired_records_are_swept_not_kept_forever(clock):

@@ -10,7 +10,7 @@ import pytest
 
 from wsgisession import ConfigurationError, SQLiteStore, StoreUnavailable
 
-from .test_store_contract import record
+from .helpers import record
 
 WRITERS, PER_WRITER = 4, 50
 

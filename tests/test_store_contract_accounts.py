@@ -1,4 +1,6 @@
-"""The per-user section of the store contract suite: every store keeps accounts the same way."""
+"""Accounts and purging, store by store: what the contract kit (test_store_contract.py) cannot see
+through the port. Stored data is input (another writer's junk binds nobody); each store looks users
+up through an index; purge deletes what expired first."""
 
 from __future__ import annotations
 
@@ -19,90 +21,6 @@ def ms(clock) -> int:
 def alice(clock, authenticated_ms=None, agent="Firefox") -> Account:
     now = ms(clock)
     return Account("alice", now, now if authenticated_ms is None else authenticated_ms, agent)
-
-
-def test_a_created_record_has_exactly_the_account_given(store, clock):
-    account = alice(clock)
-    assert store.save("s1", Record(TEXT, None, None, account), None) is not None
-    loaded = store.load("s1")
-    assert loaded is not None and loaded.account == account and loaded.text == TEXT
-    store.save("s2", Record(TEXT, None), None)
-    assert store.load("s2").account is None
-
-
-def test_iter_bound_finds_a_users_live_records_only(store, clock):
-    store.save("a1", Record(TEXT, None, None, alice(clock)), None)
-    store.save("a2", Record(TEXT, ms(clock) + 5_000, None, alice(clock, agent=None)), None)
-    store.save("b1", Record(TEXT, None, None, Account("bob", None, None, None)), None)
-    store.save("anon", Record(TEXT, None), None)
-    found = {bound.key: bound for bound in store.iter_bound("alice")}
-    assert sorted(found) == ["a1", "a2"]
-    assert found["a2"].expires_ms == ms(clock) + 5_000 and found["a2"].text == TEXT
-    assert found["a1"].expires_ms == ms(clock) + int(store.ttl * 1000)
-    assert found["a2"].account.user_agent is None
-    assert sorted(bound.key for bound in store.iter_bound()) == ["a1", "a2", "b1"]
-    assert list(store.iter_bound("carol")) == []
-    clock.advance(6)
-    assert [bound.key for bound in store.iter_bound("alice")] == ["a1"]  # a2 expired
-
-
-def test_writes_without_an_account_keep_the_records_own(store, clock):
-    account = alice(clock)
-    version = store.save("s1", Record(TEXT, None, None, account), None)
-    changed = TEXT.replace('"n":1', '"n":2')
-    version = store.save("s1", Record(changed, None), version)
-    assert version is not None and store.load("s1").account == account
-    store.write("s1", Record(TEXT, None))  # overwrite mode, and express's set()
-    store.refresh("s1", None, store.load("s1").version)
-    assert store.load("s1").account == account
-    assert [bound.key for bound in store.iter_bound("alice")] == ["s1"]
-
-
-def test_the_authentication_time_never_goes_back(store, clock):
-    version = store.save("s1", Record(TEXT, None, None, alice(clock, authenticated_ms=2_000)), None)
-    # a request that loaded the session before a re-authentication writes its older time
-    version = store.save("s1", Record(TEXT, None, None, alice(clock, authenticated_ms=1_000)), version)
-    assert store.load("s1").account.authenticated_ms == 2_000
-    store.save("s1", Record(TEXT, None, None, alice(clock, authenticated_ms=3_000)), version)
-    assert store.load("s1").account.authenticated_ms == 3_000
-    store.write("s1", Record(TEXT, None, None, alice(clock, authenticated_ms=2_500)))
-    assert store.load("s1").account.authenticated_ms == 3_000
-
-
-def test_a_record_created_over_an_expired_one_drops_its_account(store, clock):
-    store.save("s1", Record(TEXT, ms(clock) + 1_000, None, alice(clock)), None)
-    clock.advance(2)
-    assert store.save("s1", Record(TEXT, None), None) is not None  # the same id, created anew
-    assert store.load("s1").account is None
-    assert list(store.iter_bound("alice")) == []
-
-
-def test_destroy_and_clear_unbind(store, clock):
-    store.save("s1", Record(TEXT, None, None, alice(clock)), None)
-    store.save("s2", Record(TEXT, None, None, alice(clock)), None)
-    assert store.destroy("s1") is True
-    assert [bound.key for bound in store.iter_bound("alice")] == ["s2"]
-    store.clear()
-    assert list(store.iter_bound("alice")) == [] and list(store.iter_bound()) == []
-
-
-def test_purge_deletes_expired_records_in_batches(store, clock):
-    for n in range(5):  # (each its own expiry: MongoStore deletes records expiring with the last one too)
-        store.save(f"old-{n}", Record(TEXT, ms(clock) + 1_000 + n, None, alice(clock) if n == 0 else None), None)
-    store.save("live-1", Record(TEXT, ms(clock) + 100_000), None)
-    store.save("live-2", Record(TEXT, None, None, alice(clock)), None)
-    clock.advance(2)
-    assert store.count_expired() == 5
-    assert store.purge(limit=2) == 2
-    assert store.count_expired() == 3
-    assert store.purge() == 3
-    assert store.count_expired() == 0 and store.purge() == 0
-    assert store.length() == 2
-    assert [bound.key for bound in store.iter_bound("alice")] == ["live-2"]
-
-
-def test_stores_say_they_keep_accounts(store):
-    assert store.keeps_accounts
 
 
 # -- stored data is input ------------------------------------------------------------------------
@@ -185,19 +103,6 @@ def test_mongo_keeps_the_account_in_indexed_fields_that_connect_mongos_writes_le
     assert store.load("s1").account is None and list(store.iter_bound()) == []
     raw.update_one({"_id": "s1"}, {"$set": {"userId": "alice", "authenticatedAt": "yesterday", "userAgent": 7}})
     assert store.load("s1").account == Account("alice", ms(clock), None, None)
-
-
-def test_a_record_created_over_an_expired_one_is_created_now(store, clock):
-    store.save("s1", Record(TEXT, ms(clock) + 1_000), None)
-    clock.advance(2)
-    assert store.save("s1", Record(TEXT, None), None) is not None
-    assert store.load("s1").created_ms == ms(clock)  # (absolute_timeout counts from here)
-
-
-def test_purge_of_nothing_deletes_nothing(store, clock):
-    store.save("s1", Record(TEXT, ms(clock) + 1_000), None)
-    clock.advance(2)
-    assert store.purge(limit=0) == 0 and store.count_expired() == 1
 
 
 def stored_ids(store) -> set[str]:
