@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import weakref
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +18,7 @@ from ..cookies import encode_uri_component
 from ..core import SessionCore
 from ..errors import StoreUnavailable
 from ..session import Session
+from ..view import SessionView
 from .config import open_core
 
 __all__ = ["SessionStore", "connect_signals"]
@@ -34,7 +35,7 @@ def _threaded(name: str) -> Callable[..., Awaitable[Any]]:
     return twin
 
 
-class SessionStore(MutableMapping[str, Any]):
+class SessionStore(SessionView):
     """``request.session`` under ``wsgisession.django.SessionMiddleware``, and the session engine
     (``SESSION_ENGINE = "wsgisession.django"``) through which Django's test Client logs in::
 
@@ -61,7 +62,7 @@ class SessionStore(MutableMapping[str, Any]):
             connect_signals()
             session = core.open(f"{core.config.name}={session_key}" if session_key else None, False, None)
         self.core = core
-        self._session = session
+        self._wsgi = session
         self.failed: StoreUnavailable | None = None  # the store's first failure in this request: a 503
         self.answered = False  # the middleware answered it (once: logged and counted once)
         self._saved = False  # save() wrote it: it has a key even if new
@@ -72,39 +73,15 @@ class SessionStore(MutableMapping[str, Any]):
         failed in this request, it is not tried again (Django's 500 page would: CSRF_USE_SESSIONS)."""
         if self.failed:
             raise StoreUnavailable("the session store failed earlier in this request") from self.failed
-        return self._session
+        return self._wsgi
 
-    # -- the mapping ---------------------------------------------------------------------------------
-
-    def __getitem__(self, key: str) -> Any:
-        return self.wsgisession[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.wsgisession[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self.wsgisession[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.wsgisession)
-
-    def __len__(self) -> int:
-        return len(self.wsgisession)
+    _session = wsgisession  # the view's accessor: a failed store is not tried again
 
     def __bool__(self) -> bool:  # true even when empty, as Django's SessionBase (so client.login() keeps it)
         return True
 
-    def __contains__(self, key: object) -> bool:
-        return key in self.wsgisession
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.wsgisession.get(key, default)
-
     def has_key(self, key: str) -> bool:
-        return key in self.wsgisession
-
-    def __repr__(self) -> str:  # never shows the key
-        return f"<SessionStore {self.wsgisession!r}>"
+        return key in self
 
     # -- Django's flags and key ------------------------------------------------------------------------
 
@@ -112,15 +89,6 @@ class SessionStore(MutableMapping[str, Any]):
     def accessed(self) -> bool:
         """Whether the session was used (so the store was read)."""
         return self.wsgisession.loaded
-
-    @property
-    def modified(self) -> bool:
-        """Whether the session changed so far: data (nested edits too), lifetime, id or user."""
-        return self.wsgisession.loaded and self.wsgisession.modified  # (an unused session is not loaded to tell)
-
-    @modified.setter
-    def modified(self, value: bool) -> None:
-        """Changes are found in the data itself, nested ones included: setting this is never needed."""
 
     @property
     def session_key(self) -> str | None:
