@@ -10,6 +10,7 @@ Client and application builds its own middleware, so a test's settings apply to 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import re
@@ -433,6 +434,50 @@ def test_the_engine_session_has_djangos_api(site):
     SessionStore.clear_expired()  # manage.py clearsessions
     with pytest.raises(KeyError, match="reserved"):
         again["cookie"] = {}  # express-session's own key
+
+
+def test_the_async_api_is_djangos_written_out(site):
+    """Every async method of Django's SessionBase, each its synchronous twin run in a thread."""
+    from django.contrib.sessions.backends.base import SessionBase
+
+    from wsgisession.django import SessionStore
+
+    def coroutines(cls: type) -> set[str]:
+        return {name for name in dir(cls)
+                if not name.startswith("_") and inspect.iscoroutinefunction(getattr(cls, name))}
+
+    assert coroutines(SessionStore) == coroutines(SessionBase)
+
+    async def scenario() -> None:
+        session = SessionStore()
+        await session.aset("k", 1)
+        assert await session.asetdefault("j", 2) == 2 and await session.aget("j") == 2
+        await session.aupdate({"m": 3})
+        assert await session.ahas_key("m") and list(await session.akeys()) == ["k", "j", "m"]
+        assert list(await session.avalues()) == [1, 2, 3] and dict(await session.aitems()) == {"k": 1, "j": 2, "m": 3}
+        assert await session.apop("m") == 3 and await session.apop("m", None) is None
+        await session.aset_test_cookie()
+        assert await session.atest_cookie_worked()
+        await session.adelete_test_cookie()
+        await session.asave()
+        key = session.session_key
+        assert key is not None and await session.aexists(key)
+        await session.acycle_key()
+        await session.acreate()
+        assert session.session_key not in (None, key) and not await session.aexists(key)
+        assert await session.aload() == {"k": 1, "j": 2}
+        await session.aset_expiry(60)
+        assert await session.aget_expiry_age() == 60 and not await session.aget_expire_at_browser_close()
+        assert await session.aget_expiry_date() > django.utils.timezone.now() + timedelta(seconds=59)
+        other = SessionStore()
+        await other.asave()
+        await session.adelete(other.session_key)
+        assert not await session.aexists(other.session_key)
+        await session.aflush()
+        assert session.session_key is None and await session.aload() == {}
+        await SessionStore.aclear_expired()
+
+    asyncio.run(scenario())
 
 
 def test_the_async_client_logs_in_and_out(site, alice):
