@@ -10,6 +10,7 @@ Client and application builds its own middleware, so a test's settings apply to 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import json
 import os
@@ -28,6 +29,7 @@ from django.test import Client, override_settings
 from webtest import TestApp
 
 from wsgisession import CookieOptions, MemoryStore, SQLiteStore, Store, StoreUnavailable
+from wsgisession.config import SessionConfig
 from wsgisession.cookies import encode_uri_component
 from wsgisession.signing import sign, unsign
 
@@ -525,6 +527,8 @@ def middleware():
     pytest.param({"WSGISESSION": None}, "needs settings.WSGISESSION", id="no-WSGISESSION"),
     pytest.param({"WSGISESSION": {"secret": SECRET, "store": MemoryStore(), "trust_proxy": True}},
                  "SECURE_PROXY_SSL_HEADER", id="trust_proxy"),
+    pytest.param({"WSGISESSION": {"secret": SECRET, "store": MemoryStore(), "unset": "destroy"}},
+                 "no option 'unset'; unset: the session is request.session", id="unset"),
     pytest.param({"WSGISESSION": {"store": MemoryStore()}}, "secret is required", id="no-secret"),
     pytest.param({"WSGISESSION": {"secret": SECRET, "store": "redis://x"}}, "unsupported store", id="bad-url"),
     pytest.param({"WSGISESSION": {"secret": SECRET, "store": MemoryStore(), "cookie": {"maxage": 1}}},
@@ -542,6 +546,17 @@ def middleware():
 def test_configuration_errors_say_what_to_do(site, changes, message):
     with override_settings(**changes), pytest.raises(ImproperlyConfigured, match=message):
         middleware()
+
+
+def test_wsgisession_takes_sessionconfigs_options_but_the_one_django_supplies():
+    """WSGISESSION's keys are SessionConfig's options, in its order, less ``unset`` (the session is
+    request.session: nothing removes it). The WSGI adapter's own options are not SessionConfig's."""
+    from wsgisession.django.config import OPTIONS
+
+    options = [field.name for field in dataclasses.fields(SessionConfig) if field.init]
+    assert [name for name in options if name not in OPTIONS] == ["unset"]
+    assert list(OPTIONS) == [name for name in options if name in OPTIONS]
+    assert "trust_proxy" not in options and "environ_key" not in options
 
 
 def test_djangos_changed_session_settings_set_the_cookie(site):
