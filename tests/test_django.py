@@ -10,6 +10,8 @@ Client and application builds its own middleware, so a test's settings apply to 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import inspect
 import json
 import os
 import re
@@ -27,6 +29,7 @@ from django.test import Client, override_settings
 from webtest import TestApp
 
 from wsgisession import CookieOptions, MemoryStore, SQLiteStore, Store, StoreUnavailable
+from wsgisession.config import SessionConfig
 from wsgisession.cookies import encode_uri_component
 from wsgisession.signing import sign, unsign
 
@@ -435,6 +438,50 @@ def test_the_engine_session_has_djangos_api(site):
         again["cookie"] = {}  # express-session's own key
 
 
+def test_the_async_api_is_djangos_written_out(site):
+    """Every async method of Django's SessionBase, each its synchronous twin run in a thread."""
+    from django.contrib.sessions.backends.base import SessionBase
+
+    from wsgisession.django import SessionStore
+
+    def coroutines(cls: type) -> set[str]:
+        return {name for name in dir(cls)
+                if not name.startswith("_") and inspect.iscoroutinefunction(getattr(cls, name))}
+
+    assert coroutines(SessionStore) == coroutines(SessionBase)
+
+    async def scenario() -> None:
+        session = SessionStore()
+        await session.aset("k", 1)
+        assert await session.asetdefault("j", 2) == 2 and await session.aget("j") == 2
+        await session.aupdate({"m": 3})
+        assert await session.ahas_key("m") and list(await session.akeys()) == ["k", "j", "m"]
+        assert list(await session.avalues()) == [1, 2, 3] and dict(await session.aitems()) == {"k": 1, "j": 2, "m": 3}
+        assert await session.apop("m") == 3 and await session.apop("m", None) is None
+        await session.aset_test_cookie()
+        assert await session.atest_cookie_worked()
+        await session.adelete_test_cookie()
+        await session.asave()
+        key = session.session_key
+        assert key is not None and await session.aexists(key)
+        await session.acycle_key()
+        await session.acreate()
+        assert session.session_key not in (None, key) and not await session.aexists(key)
+        assert await session.aload() == {"k": 1, "j": 2}
+        await session.aset_expiry(60)
+        assert await session.aget_expiry_age() == 60 and not await session.aget_expire_at_browser_close()
+        assert await session.aget_expiry_date() > django.utils.timezone.now() + timedelta(seconds=59)
+        other = SessionStore()
+        await other.asave()
+        await session.adelete(other.session_key)
+        assert not await session.aexists(other.session_key)
+        await session.aflush()
+        assert session.session_key is None and await session.aload() == {}
+        await SessionStore.aclear_expired()
+
+    asyncio.run(scenario())
+
+
 def test_the_async_client_logs_in_and_out(site, alice):
     from django.test import AsyncClient
 
@@ -480,6 +527,8 @@ def middleware():
     pytest.param({"WSGISESSION": None}, "needs settings.WSGISESSION", id="no-WSGISESSION"),
     pytest.param({"WSGISESSION": {"secret": SECRET, "store": MemoryStore(), "trust_proxy": True}},
                  "SECURE_PROXY_SSL_HEADER", id="trust_proxy"),
+    pytest.param({"WSGISESSION": {"secret": SECRET, "store": MemoryStore(), "unset": "destroy"}},
+                 "no option 'unset'; unset: the session is request.session", id="unset"),
     pytest.param({"WSGISESSION": {"store": MemoryStore()}}, "secret is required", id="no-secret"),
     pytest.param({"WSGISESSION": {"secret": SECRET, "store": "redis://x"}}, "unsupported store", id="bad-url"),
     pytest.param({"WSGISESSION": {"secret": SECRET, "store": MemoryStore(), "cookie": {"maxage": 1}}},
@@ -497,6 +546,17 @@ def middleware():
 def test_configuration_errors_say_what_to_do(site, changes, message):
     with override_settings(**changes), pytest.raises(ImproperlyConfigured, match=message):
         middleware()
+
+
+def test_wsgisession_takes_sessionconfigs_options_but_the_one_django_supplies():
+    """WSGISESSION's keys are SessionConfig's options, in its order, less ``unset`` (the session is
+    request.session: nothing removes it). The WSGI adapter's own options are not SessionConfig's."""
+    from wsgisession.django.config import OPTIONS
+
+    options = [field.name for field in dataclasses.fields(SessionConfig) if field.init]
+    assert [name for name in options if name not in OPTIONS] == ["unset"]
+    assert list(OPTIONS) == [name for name in options if name in OPTIONS]
+    assert "trust_proxy" not in options and "environ_key" not in options
 
 
 def test_djangos_changed_session_settings_set_the_cookie(site):

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 
 import pytest
 from webtest import TestApp
 
 from wsgisession import ConfigurationError, CookieOptions, MemoryStore, SessionMiddleware
+from wsgisession.config import SessionConfig
 from wsgisession.errors import InsecureSecretWarning
 from wsgisession.signing import sign
 
@@ -212,6 +215,18 @@ def test_bad_configuration_says_what_to_do(kwargs, hint):
 
 def test_repr_shows_no_secret():
     assert SECRET not in repr(SessionMiddleware(app, secret=SECRET, store=MemoryStore()))
+
+
+def test_the_middleware_takes_sessionconfigs_options_and_its_own():
+    """SessionMiddleware spells out SessionConfig's options (its documented signature), with the same
+    defaults (None: SessionConfig's), plus the WSGI adapter's ``trust_proxy`` and ``environ_key``."""
+    parameters = dict(inspect.signature(SessionMiddleware).parameters)
+    del parameters["app"]
+    options = {field.name: field for field in dataclasses.fields(SessionConfig) if field.init}
+    assert set(parameters) == set(options) | {"trust_proxy", "environ_key"}
+    for name, field in options.items():
+        if field.default is not dataclasses.MISSING and name != "genid":  # genid=None: default_genid
+            assert parameters[name].default == field.default, name
 
 
 # -- lifecycle --------------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ wraps ``app.wsgi_app`` in a ``SessionMiddleware``, so the cookie, its headers, t
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from typing import Any, NoReturn
 
 import flask
@@ -25,6 +24,7 @@ from .errors import ConfigurationError, SessionError, StoreUnavailable
 from .middleware import SessionMiddleware
 from .options import CookieOptions, check_max_age
 from .session import Session
+from .view import SessionView
 
 __all__ = ["FlaskSession", "install"]
 
@@ -35,11 +35,12 @@ _CONFIG_KEYS = {"SESSION_COOKIE_NAME": "name", "SESSION_COOKIE_DOMAIN": "domain"
 _LOGIN_KEYS = ("_user_id", "_fresh", "_id", "_remember", "_remember_seconds")  # what login_user() writes
 
 
-class FlaskSession(SessionMixin):
+class FlaskSession(SessionView, SessionMixin):
     """``flask.session``: Flask's ``SessionMixin`` over the request's wsgisession ``Session``.
 
     The data and the verbs are the Session's (``flask.session.user_id``, ``.cookie``, ``.regenerate()``);
-    ``wsgi`` is the Session itself. ``permanent`` is "the cookie has a max age".
+    ``wsgi`` is the Session itself. ``permanent`` is "the cookie has a max age". (SessionView first:
+    its ``modified`` replaces the mixin's constant.)
     """
 
     def __init__(self, session: Session, lifetime: float, detached: bool = False) -> None:
@@ -48,28 +49,14 @@ class FlaskSession(SessionMixin):
         self.detached = detached  # opened outside the middleware (session_transaction): saved by save_session
         self._accessed = False
 
-    def __getitem__(self, key: str) -> Any:
-        return self.wsgi[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.wsgi[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self.wsgi[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.wsgi)
-
-    def __len__(self) -> int:
-        return len(self.wsgi)
+    @property
+    def _session(self) -> Session:
+        return self.wsgi
 
     def __getattr__(self, name: str) -> Any:  # the Session's attributes and verbs
         if name.startswith("_"):
             raise AttributeError(name)
         return getattr(self.wsgi, name)
-
-    def __repr__(self) -> str:  # never shows the id
-        return f"<FlaskSession {self.wsgi!r}>"
 
     @property
     def permanent(self) -> bool:
@@ -85,15 +72,6 @@ class FlaskSession(SessionMixin):
     def new(self) -> bool:  # type: ignore[override]  # read-only (for Flask, a constant)
         """Whether the session was created in this request (``Session.is_new``)."""
         return self.wsgi.is_new
-
-    @property
-    def modified(self) -> bool:
-        """Whether the request changed the session so far: its data (nested edits too), cookie, id or user."""
-        return self.wsgi.loaded and self.wsgi.modified  # (an unused session is not loaded to tell)
-
-    @modified.setter
-    def modified(self, value: bool) -> None:
-        """Changes are found in the data itself, nested ones included: setting this is never needed."""
 
     @property
     def accessed(self) -> bool:

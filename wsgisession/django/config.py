@@ -8,6 +8,7 @@ sessions are JSON, as express's.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from django.conf import global_settings, settings  # type: ignore[import-untyped]
@@ -23,10 +24,13 @@ from ..stores.url import open_store
 __all__ = ["ENGINE", "OPTIONS", "open_core"]
 
 ENGINE = "wsgisession.django"
-OPTIONS = ("secret", "store", "name", "cookie", "resave", "save_uninitialized", "rolling", "genid", "concurrency",
-           "absolute_timeout", "max_sessions_per_user", "tombstone_window", "clock")
+# The WSGI middleware's options that Django supplies in its own way (the WSGI adapter's own, and
+# SessionConfig's ``unset``), with what to do instead.
 _ELSEWHERE = {"trust_proxy": "Django's SECURE_PROXY_SSL_HEADER decides which requests are https",
               "environ_key": "the session is request.session", "unset": "the session is request.session"}
+# WSGISESSION's keys: SessionConfig's options, but those.
+OPTIONS = tuple(field.name for field in dataclasses.fields(SessionConfig)
+                if field.init and field.name not in _ELSEWHERE)
 # Django's settings with a wsgisession counterpart ("cookie.x": a CookieOptions field).
 _MAPPED = {"SESSION_COOKIE_NAME": "name", "SESSION_COOKIE_AGE": "cookie.max_age",
            "SESSION_EXPIRE_AT_BROWSER_CLOSE": "cookie.max_age", "SESSION_COOKIE_DOMAIN": "cookie.domain",

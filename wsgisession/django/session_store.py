@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import weakref
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import ItemsView, KeysView, Mapping, ValuesView
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,23 +18,13 @@ from ..cookies import encode_uri_component
 from ..core import SessionCore
 from ..errors import StoreUnavailable
 from ..session import Session
+from ..view import SessionView
 from .config import open_core
 
 __all__ = ["SessionStore", "connect_signals"]
 
 
-def _threaded(name: str) -> Callable[..., Awaitable[Any]]:
-    """The async twin of the method ``name`` (``aget`` of ``get``): run in a thread, as Django runs
-    its own session backends' I/O (the store is synchronous)."""
-
-    async def twin(self: Any, *args: Any, **kwargs: Any) -> Any:
-        return await sync_to_async(getattr(self, name))(*args, **kwargs)
-
-    twin.__name__ = twin.__qualname__ = "a" + name.strip("_").replace("setitem", "set")
-    return twin
-
-
-class SessionStore(MutableMapping[str, Any]):
+class SessionStore(SessionView):
     """``request.session`` under ``wsgisession.django.SessionMiddleware``, and the session engine
     (``SESSION_ENGINE = "wsgisession.django"``) through which Django's test Client logs in::
 
@@ -61,7 +51,7 @@ class SessionStore(MutableMapping[str, Any]):
             connect_signals()
             session = core.open(f"{core.config.name}={session_key}" if session_key else None, False, None)
         self.core = core
-        self._session = session
+        self._wsgi = session
         self.failed: StoreUnavailable | None = None  # the store's first failure in this request: a 503
         self.answered = False  # the middleware answered it (once: logged and counted once)
         self._saved = False  # save() wrote it: it has a key even if new
@@ -72,39 +62,15 @@ class SessionStore(MutableMapping[str, Any]):
         failed in this request, it is not tried again (Django's 500 page would: CSRF_USE_SESSIONS)."""
         if self.failed:
             raise StoreUnavailable("the session store failed earlier in this request") from self.failed
-        return self._session
+        return self._wsgi
 
-    # -- the mapping ---------------------------------------------------------------------------------
-
-    def __getitem__(self, key: str) -> Any:
-        return self.wsgisession[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.wsgisession[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self.wsgisession[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.wsgisession)
-
-    def __len__(self) -> int:
-        return len(self.wsgisession)
+    _session = wsgisession  # the view's accessor: a failed store is not tried again
 
     def __bool__(self) -> bool:  # true even when empty, as Django's SessionBase (so client.login() keeps it)
         return True
 
-    def __contains__(self, key: object) -> bool:
-        return key in self.wsgisession
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.wsgisession.get(key, default)
-
     def has_key(self, key: str) -> bool:
-        return key in self.wsgisession
-
-    def __repr__(self) -> str:  # never shows the key
-        return f"<SessionStore {self.wsgisession!r}>"
+        return key in self
 
     # -- Django's flags and key ------------------------------------------------------------------------
 
@@ -112,15 +78,6 @@ class SessionStore(MutableMapping[str, Any]):
     def accessed(self) -> bool:
         """Whether the session was used (so the store was read)."""
         return self.wsgisession.loaded
-
-    @property
-    def modified(self) -> bool:
-        """Whether the session changed so far: data (nested edits too), lifetime, id or user."""
-        return self.wsgisession.loaded and self.wsgisession.modified  # (an unused session is not loaded to tell)
-
-    @modified.setter
-    def modified(self, value: bool) -> None:
-        """Changes are found in the data itself, nested ones included: setting this is never needed."""
 
     @property
     def session_key(self) -> str | None:
@@ -234,7 +191,7 @@ class SessionStore(MutableMapping[str, Any]):
             seconds = value or None
         self.wsgisession.cookie.max_age = seconds
 
-    # -- Django's test cookie, and the async API -------------------------------------------------------
+    # -- Django's test cookie --------------------------------------------------------------------------
 
     def set_test_cookie(self) -> None:
         self[self.TEST_COOKIE_NAME] = self.TEST_COOKIE_VALUE
@@ -245,16 +202,82 @@ class SessionStore(MutableMapping[str, Any]):
     def delete_test_cookie(self) -> None:
         del self[self.TEST_COOKIE_NAME]
 
-    aget, aset, apop, asetdefault, aupdate, ahas_key, akeys, avalues, aitems = map(_threaded, (
-        "get", "__setitem__", "pop", "setdefault", "update", "has_key", "keys", "values", "items"))
-    acycle_key, aflush, asave, acreate, aload, aexists, adelete = map(_threaded, (
-        "cycle_key", "flush", "save", "create", "load", "exists", "delete"))
-    aget_expiry_age, aget_expiry_date, aset_expiry, aget_expire_at_browser_close = map(_threaded, (
-        "get_expiry_age", "get_expiry_date", "set_expiry", "get_expire_at_browser_close"))
-    aset_test_cookie, atest_cookie_worked, adelete_test_cookie = map(_threaded, (
-        "set_test_cookie", "test_cookie_worked", "delete_test_cookie"))
-    aclear_expired = classmethod(_threaded("clear_expired"))
+    # -- the async API ---------------------------------------------------------------------------------
+    # Each method runs its synchronous twin in a thread, as Django runs its own session backends' I/O
+    # (the stores are synchronous).
 
+    async def aget(self, key: str, default: Any = None) -> Any:
+        return await sync_to_async(self.get)(key, default)
+
+    async def aset(self, key: str, value: Any) -> None:
+        await sync_to_async(self.__setitem__)(key, value)
+
+    async def apop(self, key: str, *default: Any) -> Any:
+        return await sync_to_async(self.pop)(key, *default)
+
+    async def asetdefault(self, key: str, value: Any) -> Any:
+        return await sync_to_async(self.setdefault)(key, value)
+
+    async def aupdate(self, dict_: Mapping[str, Any]) -> None:
+        await sync_to_async(self.update)(dict_)
+
+    async def ahas_key(self, key: str) -> bool:
+        return await sync_to_async(self.has_key)(key)
+
+    async def akeys(self) -> KeysView[str]:
+        return await sync_to_async(self.keys)()
+
+    async def avalues(self) -> ValuesView[Any]:
+        return await sync_to_async(self.values)()
+
+    async def aitems(self) -> ItemsView[str, Any]:
+        return await sync_to_async(self.items)()
+
+    async def acycle_key(self) -> None:
+        await sync_to_async(self.cycle_key)()
+
+    async def aflush(self) -> None:
+        await sync_to_async(self.flush)()
+
+    async def asave(self, must_create: bool = False) -> None:
+        await sync_to_async(self.save)(must_create)
+
+    async def acreate(self) -> None:
+        await sync_to_async(self.create)()
+
+    async def aload(self) -> dict[str, Any]:
+        return await sync_to_async(self.load)()
+
+    async def aexists(self, session_key: str) -> bool:
+        return await sync_to_async(self.exists)(session_key)
+
+    async def adelete(self, session_key: str | None = None) -> None:
+        await sync_to_async(self.delete)(session_key)
+
+    async def aget_expiry_age(self) -> int:
+        return await sync_to_async(self.get_expiry_age)()
+
+    async def aget_expiry_date(self) -> datetime:
+        return await sync_to_async(self.get_expiry_date)()
+
+    async def aset_expiry(self, value: float | datetime | timedelta | None) -> None:
+        await sync_to_async(self.set_expiry)(value)
+
+    async def aget_expire_at_browser_close(self) -> bool:
+        return await sync_to_async(self.get_expire_at_browser_close)()
+
+    async def aset_test_cookie(self) -> None:
+        await sync_to_async(self.set_test_cookie)()
+
+    async def atest_cookie_worked(self) -> bool:
+        return await sync_to_async(self.test_cookie_worked)()
+
+    async def adelete_test_cookie(self) -> None:
+        await sync_to_async(self.delete_test_cookie)()
+
+    @classmethod
+    async def aclear_expired(cls) -> None:
+        await sync_to_async(cls.clear_expired)()
 
 def connect_signals() -> None:
     """Connect the receivers below (once: Django keeps one per dispatch_uid)."""
