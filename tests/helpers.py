@@ -31,6 +31,7 @@ class SpyStore(Store):
         self.ttl = inner.ttl
         self.tracks_creation = inner.tracks_creation
         self.touch_after = inner.touch_after
+        self.throttles_refresh = inner.throttles_refresh
 
     def supports(self, capability: str) -> bool:
         """What the inner store has, of what this spy forwards (it keeps no tombstones, say)."""

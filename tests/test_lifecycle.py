@@ -209,3 +209,38 @@ def test_skip_touch_leaves_the_expiry_alone():
     assert run(state.commit(), store) is None  # no rolling cookie either
     clock.advance(store.ttl - 90)  # 10 s past the first request's expiry, 90 s before the second's would be
     assert store.load(seed.id) is None
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "memory+transform_id"])
+def test_touch_after_through_the_middleware(kind, tmp_path):
+    """``touch_after`` on every store: an unmodified request refreshes the expiry at most that often."""
+    from webtest import TestApp
+
+    from wsgisession import SessionMiddleware, SQLiteStore, get_session
+
+    from .helpers import SpyStore
+
+    clock = FakeClock()
+    if kind == "sqlite":
+        inner = SQLiteStore(tmp_path / "s.sqlite3", clock=clock, touch_after=600)
+    else:
+        inner = MemoryStore(clock=clock, touch_after=600, transform_id=(lambda sid: "k" + sid) if "+" in kind else None)
+    spy = SpyStore(inner)
+
+    def app(environ, start_response):
+        session = get_session(environ)
+        if environ["PATH_INFO"] == "/inc":
+            session["n"] = session.get("n", 0) + 1
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [str(session.get("n")).encode()]
+
+    client = TestApp(SessionMiddleware(app, secret=CORE_SECRET, store=spy, clock=clock))
+    client.get("/inc")
+    for _ in range(12):  # a read every 100 s for 20 minutes
+        clock.advance(100)
+        assert client.get("/read").text == "1"
+    assert spy.count()["refresh"] == 2  # at 600 s and 1200 s
+    spy.calls.clear()
+    clock.advance(100)
+    client.get("/inc")  # a change is always written
+    assert spy.count()["save"] == 1

@@ -64,11 +64,6 @@ class TestMongoStore(OurStoreContract):
     def _on_each_server(self, mongo_server):
         """Requesting the parametrized ``mongo_server`` runs every test once per server."""
 
-    @pytest.mark.xfail(strict=True, reason="MongoStore.refresh updates by _id alone (connect-mongo's touch()), so "
-                       "it extends an expired document that no purge has removed yet")
-    def test_refresh_of_an_expired_record_brings_nothing_back(self):
-        super().test_refresh_of_an_expired_record_brings_nothing_back()
-
     def make_store(self):
         server = self.request.getfixturevalue("mongo_server")
         return open_store(f"{server}+{SEALED[server]}" if self.sealed else server, self.clock, self.request)

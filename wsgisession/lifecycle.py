@@ -84,7 +84,8 @@ class Lifecycle:
         # The ids a login, a logout or a revocation ends are buried for the window (see end()).
         self.tombstones = bool(config.tombstone_window) and store.keeps_tombstones
         self.tombstone_ms = int(config.tombstone_window * 1000) if self.tombstones else 0
-        self.touch_after_ms = int(getattr(store, "touch_after", 0) * 1000)
+        # touch_after, applied here from the stored expiry, unless the store's refresh applies it itself
+        self.touch_after_ms = 0 if store.throttles_refresh else int(store.touch_after * 1000)
         self.ttl_ms = int(store.ttl * 1000)
         # The stored cookie JSON of sessions without lifetime or priority, over http and https:
         # recognized on load without parsing (1 µs of the read-only request, bench/inprocess.py).

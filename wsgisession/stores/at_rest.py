@@ -75,6 +75,10 @@ class AtRestStore(Store):
     def touch_after(self) -> float:
         return self.inner.touch_after
 
+    @property  # type: ignore[override]
+    def throttles_refresh(self) -> bool:
+        return self.inner.throttles_refresh
+
     def supports(self, capability: str) -> bool:
         return self.inner.supports(capability)
 

@@ -141,6 +141,9 @@ class Store(ABC):
     # An unmodified request refreshes the stored expiry only when it would move by at least this
     # many seconds (connect-mongo's touchAfter); the core applies it, from Loaded.expires_ms.
     touch_after: float = 0
+    # True when refresh() itself skips writes inside touch_after (MongoStore: by connect-mongo's
+    # lastModified, which an Express peer reads too): the core then leaves the throttling to it.
+    throttles_refresh: bool = False
 
     @abstractmethod
     def load(self, sid: str) -> Loaded | None:

@@ -95,6 +95,7 @@ class MongoStore(Store):
         self.auto_remove_interval, self.touch_after = auto_remove_interval, touch_after
         self.stringify, self.timestamps = stringify, timestamps
         self.tracks_creation = timestamps  # load() knows creation times: connect-mongo's createdAt
+        self.throttles_refresh = touch_after > 0  # refresh() skips by lastModified, as connect-mongo's touch()
         self._clock = clock
         self._own_client: MongoClient[Any] | None = None
         self._users_indexed = False
@@ -226,7 +227,11 @@ class MongoStore(Store):
         return Version(update["$set"]["session"], now if self.touch_after > 0 else None)
 
     def refresh(self, sid: str, expires_ms: int | None, version: Any) -> bool | None:
-        """connect-mongo's touch(): skipped while the record is younger than ``touch_after``."""
+        """connect-mongo's touch(): skipped while the record is younger than ``touch_after``.
+
+        With the version of a load (the core's), only a live document is refreshed: an expired one
+        that no purge has removed yet stays expired. express's ``touch()`` hands no loaded version
+        and updates by ``_id`` alone, exactly as connect-mongo's does."""
         now = now_ms(self._clock)
         fields: dict[str, Any] = {}
         modified_ms = None if version is None else version.last_modified_ms
@@ -237,7 +242,8 @@ class MongoStore(Store):
         fields["expires"] = _date(self.expiry(expires_ms, now))
         update: dict[str, Any] = {"$set": fields, **({"$currentDate": {"updatedAt": True}} if self.timestamps else {})}
         with self._guard("touch"):
-            result = self.collection.update_one({"_id": sid}, update)  # a vanished record stays so
+            loaded = version is not None and version.session is not None
+            result = self.collection.update_one({"_id": sid, **live(now)} if loaded else {"_id": sid}, update)
         self._expiry.after_write(now)
         return result.matched_count == 1 if result.acknowledged else None
 
