@@ -131,4 +131,6 @@ class SessionCore:
         """The response is over: save what changed after its headers went out."""
         state = state_of(session)
         if state is not None:
-            run(state.finish(), self.store)
+            steps = state.finish()
+            if steps is not None:  # (most requests: nothing changed since the commit)
+                run(steps, self.store)

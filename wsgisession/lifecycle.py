@@ -373,10 +373,12 @@ class SessionState:
         return state
 
     def facts(self, state: State) -> Facts:
-        """What express's rules need to know at the end of the request (``rules.py``)."""
+        """What express's rules need to know at the end of the request (``rules.py``); "modified" as
+        ``modified()`` says, computed here once."""
         config = self.life.config
-        saved = self.id == self.original_id and state == self.saved and not self.account_dirty
-        return _facts(Facts, (self.id != self.cookie_id, self.modified(state), saved, self.saved is not None,
+        same_id, account_dirty = self.id == self.original_id, self.account_dirty
+        return _facts(Facts, (self.id != self.cookie_id, not same_id or account_dirty or state != self.loaded,
+                              same_id and not account_dirty and state == self.saved, self.saved is not None,
                               config.save_uninitialized, config.rolling and not self.touch_skipped,
                               self.cookie.expires_ms is not None))
 
@@ -397,7 +399,7 @@ class SessionState:
             state = saved
             if self.original_id != self.cookie_id:  # started fresh in this request (a login's too)
                 life.events.emit("created", self.id)
-        elif not facts.new and self._touch_due() and (
+        elif not facts.new and (self._touch_due() if self.touch_skipped or life.touch_after_ms else True) and (
                 (yield ("refresh", self.id, cookie.expires_ms, self.version)) is False and life.config.merge):
             self._drop()  # ended meanwhile (a rolling cookie would bring the dead id back)
             return None
