@@ -57,9 +57,9 @@ MAX_SAVE_ATTEMPTS = 64
 LIVE, COMMITTED, FINISHED, DROPPED = "live", "committed", "finished", "dropped"
 
 _IMMUTABLE = frozenset({str, int, float, bool, type(None)})
-# Facts built by tuple.__new__ directly: a NamedTuple's own constructor is a Python call (0.3 µs of
-# every request that uses its session, bench/inprocess.py).
-_facts = tuple.__new__
+# Facts and Records built by tuple.__new__ directly: a NamedTuple's own constructor is a Python call
+# (on every request that uses its session, and every save: bench/inprocess.py).
+_new = tuple.__new__
 
 
 # What a session holds, to compare: its data's JSON and its cookie's own settings. (A plain tuple:
@@ -229,7 +229,7 @@ class SessionState:
     def state(self) -> State:
         """What the session holds now, to compare with what was loaded and saved."""
         data = self.data
-        if not self.written and all(type(value) in _IMMUTABLE for value in data.values()):
+        if not self.written and _IMMUTABLE.issuperset(map(type, data.values())):
             # No key set or deleted, and no value that could have changed in place: the data is still what
             # ``base`` serializes, not serialized again (0.7 µs of the read-only request, bench/inprocess.py).
             return (self.base, self.cookie.settings())
@@ -252,8 +252,8 @@ class SessionState:
 
     def _record(self, state: State) -> Record:
         cookie = self.cookie
-        return Record(record.join(cookie.json(), state[0]), cookie.expires_ms, self.pending_created,
-                      self.account if self.account_dirty else None)
+        return _new(Record, (record.join(cookie.json(), state[0]), cookie.expires_ms, self.pending_created,
+                                self.account if self.account_dirty else None))
 
     # -- the verbs -----------------------------------------------------------------------------------
 
@@ -336,14 +336,16 @@ class SessionState:
         life = self.life
         if not life.config.merge:
             yield ("write", self.id, self._record(state))
-            return (yield from self._written(state))
+            self._written(state)
+            return state if self.retired is None else (yield from self._retire_after(state))
         for _ in range(MAX_SAVE_ATTEMPTS):
             version = yield ("save", self.id, self._record(state), self.version)
             if version is None and self.version is None:  # a live record has this new id: never merge into it
                 raise SessionError("genid returned an id that is already in use: it must return unique ids")
             if version is not None:
                 self.version = version
-                return (yield from self._written(state))
+                self._written(state)
+                return state if self.retired is None else (yield from self._retire_after(state))
             loaded = yield ("load", self.id)
             theirs = None if loaded is None else record.split(loaded.text)
             if loaded is None or theirs is None:  # destroyed, or left unreadable by another writer
@@ -362,22 +364,23 @@ class SessionState:
         raise StoreUnavailable(f"too many concurrent requests changed this session: not saved after "
                                f"{MAX_SAVE_ATTEMPTS} attempts")
 
-    def _written(self, state: State) -> Steps[State | None]:
+    def _written(self, state: State) -> None:
         self.saved = state
         self.base = state[0]
         self.written = self.account_dirty = False
         self.pending_created = None
         self.stored_expires_ms = None  # (written now: unknown until loaded again)
-        if self.retired is not None and not (yield from self._retire()):
-            return None
-        return state
+
+    def _retire_after(self, state: State) -> Steps[State | None]:
+        """Once the new id is saved, the id it was regenerated from goes; None if a logout came first."""
+        return state if (yield from self._retire()) else None
 
     def facts(self, state: State) -> Facts:
         """What express's rules need to know at the end of the request (``rules.py``); "modified" as
         ``modified()`` says, computed here once."""
         config = self.life.config
         same_id, account_dirty = self.id == self.original_id, self.account_dirty
-        return _facts(Facts, (self.id != self.cookie_id, not same_id or account_dirty or state != self.loaded,
+        return _new(Facts, (self.id != self.cookie_id, not same_id or account_dirty or state != self.loaded,
                               same_id and not account_dirty and state == self.saved, self.saved is not None,
                               config.save_uninitialized, config.rolling and not self.touch_skipped,
                               self.cookie.expires_ms is not None))

@@ -18,6 +18,7 @@ from .base import (DEFAULT_TTL, Account, Bound, Loaded, Record, Store, check_siz
 
 __all__ = ["MemoryStore"]
 
+_new = tuple.__new__
 PURGE_INTERVAL = 600  # seconds between sweeps of expired records, on a write
 Entry = tuple[str, int, Account | None]  # a record: its JSON as stored, when it was created (ms), its account
 
@@ -68,7 +69,9 @@ class MemoryStore(Store):
         expires = self._expires.get(sid, 0)
         if entry is None or expires <= self._clock() * 1000:
             return None
-        return Loaded(entry[0], entry[0], entry[1], entry[2], False, expires)
+        # (tuple.__new__: a NamedTuple's own constructor is a Python call, on every request that loads
+        # its session, bench/inprocess.py read-only)
+        return _new(Loaded, (entry[0], entry[0], entry[1], entry[2], False, expires))
 
     def _put(self, key: str, record: Record, version: Any, check: bool) -> str | None:
         text = record.text
