@@ -138,8 +138,10 @@ class MemoryStore(Store):
 
     def refresh(self, sid: str, expires_ms: int | None, version: Any) -> bool:
         now = now_ms(self._clock)
-        if sid in self._records and self._expires.get(sid, 0) > now:  # (a record destroyed meanwhile
-            self._expires[sid] = self.expiry(expires_ms, now)  # leaves an expiry the next sweep removes)
+        expires = self._expires
+        if expires.get(sid, 0) > now and sid in self._records:  # (a record destroyed meanwhile leaves
+            # an expiry the next sweep removes) ``expiry()`` inlined: once per read-only request
+            expires[sid] = now + int(self.ttl * 1000) if expires_ms is None else expires_ms
             return True
         return False
 
