@@ -244,3 +244,70 @@ def test_touch_after_through_the_middleware(kind, tmp_path):
     clock.advance(100)
     client.get("/inc")  # a change is always written
     assert spy.count()["save"] == 1
+
+
+def test_the_sync_twins_do_what_the_steps_do():
+    """``commit_sync`` and the others are compiled from the generators' source: one visitor's
+    requests, driven by the twins and by ``run``, leave the same records and answers."""
+
+    def through_twins(core):
+        answers, sid = [], None
+        for change in (1, None, 2):
+            state = state_of(core, sid)
+            state.open_sync(store=core.store)
+            if change is not None:
+                state.use(True)["n"] = change
+            answers.append(state.commit_sync(store=core.store))
+            state.finish_sync(store=core.store)
+            sid = state.id
+        return answers, core.store.get(sid)
+
+    def through_steps(core):
+        answers, sid = [], None
+        for change in (1, None, 2):
+            state = state_of(core, sid)
+            run(state.open(), core.store)
+            if change is not None:
+                state.use(True)["n"] = change
+            answers.append(run(state.commit(), core.store))
+            run(state.finish(), core.store)
+            sid = state.id
+        return answers, core.store.get(sid)
+
+    clock = FakeClock()
+    assert through_twins(core_on(MemoryStore(clock=clock), clock)) == through_steps(
+        core_on(MemoryStore(clock=clock), clock))
+
+
+def test_a_twin_reports_errors_at_the_source_line():
+    """A twin is compiled with its generator's file and line numbers: tracebacks point at lifecycle.py."""
+    import traceback
+
+    from wsgisession import lifecycle
+
+    clock = FakeClock()
+    core = core_on(MemoryStore(clock=clock), clock, genid=iter(["same", "same"]).__next__)
+    first = state_of(core, None)
+    first.open_sync(store=core.store)
+    first.use(True)["n"] = 1
+    first.commit_sync(store=core.store)
+    second = state_of(core, None)
+    second.open_sync(store=core.store)
+    second.use(True)["n"] = 2
+    with pytest.raises(Exception, match="genid returned an id that is already in use") as raised:
+        second.commit_sync(store=core.store)
+    frames = traceback.extract_tb(raised.tb)
+    assert any(frame.filename == lifecycle.__file__ and frame.name == "persist_sync" and
+               "genid returned" in (frame.line or "") for frame in frames)
+
+
+def test_without_the_source_a_twin_drives_the_generator():
+    from wsgisession.lifecycle import _driving
+
+    clock = FakeClock()
+    core = core_on(MemoryStore(clock=clock), clock)
+    state = state_of(core, None)
+    _driving(SessionState.open)(state, store=core.store)
+    state.use(True)["n"] = 1
+    assert _driving(SessionState.commit)(state, store=core.store) == SET_COOKIE
+    assert core.store.get(state.id)["n"] == 1

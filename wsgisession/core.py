@@ -109,7 +109,7 @@ class SessionCore:
         state = state_of(session)
         if state is None:
             return []
-        action = run(state.commit(), self.store)
+        action = state.commit_sync(store=self.store)
         if action is None:
             return [VARY_COOKIE]
         options = self.config.cookie  # the security attributes are the options' ("auto" resolved aside)
@@ -131,6 +131,4 @@ class SessionCore:
         """The response is over: save what changed after its headers went out."""
         state = state_of(session)
         if state is not None:
-            steps = state.finish()
-            if steps is not None:  # (most requests: nothing changed since the commit)
-                run(steps, self.store)
+            state.finish_sync(store=self.store)

@@ -48,14 +48,17 @@ class Session(MutableMapping[str, Any]):
         if self.loaded:
             return self._state
         state = SessionState(self._life, self._cookie_header, self._is_secure, self._request)
-        run(state.open(), self._store)
+        state.open_sync(store=self._store)
         self._state = state
         self.loaded = True
         return state
 
     def _use(self, change: bool = False) -> dict[str, Any]:
         """The data, for the app, loaded on first use (a late use or a change is noted by the state)."""
-        return self._opened().use(change)
+        state = self._state if self.loaded else self._opened()
+        if change or state.committed is not None:
+            return state.use(change)
+        return state.data  # a read before the headers go out: nothing to note
 
     # -- the dict ----------------------------------------------------------------------------------
 
@@ -123,15 +126,15 @@ class Session(MutableMapping[str, Any]):
 
     def destroy(self) -> None:
         """Delete the record and start an empty session; the cookie is expired (use on logout)."""
-        run(self._opened().destroy(), self._store)
+        self._opened().destroy_sync(store=self._store)
 
     def reload(self) -> None:
         """Re-read the record from the store, dropping unsaved changes."""
-        run(self._opened().reload(), self._store)
+        self._opened().reload_sync(store=self._store)
 
     def save(self) -> None:
         """Write the session to the store now."""
-        run(self._opened().save(), self._store)
+        self._opened().save_sync(store=self._store)
 
     def touch(self) -> None:
         """Restart the cookie's max-age countdown (the store's expiry follows when it is saved)."""
