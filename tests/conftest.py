@@ -67,3 +67,14 @@ def store(request, clock):
     yield made
     made.clear()
     made.close()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Print what tests measured but must not pass or fail by (``record_property("measured", text)``): a
+    count that depends on who wins a server's race (tests/test_lost_updates.py on FerretDB)."""
+    lines = [f"{report.nodeid}: {value}" for report in terminalreporter.stats.get("passed", [])
+             for name, value in report.user_properties if name == "measured"]
+    if lines:
+        terminalreporter.write_sep("-", "measured, not asserted")
+        for line in lines:
+            terminalreporter.write_line(line)

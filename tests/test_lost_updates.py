@@ -14,9 +14,13 @@ filtered update_one atomically; FerretDB 1.24 does not. ``test_the_servers_own_c
 measures it on each server (and asserts what is expected of it), and that measurement decides the
 rest: MongoStore serializes the saves of one session within a process, so between the requests of
 one process the guarantee is asserted on every server; against writers in other processes (our
-twin, connect-mongo) it rests on the server alone, so there a loss is an expected failure on a
-server the probe showed non-atomic, and a plain failure anywhere else. connect-mongo's own writes are
-plain upserts: they can erase keys our requests wrote meanwhile, which no Python-side merge can prevent.
+twin, connect-mongo) it rests on the server alone, so there zero lost keys is asserted on every
+server the probe finds atomic. On one it finds non-atomic (FerretDB), whether keys are lost there
+is a race the server decides, so those tests assert only what holds whoever wins it (every request
+answered, the key written before the burst kept, no key nobody sent) and report the count they
+measured at the end of the run (``measured, not asserted``), never pass or fail by it. connect-mongo's
+own writes are plain upserts: they can erase keys our requests wrote meanwhile, which no Python-side
+merge can prevent.
 """
 
 from __future__ import annotations
@@ -77,16 +81,25 @@ def backend_of(store: str) -> str:
     return "sqlite" if store == "sqlite" else "mongo"
 
 
-def expect_none_lost(lost: list[str], n: int, what: str = "keys", server_is_atomic: bool = True) -> None:
-    """Assert nothing was lost; with writers in other processes, pass whether the server is atomic: on one
-    the probe showed non-atomic, a loss is that known race of the server (an expected failure)."""
-    if lost and not server_is_atomic:
-        pytest.xfail(f"the server applies filtered updates non-atomically (see test_the_servers_own_compare_and_"
-                     f"set), so compare-and-set saves from other processes can race: {len(lost)} of {n} {what} lost")
+def expect_none_lost(lost: list[str], n: int, what: str = "keys") -> None:
     assert lost == [], f"{len(lost)} of {n} {what} answered 200 but not stored: {lost}"
 
 
-def test_the_servers_own_compare_and_set(lab, probes, mongo_server):
+def expect_none_lost_across_processes(outcome: Outcome, lost: list[str], n: int, what: str,
+                                      server_is_atomic: bool, record_property) -> None:
+    """With writers in other processes: on a server the probe found atomic, nothing may be lost. On one
+    it found non-atomic, a loss depends on who wins the server's race, so assert only what holds either
+    way and report the count (``measured``, printed in the run's summary by conftest.py)."""
+    assert "init" in outcome.stored, "the key written before the burst was erased"
+    assert outcome.stored - {"init", "cookie"} <= set(outcome.sent), outcome.stored
+    if server_is_atomic:
+        expect_none_lost(lost, n, what)
+    else:
+        record_property("measured", f"{len(lost)} of {n} {what} answered 200 but not stored (the server applies "
+                                    f"filtered updates non-atomically: see test_the_servers_own_compare_and_set)")
+
+
+def test_the_servers_own_compare_and_set(lab, probes, mongo_server, record_property):
     """What MongoStore's compare-and-set rests on: is a filtered update_one atomic on the server?
 
     Measured (8 threads x 10 compare-and-set increments of one counter, up to 3 runs), and the
@@ -94,8 +107,12 @@ def test_the_servers_own_compare_and_set(lab, probes, mongo_server):
     (mongo-java-server, a real MongoDB) is.
     """
     results = probes(mongo_server)
+    assert all(0 < final <= applied for applied, final in results), results  # every increment was acknowledged
+    record_property("measured", "compare-and-set probe: " + ", ".join(
+        f"{applied} updates acknowledged, counter at {final}" for applied, final in results))
     if is_ferretdb(lab.collection):
-        # Documents the server: if FerretDB ever makes this atomic, its xfails in this file become passes.
+        # Documents the server: if FerretDB ever makes this atomic, this file's cross-process tests assert
+        # zero lost keys there too.
         assert any(applied > final for applied, final in results), (
             f"FerretDB now applied every compare-and-set atomically {results}: update this file's docstring "
             f"and the README's Concurrent requests section")
@@ -131,14 +148,14 @@ def test_worst_case_every_request_loaded_before_any_saved(labs, store, n):
 
 
 @pytest.mark.parametrize("n", [8, 32])
-def test_merge_across_processes_loses_no_acknowledged_update(lab, server_is_atomic, n):
+def test_merge_across_processes_loses_no_acknowledged_update(lab, server_is_atomic, record_property, n):
     """Half the keys through our app here, half through python_app.py in another process, all at once.
 
     Each process serializes its own saves, so only the server's compare-and-set stands between the two.
     """
     outcome = lab.run(["mongo-merge", "python-process"], n)
     assert {status for _, status in outcome.sent.values()} <= {200, 503}, outcome.sent
-    expect_none_lost(outcome.lost(), n, server_is_atomic=server_is_atomic)
+    expect_none_lost_across_processes(outcome, outcome.lost(), n, "keys", server_is_atomic, record_property)
 
 
 @pytest.mark.parametrize("store", STORES)
@@ -153,7 +170,7 @@ def test_overwrite_loses_updates(labs, store):
     assert outcome.refused() == [] and len(outcome.lost()) == n - 1
 
 
-def test_our_saves_never_erase_a_key_connect_mongo_wrote(lab, server_is_atomic):
+def test_our_saves_never_erase_a_key_connect_mongo_wrote(lab, server_is_atomic, record_property):
     """Half the keys through our app (concurrently), half through the Express app one after another.
 
     Node's requests do not race each other, so a Node key can only be erased by one of our saves:
@@ -164,7 +181,8 @@ def test_our_saves_never_erase_a_key_connect_mongo_wrote(lab, server_is_atomic):
     outcome = lab.run(["mongo-merge", "node"], n, sequential="node")
     assert outcome.refused("node") == []
     assert {status for _, status in outcome.sent.values()} <= {200, 503}, outcome.sent
-    expect_none_lost(outcome.lost("node"), n // 2, "Node keys", server_is_atomic=server_is_atomic)
+    expect_none_lost_across_processes(outcome, outcome.lost("node"), n // 2, "Node keys", server_is_atomic,
+                                      record_property)
 
 
 def test_a_mixed_storm_leaves_one_record_both_apps_read_alike(lab):
