@@ -215,9 +215,19 @@ def test_a_bad_url_is_a_usage_error(url):
 
 
 def test_bad_arguments_are_usage_errors(tmp_path):
-    assert run("--store", f"sqlite:///{tmp_path}/s.sqlite3", "revoke").returncode == 2  # --user is required
-    assert run("--store", f"sqlite:///{tmp_path}/s.sqlite3", "purge", "--batch", "0").returncode == 2
+    assert_error(run("--store", f"sqlite:///{tmp_path}/s.sqlite3", "revoke"), 2, "required: --user")
+    assert_error(run("--store", f"sqlite:///{tmp_path}/s.sqlite3", "purge", "--batch", "0"), 2, "--batch")
     assert_error(run("--store", f"sqlite:///{tmp_path}/s.sqlite3", "--timeout", "-1", "count"), 2, "timeout")
+    assert_error(run("--store", f"sqlite:///{tmp_path}/s.sqlite3"), 2, "python -m wsgisession --help")
+
+
+@pytest.mark.parametrize("command", ["list", "revoke"])
+def test_a_user_that_is_not_utf8_is_a_usage_error(sqlite_file, command):
+    # bytes that are not UTF-8 reach sys.argv as lone surrogates (surrogateescape)
+    before = run("--store", sqlite_file.url, "count").stdout
+    result = run("--store", sqlite_file.url, command, "--user", os.fsdecode(b"ab\xff"))
+    assert_error(result, 2, "argument --user: a user id must be encodable as UTF-8")
+    assert run("--store", sqlite_file.url, "count").stdout == before
 
 
 def test_an_unreachable_mongodb_fails_fast_in_one_line():

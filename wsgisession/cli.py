@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import closing
 from datetime import datetime, timezone
+from typing import NoReturn
 
 from .accounts import Accounts, check_user_id
 from .errors import ConfigurationError, SessionError, StoreUnavailable
@@ -39,6 +40,13 @@ Session ids are never printed. Exit status: 0 done, 1 failed or refused, 2 bad a
 """
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, but a usage error is one line on stderr (status 2), as every error here is."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{PROG}: error: {' '.join(message.split())}; python -m {self.prog} --help shows the usage\n")
+
+
 class Refused(Exception):
     """The command will not run (a missing file, no confirmation); the message says why."""
 
@@ -58,7 +66,7 @@ def _batch(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m wsgisession``."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=PROG, description="Inspect and maintain the sessions of a wsgisession (or connect-mongo) store.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--store", required=True, metavar="URL",
