@@ -34,6 +34,7 @@ store URLs (SQLite paths as in SQLAlchemy: the file name is everything after the
   sqlite:///sessions.sqlite3         relative to the current directory (three slashes)
   sqlite:////var/lib/app/s.sqlite3   absolute (four slashes)
   mongodb://host:27017/db            a MongoDB database, mongodb+srv:// too; the URL is never printed
+  mongodb://[::1]:27017/db           an IPv6 host, in brackets
 
 Session ids are never printed. Exit status: 0 done, 1 failed or refused, 2 bad arguments or URL,
 130 interrupted.
@@ -102,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return status
     except ConfigurationError as exc:
         return _fail(exc, 2)
+    except StoreUnavailable as exc:
+        return _fail(_advice(exc, args.timeout), 1)
     except (SessionError, Refused) as exc:
         return _fail(exc, 1)
     except KeyboardInterrupt:
@@ -117,6 +120,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _fail(reason: object, status: int) -> int:
     print(f"{PROG}: error: {' '.join(str(reason).split())}", file=sys.stderr)
     return status
+
+
+def _advice(exc: StoreUnavailable, timeout: float) -> str:
+    """What to do about a store that failed, where the driver's error says (MongoDB); else the store's message.
+    Never the driver's own message: it names hosts, and the URL may hold a password."""
+    cause = exc.__cause__
+    if not type(cause).__module__.startswith("pymongo."):
+        return str(exc)
+    from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError, ServerSelectionTimeoutError
+
+    if isinstance(cause, ServerSelectionTimeoutError):
+        return (f"no MongoDB server answered within --timeout {timeout:g} s: check that the server runs and is "
+                "reachable from here (the URL's hosts and ports, its TLS options), and the --timeout")
+    if isinstance(cause, ConnectionFailure):
+        return (f"the MongoDB server stopped answering (--timeout {timeout:g} s): check that it runs and is "
+                "reachable from here, or raise --timeout for slow operations on a large store")
+    if isinstance(cause, OperationFailure) and cause.code == 18:
+        return f"{exc} The server refused the credentials: check the user, password and authSource in the URL."
+    if isinstance(cause, PyMongoError) and cause.timeout:
+        return f"a MongoDB operation took longer than --timeout {timeout:g} s: raise --timeout for a large store"
+    return str(exc)
 
 
 def _open(args: argparse.Namespace) -> Store:
