@@ -293,6 +293,26 @@ def test_a_missing_sqlite_file_is_not_created(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_file_uri_in_a_sqlite_url_is_a_file_name(tmp_path):
+    # SQLite reads a name starting with "file:" as a URI: sqlite:///file:X would open (and create) X
+    store = SQLiteStore(tmp_path / "file:X")
+    store.write("sid", anonymous(NOW + HOUR))
+    store.close()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert run("--store", "sqlite:///file:X", "count", cwd=tmp_path).stdout == "1 session (0 logged in)\n"
+    assert run("--store", "sqlite:///file:X", "purge", cwd=tmp_path).returncode == 0
+    assert_error(run("--store", "sqlite:///file:Y", "count", cwd=tmp_path), 1, "no such database file: ./file:Y")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before == ["file:X"]
+
+
+def test_sqlite_memory_is_refused_and_a_file_of_that_name_opens_with_dot_slash(tmp_path):
+    store = SQLiteStore(tmp_path / ":memory:")
+    store.write("sid", anonymous(NOW + HOUR))
+    store.close()
+    assert_error(run("--store", "sqlite:///:memory:", "count", cwd=tmp_path), 2, "sqlite:///./:memory:")
+    assert run("--store", "sqlite:///./:memory:", "count", cwd=tmp_path).stdout == "1 session (0 logged in)\n"
+
+
 def test_a_missing_sqlite_table_is_not_created(tmp_path):
     sqlite3.connect(tmp_path / "other.sqlite3").execute("CREATE TABLE t (x)").connection.close()
     assert_error(run("--store", f"sqlite:///{tmp_path}/other.sqlite3", "list"), 1, "no table 'sessions'")

@@ -17,6 +17,8 @@ from wsgisession.stores.url import open_store
     pytest.param("sqlite:////var/lib/app/s.sqlite3", "/var/lib/app/s.sqlite3", id="absolute"),
     pytest.param("sqlite:///my%20file.sqlite3", "my%20file.sqlite3", id="taken-as-written"),
     pytest.param("sqlite:///:memory:", ":memory:", id="memory"),
+    pytest.param("sqlite:///file:s.sqlite3", "./file:s.sqlite3", id="file-uri-taken-as-a-name"),
+    pytest.param("sqlite:////data/file:s.sqlite3", "/data/file:s.sqlite3", id="absolute-file-colon"),
 ])
 def test_sqlite_urls_follow_sqlalchemy(url, path):
     store = open_store(url)
@@ -89,6 +91,15 @@ def test_a_tls_file_that_cannot_be_read_is_a_configuration_error(tmp_path, optio
             open_store(f"mongodb://u:secret@127.0.0.1:1/db?tls=true&{option}={path}")
         assert "secret" not in str(caught.value) and str(path) not in str(caught.value)
         assert "check the path" in str(caught.value)
+
+
+def test_a_sqlite_url_names_the_file_literally(tmp_path, monkeypatch):
+    # SQLite reads a name starting with "file:" as a URI (this build has SQLITE_USE_URI): not from a URL
+    monkeypatch.chdir(tmp_path)
+    store = open_store("sqlite:///file:s.sqlite3")
+    store.set("sid", {"cookie": {"expires": None}, "n": 1})
+    store.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file:s.sqlite3"]
 
 
 def test_not_a_str():

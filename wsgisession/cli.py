@@ -32,7 +32,7 @@ MIN_BATCH = 1000  # records per purge round at least; by default a twentieth of 
 EPILOG = """\
 store URLs (SQLite paths as in SQLAlchemy: the file name is everything after the third slash):
   sqlite:///sessions.sqlite3         relative to the current directory (three slashes)
-  sqlite:////var/lib/app/s.sqlite3   absolute (four slashes)
+  sqlite:////var/lib/app/s.sqlite3   absolute (four slashes); a path is a file name, even file:...
   mongodb://host:27017/db            a MongoDB database, mongodb+srv:// too; the URL is never printed
   mongodb://[::1]:27017/db           an IPv6 host, in brackets
 
@@ -162,6 +162,9 @@ def _open(args: argparse.Namespace) -> Store:
 
 def _check_sqlite(store: SQLiteStore, timeout: float) -> None:
     path = store.path
+    if path == ":memory:":  # (open_store keeps SQLAlchemy's meaning; ./:memory: is a file of that name)
+        raise ConfigurationError("sqlite:///:memory: is SQLite's in-memory database, which holds no sessions to "
+                                 "maintain: name the database file (sqlite:///./:memory: for a file named :memory:)")
     if not os.path.isfile(path):
         where = "" if os.path.isabs(path) else f" (sqlite:/// paths are relative to {os.getcwd()}; " \
                                                "sqlite://// starts an absolute one)"

@@ -2,12 +2,16 @@
 
 SQLite URLs follow SQLAlchemy's convention: the file name is everything after the third slash,
 so ``sqlite:///sessions.sqlite3`` is relative to the current directory and
-``sqlite:////var/lib/app/sessions.sqlite3`` (four slashes) is absolute.
+``sqlite:////var/lib/app/sessions.sqlite3`` (four slashes) is absolute. The name is taken
+literally, as SQLAlchemy does without ``?uri=true``: ``sqlite:///file:x.sqlite3`` is the file of
+that name, never the SQLite URI ``file:x.sqlite3`` (which opens ``x.sqlite3``); only
+``sqlite:///:memory:`` keeps its meaning, SQLite's in-memory database.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 
 from ..errors import ConfigurationError
@@ -51,7 +55,10 @@ def _sqlite_path(rest: str) -> str:
     if "?" in rest:
         raise ConfigurationError("a SQLite URL takes no query parameters: use --table and --timeout "
                                  "(or open_store's table= and timeout=).")
-    return rest[1:]
+    path = rest[1:]
+    # SQLite reads a name that starts with "file:" as a URI whatever sqlite3.connect's uri= says
+    # (this build has SQLITE_USE_URI): "./" makes it the file's name again.
+    return os.path.join(os.curdir, path) if path.startswith("file:") else path
 
 
 def _mongo_store(url: str, rest: str, collection: str, timeout: float, auto_remove: str) -> Store:
