@@ -237,6 +237,27 @@ def test_login_refuses_what_is_not_a_user_id(user_id, clock):
         session.login(user_id)
 
 
+@pytest.mark.parametrize("user_id", ["ab\udcff", "\ud800", "x\udfff\ud800y"])
+def test_a_user_id_utf8_cannot_encode_is_refused_before_the_store(user_id, clock, tmp_path):
+    # (text decoded with errors="surrogateescape", as os.environ and sys.argv are, holds such surrogates)
+    from wsgisession import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "s.sqlite3", clock=clock)  # whose UnicodeEncodeError was a 500
+    try:
+        session, core = open_session(store, clock)
+        for call in (lambda: session.login(user_id), lambda: core.accounts.sessions_of(user_id),
+                     lambda: core.accounts.revoke_all(user_id)):
+            with pytest.raises(SessionError, match="user id must be encodable as UTF-8") as refused:
+                call()
+            assert user_id not in str(refused.value)
+        assert session.user_id is None
+        session.login("ab\u00ff")  # the character the surrogate stood for is fine
+        core.close(session)
+        assert [info.user_id for info in core.accounts.sessions_of("ab\u00ff")] == ["ab\u00ff"]
+    finally:
+        store.close()
+
+
 def test_events_name_the_user_and_never_the_id(clock):
     from wsgisession import MemoryStore
 

@@ -215,16 +215,74 @@ def test_a_bad_url_is_a_usage_error(url):
 
 
 def test_bad_arguments_are_usage_errors(tmp_path):
-    assert run("--store", f"sqlite:///{tmp_path}/s.sqlite3", "revoke").returncode == 2  # --user is required
-    assert run("--store", f"sqlite:///{tmp_path}/s.sqlite3", "purge", "--batch", "0").returncode == 2
+    assert_error(run("--store", f"sqlite:///{tmp_path}/s.sqlite3", "revoke"), 2, "required: --user")
+    assert_error(run("--store", f"sqlite:///{tmp_path}/s.sqlite3", "purge", "--batch", "0"), 2, "--batch")
     assert_error(run("--store", f"sqlite:///{tmp_path}/s.sqlite3", "--timeout", "-1", "count"), 2, "timeout")
+    assert_error(run("--store", f"sqlite:///{tmp_path}/s.sqlite3"), 2, "python -m wsgisession --help")
 
 
-def test_an_unreachable_mongodb_fails_fast_in_one_line():
+@pytest.mark.parametrize("command", ["list", "revoke"])
+def test_a_user_that_is_not_utf8_is_a_usage_error(sqlite_file, command):
+    # bytes that are not UTF-8 reach sys.argv as lone surrogates (surrogateescape)
+    before = run("--store", sqlite_file.url, "count").stdout
+    result = run("--store", sqlite_file.url, command, "--user", os.fsdecode(b"ab\xff"))
+    assert_error(result, 2, "argument --user: a user id must be encodable as UTF-8")
+    assert run("--store", sqlite_file.url, "count").stdout == before
+
+
+def test_an_unreachable_mongodb_fails_fast_in_one_line_that_says_what_to_check():
+    port = free_port()  # nothing listens there
     started = time.monotonic()
-    result = run("--store", f"mongodb://admin:hunter2@127.0.0.1:{free_port()}/app", "--timeout", "1", "count")
+    result = run("--store", f"mongodb://admin:hunter2@127.0.0.1:{port}/app", "--timeout", "0.5", "count")
     assert time.monotonic() - started < 15
-    assert_error(result, 1, "MongoDB session store")
+    assert_error(result, 1, "no MongoDB server answered within --timeout 0.5 s: check that the server runs and "
+                            "is reachable")
+    assert "hunter2" not in result.stderr and str(port) not in result.stderr
+
+
+def _mongo_failures() -> list[Any]:
+    from pymongo.errors import AutoReconnect, ExecutionTimeout, NetworkTimeout, OperationFailure
+
+    return [
+        pytest.param(NetworkTimeout("db1:27017: timed out"), "stopped answering (--timeout 2 s)", id="network-timeout"),
+        pytest.param(AutoReconnect("db1:27017: connection reset"), "stopped answering", id="reset"),
+        pytest.param(OperationFailure("Authentication failed.", code=18), "check the user, password and authSource",
+                     id="credentials"),
+        pytest.param(ExecutionTimeout("operation exceeded time limit", code=50), "took longer than --timeout 2 s",
+                     id="slow"),
+        pytest.param(OperationFailure("not primary", code=10107), "length failed (OperationFailure, code 10107)",
+                     id="other"),
+    ]
+
+
+@pytest.mark.parametrize(("cause", "says"), _mongo_failures())
+def test_other_mongodb_failures_say_what_to_check_never_the_drivers_message(cause, says):
+    from wsgisession.cli import _advice
+    from wsgisession.errors import StoreUnavailable
+
+    try:
+        raise StoreUnavailable(f"MongoDB session store: length failed ({type(cause).__name__}"
+                               + (f", code {cause.code}" if getattr(cause, "code", None) else "") + ").") from cause
+    except StoreUnavailable as exc:
+        advice = _advice(exc, 2.0)
+    assert says in advice and "db1" not in advice
+
+
+@pytest.mark.parametrize(("query", "says"), [
+    pytest.param("tls=true&tlsCAFile=nowhere-ca.pem", "the MongoDB URL's tlsCAFile cannot be read", id="ca"),
+    pytest.param("tls=true&tlsCertificateKeyFile=nowhere-key.pem", "tlsCertificateKeyFile cannot be read", id="key"),
+])
+def test_a_missing_tls_file_is_a_usage_error_in_one_line(tmp_path, query, says):
+    result = run("--store", f"mongodb://admin:hunter2@127.0.0.1:{free_port()}/app?{query}", "count", cwd=tmp_path)
+    assert_error(result, 2, says)
+    assert f"check the path it gives (a relative one is from {tmp_path})" in result.stderr
+    assert "hunter2" not in result.stderr and "nowhere" not in result.stderr
+
+
+@pytest.mark.parametrize("hosts", ["[::1:27017", "::1:27017", "::1]:27017", "[::1]x:27017"])
+def test_a_malformed_ipv6_host_is_a_usage_error_in_one_line(hosts):
+    result = run("--store", f"mongodb://admin:hunter2@{hosts}/app", "count")
+    assert_error(result, 2, "write an IPv6 host in brackets, the port after them, as in mongodb://[::1]:27017/db")
     assert "hunter2" not in result.stderr
 
 
@@ -233,6 +291,26 @@ def test_a_missing_sqlite_file_is_not_created(tmp_path):
     relative = run("--store", "sqlite:///missing.sqlite3", "purge", cwd=tmp_path)
     assert_error(relative, 1, f"relative to {tmp_path}")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_uri_in_a_sqlite_url_is_a_file_name(tmp_path):
+    # SQLite reads a name starting with "file:" as a URI: sqlite:///file:X would open (and create) X
+    store = SQLiteStore(tmp_path / "file:X")
+    store.write("sid", anonymous(NOW + HOUR))
+    store.close()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert run("--store", "sqlite:///file:X", "count", cwd=tmp_path).stdout == "1 session (0 logged in)\n"
+    assert run("--store", "sqlite:///file:X", "purge", cwd=tmp_path).returncode == 0
+    assert_error(run("--store", "sqlite:///file:Y", "count", cwd=tmp_path), 1, "no such database file: ./file:Y")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before == ["file:X"]
+
+
+def test_sqlite_memory_is_refused_and_a_file_of_that_name_opens_with_dot_slash(tmp_path):
+    store = SQLiteStore(tmp_path / ":memory:")
+    store.write("sid", anonymous(NOW + HOUR))
+    store.close()
+    assert_error(run("--store", "sqlite:///:memory:", "count", cwd=tmp_path), 2, "sqlite:///./:memory:")
+    assert run("--store", "sqlite:///./:memory:", "count", cwd=tmp_path).stdout == "1 session (0 logged in)\n"
 
 
 def test_a_missing_sqlite_table_is_not_created(tmp_path):

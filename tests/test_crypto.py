@@ -10,7 +10,9 @@ It shows that:
 * any change to a ciphertext, truncation or garbage raises DecryptionError and nothing else
   (exhaustively over single bytes, and with Hypothesis), and any text round-trips;
 * rotation: the first secret encrypts, all decrypt, and ``open`` says when a retired one did;
-* keys are derived once and kept (PBKDF2 calls counted, never timed);
+* keys are derived once and kept (PBKDF2 calls counted, never timed), and only once they have
+  opened a document: a forged one costs a derivation per secret and keeps nothing, and a salt
+  of any length but kruptein's 128 bytes is refused before deriving;
 * bad options, and a missing ``cryptography``, raise ConfigurationError.
 """
 
@@ -134,7 +136,8 @@ def der_octet_strings(data: bytes) -> list[bytes]:
 
 def der(tag: int, content: bytes) -> bytes:
     n = len(content)
-    length = bytes([n]) if n < 0x80 else bytes([0x81, n]) if n < 0x100 else bytes([0x82]) + n.to_bytes(2, "big")
+    width = 0 if n < 0x80 else (n.bit_length() + 7) // 8  # long form: 0x80 | how many length bytes follow
+    length = bytes([n]) if not width else bytes([0x80 | width]) + n.to_bytes(width, "big")
     return bytes([tag]) + length + content
 
 
@@ -154,9 +157,10 @@ def spec_kruptein_open(session: str, secret: str = SECRET) -> str:
     return AESGCM(key).decrypt(iv, unb64(ct) + at, unb64(aad)).decode("utf-8")
 
 
-def spec_kruptein_seal(plaintext: bytes, secret: str = SECRET, iv: bytes = bytes(12)) -> str:
+def spec_kruptein_seal(plaintext: bytes, secret: str = SECRET, iv: bytes = bytes(12), salt: bytes | None = None) -> str:
     """An envelope of any plaintext, as kruptein builds one (to test what a reader accepts)."""
-    salt, aad = os.urandom(128), hmac.new(os.urandom(128), plaintext, "sha512").digest()
+    salt = os.urandom(128) if salt is None else salt
+    aad = hmac.new(os.urandom(128), plaintext, "sha512").digest()
     key = pbkdf2("sha512", secret, salt, 15_000)
     sealed = AESGCM(key).encrypt(bytes(12), plaintext, aad)  # the real IV, then ``iv`` is stored
     ct = base64.b64encode(sealed[:-16])
@@ -364,6 +368,35 @@ def test_kruptein_derives_one_key_for_the_sessions_it_wrote(derivations):
     assert derivations == ["sha512"]
     assert codec.decrypt(E_DOCUMENT) == codec.decrypt(E_DOCUMENT) == E_SESSION  # Node's salt: one more
     assert derivations == ["sha512", "sha512"]
+
+
+@pytest.mark.parametrize("length", [0, 1, 127, 129, 256, 1 << 20])
+def test_kruptein_refuses_a_salt_of_another_length_before_deriving(derivations, length):
+    forged = spec_kruptein_seal(b'"{}"', salt=os.urandom(length))  # kruptein's formulas would open it
+    assert len(der_octet_strings(unb64(forged))[3]) == length
+    derivations.clear()  # (the helper's own, hashlib being one module)
+    assert rejects(KrupteinCrypto(SECRET), forged)
+    assert derivations == []
+
+
+def test_a_forged_kruptein_document_costs_a_derivation_per_secret_and_keeps_nothing(derivations):
+    codec = KrupteinCrypto(["new", SECRET])
+    codec.KEPT = 3  # a small cache, so that anything a forgery kept would push Node's key out
+    forged = [spec_kruptein_seal(b'"{}"', secret=f"not ours {n}") for n in range(4)]
+    assert codec.decrypt_rotating(E_DOCUMENT) == (E_SESSION, True)
+    derivations.clear()
+    for _ in range(2):  # read again: nothing was kept, so each costs as much again
+        assert all(rejects(codec, text) for text in forged)
+        assert len(derivations) == 2 * len(forged)  # one per secret and document
+        derivations.clear()
+    assert codec.decrypt_rotating(E_DOCUMENT) == (E_SESSION, True)  # its key is still kept
+    assert derivations == []
+
+
+def test_kruptein_keeps_a_retired_key_once_it_has_opened_a_document(derivations):
+    codec = KrupteinCrypto(["new", SECRET])
+    assert [codec.decrypt_rotating(E_DOCUMENT) for _ in range(3)] == [(E_SESSION, True)] * 3
+    assert derivations == ["sha512", "sha512"]  # "new" (which does not open it, so is not kept), then SECRET
 
 
 def test_webcrypto_derives_its_key_at_first_use_only(derivations):

@@ -17,6 +17,8 @@ from wsgisession.stores.url import open_store
     pytest.param("sqlite:////var/lib/app/s.sqlite3", "/var/lib/app/s.sqlite3", id="absolute"),
     pytest.param("sqlite:///my%20file.sqlite3", "my%20file.sqlite3", id="taken-as-written"),
     pytest.param("sqlite:///:memory:", ":memory:", id="memory"),
+    pytest.param("sqlite:///file:s.sqlite3", "./file:s.sqlite3", id="file-uri-taken-as-a-name"),
+    pytest.param("sqlite:////data/file:s.sqlite3", "/data/file:s.sqlite3", id="absolute-file-colon"),
 ])
 def test_sqlite_urls_follow_sqlalchemy(url, path):
     store = open_store(url)
@@ -65,12 +67,39 @@ def test_mongodb_urls_build_a_mongo_store_without_connecting():
     pytest.param("mongodb://u:secret@127.0.0.1:1/?tls=true", "names no database", id="mongo-only-options"),
     pytest.param("mongodb+srv://u:secret@host:27017/db", "invalid MongoDB URL", id="srv-with-port"),
     pytest.param("mongodb://127.0.0.1:99999999/db", "invalid MongoDB URL", id="bad-port"),
+    *(pytest.param(f"mongodb://u:secret@{hosts}/db", "write an IPv6 host in brackets", id=f"ipv6-{hosts}")
+      for hosts in ("::1", "::1:27017", "[::1:27017", "::1]:27017", "[::1]]:27017", "[::1]x:27017", "[zz]:27017",
+                    "[127.0.0.1]:27017", "h1:27017,[::1")),
 ])
 def test_bad_urls_say_what_to_write_and_never_repeat_a_password(url, says):
     with pytest.raises(ConfigurationError, match=says) as caught:
         open_store(url)
     assert "secret" not in str(caught.value)
     assert str(caught.value).endswith(".")  # a sentence
+
+
+@pytest.mark.parametrize("hosts", ["[::1]", "[::1]:27017", "[fe80::1%25eth0]:27017", "h1:1,[::1]:2,h3",
+                                   "%2Ftmp%2Fmongodb-27017.sock"])
+def test_ipv6_hosts_in_brackets_are_fine(hosts):
+    open_store(f"mongodb://{hosts}/db").close()
+
+
+@pytest.mark.parametrize("option", ["tlsCAFile", "tlsCertificateKeyFile", "tlsCRLFile"])
+def test_a_tls_file_that_cannot_be_read_is_a_configuration_error(tmp_path, option):
+    for path in (tmp_path / "missing.pem", tmp_path):  # missing, and a directory
+        with pytest.raises(ConfigurationError, match=f"the MongoDB URL's {option} cannot be read") as caught:
+            open_store(f"mongodb://u:secret@127.0.0.1:1/db?tls=true&{option}={path}")
+        assert "secret" not in str(caught.value) and str(path) not in str(caught.value)
+        assert "check the path" in str(caught.value)
+
+
+def test_a_sqlite_url_names_the_file_literally(tmp_path, monkeypatch):
+    # SQLite reads a name starting with "file:" as a URI (this build has SQLITE_USE_URI): not from a URL
+    monkeypatch.chdir(tmp_path)
+    store = open_store("sqlite:///file:s.sqlite3")
+    store.set("sid", {"cookie": {"expires": None}, "n": 1})
+    store.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file:s.sqlite3"]
 
 
 def test_not_a_str():

@@ -47,10 +47,16 @@ class SessionInfo:
 
 
 def check_user_id(user_id: object) -> str:
-    """Return ``user_id`` if it is a non-empty str of at most MAX_USER_ID characters, else raise SessionError."""
+    """Return ``user_id`` if it is a non-empty str of at most MAX_USER_ID characters that UTF-8 can
+    encode, else raise SessionError (never repeating it)."""
     if type(user_id) is not str or not 0 < len(user_id) <= MAX_USER_ID:
         kind = f"a str of {len(user_id)} characters" if isinstance(user_id, str) else type(user_id).__name__
         raise SessionError(f"a user id must be a non-empty str of at most {MAX_USER_ID} characters, not {kind}")
+    try:
+        user_id.encode("utf-8")  # stores keep UTF-8 (SQLite's text, BSON's strings): a lone surrogate has none
+    except UnicodeEncodeError as exc:
+        raise SessionError(f"a user id must be encodable as UTF-8: this one has a lone surrogate at index {exc.start} "
+                           "(bytes that are not UTF-8, decoded with errors='surrogateescape'?)") from exc
     return user_id
 
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import closing
 from datetime import datetime, timezone
+from typing import NoReturn
 
 from .accounts import Accounts, check_user_id
 from .errors import ConfigurationError, SessionError, StoreUnavailable
@@ -31,12 +32,20 @@ MIN_BATCH = 1000  # records per purge round at least; by default a twentieth of 
 EPILOG = """\
 store URLs (SQLite paths as in SQLAlchemy: the file name is everything after the third slash):
   sqlite:///sessions.sqlite3         relative to the current directory (three slashes)
-  sqlite:////var/lib/app/s.sqlite3   absolute (four slashes)
+  sqlite:////var/lib/app/s.sqlite3   absolute (four slashes); a path is a file name, even file:...
   mongodb://host:27017/db            a MongoDB database, mongodb+srv:// too; the URL is never printed
+  mongodb://[::1]:27017/db           an IPv6 host, in brackets
 
 Session ids are never printed. Exit status: 0 done, 1 failed or refused, 2 bad arguments or URL,
 130 interrupted.
 """
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, but a usage error is one line on stderr (status 2), as every error here is."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{PROG}: error: {' '.join(message.split())}; python -m {self.prog} --help shows the usage\n")
 
 
 class Refused(Exception):
@@ -58,7 +67,7 @@ def _batch(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m wsgisession``."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=PROG, description="Inspect and maintain the sessions of a wsgisession (or connect-mongo) store.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--store", required=True, metavar="URL",
@@ -94,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return status
     except ConfigurationError as exc:
         return _fail(exc, 2)
+    except StoreUnavailable as exc:
+        return _fail(_advice(exc, args.timeout), 1)
     except (SessionError, Refused) as exc:
         return _fail(exc, 1)
     except KeyboardInterrupt:
@@ -109,6 +120,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _fail(reason: object, status: int) -> int:
     print(f"{PROG}: error: {' '.join(str(reason).split())}", file=sys.stderr)
     return status
+
+
+def _advice(exc: StoreUnavailable, timeout: float) -> str:
+    """What to do about a store that failed, where the driver's error says (MongoDB); else the store's message.
+    Never the driver's own message: it names hosts, and the URL may hold a password."""
+    cause = exc.__cause__
+    if not type(cause).__module__.startswith("pymongo."):
+        return str(exc)
+    from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError, ServerSelectionTimeoutError
+
+    if isinstance(cause, ServerSelectionTimeoutError):
+        return (f"no MongoDB server answered within --timeout {timeout:g} s: check that the server runs and is "
+                "reachable from here (the URL's hosts and ports, its TLS options), and the --timeout")
+    if isinstance(cause, ConnectionFailure):
+        return (f"the MongoDB server stopped answering (--timeout {timeout:g} s): check that it runs and is "
+                "reachable from here, or raise --timeout for slow operations on a large store")
+    if isinstance(cause, OperationFailure) and cause.code == 18:
+        return f"{exc} The server refused the credentials: check the user, password and authSource in the URL."
+    if isinstance(cause, PyMongoError) and cause.timeout:
+        return f"a MongoDB operation took longer than --timeout {timeout:g} s: raise --timeout for a large store"
+    return str(exc)
 
 
 def _open(args: argparse.Namespace) -> Store:
@@ -130,6 +162,9 @@ def _open(args: argparse.Namespace) -> Store:
 
 def _check_sqlite(store: SQLiteStore, timeout: float) -> None:
     path = store.path
+    if path == ":memory:":  # (open_store keeps SQLAlchemy's meaning; ./:memory: is a file of that name)
+        raise ConfigurationError("sqlite:///:memory: is SQLite's in-memory database, which holds no sessions to "
+                                 "maintain: name the database file (sqlite:///./:memory: for a file named :memory:)")
     if not os.path.isfile(path):
         where = "" if os.path.isabs(path) else f" (sqlite:/// paths are relative to {os.getcwd()}; " \
                                                "sqlite://// starts an absolute one)"

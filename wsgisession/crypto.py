@@ -24,8 +24,7 @@ import hmac
 import json
 import os
 import threading
-from collections.abc import Callable
-from functools import lru_cache
+from collections import OrderedDict
 from typing import Any
 
 from .errors import ConfigurationError
@@ -181,17 +180,27 @@ class KrupteinCrypto:
     and reads keep the keys of the last 1024 salts: a returning browser whose session this process
     wrote costs one AES-GCM operation, not a PBKDF2. A document Node wrote costs one derivation
     the first time it is read.
+
+    Why reads are guarded so: the HMAC is keyed with the derived key, so a document cannot be
+    judged before a key is derived, and whoever can write the database can make documents up. A
+    salt of any length but kruptein's 128 bytes is refused before any derivation (a 1 MiB one
+    costs several derivations' worth of hashing), and a key is kept only once the HMAC it computes
+    has verified: a forged document costs one derivation per secret, as a genuine one does the
+    first time, and leaves nothing in memory.
     """
 
     ROUNDS = 15_000
+    SALT = 128  # bytes: what kruptein draws, and the only length read
+    KEPT = 1024  # keys kept, of the salts most recently used
     WRITES_PER_SALT = 1 << 20
 
     def __init__(self, secret: str | bytes | list[str | bytes] | tuple[str | bytes, ...]) -> None:
         self._secrets = _secrets(secret, "KrupteinCrypto")
         self._aesgcm, self._invalid = _aesgcm()
-        self._derived: Callable[[int, bytes], tuple[bytes, Any]] = lru_cache(maxsize=1024)(self._derive)
+        # (secret's index, salt) -> (key, AES-GCM), least recently used first; only keys whose HMAC verified
+        self._keys: OrderedDict[tuple[int, bytes], tuple[bytes, Any]] = OrderedDict()
         self._lock = threading.Lock()
-        self._salt = b""
+        self._writer: tuple[bytes, bytes, Any] = (b"", b"", None)  # the writing salt, its key, its AES-GCM
         self._writes = self.WRITES_PER_SALT  # a salt is drawn at the first write
 
     def __repr__(self) -> str:  # never the secrets
@@ -201,17 +210,34 @@ class KrupteinCrypto:
         key = hashlib.pbkdf2_hmac("sha512", self._secrets[index], salt, self.ROUNDS, 32)
         return key, self._aesgcm(key)
 
-    def _writing_salt(self) -> bytes:
+    def _kept(self, index: int, salt: bytes) -> tuple[bytes, Any] | None:
         with self._lock:
-            if self._writes >= self.WRITES_PER_SALT:
-                self._salt, self._writes = os.urandom(128), 0
+            entry = self._keys.get((index, salt))
+            if entry is not None:
+                self._keys.move_to_end((index, salt))
+            return entry
+
+    def _keep(self, index: int, salt: bytes, entry: tuple[bytes, Any]) -> None:
+        """Keep the key of a salt this process drew, or one whose HMAC verified (the lock held)."""
+        self._keys[(index, salt)] = entry
+        self._keys.move_to_end((index, salt))
+        while len(self._keys) > self.KEPT:
+            self._keys.popitem(last=False)
+
+    def _writing(self) -> tuple[bytes, bytes, Any]:
+        """The salt a write uses, with its key and AES-GCM: a new salt every WRITES_PER_SALT writes."""
+        with self._lock:
             self._writes += 1
-            return self._salt
+            if self._writes > self.WRITES_PER_SALT:
+                salt = os.urandom(self.SALT)
+                self._writer, self._writes = (salt, *self._derive(0, salt)), 1
+            salt, key, aead = self._writer
+            self._keep(0, salt, (key, aead))  # reading what this process wrote needs no derivation
+            return salt, key, aead
 
     def encrypt(self, plaintext: str) -> str:
         """The session's JSON, encrypted under the first secret in kruptein's envelope."""
-        salt = self._writing_salt()
-        key, aead = self._derived(0, salt)
+        salt, key, aead = self._writing()
         p = json.dumps(plaintext, ensure_ascii=False).encode("utf-8")
         aad = hmac.digest(os.urandom(128), p, "sha512")
         iv = os.urandom(12)
@@ -223,22 +249,42 @@ class KrupteinCrypto:
     def decrypt_rotating(self, ciphertext: str) -> tuple[str, bool]:
         """The session's JSON, and whether a secret other than the first opened it; DecryptionError if none does."""
         ct, mac, iv, salt, tag, aad = _undo_der(_b64decode(ciphertext))
-        if not 12 <= len(iv) <= 128 or len(tag) != _TAG:  # (kruptein's is 12; AES-GCM takes 8 to 128 here)
+        # (kruptein's iv is 12 bytes; AES-GCM takes 8 to 128 here)
+        if len(salt) != self.SALT or not 12 <= len(iv) <= 128 or len(tag) != _TAG:
             raise DecryptionError("malformed envelope")
-        for index in range(len(self._secrets)):
-            key, aead = self._derived(index, salt)
-            if hmac.compare_digest(base64.b64encode(hmac.digest(key, ct, "sha512")), mac):
-                try:
-                    plaintext = aead.decrypt(iv, _b64decode(ct.decode("ascii")) + tag,
-                                             _b64decode(aad.decode("ascii")))
-                except (self._invalid, UnicodeDecodeError) as exc:
-                    raise DecryptionError("tampered with") from exc
-                return _session_json(plaintext), index > 0
+        aead, index = self._verified(ct, mac, salt)
+        try:
+            plaintext = aead.decrypt(iv, _b64decode(ct.decode("ascii")) + tag, _b64decode(aad.decode("ascii")))
+        except (self._invalid, UnicodeDecodeError) as exc:
+            raise DecryptionError("tampered with") from exc
+        return _session_json(plaintext), index > 0
+
+    def _verified(self, ct: bytes, mac: bytes, salt: bytes) -> tuple[Any, int]:
+        """The AES-GCM of the first secret whose key's HMAC of ``ct`` is ``mac``, and the secret's index.
+
+        Kept keys are tried first; a key derived here is kept only once its HMAC has verified.
+        """
+        kept = [self._kept(index, salt) for index in range(len(self._secrets))]
+        for index, entry in enumerate(kept):
+            if entry is not None and _mac_matches(entry[0], ct, mac):
+                return entry[1], index
+        for index, entry in enumerate(kept):
+            if entry is None:
+                entry = self._derive(index, salt)
+                if _mac_matches(entry[0], ct, mac):
+                    with self._lock:
+                        self._keep(index, salt, entry)
+                    return entry[1], index
         raise DecryptionError("no secret opens it (or it was tampered with)")
 
     def decrypt(self, ciphertext: str) -> str:
         """The session's JSON; DecryptionError if no secret opens the ciphertext."""
         return self.decrypt_rotating(ciphertext)[0]
+
+
+def _mac_matches(key: bytes, ct: bytes, mac: bytes) -> bool:
+    """kruptein's check: the base64 text of HMAC-SHA512(key, ct) is ``mac``."""
+    return hmac.compare_digest(base64.b64encode(hmac.digest(key, ct, "sha512")), mac)
 
 
 # -- DER, as much as kruptein's envelope needs: a SEQUENCE of OCTET STRINGs --------------------

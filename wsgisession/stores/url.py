@@ -2,12 +2,17 @@
 
 SQLite URLs follow SQLAlchemy's convention: the file name is everything after the third slash,
 so ``sqlite:///sessions.sqlite3`` is relative to the current directory and
-``sqlite:////var/lib/app/sessions.sqlite3`` (four slashes) is absolute.
+``sqlite:////var/lib/app/sessions.sqlite3`` (four slashes) is absolute. The name is taken
+literally, as SQLAlchemy does without ``?uri=true``: ``sqlite:///file:x.sqlite3`` is the file of
+that name, never the SQLite URI ``file:x.sqlite3`` (which opens ``x.sqlite3``); only
+``sqlite:///:memory:`` keeps its meaning, SQLite's in-memory database.
 """
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+import ipaddress
+import os
+import re
 
 from ..errors import ConfigurationError
 from .base import Store
@@ -50,12 +55,17 @@ def _sqlite_path(rest: str) -> str:
     if "?" in rest:
         raise ConfigurationError("a SQLite URL takes no query parameters: use --table and --timeout "
                                  "(or open_store's table= and timeout=).")
-    return rest[1:]
+    path = rest[1:]
+    # SQLite reads a name that starts with "file:" as a URI whatever sqlite3.connect's uri= says
+    # (this build has SQLITE_USE_URI): "./" makes it the file's name again.
+    return os.path.join(os.curdir, path) if path.startswith("file:") else path
 
 
 def _mongo_store(url: str, rest: str, collection: str, timeout: float, auto_remove: str) -> Store:
-    # pymongo's own message for a URL without a database speaks of an argument the CLI does not have
-    if not urlsplit("//" + rest.partition("?")[0]).path.strip("/"):
+    _check_hosts(rest)
+    # pymongo's own message for a URL without a database speaks of an argument the CLI does not have.
+    # (Split as pymongo does: urllib's urlsplit raises on some hosts with a message quoting the password.)
+    if not rest.partition("?")[0].partition("/")[2].strip("/"):
         raise ConfigurationError("the MongoDB URL names no database: put it in the path, as in "
                                  "mongodb://host:27017/mydb.")
     try:
@@ -63,3 +73,29 @@ def _mongo_store(url: str, rest: str, collection: str, timeout: float, auto_remo
     except ImportError as exc:
         raise ConfigurationError("MongoDB stores need pymongo: pip install 'wsgisession[mongo]'.") from exc
     return MongoStore.from_url(url, collection=collection, server_selection_timeout=timeout, auto_remove=auto_remove)
+
+
+_BRACKETED = re.compile(r"\[([^\[\]]+)\](?::[0-9]*)?")
+
+
+def _check_hosts(rest: str) -> None:
+    """Refuse an IPv6 host that is not written ``[address]`` or ``[address]:port``, saying so
+    (urllib raises a bare ValueError, pymongo a message that needs reading twice)."""
+    hosts = rest.partition("/")[0].partition("?")[0].rpartition("@")[2]  # as pymongo splits them
+    for host in hosts.split(","):
+        if "[" in host or "]" in host:
+            bracketed = _BRACKETED.fullmatch(host)
+            ok = bracketed is not None and _is_ipv6(bracketed.group(1))
+        else:
+            ok = host.count(":") <= 1
+        if not ok:
+            raise ConfigurationError("a host in the MongoDB URL is not a valid host or IPv6 address: write an "
+                                     "IPv6 host in brackets, the port after them, as in mongodb://[::1]:27017/db.")
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True

@@ -8,6 +8,7 @@ collection share their users' sessions: ``{_id: sid, session: <JSON text>, expir
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -44,6 +45,18 @@ _SAVE_LOCK_STRIPES = 64
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigurationError(message)
+
+
+_TLS_FILES = ("tlsCAFile", "tlsCertificateKeyFile", "tlsCRLFile")
+
+
+def _unreadable_tls_file(exc: OSError) -> str:
+    """What to do about a TLS file the URL names that cannot be read; never the URL (it may hold a password)."""
+    named = [name for name in _TLS_FILES if name.lower() in str(exc).lower()]
+    option = named[0] if named else " or ".join(_TLS_FILES)
+    reason = os.strerror(exc.errno) if exc.errno else "unreadable"
+    return (f"the MongoDB URL's {option} cannot be read ({reason}): check the path it gives "
+            f"(a relative one is from {os.getcwd()}).")
 
 
 class MongoStore(Store):
@@ -135,6 +148,8 @@ class MongoStore(Store):
                                                    connectTimeoutMS=ms, socketTimeoutMS=ms, timeoutMS=ms)
         except (PyMongoError, ValueError) as exc:  # pymongo raises ValueError for some (a port out of range)
             raise ConfigurationError(f"invalid MongoDB URL ({exc}).") from exc
+        except OSError as exc:  # pymongo opens the TLS files the URL names as it parses it
+            raise ConfigurationError(_unreadable_tls_file(exc)) from exc
         try:
             name = db_name or client.get_default_database(None).name
             store = cls(client[name][collection], **options)  # the plain store, which owns the client
