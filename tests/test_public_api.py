@@ -117,25 +117,33 @@ def test_only_the_adapters_touch_environ():
     assert users == {"middleware.py", "flask.py"}
 
 
-def test_the_core_holds_no_callable_of_the_middleware():
+def served(use):
+    """A middleware that served one request whose app called ``use(session)``; and that session."""
     seen = {}
 
     def app(environ, start_response):
         session = get_session(environ)
-        session["n"] = 1
+        use(session)
         seen["session"] = session
         start_response("200 OK", [])
         return [b""]
 
     middleware = SessionMiddleware(app, secret="x" * 32, store=MemoryStore())
     TestApp(middleware).get("/")
-    core = middleware.core
-    state = state_of(seen["session"])
-    held = [vars(core), vars(core.config)] + [
-        {name: getattr(obj, name) for name in getattr(type(obj), "__slots__", ()) if hasattr(obj, name)}
-        for obj in (seen["session"], state, state.life)]
-    for values in held:
-        for value in values.values():
+    return middleware, seen["session"]
+
+
+def fields(obj):
+    """What an object holds: its slots' values, or its attributes."""
+    names = getattr(type(obj), "__slots__", None) or vars(obj)
+    return {name: getattr(obj, name) for name in names if hasattr(obj, name)}
+
+
+def test_the_core_holds_no_callable_of_the_middleware():
+    middleware, session = served(lambda session: session.update(n=1))
+    core, state = middleware.core, state_of(session)
+    for obj in (core, core.config, session, state, state.life):
+        for value in fields(obj).values():
             assert getattr(value, "__self__", None) is not middleware, value
             assert value is not middleware
 
@@ -143,22 +151,8 @@ def test_the_core_holds_no_callable_of_the_middleware():
 def test_nothing_lower_holds_the_core():
     """A request's state, its Session and the accounts hold plain values and lower parts: never the
     SessionCore, nor a callable of it (data flows one way)."""
-    seen = {}
-
-    def app(environ, start_response):
-        session = get_session(environ)
-        session.login("alice")
-        seen["session"] = session
-        start_response("200 OK", [])
-        return [b""]
-
-    middleware = SessionMiddleware(app, secret="x" * 32, store=MemoryStore())
-    TestApp(middleware).get("/")
-    core = middleware.core
-    state = state_of(seen["session"])
-    lower = [seen["session"], state, state.life, core._accounts]
-    for obj in lower:
-        names = getattr(type(obj), "__slots__", None) or vars(obj)
-        for name in names:
-            value = getattr(obj, name, None)
+    middleware, session = served(lambda session: session.login("alice"))
+    core, state = middleware.core, state_of(session)
+    for obj in (session, state, state.life, core._accounts):
+        for name, value in fields(obj).items():
             assert value is not core and getattr(value, "__self__", None) is not core, (type(obj).__name__, name)
