@@ -69,7 +69,7 @@ class Session(MutableMapping[str, Any]):
         if key in RESERVED_KEYS:
             raise KeyError(f"{key!r} is reserved (express-session uses it; an Express app sharing the session "
                            "would drop it): choose another key; session.cookie holds the cookie settings")
-        self._use(True)[key] = value
+        (self._state if self.loaded else self._opened()).use(True)[key] = value
 
     def __delitem__(self, key: str) -> None:
         del self._use(True)[key]
