@@ -470,11 +470,8 @@ class SessionState:
 # -- drivers ---------------------------------------------------------------------------------------
 
 
-def run(steps: Steps[T] | None, store: Store) -> T | None:
-    """Drive ``steps`` against a synchronous store: each operation is the store's method of that name
-    (None: nothing to ask the store)."""
-    if steps is None:
-        return None
+def run(steps: Steps[T], store: Store) -> T:
+    """Drive ``steps`` against a synchronous store: each operation is the store's method of that name."""
     try:
         op = next(steps)
         while True:
@@ -483,12 +480,10 @@ def run(steps: Steps[T] | None, store: Store) -> T | None:
         return done.value  # type: ignore[no-any-return]
 
 
-async def arun(steps: Steps[T] | None, store: Any) -> T | None:
+async def arun(steps: Steps[T], store: Any) -> T:
     """Drive ``steps`` from an event loop: an operation is the store's coroutine method ``a`` + its
     name (``aload``, ``asave``...) when it has one, else its synchronous method in a worker thread,
     so the store's I/O never blocks the loop."""
-    if steps is None:
-        return None
     import asyncio  # (only an event loop needs it: a WSGI process never imports it)
 
     try:

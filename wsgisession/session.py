@@ -47,7 +47,7 @@ class Session(MutableMapping[str, Any]):
     def _opened(self) -> SessionState:
         if self.loaded:
             return self._state
-        state = SessionState(self._life, self._cookie_header, self._is_secure, self._request)
+        state = self._life.begin(self._cookie_header, self._is_secure, self._request)
         state.open_sync(store=self._store)
         self._state = state
         self.loaded = True
