@@ -131,14 +131,23 @@ def format_http_date(moment: datetime) -> str:
 
 
 @functools.lru_cache(maxsize=256)
-def _check_safe(name: str, domain: str | None, path: str | None, priority: str | None, same_site: str | None) -> None:
-    """Refuse a name that is not a token, or an attribute that could split the header. Remembered
-    (only what passed is cached): the same few combinations come on every Set-Cookie, and two
-    regular expressions cost a new session about 1,000 instructions (bench/inprocess.py, new session)."""
+def _attributes(name: str, domain: str | None, path: str | None, http_only: bool, secure: bool, partitioned: bool,
+                priority: str | None, same_site: str | None) -> tuple[str, str]:
+    """The attributes of a Set-Cookie around its Expires, checked: ``"; Domain=...; Path=..."`` and
+    ``"; HttpOnly; Secure; ...; SameSite=..."``.
+
+    Refuses a name that is not a token, or an attribute that could split the header. Remembered
+    (only what passed is cached): the same few combinations come on every Set-Cookie, and the
+    checks and the joins cost a new session about 2,000 instructions (bench/instructions.py)."""
     if not TOKEN.fullmatch(name):
         raise ValueError(f"cookie name {name!r} is not an RFC 6265 token")
     if _UNSAFE.search(f"{domain or ''}{path or ''}{priority or ''}{same_site or ''}"):
         raise ValueError("a cookie attribute holds ';', CR, LF or another character that is not printable ASCII: refused")
+    head = (f"; Domain={domain}" if domain else "") + (f"; Path={path}" if path else "")
+    tail = ("; HttpOnly" if http_only else "") + ("; Secure" if secure else "") + (
+        "; Partitioned" if partitioned else "") + (f"; Priority={priority.capitalize()}" if priority else "") + (
+        f"; SameSite={same_site.capitalize()}" if same_site else "")
+    return head, tail
 
 
 def render_set_cookie(
@@ -165,24 +174,11 @@ def render_set_cookie(
     any other character that is not printable ASCII: the options are validated long before, this
     is the last line of defence against a header split.
     """
-    _check_safe(name, domain, path, priority, same_site)
-    parts = [f"{name}={encode_uri_component(value)}"]
+    head, tail = _attributes(name, domain, path, http_only, secure, partitioned, priority, same_site)
+    text = name + "=" + encode_uri_component(value)
     if max_age is not None:
-        parts.append(f"Max-Age={int(max_age)}")
-    if domain:
-        parts.append(f"Domain={domain}")
-    if path:
-        parts.append(f"Path={path}")
+        text += f"; Max-Age={int(max_age)}"
+    text += head
     if expires is not None:
-        parts.append(f"Expires={format_http_date(expires)}")
-    if http_only:
-        parts.append("HttpOnly")
-    if secure:
-        parts.append("Secure")
-    if partitioned:
-        parts.append("Partitioned")
-    if priority:
-        parts.append(f"Priority={priority.capitalize()}")
-    if same_site:
-        parts.append(f"SameSite={same_site.capitalize()}")
-    return "; ".join(parts)
+        text += "; Expires=" + format_http_date(expires)
+    return text + tail

@@ -118,10 +118,10 @@ class SessionMiddleware:
         path: str = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         return path.startswith(self._scope)
 
-    def check_scheme(self, environ: WSGIEnvironment) -> None:
-        """Warn (once) if the request became https after this middleware read it: its cookie then
+    def warn_scheme(self) -> None:
+        """Warn (once) that a request became https after this middleware read it: its cookie then
         lacks Secure (or, with ``secure=True``, is never sent)."""
-        if not self._warned_scheme and self._is_secure(environ):
+        if not self._warned_scheme:
             self._warned_scheme = True
             logger.warning("the request became https inside SessionMiddleware (middleware such as ProxyFix "
                            "runs after it): wrap that middleware around SessionMiddleware instead, or pass "
@@ -220,8 +220,8 @@ class _Exchange:
         if extra is None:
             session, unset = self._session, self._unset()
             if session.loaded or unset:
-                if not self._secure:
-                    self._middleware.check_scheme(self._environ)
+                if not self._secure and self._middleware._is_secure(self._environ):
+                    self._middleware.warn_scheme()
                 extra = self._middleware.core.close(session, unset)
             elif streaming and self._middleware.name in self._environ.get("HTTP_COOKIE", ""):
                 # Not used yet, but the body may still read it: then the response depends on the

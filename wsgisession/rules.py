@@ -31,9 +31,10 @@ instead, and a dropped one (another request ended its id) nothing at all: the li
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
-__all__ = ["Facts", "should_save", "should_set_cookie", "should_touch"]
+__all__ = ["Facts", "decide", "should_save", "should_set_cookie", "should_touch"]
 
 
 class Facts(NamedTuple):
@@ -67,3 +68,10 @@ def should_set_cookie(facts: Facts) -> bool:
     if facts.new:
         return facts.save_uninitialized or facts.modified or facts.ever_saved
     return facts.rolling or (facts.expiring and facts.modified)
+
+
+@functools.cache
+def decide(facts: Facts) -> tuple[bool, bool]:
+    """``(should_save(facts), should_set_cookie(facts))``, remembered: there are 128 combinations of
+    facts, and the lifecycle asks on every request that uses its session (bench/instructions.py)."""
+    return should_save(facts), should_set_cookie(facts)
