@@ -156,6 +156,7 @@ class RedisStore(Store):
         if not isinstance(url, str) or not url.startswith(SCHEMES):
             raise ConfigurationError("url must be a Redis URL, like 'redis://localhost:6379/0', "
                                      "'rediss://host:6380/0' (TLS) or 'unix:///run/redis/redis.sock'.")
+        _check_url(url)
         if cluster and url.startswith("unix://"):
             raise ConfigurationError("a Redis Cluster is reached over TCP: give cluster=True a redis:// or "
                                      "rediss:// URL naming one of its nodes.")
@@ -503,6 +504,24 @@ class RedisStore(Store):
                     self.client.delete(*batch)
         except RedisError as exc:
             raise _unavailable("clear", exc) from exc
+
+
+def _check_url(url: str) -> None:
+    """Refuse what redis-py would take silently: a path that names no database number (it would
+    use database 0), a unix:// URL without a socket path. Messages never quote the URL."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise ConfigurationError("the Redis URL cannot be parsed: write it as redis://[user:password@]host:port/db "
+                                 "(an IPv6 host in brackets: redis://[::1]:6379/0).") from exc
+    if parts.scheme == "unix":
+        if not parts.path.strip("/"):
+            raise ConfigurationError("a unix:// Redis URL names the socket's path, as in "
+                                     "unix:///run/redis/redis.sock (the database as ?db=0).")
+    elif parts.path.strip("/") and not parts.path.strip("/").isdigit():
+        raise ConfigurationError("the Redis URL's path must be a database number, as in redis://host:6379/0.")
 
 
 def _opt(value: int | None) -> str:
