@@ -585,5 +585,5 @@ def _derive_async(client: Any) -> Any:
               if name in accepted and name not in ("self", "retry", "redis_connect_func", "event_dispatcher")}
     retries = getattr(pool.connection_kwargs.get("retry"), "_retries", 1)
     kwargs["retry"] = Retry(ExponentialBackoff(cap=0.5, base=0.05), retries)
-    return aio.Redis(connection_pool=aio.ConnectionPool(connection_class=connection_class, **kwargs))
+    return aio.Redis.from_pool(aio.ConnectionPool(connection_class=connection_class, **kwargs))  # (owns the pool)
 
