@@ -125,6 +125,13 @@ def test_overlapping_prefixes_are_refused(client, prefix, meta):
         RedisStore(client, prefix=prefix, meta_prefix=meta)
 
 
+def test_a_client_that_decodes_replies_is_refused(redis_url):
+    with pytest.raises(ConfigurationError, match="decode_responses=False"):
+        RedisStore(redis.Redis.from_url(redis_url, decode_responses=True))
+    with pytest.raises(ConfigurationError, match="synchronous redis-py client"):
+        RedisStore(redis.asyncio.Redis.from_url(redis_url))
+
+
 @pytest.mark.parametrize("prefix", ["sess:", "{app}sess:", "myapp:s:"])
 def test_each_sessions_own_keys_share_its_cluster_slot(prefix):
     from redis.crc import key_slot
@@ -356,6 +363,15 @@ def test_crypto_and_transform_id_wrap_the_store(client, clock):
 
     assert asyncio.run(opened()) == store.load(sid).text  # the async path opens it too
     assert RedisStore.from_url("redis://127.0.0.1:1/0", crypto=WebCryptoAdapter("x" * 32)).inner.prefix == "sess:"
+
+
+def test_at_rest_offers_coroutines_only_when_the_inner_store_has_them(tmp_path, client):
+    from wsgisession import SQLiteStore
+
+    sealed_sqlite = SQLiteStore(tmp_path / "s.sqlite3", crypto=WebCryptoAdapter("at rest secret"))
+    assert getattr(sealed_sqlite, "aload", None) is None  # arun then runs load() in a worker thread
+    sealed_redis = RedisStore(client, crypto=WebCryptoAdapter("at rest secret"))
+    assert callable(sealed_redis.aload) and callable(sealed_redis.aiter_bound)
 
 
 # -- asyncio -----------------------------------------------------------------------------------------
