@@ -506,3 +506,25 @@ def test_the_options_are_checked_as_under_wsgi():
 def test_lifespan_passes_through():
     with TestClient(asgi_app(store=MemoryStore())) as client:
         assert client.get("/count").json() == 1
+
+
+def test_memory_store_runs_on_the_loop_and_a_subclass_that_may_block_in_a_thread():
+    """MemoryStore's coroutine twins (nothing there waits on I/O) save two thread hops a request; a
+    subclass overriding a method loses that method's twin, so its own code never runs on the loop."""
+    threads = []
+
+    class Recording(MemoryStore):
+        def save(self, sid, record, version):
+            threads.append(threading.get_ident())
+            return super().save(sid, record, version)
+
+    assert Recording.asave is None and Recording.aload is MemoryStore.aload
+
+    async def scenario(store):
+        transport = httpx.ASGITransport(app=asgi_app(store=store))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            assert [(await client.get("/count")).json() for _ in range(2)] == [1, 2]
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(scenario(Recording()))
+    assert len(threads) == 2 and loop_thread not in threads
