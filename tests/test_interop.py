@@ -1,7 +1,11 @@
-"""Sessions are shared both ways with the real express-session 1.19 + connect-mongo 6 (issue 4).
+"""Sessions are shared both ways with the real express-session 1.19 and each of its stores: connect-mongo 6
+(issue 4), connect-redis 9 on node-redis 5 (issue 24) and connect-pg-simple 10 on pg 8 (issue 25).
 
-Each test runs server.js (the npm packages) and python_app.py over real HTTP on one collection
-of the test MongoDB server, and drives them with one browser-like cookie jar.
+Each test runs server.js (the npm packages) and python_app.py over real HTTP on one store, and drives
+them with one browser-like cookie jar. The scenarios run against every peer (test ids ``ferretdb`` and
+``mongo-java-server`` for connect-mongo with MongoStore, ``redis`` for connect-redis with RedisStore,
+``postgres`` for connect-pg-simple with PostgresStore), reading what the twins stored through
+tests/interop/peers.py; the format of each store is checked raw at the end of this file.
 """
 
 from __future__ import annotations
@@ -16,11 +20,25 @@ from wsgisession.serialization import datetime_to_ms, parse_iso
 from .interop.checks import (DAY_MS, FIDELITY, HOUR_MS, NEW, OLD, SLACK_MS, TTL_MS, expires_attribute, now_ms,
                              ordered, signed, typed)
 from .interop.harness import Cluster, Jar
+from .interop.peers import PG_ZONE, open_peer
+from .mongo_fixtures import MONGO_SERVERS
 from .mongo_helpers import SESSION_DOCUMENTS
+from .postgres_fixtures import postgres_server  # noqa: F401  (fixture)
+
+PEERS = [*MONGO_SERVERS, "redis", "postgres"]
+
+
+@pytest.fixture(params=PEERS)
+def cluster(request, tmp_path):
+    """Twins on each peer store in turn."""
+    made = Cluster(open_peer(request, request.param), tmp_path)
+    yield made
+    made.close()
 
 
 @pytest.fixture
-def cluster(mongo_uri, tmp_path):
+def mongo_cluster(mongo_uri, tmp_path):
+    """Twins on connect-mongo's collection only (what the other stores have no counterpart of)."""
     made = Cluster(mongo_uri, tmp_path)
     yield made
     made.close()
@@ -44,8 +62,8 @@ def test_a_session_continues_on_the_other_side_and_back(pair, cluster, first):
         # Only the first answer sets the cookie: both follow express's Set-Cookie rules.
         assert (reply.set_cookie is not None) == (n == 1)
     assert jar.value == signed(sid)
-    assert cluster.collection.count_documents({}) == 1
-    assert json.loads(cluster.document(sid)["session"])["cuenta"] == 10
+    assert cluster.peer.sids() == {sid}
+    assert json.loads(cluster.peer.stored(sid).text)["cuenta"] == 10
 
 
 @pytest.mark.parametrize("first", ["python", "node"])
@@ -61,7 +79,7 @@ def test_data_round_trips_unchanged(pair, cluster, first):
     assert typed(other.post("/set", jar, {"hop": 1}).body["data"]) == typed({**FIDELITY, "hop": 1})
     back = writer.get("/session", jar).body
     assert back["id"] == sid and typed(back["data"]) == typed({**FIDELITY, "hop": 1})
-    stored = json.loads(cluster.document(sid)["session"])
+    stored = json.loads(cluster.peer.stored(sid).text)
     cookie = stored.pop("cookie")
     assert not cookie.pop("secure", False)  # Python writes secure:false where express omits it
     assert cookie == {"originalMaxAge": None, "expires": None, "httpOnly": True, "path": "/"}
@@ -106,7 +124,7 @@ def test_logout_on_one_side_is_logout_on_the_other(pair, cluster, ender):
     assert ending.get("/inc", jar).body == {"cuenta": 2, "id": sid}
     stale = jar.copy()
     assert ending.get("/destroy", jar).body == {"destroyed": sid}
-    assert cluster.document(sid) is None
+    assert cluster.peer.stored(sid) is None
     for side in (other, ending):  # even a browser that kept the cookie starts afresh on both sides
         fresh = side.get("/inc", stale.copy()).body
         assert fresh["cuenta"] == 1 and fresh["id"] != sid, side
@@ -127,7 +145,7 @@ def test_regenerate_kills_the_old_id_on_both_sides(pair, cluster, side):
     new = reply.body["id"]
     assert new != old and reply.body["data"] == {"cuenta": 2}
     assert reply.set_cookie is not None and jar.value == signed(new)
-    assert cluster.document(old) is None and cluster.document(new) is not None
+    assert cluster.peer.stored(old) is None and cluster.peer.stored(new) is not None
     for app in pair:
         view = app.get("/session", stale.copy()).body
         assert view["id"] not in (old, new) and view["data"] == {}, app
@@ -138,22 +156,25 @@ def test_regenerate_kills_the_old_id_on_both_sides(pair, cluster, side):
 @pytest.mark.parametrize("setter", ["python", "node"])
 def test_expiry_set_on_one_side_is_honoured_by_the_other(pair, cluster, setter):
     first, second = ordered(pair, setter)
+    peer = cluster.peer
+    slack = peer.resolution_ms  # how far after the cookie's expiry the store's may lie
+    ttl = peer.default_ttl_ms  # the Python store must agree with its peer
     jar = Jar()
     before = now_ms()
     sid = second.get("/inc", jar).body["id"]
-    doc = cluster.document(sid)  # a browser-session cookie: the document lives for the ttl
-    assert before + TTL_MS <= datetime_to_ms(doc["expires"]) <= now_ms() + TTL_MS
+    stored = peer.stored(sid)  # a browser-session cookie: the record lives for the store's ttl
+    assert before + ttl <= stored.expires_ms <= now_ms() + ttl + slack
 
     before = now_ms()
     reply = first.get(f"/max-age?ms={2 * HOUR_MS}", jar)
     after = now_ms()
-    doc = cluster.document(sid)
-    cookie = json.loads(doc["session"])["cookie"]
-    expires = datetime_to_ms(doc["expires"])
-    assert expires == parse_iso(cookie["expires"])  # the document's date is the cookie's expiry
-    assert before + 2 * HOUR_MS - SLACK_MS <= expires <= after + 2 * HOUR_MS
+    stored = peer.stored(sid)
+    cookie = json.loads(stored.text)["cookie"]
+    cookie_expires = parse_iso(cookie["expires"])
+    assert cookie_expires <= stored.expires_ms <= cookie_expires + slack  # the store's expiry is the cookie's
+    assert before + 2 * HOUR_MS - SLACK_MS <= cookie_expires <= after + 2 * HOUR_MS
     assert 2 * HOUR_MS - 5 <= cookie["originalMaxAge"] <= 2 * HOUR_MS  # express may lose a ms or two
-    assert expires_attribute(reply.set_cookie) == expires - expires % 1000
+    assert expires_attribute(reply.set_cookie) == cookie_expires - cookie_expires % 1000
 
     view = second.get("/session", jar).body  # the other side reads the same expiry...
     assert view["cookie"] == {"originalMaxAge": cookie["originalMaxAge"], "expires": cookie["expires"]}
@@ -161,30 +182,32 @@ def test_expiry_set_on_one_side_is_honoured_by_the_other(pair, cluster, setter):
     reply = second.get("/inc", jar)  # ...and rolls it forward with the stored max age
     after = now_ms()
     assert reply.body == {"cuenta": 2, "id": sid}
-    doc = cluster.document(sid)
-    rolled = datetime_to_ms(doc["expires"])
+    stored = peer.stored(sid)
+    rolled = parse_iso(json.loads(stored.text)["cookie"]["expires"])
     assert before + cookie["originalMaxAge"] <= rolled <= after + cookie["originalMaxAge"]
-    assert rolled == parse_iso(json.loads(doc["session"])["cookie"]["expires"])
+    assert rolled <= stored.expires_ms <= rolled + slack
     assert expires_attribute(reply.set_cookie) == rolled - rolled % 1000
 
 
-def test_an_expired_document_is_invisible_to_both(pair, cluster):
+def test_an_expired_record_is_invisible_to_both(pair, cluster):
     python, node = pair
+    peer = cluster.peer
     jar = Jar()
     sid = python.get("/inc", jar).body["id"]
     node.get(f"/max-age?ms={DAY_MS}", jar)  # the cookie itself still says "valid for a day"
-    past = datetime.now(timezone.utc) - timedelta(seconds=1)
-    cluster.collection.update_one({"_id": sid}, {"$set": {"expires": past}})
-    stored = cluster.document(sid)
+    peer.set_expiry(sid, now_ms() - 1000)
+    stored = peer.stored(sid)
+    assert (stored is not None) == peer.expired_records_stay  # (Redis deletes an expired key itself)
     for app in pair:
         view = app.get("/session", jar.copy()).body
         assert view["id"] != sid and view["data"] == {}, app
         fresh = app.get("/inc", jar.copy()).body
         assert fresh["cuenta"] == 1 and fresh["id"] != sid, app
-    assert cluster.document(sid) == stored  # nobody revived or touched it
+    assert peer.stored(sid) == stored  # nobody revived or touched it
 
 
-def test_touch_after_is_shared_and_documents_stay_well_typed(cluster):
+def test_touch_after_is_shared_and_documents_stay_well_typed(mongo_cluster):
+    cluster = mongo_cluster
     python, node = cluster.pair(touch_after=3600, cookie={"maxAge": DAY_MS})
     jar = Jar()
     before = now_ms()
@@ -237,7 +260,7 @@ def test_secure_auto_cookie_behind_a_trusted_proxy(cluster, first):
     reply = sides[0].get("/inc", jar, headers=https)
     sid = reply.body["id"]
     assert "; Secure" in reply.set_cookie
-    assert json.loads(cluster.document(sid)["session"])["cookie"]["secure"] is True
+    assert json.loads(cluster.peer.stored(sid).text)["cookie"]["secure"] is True
     for n, side in enumerate((sides[1], sides[0], sides[1]), start=2):
         reply = side.get("/inc", jar, headers=https)
         assert reply.body == {"cuenta": n, "id": sid}, side
