@@ -20,7 +20,7 @@ from wsgisession.serialization import datetime_to_ms, parse_iso
 from .interop.checks import (DAY_MS, FIDELITY, HOUR_MS, NEW, OLD, SLACK_MS, TTL_MS, expires_attribute, now_ms,
                              ordered, signed, typed)
 from .interop.harness import Cluster, Jar
-from .interop.peers import PG_ZONE, open_peer
+from .interop.peers import open_peer
 from .mongo_fixtures import MONGO_SERVERS
 from .mongo_helpers import SESSION_DOCUMENTS
 from .postgres_fixtures import postgres_server  # noqa: F401  (fixture)
@@ -277,3 +277,136 @@ def test_a_lone_surrogate_written_by_node_survives_python(pair):
     assert python.get("/session", jar).body["data"] == {"text": "cut emoji \ud83c"}
     assert python.get("/inc", jar).body["cuenta"] == 1  # dumps escapes it as JSON.stringify does
     assert node.get("/session", jar).body["data"] == {"text": "cut emoji \ud83c", "cuenta": 1}
+
+
+# The stores' own formats, read raw: what each Express store writes is what the Python store writes.
+
+@pytest.fixture
+def redis_cluster(request, tmp_path):
+    made = Cluster(open_peer(request, "redis"), tmp_path)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def postgres_cluster(request, tmp_path):
+    made = Cluster(open_peer(request, "postgres"), tmp_path)
+    yield made
+    made.close()
+
+
+def session_json(text):
+    """A stored session's JSON, less the ``secure: false`` Python writes where express omits it."""
+    stored = json.loads(text)
+    assert not stored["cookie"].pop("secure", False)
+    return stored
+
+
+@pytest.mark.parametrize("writer", ["python", "node"])
+def test_connect_redis_keys_the_session_json_with_a_ttl(redis_cluster, writer):
+    """connect-redis: a string key ``sess:<sid>`` holding the session JSON (cookie first), its TTL the
+    cookie's expiry rounded up to the second, else connect-redis's ttl of one day."""
+    peer = redis_cluster.peer
+    writing, reading = ordered(redis_cluster.pair(), writer)
+    jar = Jar()
+    before = now_ms()
+    sid = writing.get("/inc", jar).body["id"]
+    after = now_ms()
+    assert peer.client.type("sess:" + sid) == "string"
+    stored = peer.stored(sid)
+    assert list(json.loads(stored.text)) == ["cookie", "cuenta"]
+    assert session_json(stored.text) == {
+        "cookie": {"originalMaxAge": None, "expires": None, "httpOnly": True, "path": "/"}, "cuenta": 1}
+    assert before + DAY_MS <= stored.expires_ms <= after + DAY_MS + 1000
+    assert reading.get("/session", jar).body["data"] == {"cuenta": 1}
+
+    writing.get(f"/max-age?ms={HOUR_MS}", jar)
+    stored = peer.stored(sid)
+    expires = parse_iso(json.loads(stored.text)["cookie"]["expires"])
+    assert expires <= stored.expires_ms <= expires + 1000
+    assert reading.get("/inc", jar).body == {"cuenta": 2, "id": sid}
+    assert node_lists(redis_cluster) == [sid]
+
+
+def node_lists(cluster):
+    """The ids connect-redis's own all() finds under its prefix (each value parsed as a session)."""
+    node = next(app for app in cluster.apps if app.kind == "node")
+    return node.get("/store-all", Jar()).body
+
+
+def test_everything_under_the_prefix_is_a_session_connect_redis_can_list(redis_cluster):
+    """connect-redis's all(), length() and clear() scan ``sess:*`` and parse every value as a session:
+    whatever else RedisStore keeps (accounts, tombstones) must live outside the prefix."""
+    python, node = redis_cluster.pair()
+    peer = redis_cluster.peer
+    live = set()
+    alice = Jar()
+    python.get("/inc", alice)
+    python.get("/login?user=alice", alice)  # a login: a new id, the old one ended (and buried)
+    python.get("/regenerate", alice)
+    live.add(node.get("/inc", alice).body["id"])
+    gone = Jar()
+    python.get("/inc", gone)
+    python.get("/destroy", gone)
+    bob = Jar()
+    node.get("/inc", bob)
+    live.add(node.get("/login?user=bob", bob).body["id"])  # a Node login: regenerate, save
+    carol = Jar()
+    live.add(python.get("/login?user=carol", carol).body["id"])
+    assert peer.sids() == live
+    assert node_lists(redis_cluster) == sorted(live)
+    for sid in live:
+        assert "cookie" in json.loads(peer.stored(sid).text)
+    others = sorted(key for key in peer.keys() if not key.startswith(peer.prefix))
+    print("RedisStore's keys outside the prefix:", others)
+
+
+def table_shape(peer):
+    """connect-pg-simple's table as PostgreSQL describes it: columns, primary key, indexed columns."""
+    columns = {name: (kind, nullable, precision) for name, kind, nullable, precision in peer.query(
+        "SELECT column_name, data_type, is_nullable, datetime_precision FROM information_schema.columns"
+        " WHERE table_name = %s", peer.table)}
+    key = peer.query("SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
+                     " AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s::regclass AND i.indisprimary",
+                     f'"{peer.table}"')
+    indexed = peer.query("SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
+                         " AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s::regclass AND NOT i.indisprimary",
+                         f'"{peer.table}"')
+    return columns, [row[0] for row in key], {row[0] for row in indexed}
+
+
+@pytest.mark.parametrize("creator", ["node", "python", "all-at-once"])
+def test_connect_pg_simple_table_whoever_creates_it(postgres_cluster, creator):
+    """The table connect-pg-simple creates (createTableIfMissing) and the one PostgresStore creates are
+    the same to both: sid varchar primary key, sess json, expire timestamp(6) without time zone, an
+    index on expire; created by either side first, or by three twins starting at once on an empty
+    database. ``expire`` is the session's expiry in the database's zone (+05:45 here), to the second."""
+    cluster, peer = postgres_cluster, postgres_cluster.peer
+    if creator == "all-at-once":
+        first, second, third = cluster.start(("python", {}), ("node", {}), ("python", {}))
+        sides = [first, second, third]
+    else:
+        (first,) = cluster.start((creator, {}))
+        warmup = Jar()  # connect-pg-simple creates its table at its first query: a save
+        first.get("/inc", warmup)
+        first.get("/destroy", warmup)
+        (second,) = cluster.start(("python" if creator == "node" else "node", {}))
+        sides = [first, second]
+    jar = Jar()
+    for n in range(1, 7):
+        side = sides[(n - 1) % len(sides)]
+        before = now_ms()
+        reply = side.get("/inc", jar)
+        after = now_ms()
+        sid = reply.body["id"] if n == 1 else sid
+        assert reply.body == {"cuenta": n, "id": sid}, side
+        stored = peer.stored(sid)
+        assert session_json(stored.text) == {
+            "cookie": {"originalMaxAge": None, "expires": None, "httpOnly": True, "path": "/"}, "cuenta": n}, side
+        assert before + DAY_MS - 1000 <= stored.expires_ms <= after + DAY_MS + 1000, side
+    columns, key, indexed = table_shape(peer)
+    assert {name: columns[name] for name in ("sid", "sess", "expire")} == {
+        "sid": ("character varying", "NO", None), "sess": ("json", "NO", None),
+        "expire": ("timestamp without time zone", "NO", 6)}
+    assert key == ["sid"] and "expire" in indexed
+    assert peer.sids() == {sid}
