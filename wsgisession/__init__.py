@@ -14,6 +14,7 @@ from .stores.memory import MemoryStore
 
 if TYPE_CHECKING:
     from .stores.mongo import MongoStore
+    from .stores.postgres import PostgresStore
     from .stores.sqlite import SQLiteStore
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "CookieOptions",
     "MemoryStore",
     "MongoStore",
+    "PostgresStore",
     "SQLiteStore",
     "Session",
     "SessionCookie",
@@ -31,11 +33,11 @@ __all__ = [
     "get_session",
 ]
 
-_LAZY = {"MongoStore": ".stores.mongo", "SQLiteStore": ".stores.sqlite"}
+_LAZY = {"MongoStore": ".stores.mongo", "SQLiteStore": ".stores.sqlite", "PostgresStore": ".stores.postgres"}
 
 
 def __getattr__(name: str) -> Any:
-    """Import stores with optional dependencies (pymongo) only when they are asked for."""
+    """Import stores with optional dependencies (pymongo, psycopg) only when they are asked for."""
     if name in _LAZY:
         from importlib import import_module
 

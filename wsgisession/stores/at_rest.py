@@ -61,6 +61,10 @@ class AtRestStore(Store):
         """Any other attribute is the inner store's (only called for names this wrapper lacks)."""
         if name == "inner" or name.startswith("__"):  # (not yet set: while unpickling, say)
             raise AttributeError(name)
+        if name[:1] == "a" and callable(getattr(Store, name[1:], None)):
+            # An inner store's coroutine twin (PostgresStore.aload...) would skip transform_id and
+            # crypto: lifecycle.arun then runs this wrapper's own method in a worker thread instead.
+            raise AttributeError(name)
         return getattr(self.inner, name)
 
     @property  # type: ignore[override]
