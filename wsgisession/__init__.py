@@ -15,6 +15,7 @@ from .stores.memory import MemoryStore
 if TYPE_CHECKING:
     from .stores.mongo import MongoStore
     from .stores.postgres import PostgresStore
+    from .stores.redis import RedisStore
     from .stores.sqlite import SQLiteStore
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "MemoryStore",
     "MongoStore",
     "PostgresStore",
+    "RedisStore",
     "SQLiteStore",
     "Session",
     "SessionCookie",
@@ -33,7 +35,8 @@ __all__ = [
     "get_session",
 ]
 
-_LAZY = {"MongoStore": ".stores.mongo", "SQLiteStore": ".stores.sqlite", "PostgresStore": ".stores.postgres"}
+_LAZY = {"MongoStore": ".stores.mongo", "SQLiteStore": ".stores.sqlite", "PostgresStore": ".stores.postgres",
+         "RedisStore": ".stores.redis"}
 
 
 def __getattr__(name: str) -> Any:
