@@ -252,6 +252,34 @@ def test_touch_after_is_shared_and_documents_stay_well_typed(mongo_cluster):
         assert datetime_to_ms(doc["expires"]) >= parse_iso(session["cookie"]["expires"]), doc
 
 
+@pytest.fixture(params=["redis", "postgres"])
+def kv_cluster(request, tmp_path):
+    """Twins on connect-redis's keys, then on connect-pg-simple's table (stores with no touchAfter)."""
+    made = Cluster(open_peer(request, request.param), tmp_path)
+    yield made
+    made.close()
+
+
+def test_a_read_refreshes_the_expiry_on_either_side_and_never_rewrites_the_data(kv_cluster):
+    """connect-redis and connect-pg-simple touch an unmodified session at every request that loads it
+    (EXPIRE of the key; UPDATE of expire alone): the Python store does the same, and neither side
+    rewrites the session JSON to do it."""
+    python, node = kv_cluster.pair(cookie={"maxAge": DAY_MS})
+    peer = kv_cluster.peer
+    jar = Jar()
+    sid = python.get("/inc", jar).body["id"]
+    node.get("/inc", jar)
+    snapshot = peer.stored(sid).text
+    for app in (python, node, python, node):
+        peer.set_expiry(sid, now_ms() + HOUR_MS)  # as if the last request were 23 hours ago
+        before = now_ms()
+        assert app.get("/session", jar).body["data"] == {"cuenta": 2}, app
+        after = now_ms()
+        stored = peer.stored(sid)
+        assert before + DAY_MS - SLACK_MS <= stored.expires_ms <= after + DAY_MS + peer.resolution_ms, app
+        assert stored.text == snapshot, app  # a touch never rewrites the data
+
+
 @pytest.mark.parametrize("first", ["python", "node"])
 def test_secure_auto_cookie_behind_a_trusted_proxy(cluster, first):
     sides = ordered(cluster.pair(cookie={"secure": "auto", "maxAge": HOUR_MS}, proxy=True), first)
