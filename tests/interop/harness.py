@@ -225,7 +225,8 @@ class Cluster:
     def start(self, *specs: tuple[str, dict[str, Any]]) -> list[App]:
         """Start ``(kind, options)`` twins concurrently; options: secrets, cookie, proxy, touch_after, auto_remove,
         at_rest_crypto (a dict, as AT_REST_CRYPTO) and at_rest_transform (``"sha256"``), both off by default
-        (the last four are connect-mongo's)."""
+        (the last four are connect-mongo's); ttl (seconds: connect-redis's and connect-pg-simple's, and their
+        Python stores')."""
         if any(kind == "node" for kind, _ in specs):
             require_node()
         started = []
@@ -239,6 +240,8 @@ class Cluster:
                 "TOUCH_AFTER": str(options.get("touch_after", 0)),
                 "AUTO_REMOVE": options.get("auto_remove", "interval"),
             }
+            if options.get("ttl") is not None:
+                env["TTL"] = str(options["ttl"])
             if options.get("at_rest_crypto") is not None:
                 env["AT_REST_CRYPTO"] = json.dumps(options["at_rest_crypto"])
             if options.get("at_rest_transform") is not None:

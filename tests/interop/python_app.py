@@ -2,10 +2,11 @@
 
 Configured from the same environment variables as server.js (PORT, SECRETS, COOKIE, PROXY, and the
 store: STORE ``mongo`` (the default: MongoStore on MONGODB_URL, COLLECTION, TOUCH_AFTER,
-AUTO_REMOVE), ``redis`` (RedisStore on REDIS_URL, PREFIX) or ``postgres`` (PostgresStore on
-POSTGRES_URL, TABLE), each the Python side of server.js's store); COOKIE holds *express* cookie options, which
-are mapped to CookieOptions here (maxAge in ms -> max_age in seconds, ...). Missing keys get
-express's defaults, not wsgisession's, so both twins start from the same configuration.
+AUTO_REMOVE), ``redis`` (RedisStore on REDIS_URL, PREFIX, TTL) or ``postgres`` (PostgresStore on
+POSTGRES_URL, TABLE, TTL), each the Python side of server.js's store); COOKIE holds *express*
+cookie options, which are mapped to CookieOptions here (maxAge in ms -> max_age in seconds, ...).
+Missing keys get express's defaults, not wsgisession's, so both twins start from the same
+configuration.
 
 Encryption at rest and hashed ids, read exactly as server.js reads them (absent: off):
 AT_REST_CRYPTO is JSON ``{"kind": "webcrypto" | "kruptein", "secret": "<non-empty string>"}``,
@@ -187,6 +188,19 @@ def at_rest_options(env: Any) -> dict[str, Any]:
     return options
 
 
+def ttl_option(env: Any) -> dict[str, float]:
+    """TTL (seconds, as server.js reads it for connect-redis and connect-pg-simple) as the store's ``ttl``."""
+    if not env.get("TTL"):
+        return {}
+    try:
+        ttl = float(env["TTL"])
+    except ValueError:
+        ttl = 0
+    if not ttl > 0:
+        fail("TTL must be seconds > 0")
+    return {"ttl": ttl}
+
+
 def store_from_env(env: Any) -> Any:
     """The store STORE names, configured as server.js configures its own from the same variables."""
     kind = env.get("STORE") or "mongo"
@@ -203,13 +217,13 @@ def store_from_env(env: Any) -> Any:
 
         if not env.get("REDIS_URL"):
             fail("REDIS_URL (redis://host:port) is required with STORE=redis")
-        return RedisStore.from_url(env["REDIS_URL"], prefix=env.get("PREFIX", "sess:"))
+        return RedisStore.from_url(env["REDIS_URL"], prefix=env.get("PREFIX", "sess:"), **ttl_option(env))
     if kind == "postgres":
         from wsgisession import PostgresStore
 
         if not env.get("POSTGRES_URL"):
             fail("POSTGRES_URL (postgresql://user@host:port/db) is required with STORE=postgres")
-        return PostgresStore.from_url(env["POSTGRES_URL"], table=env.get("TABLE") or "session")
+        return PostgresStore.from_url(env["POSTGRES_URL"], table=env.get("TABLE") or "session", **ttl_option(env))
     fail('STORE must be "mongo", "redis" or "postgres"')
 
 

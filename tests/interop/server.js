@@ -7,7 +7,9 @@
 //               ("interval" or "disabled": FerretDB has no TTL indexes, so never "native");
 //     redis     REDIS_URL (redis://host:port[/db]), PREFIX (connect-redis's, default "sess:");
 //     postgres  POSTGRES_URL (postgresql://user@host:port/db), TABLE (default "session"), created
-//               by connect-pg-simple if missing (createTableIfMissing).
+//               by connect-pg-simple if missing (createTableIfMissing);
+//     both      TTL: seconds a session whose cookie has no expiry lives (absent: the store's default,
+//               one day).
 // Encryption at rest and hashed ids are connect-mongo's only (connect-redis and connect-pg-simple
 // have neither): with another STORE they are refused.
 // Encryption at rest and hashed ids (python_app.py reads the same two variables the same way):
@@ -43,6 +45,7 @@ function config() {
   if (store === 'mongo' && !env.MONGODB_URL) fail('MONGODB_URL (with the database in its path) is required');
   if (store === 'redis' && !env.REDIS_URL) fail('REDIS_URL (redis://host:port) is required with STORE=redis');
   if (store === 'postgres' && !env.POSTGRES_URL) fail('POSTGRES_URL (postgresql://user@host:port/db) is required with STORE=postgres');
+  if (env.TTL && (store === 'mongo' || !(Number(env.TTL) > 0))) fail('TTL must be seconds > 0, with STORE=redis or postgres');
   if (store !== 'mongo' && (env.AT_REST_CRYPTO || env.AT_REST_TRANSFORM)) {
     fail(`AT_REST_CRYPTO and AT_REST_TRANSFORM are connect-mongo's: STORE=${store} has no encryption nor transformId`);
   }
@@ -68,6 +71,7 @@ function config() {
     prefix: env.PREFIX ?? 'sess:',
     postgresUrl: env.POSTGRES_URL,
     table: env.TABLE || 'session',
+    ttl: env.TTL ? Number(env.TTL) : undefined,
     url: env.MONGODB_URL,
     collection: env.COLLECTION || 'sessions',
     secrets,
@@ -224,7 +228,7 @@ async function redisPeer(cfg) {
   } catch (err) {
     fail(`Redis at REDIS_URL does not answer: ${err.message}`);
   }
-  const store = new RedisStore({ client, prefix: cfg.prefix });
+  const store = new RedisStore({ client, prefix: cfg.prefix, ...(cfg.ttl ? { ttl: cfg.ttl } : {}) });
   return { store, bind: null, close: () => client.close() };
 }
 
@@ -240,7 +244,7 @@ async function postgresPeer(cfg) {
   } catch (err) {
     fail(`PostgreSQL at POSTGRES_URL does not answer: ${err.message}`);
   }
-  const store = new PgStore({ pool, tableName: cfg.table, createTableIfMissing: true });
+  const store = new PgStore({ pool, tableName: cfg.table, createTableIfMissing: true, ...(cfg.ttl ? { ttl: cfg.ttl } : {}) });
   return { store, bind: null, close: () => store.close().then(() => pool.end()) };
 }
 
