@@ -587,3 +587,33 @@ def test_the_verbs_store_work_is_done_when_the_app_raises():
     with pytest.raises(RuntimeError, match="after the logout"):
         TestClient(app).get("/crash", headers={"Cookie": cookie_for(sid)})
     assert store.load(sid) is None
+
+
+@pytest.mark.parametrize("where", ["inside", "outside"])
+def test_with_other_middleware_around_or_inside(where):
+    """Starlette's GZipMiddleware and a BaseHTTPMiddleware, inside or outside the session middleware."""
+    from starlette.middleware import Middleware
+    from starlette.middleware.base import BaseHTTPMiddleware
+    from starlette.middleware.gzip import GZipMiddleware
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def big(request):
+        request.session["n"] = request.session.get("n", 0) + 1
+        return PlainTextResponse(str(request.session["n"]) * 2000)
+
+    async def stamp(request, call_next):
+        response = await call_next(request)
+        response.headers["x-stamp"] = "1"
+        return response
+
+    others = [Middleware(GZipMiddleware, minimum_size=100), Middleware(BaseHTTPMiddleware, dispatch=stamp)]
+    ours = Middleware(SessionMiddleware, secret=SECRET, store=MemoryStore())
+    stack = [ours, *others] if where == "inside" else [*others, ours]  # (the first is the outermost)
+    client = TestClient(Starlette(routes=[Route("/", big)], middleware=stack))
+    first = client.get("/", headers={"Accept-Encoding": "gzip"})
+    assert first.text == "1" * 2000 and first.headers["content-encoding"] == "gzip"
+    assert first.headers["x-stamp"] == "1" and sid_of(first)
+    assert "Cookie" in first.headers["vary"]
+    assert client.get("/").text == "2" * 2000
