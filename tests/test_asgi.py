@@ -617,3 +617,27 @@ def test_with_other_middleware_around_or_inside(where):
     assert first.headers["x-stamp"] == "1" and sid_of(first)
     assert "Cookie" in first.headers["vary"]
     assert client.get("/").text == "2" * 2000
+
+
+def test_an_admin_route_in_skip_paths_can_still_revoke():
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def revoke_all(request):  # no session here, but the accounts API
+        return JSONResponse(await get_middleware(request).revoke_all(request.query_params["user"]))
+
+    store = MemoryStore()
+    app = asgi_app(store=store, skip_paths=["/admin"])
+    app.router.routes.insert(0, Route("/admin/revoke-all", revoke_all))
+    user = TestClient(app)
+    user.get("/login?user=alice")
+    user.get("/count")
+    admin = TestClient(app)
+    assert admin.get("/admin/revoke-all?user=alice").json() == 1
+    assert user.get("/read").json() == {}
+
+
+def test_a_streamed_body_varies_on_cookie_only_if_our_cookie_came():
+    client, _ = asgi_client(MemoryStore())
+    other = {"Cookie": "theme=dark"}
+    assert "vary" not in client.get("/stream-unused", headers=other).headers

@@ -129,6 +129,7 @@ class SessionMiddleware:
         kind = scope["type"]
         if kind != "http" and kind != "websocket":
             return await self.app(scope, receive, send)  # lifespan
+        scope[MIDDLEWARE_KEY] = self  # (an admin route in skip_paths may still revoke sessions)
         if self._scope or self.skip_paths:
             path = _path(scope)
             if self._scope and not path.startswith(self._scope):
@@ -138,11 +139,12 @@ class SessionMiddleware:
                 return await self.app(scope, receive, send)
         presented, user_agent, secure = self._read(scope)
         session = self.core.open_async(presented, secure, scope, user_agent)
-        exchange = _Exchange(self, scope, session, send, presented is not None)
+        # Whether the request may present an id (our cookie's name in its Cookie header, or the id header).
+        presents = presented is not None and (self._id_name != b"cookie" or self.name in presented)
+        exchange = _Exchange(self, scope, session, send, presents)
         try:
             await session.aopen()
             scope[self.scope_key] = session
-            scope[MIDDLEWARE_KEY] = self
             await self.app(scope, receive, exchange.send)
         except StoreUnavailable as error:
             if exchange.out:
@@ -347,9 +349,9 @@ class _Skipped(MutableMapping[str, Any]):
 
 def get_middleware(scope: Any) -> SessionMiddleware:
     """The SessionMiddleware that served this request (``request`` or its scope), for the accounts API
-    when the app added it with ``add_middleware``; SessionError if none did."""
+    when the app added it with ``add_middleware`` (routes in ``skip_paths`` have it too); SessionError
+    if none did."""
     middleware = getattr(scope, "scope", scope).get(MIDDLEWARE_KEY)
     if not isinstance(middleware, SessionMiddleware):
-        raise SessionError("no wsgisession.asgi.SessionMiddleware served this request: add it to the app "
-                           "(routes in skip_paths, and outside the cookie path, have none).")
+        raise SessionError("no wsgisession.asgi.SessionMiddleware served this request: add it to the app.")
     return middleware
