@@ -98,7 +98,7 @@ class SessionMiddleware:
         id_header = config.id_header
         # The request header that presents the id (never both: with ``header``, the cookie is not read).
         self._id_name = b"cookie" if id_header is None else id_header.request.lower().encode("latin-1")
-        self._vary_field = self._id_name
+        self._vary_field = core.vary_field.encode("latin-1")
         self._scope = "" if config.cookie.path == "/" or id_header is not None else config.cookie.path
         self._skipped = _Skipped(tuple(self.skip_paths))
 
@@ -139,9 +139,7 @@ class SessionMiddleware:
                 return await self.app(scope, receive, send)
         presented, user_agent, secure = self._read(scope)
         session = self.core.open_async(presented, secure, scope, user_agent)
-        # Whether the request may present an id (our cookie's name in its Cookie header, or the id header).
-        presents = presented is not None and (self._id_name != b"cookie" or self.name in presented)
-        exchange = _Exchange(self, scope, session, send, presents)
+        exchange = _Exchange(self, scope, session, send, self.core.presents(presented))
         try:
             await session.aopen()
             scope[self.scope_key] = session
