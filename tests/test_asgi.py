@@ -641,3 +641,36 @@ def test_a_streamed_body_varies_on_cookie_only_if_our_cookie_came():
     client, _ = asgi_client(MemoryStore())
     other = {"Cookie": "theme=dark"}
     assert "vary" not in client.get("/stream-unused", headers=other).headers
+
+
+def test_a_request_presenting_an_id_a_logout_just_ended_stores_nothing_and_sends_no_cookie():
+    """The tombstone rule, as under WSGI: a request still presenting the id (a tab racing the logout)."""
+    store = MemoryStore()
+    client, _ = asgi_client(AccountsSpy(store))
+    client.get("/login?user=alice")
+    old = client.cookies["connect.sid"]
+    client.get("/logout")
+    stale = TestClient(client.app)
+    response = stale.get("/count", headers={"Cookie": f"connect.sid={old}"})
+    assert response.json() == 1 and "set-cookie" not in response.headers
+    assert store.length() == 0
+    assert get_middleware_events(client)["tombstoned"] == 1
+
+
+def get_middleware_events(client):
+    app = client.app
+    node = app.middleware_stack or app.build_middleware_stack()
+    while not isinstance(node, SessionMiddleware):
+        node = node.app
+    return node.events.counts
+
+
+def test_the_absolute_timeout_holds_under_asgi():
+    clock = FakeClock()
+    client, spy = asgi_client(MemoryStore(clock=clock), clock=clock, absolute_timeout=3600)
+    sid = sid_of(client.get("/count"))
+    clock.advance(1800)
+    assert client.get("/count").json() == 2
+    clock.advance(1801)
+    fresh = client.get("/count")
+    assert fresh.json() == 1 and sid_of(fresh) != sid and spy.inner.load(sid) is None
