@@ -10,6 +10,7 @@ import threading
 import httpx
 import pytest
 from fastapi import FastAPI, Request  # (module level: the endpoints' string annotations resolve here)
+from starlette.background import BackgroundTask
 
 from wsgisession import ConfigurationError, MemoryStore, SessionError, StoreUnavailable
 from wsgisession.asgi import SessionMiddleware, get_middleware
@@ -674,3 +675,28 @@ def test_the_absolute_timeout_holds_under_asgi():
     clock.advance(1801)
     fresh = client.get("/count")
     assert fresh.json() == 1 and sid_of(fresh) != sid and spy.inner.load(sid) is None
+
+
+def test_a_background_task_that_raises_keeps_what_it_changed_before():
+    """As a WSGI server closes a failed body (and the session saves its late changes)."""
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def failing_background(request):
+        session = request.session
+
+        def later():
+            session["seen"] = True
+            raise RuntimeError("the task failed after its change")
+
+        return PlainTextResponse("ok", background=BackgroundTask(later))
+
+    store = MemoryStore()
+    app = Starlette(routes=[Route("/bg", failing_background)])
+    app.add_middleware(SessionMiddleware, secret=SECRET, store=store)
+    client, _ = asgi_client(store)
+    sid = sid_of(client.get("/count"))
+    with pytest.raises(RuntimeError, match="after its change"):
+        TestClient(app).get("/bg", headers={"Cookie": cookie_for(sid)})
+    assert store.get(sid)["seen"] is True

@@ -277,9 +277,13 @@ class _Exchange:
             await self._middleware.core.afinish(session)
 
     async def abandoned(self) -> None:
-        """The app raised: the store work of verbs it called (a logout) is done all the same, as under WSGI."""
+        """The app raised: the store work of verbs it called (a logout) is done all the same, and, once its
+        headers went out, what it changed since is saved (as a WSGI server's close() of a failed body)."""
         try:
-            await self._session.aflush()
+            if self.out and not self.answered and not self._unset():
+                await self._middleware.core.afinish(self._session)
+            else:
+                await self._session.aflush()
         except StoreUnavailable as error:
             logger.warning("session store unavailable after the app failed: %s", error)
 
