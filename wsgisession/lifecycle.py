@@ -266,7 +266,13 @@ class SessionState:
     # -- the verbs -----------------------------------------------------------------------------------
 
     def regenerate(self) -> None:
-        """A new id, same data and creation time; the stored old id goes when the new one is saved."""
+        """A new id, same data, creation time and cookie lifetime; the stored old id goes when the new
+        one is saved.
+
+        The lifetime stays (unlike express, whose regenerate starts from the options) because a
+        login regenerates: "remember me" chosen before the login (Flask's ``session.permanent``,
+        Django's ``set_expiry``) must survive it, as Django's ``cycle_key()`` keeps the expiry.
+        """
         life, old = self.life, self.id
         if self.retired is None and (self.version is not None or not life.config.merge):
             # Destroyed once the new id is saved: a logout that lands in between is then seen.
@@ -274,7 +280,6 @@ class SessionState:
             self.retired = old
         self.id = SessionIds.new(life.config.genid, self.request)
         life.events.emit("regenerated", self.id, previous=old)
-        self.cookie = SessionCookie(life.config.cookie, self.is_secure, life.clock)
         self.version = self.saved = None
         self.pending_created = self.created_ms
         self.account_dirty = self.account is not None  # the new id is bound as the old one was
@@ -416,7 +421,10 @@ class SessionState:
             return None
         self.committed = state
         self.phase = COMMITTED
-        send = should_set_cookie(facts)
+        # express's rules, and one case they miss: a lifetime removed in this request (Flask's
+        # ``permanent = False``, Django's ``set_expiry(0)``) must reach the browser, which would
+        # otherwise keep the persistent cookie it holds.
+        send = should_set_cookie(facts) or (self.loaded[1][0] is not None and cookie.expires_ms is None)
         self.delivered_id = self.id if send else self.cookie_id
         if cookie.secure and not self.is_secure:
             return None  # a Secure cookie never travels over plain http (as express)
