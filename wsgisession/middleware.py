@@ -145,6 +145,21 @@ def _varies_on_cookie(headers: Headers) -> bool:
     return False
 
 
+def _merge_vary(headers: Headers, extra: Headers) -> tuple[Headers, Headers]:
+    """The app's headers and ours, with our ``Vary: Cookie`` folded into the app's own Vary (one
+    header line, as caches and frameworks expect), or dropped if the app's already covers it."""
+    extra = [h for h in extra if h[0] != "Vary"]
+    if _varies_on_cookie(headers):
+        return headers, extra
+    last = max((i for i, (name, _) in enumerate(headers) if name.lower() == "vary"), default=None)
+    if last is None:
+        return headers, [VARY_COOKIE, *extra]
+    merged = list(headers)
+    name, value = merged[last]
+    merged[last] = (name, f"{value}, Cookie" if value.strip() else "Cookie")
+    return merged, extra
+
+
 class _Exchange:
     """One request through the middleware: wraps start_response, then is the response body.
 
@@ -232,8 +247,8 @@ class _Exchange:
             self._extra = extra
         if not extra:
             return self._start_response(status, headers, exc_info)
-        if _varies_on_cookie(headers):
-            extra = [h for h in extra if h[0] != "Vary"]  # the app's Vary already covers it
+        if any(h[0] == "Vary" for h in extra):
+            headers, extra = _merge_vary(headers, extra)
         return self._start_response(status, headers + extra, exc_info)
 
     def unavailable(self, exc_info: Any) -> list[bytes]:
