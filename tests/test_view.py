@@ -14,7 +14,7 @@ from wsgisession.view import SessionView
 SECRET = "a session secret of 32 bytes or more"
 # What SessionView writes once: the mapping, the "changed so far" flag, and a repr without the id.
 SHARED = ("__getitem__", "__setitem__", "__delitem__", "__iter__", "__len__", "__contains__", "get", "modified",
-          "__repr__")
+          "accessed", "__repr__")
 
 
 class View(SessionView):
@@ -49,11 +49,17 @@ def test_the_view_is_the_sessions_mapping(core):
     assert dict(session) == {"cart": ["book", "pen"], "n": 1} and view.modified
     assert "n" in view and "x" not in view and view.get("x", 0) == 0 and len(view) == 2
     assert sorted(view) == ["cart", "n"]
-    view.modified = False  # never needed, and changes nothing
+    view.modified = True  # never needed (the data is compared), and changes nothing
+    view.modified = False  # resets the flag, as in Django and Flask (what is saved still follows the data)
+    assert not view.modified
+    view["cart"].append("eraser")  # a nested edit counts
+    assert view.modified
+    view.modified = False
+    view["n"] = 1  # setting a key counts, even to what it held (Django's and Flask's flag)
     assert view.modified
     del view["n"]
-    assert view.pop("cart") == ["book", "pen"] and dict(session) == {}
-    assert not view.modified  # (a new session, empty again)
+    assert view.pop("cart") == ["book", "pen", "eraser"] and dict(session) == {}
+    assert view.modified
     with pytest.raises(KeyError, match="reserved"):
         view["cookie"] = {}  # the Session's own rules
 

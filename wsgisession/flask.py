@@ -15,16 +15,18 @@ wraps ``app.wsgi_app`` in a ``SessionMiddleware``, so the cookie, its headers, t
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 import flask
+from flask import request
 from flask.sessions import NullSession, SessionInterface, SessionMixin
 
 from .errors import ConfigurationError, SessionError, StoreUnavailable
 from .middleware import SessionMiddleware
 from .options import CookieOptions, check_max_age
 from .session import Session
-from .view import SessionView
+from .view import SessionView, check_json
 
 __all__ = ["FlaskSession", "install"]
 
@@ -32,6 +34,7 @@ __all__ = ["FlaskSession", "install"]
 _CONFIG_KEYS = {"SESSION_COOKIE_NAME": "name", "SESSION_COOKIE_DOMAIN": "domain", "SESSION_COOKIE_PATH": "path",
                 "SESSION_COOKIE_HTTPONLY": "http_only", "SESSION_COOKIE_SECURE": "secure",
                 "SESSION_COOKIE_SAMESITE": "same_site", "SESSION_COOKIE_PARTITIONED": "partitioned"}
+_FINISHED = "wsgisession.flask.finished"  # environ: the response is not streamed (save_session saw it)
 _LOGIN_KEYS = ("_user_id", "_fresh", "_id", "_remember", "_remember_seconds")  # what login_user() writes
 
 
@@ -47,11 +50,12 @@ class FlaskSession(SessionView, SessionMixin):
         self.wsgi = session
         self._lifetime = lifetime  # PERMANENT_SESSION_LIFETIME, seconds
         self.detached = detached  # opened outside the middleware (session_transaction): saved by save_session
-        self._accessed = False
 
     @property
     def _session(self) -> Session:
+        self._mark_accessed()
         return self.wsgi
+
 
     def __getattr__(self, name: str) -> Any:  # the Session's attributes and verbs
         if name.startswith("_"):
@@ -72,15 +76,6 @@ class FlaskSession(SessionView, SessionMixin):
     def new(self) -> bool:  # type: ignore[override]  # read-only (for Flask, a constant)
         """Whether the session was created in this request (``Session.is_new``)."""
         return self.wsgi.is_new
-
-    @property
-    def accessed(self) -> bool:
-        """Flask's flag (set when ``flask.session`` is looked up), or the session was used."""
-        return self._accessed or self.wsgi.loaded
-
-    @accessed.setter
-    def accessed(self, value: bool) -> None:
-        self._accessed = value
 
 
 class _NoSession(NullSession):
@@ -113,9 +108,17 @@ class WsgiSessionInterface(SessionInterface):
         return FlaskSession(opened, self.lifetime, detached=True)
 
     def save_session(self, app: flask.Flask, session: SessionMixin, response: flask.Response) -> None:
-        if isinstance(session, FlaskSession) and session.detached:
+        """Check the data is JSON while Flask's error handlers can still answer (the middleware
+        saves it later); a detached session (``session_transaction``) is saved here."""
+        if not isinstance(session, FlaskSession):
+            return
+        if session.wsgi.loaded:
+            _check_data(session.wsgi)
+        if session.detached:
             for name, value in self.middleware.core.close(session.wsgi):
                 response.headers.add(name, value)
+        elif not response.is_streamed:
+            request.environ[_FINISHED] = True  # no view code runs after this: see _finished_bodies
 
 
 def install(app: flask.Flask, **options: Any) -> SessionMiddleware:
@@ -132,7 +135,7 @@ def install(app: flask.Flask, **options: Any) -> SessionMiddleware:
     except ConfigurationError:
         raise ConfigurationError(f"PERMANENT_SESSION_LIFETIME is {lifetime:g} s: give at most 400 days, the "
                                  "longest browsers keep a cookie.") from None
-    middleware = SessionMiddleware(app.wsgi_app, name=name, cookie=cookie, **options)
+    middleware = SessionMiddleware(_finished_bodies(app.wsgi_app), name=name, cookie=cookie, **options)
     app.wsgi_app = middleware  # type: ignore[method-assign]
     app.session_interface = WsgiSessionInterface(middleware, lifetime)
     app.extensions["wsgisession"] = middleware
@@ -169,6 +172,36 @@ def _cookie_settings(app: flask.Flask, name: str | None, cookie: CookieOptions |
 
 def _reraise(error: Exception) -> NoReturn:
     raise error
+
+
+def _finished_bodies(wsgi_app: Callable[[Any, Any], Iterable[bytes]]) -> Callable[[Any, Any], Iterable[bytes]]:
+    """Flask's WSGI app, handing the middleware a list for a response that is not streamed.
+
+    Werkzeug returns every body as an iterator, so the middleware would take each response for a
+    streamed one, whose body might still read the session, and send ``Vary: Cookie`` on responses
+    that never touched it. Flask's own ``response.is_streamed`` tells (save_session notes it); such
+    a body is already in memory, and no view code runs after it.
+    """
+
+    def app(environ: Any, start_response: Any) -> Iterable[bytes]:
+        result = wsgi_app(environ, start_response)
+        if not environ.pop(_FINISHED, False) or type(result) is list:
+            return result
+        try:
+            return list(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+
+    return app
+
+
+def _check_data(session: Session) -> None:
+    """The values that may have changed in place (lists, dicts) are JSON (the others were checked when set)."""
+    for key, value in session.items():
+        if type(value) in (list, dict):
+            check_json(key, value)
 
 
 # -- Flask-Login ---------------------------------------------------------------------------------
