@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import flask
 import pytest
-from flask import Flask, session
+from flask import Flask, session, stream_with_context
 from webtest import TestApp
 
 from wsgisession import ConfigurationError, CookieOptions, MemoryStore, SQLiteStore, Store, StoreUnavailable
@@ -528,3 +529,96 @@ def test_a_store_without_accounts_still_gets_a_new_id_at_login():
     before = sid_of(client.get_cookie(NAME).value)
     assert client.get("/login?user=alice").status_code in (200, 302)
     assert sid_of(client.get_cookie(NAME).value) not in (None, before)
+
+
+# -- issue 23: what Flask's own tests and a review found ---------------------------------------------
+
+
+def test_a_lifetime_set_before_login_is_kept(browser, store, clock):
+    """"Remember me" chosen before login_user(): the login's new id keeps the cookie's lifetime."""
+    app, _ = create_app(store, config={"PERMANENT_SESSION_LIFETIME": timedelta(hours=1)}, clock=clock)
+    browser = browser.fork(app)
+    assert browser.get("/permanent").json["permanent"] is True
+    line = browser.get("/login?user=alice").cookie()
+    assert line is not None and "Max-Age=3600" in line
+    assert store.get(sid_of(line))["cookie"]["originalMaxAge"] == 3_600_000
+
+
+def test_strong_session_protection_marks_a_permanent_session_not_fresh(browser, store, clock):
+    """Flask-Login applies only "basic" to a permanent session: another browser makes it not fresh, and the
+    user stays logged in (before the fix, the login dropped the lifetime, and "strong" logged the user out)."""
+    app, _ = create_app(store, config={"SESSION_PROTECTION": "strong"}, clock=clock)
+    browser = browser.fork(app)
+    browser.get("/permanent", headers={"User-Agent": "laptop"})
+    sid = sid_of(browser.get("/login?user=alice", headers={"User-Agent": "laptop"}).cookie())
+    elsewhere = browser.get("/me", headers={"User-Agent": "elsewhere"}).json
+    assert elsewhere["user"] == "alice" and elsewhere["data"]["_fresh"] is False
+    assert store.get(sid)["_user_id"] == "alice"
+
+
+@pytest.mark.parametrize("note", [False, True], ids=["lifetime-only", "with-a-data-change"])
+def test_permanent_false_reaches_the_browser(browser, store, clock, note):
+    """A permanent session made a browser-session one again sends its cookie, without Max-Age or Expires."""
+    browser.get("/permanent")
+    line = browser.get("/permanent?on=0" + ("&note=x" if note else "")).cookie()
+    assert line is not None and "Max-Age" not in line and "Expires" not in line
+    assert sid_of(line) == sid_of(browser.cookie)  # the same session, now until the browser closes
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_no_vary_cookie_on_a_response_that_never_touched_the_session(client, store):
+    """Werkzeug hands every body over as an iterator: only a streamed one can still read the session.
+    (An app without Flask-Login, which reads the session after every request.)"""
+    app = Flask(__name__)
+    install(app, secret=SECRET, store=store)
+    app.add_url_rule("/count", "count", lambda: {"n": session.setdefault("n", 1)})
+    app.add_url_rule("/plain", "plain", lambda: "no session used")
+
+    @app.get("/stream")
+    def stream() -> Any:
+        @stream_with_context
+        def body() -> Any:
+            yield "n="
+            yield str(session.get("n"))
+
+        return app.response_class(body())
+
+    browser = Browser(client, app)
+    assert browser.get("/count").headers["Vary"] == "Cookie"  # the browser holds the cookie from now on
+    assert "Vary" not in browser.get("/plain").headers
+    assert browser.get("/stream").headers["Vary"] == "Cookie"  # a streamed body may still read the session
+
+
+def test_the_apps_own_vary_is_merged_into_one_header(browser):
+    reply = browser.get("/vary")
+    values = reply.headers.getlist("Vary") if browser.kind == "flask" else reply.headers.getall("Vary")
+    assert values == ["Accept-Encoding, Cookie"]
+
+
+@pytest.mark.parametrize(("kind", "advice"), [("bytes", "base64"), ("uuid", "str(value)"),
+                                              ("datetime", "isoformat()"), ("date", "isoformat()"),
+                                              ("set", "a list")])
+def test_a_value_that_is_not_json_fails_where_the_app_handles_it(browser, store, kind, advice):
+    browser.get("/set?kept=1")
+    failed = browser.get(f"/store?kind={kind}", status=422)  # the TypeError, at the assignment, to the app's handler
+    assert "not JSON" in failed.json["error"] and advice in failed.json["error"]
+    assert browser.get("/read").json == {"kept": 1}  # the session itself is unharmed
+
+
+def test_a_nested_value_that_is_not_json_fails_inside_flasks_error_handling(browser):
+    browser.get("/set?list=[1]")
+    failed = browser.get("/store?kind=bytes&nested=1", status=500)  # found as Flask saves: its 500 handler answers
+    assert "session['list'] holds a bytes" in failed.json["error"]
+    assert browser.get("/read").json == {"list": [1]}  # the key keeps what the store held
+
+
+def test_accessed_and_modified_can_be_reset_as_in_flask(made):
+    app, _ = made
+    with app.test_request_context():
+        session["k"] = 1
+        view = flask.globals.request_ctx._session  # (not through the proxy, which sets accessed)
+        view.accessed = view.modified = False
+        assert not view.accessed and not view.modified
+        assert view.get("k") == 1 and view.accessed and not view.modified
+        view["k"] = 1  # setting a key counts, even to what it held
+        assert view.modified

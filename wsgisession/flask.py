@@ -25,7 +25,8 @@ from flask.sessions import NullSession, SessionInterface, SessionMixin
 from .errors import ConfigurationError, SessionError, StoreUnavailable
 from .middleware import SessionMiddleware
 from .options import CookieOptions, check_max_age
-from .session import Session
+from .serialization import loads
+from .session import Session, state_of
 from .view import SessionView, check_json
 
 __all__ = ["FlaskSession", "install"]
@@ -53,7 +54,6 @@ class FlaskSession(SessionView, SessionMixin):
 
     @property
     def _session(self) -> Session:
-        self._mark_accessed()
         return self.wsgi
 
 
@@ -198,10 +198,21 @@ def _finished_bodies(wsgi_app: Callable[[Any, Any], Iterable[bytes]]) -> Callabl
 
 
 def _check_data(session: Session) -> None:
-    """The values that may have changed in place (lists, dicts) are JSON (the others were checked when set)."""
-    for key, value in session.items():
+    """The values that may have changed in place (lists, dicts) are JSON (the others were checked when
+    set). A key that is not goes back to what the store holds before the TypeError goes to Flask's
+    error handling, so that the error page can still go out with the session saved."""
+    for key, value in list(session.items()):
         if type(value) in (list, dict):
-            check_json(key, value)
+            try:
+                check_json(key, value)
+            except TypeError:
+                state = state_of(session)
+                stored = {} if state is None else loads(state.base)
+                if key in stored:
+                    session[key] = stored[key]
+                else:
+                    del session[key]
+                raise
 
 
 # -- Flask-Login ---------------------------------------------------------------------------------

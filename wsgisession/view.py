@@ -41,28 +41,28 @@ class SessionView(MutableMapping[str, Any]):
         """The ``Session`` this view shows."""
 
     def __getitem__(self, key: str) -> Any:
-        return self._session[key]
+        return self._used()[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
         check_json(key, value)  # here, where the app can handle it, not when the response goes out
-        self._session[key] = value
+        self._used()[key] = value
         self._wrote = True
 
     def __delitem__(self, key: str) -> None:
-        del self._session[key]
+        del self._used()[key]
         self._wrote = True
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._session)
+        return iter(self._used())
 
     def __len__(self) -> int:
-        return len(self._session)
+        return len(self._used())
 
     def __contains__(self, key: object) -> bool:
-        return key in self._session
+        return key in self._used()
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self._session.get(key, default)
+        return self._used().get(key, default)
 
     def __repr__(self) -> str:  # never shows the id (nor does the Session's)
         return f"<{type(self).__name__} {self._session!r}>"
@@ -114,10 +114,11 @@ class SessionView(MutableMapping[str, Any]):
     def _session_loaded(self) -> bool:
         return self._session.loaded
 
-    def _mark_accessed(self) -> None:
-        """Called by each use of the mapping: a reset ``accessed`` becomes True again."""
+    def _used(self) -> Session:
+        """The session, for a use of the mapping: a reset ``accessed`` becomes True again."""
         if self._accessed is False:
             self._accessed = True
+        return self._session
 
 
 # What to store instead of a value that is not JSON (Flask's cookie session took these).

@@ -68,11 +68,7 @@ class SessionStore(SessionView):
             raise StoreUnavailable("the session store failed earlier in this request") from self.failed
         return self._wsgi
 
-    @property
-    def _session(self) -> Session:
-        """The view's accessor: each use of the mapping goes through it (Django's ``accessed``)."""
-        self._mark_accessed()
-        return self.wsgisession
+    _session = wsgisession  # the view's accessor: a failed store is not tried again
 
     def __bool__(self) -> bool:  # true even when empty, as Django's SessionBase (so client.login() keeps it)
         return True
@@ -81,9 +77,6 @@ class SessionStore(SessionView):
         return key in self
 
     # -- Django's flags and key ------------------------------------------------------------------------
-
-    def _session_loaded(self) -> bool:
-        return self.wsgisession.loaded
 
     @property
     def session_key(self) -> str | None:
