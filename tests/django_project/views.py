@@ -120,3 +120,11 @@ async def async_visit(request):
     await request.session.aset("n", await request.session.aget("n", 0) + 1)
     user = await request.auser()
     return JsonResponse({"n": await request.session.aget("n"), "user": user.get_username()})
+
+
+def fail(request):
+    """A view that changes the session, then answers 500 (``?raise=1``: raises, and Django makes the 500)."""
+    request.session["half"] = "done"
+    if "raise" in request.GET:
+        raise RuntimeError("the view failed halfway")
+    return HttpResponse("failed", status=500)
