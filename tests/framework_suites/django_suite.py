@@ -17,6 +17,7 @@ from . import source_of
 from .outcome import first_line, report
 
 CLASSES = ("SessionTestsMixin", "SessionMiddlewareTests", "SessionBaseTests")
+SECRET = "django's own session tests, with a secret of 32 bytes or more"
 
 
 def main(store_kind: str) -> None:
@@ -29,13 +30,13 @@ def main(store_kind: str) -> None:
     workdir = tempfile.TemporaryDirectory()
     store = MemoryStore() if store_kind == "memory" else SQLiteStore(Path(workdir.name) / "sessions.sqlite3")
     settings.configure(
-        SECRET_KEY="django's own session tests", USE_TZ=True,
+        SECRET_KEY=SECRET, USE_TZ=True,
         DEFAULT_AUTO_FIELD="django.db.models.AutoField",
         INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "django.contrib.sessions",
                         "sessions_tests"],
         DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
         SESSION_ENGINE="wsgisession.django",
-        WSGISESSION={"secret": "django's own session tests", "store": store, "name": "sessionid"},
+        WSGISESSION={"secret": SECRET, "store": store, "name": "sessionid"},
     )
     django.setup()
     from django.test import SimpleTestCase

@@ -46,6 +46,10 @@ class SessionMiddleware:
     def __call__(self, request: Any) -> Any:
         core, meta = self.core, request.META
         cookie_header = meta.get("HTTP_COOKIE")
+        if core.config.name not in (cookie_header or "") and core.config.name in request.COOKIES:
+            # Put in request.COOKIES by other code (a middleware, a test), not in the header: it counts,
+            # as for Django's middleware. (The header's own is read as express does: the first signed one.)
+            cookie_header = f"{core.config.name}={request.COOKIES[core.config.name]}"
         session = core.open(cookie_header, request.is_secure(), request, meta.get("HTTP_USER_AGENT"))
         request.session = store = SessionStore(core=core, session=session)
         try:
