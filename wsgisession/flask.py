@@ -56,7 +56,6 @@ class FlaskSession(SessionView, SessionMixin):
     def _session(self) -> Session:
         return self.wsgi
 
-
     def __getattr__(self, name: str) -> Any:  # the Session's attributes and verbs
         if name.startswith("_"):
             raise AttributeError(name)
