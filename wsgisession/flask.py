@@ -5,7 +5,7 @@
     from wsgisession.flask import install
     sessions = install(app, secret=os.environ["SESSION_SECRET"], store=SQLiteStore("sessions.sqlite3"))
 
-Supported: Flask 3.1 with Flask-Login 0.6 (``pip install 'wsgisession[flask]'``). ``install``
+Supported: Flask 3.1 with Flask-Login 0.6 (``pip install 'wsgisession-express[flask]'``). ``install``
 wraps ``app.wsgi_app`` in a ``SessionMiddleware``, so the cookie, its headers, the saves and the
 503s are the middleware's; Flask's session interface only hands the middleware's session to Flask
 (``app.secret_key`` is not used). Flask-Login's ``login_user``, ``confirm_login`` and
