@@ -595,3 +595,42 @@ def test_an_outage_is_logged_once_with_the_stores_own_error(site, caplog):
     warnings = [r.getMessage() for r in caplog.records if "session store unavailable" in r.getMessage()]
     assert warnings == ["session store unavailable: the store is down"]
     assert counted and counted[-1].counts["store_error"] == 1
+
+
+# -- express-session 1.19's dynamic cookie options ------------------------------------------------------
+
+
+def per_host_cookie(request):
+    """WSGISESSION["cookie"] as a callable: the HttpRequest in a request, None outside one (the test Client's engine)."""
+    PER_HOST_CALLS.append(None if request is None else type(request).__name__)
+    if request is not None and request.get_host() == "shop.example":
+        return {"max_age": 600, "same_site": "strict"}
+    return CookieOptions()
+
+
+PER_HOST_CALLS: list[str | None] = []
+
+
+def test_a_cookie_callable_is_called_with_the_httprequest(site):
+    PER_HOST_CALLS.clear()
+    with override_settings(WSGISESSION={"secret": SECRET, "store": MemoryStore(), "cookie": per_host_cookie},
+                           ALLOWED_HOSTS=["*"]):
+        browser = WebTestBrowser()
+        response = browser.app.get("/expiry/?seconds=", extra_environ={"HTTP_HOST": "shop.example"})
+        assert response.json == {"age": 600, "at_browser_close": False}  # set_expiry(None): the request's max_age
+        [cookie] = browser.app.get("/visit/", extra_environ={"HTTP_HOST": "shop.example"}).headers.getall("Set-Cookie")
+        assert "SameSite=Strict" in cookie and "Max-Age=" in cookie
+        browser.app.reset()
+        plain = browser.app.get("/visit/", extra_environ={"HTTP_HOST": "www.example"})
+        assert "SameSite=Lax" in plain.headers["Set-Cookie"] and "Max-Age" not in plain.headers["Set-Cookie"]
+        assert PER_HOST_CALLS == ["WSGIRequest"] * 3
+        client = Client()
+        client.session["cart"] = ["book"]  # the engine, outside a request: the callable gets None
+        assert PER_HOST_CALLS[-1] is None
+
+
+def test_a_cookie_callable_and_djangos_cookie_settings_contradict(site):
+    with override_settings(SESSION_COOKIE_SECURE=True, WSGISESSION={"secret": SECRET, "store": MemoryStore(),
+                                                                   "cookie": per_host_cookie}), \
+            pytest.raises(ImproperlyConfigured, match="SESSION_COOKIE_SECURE and WSGISESSION.*return those from"):
+        middleware()

@@ -528,3 +528,29 @@ def test_a_store_without_accounts_still_gets_a_new_id_at_login():
     before = sid_of(client.get_cookie(NAME).value)
     assert client.get("/login?user=alice").status_code in (200, 302)
     assert sid_of(client.get_cookie(NAME).value) not in (None, before)
+
+
+# -- express-session 1.19's dynamic cookie options -------------------------------------------------------
+
+
+def test_a_cookie_callable_is_called_with_a_flask_request(store):
+    from flask import Request
+
+    seen = []
+
+    def per_host(request):
+        seen.append(type(request))
+        return {"max_age": 3600} if request.host == "remember.example" else CookieOptions()
+
+    app, _ = create_app(store, cookie=per_host)
+    client = app.test_client()
+    assert "Max-Age=" in client.get("/count", base_url="http://remember.example/").headers["Set-Cookie"]
+    other = app.test_client().get("/count", base_url="http://plain.example/")
+    assert "Max-Age=" not in other.headers["Set-Cookie"]
+    assert seen and all(issubclass(kind, Request) for kind in seen)
+    with client.session_transaction(base_url="http://remember.example/") as session:  # (outside the middleware)
+        assert session["cuenta"] == 1 and session.cookie.options.max_age == 3600
+    contradicting = Flask(__name__)
+    contradicting.config["SESSION_COOKIE_SAMESITE"] = "Strict"
+    with pytest.raises(ConfigurationError, match="SESSION_COOKIE_SAMESITE.*return those from the callable"):
+        install(contradicting, secret=SECRET, store=store, cookie=per_host)

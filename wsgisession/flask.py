@@ -21,6 +21,7 @@ import flask
 from flask.sessions import NullSession, SessionInterface, SessionMixin
 
 from .errors import ConfigurationError, SessionError, StoreUnavailable
+from .config import CookieSource
 from .middleware import SessionMiddleware
 from .options import CookieOptions, check_max_age
 from .session import Session
@@ -106,10 +107,12 @@ class WsgiSessionInterface(SessionInterface):
         session = environ.get(middleware.environ_key)
         if isinstance(session, Session):
             return FlaskSession(session, self.lifetime)
-        if not middleware.in_scope(environ):
+        options = None if middleware.config.static_cookie else middleware.config.options_for(environ)
+        if not middleware.in_scope(environ, options and options.path):
             return None  # as SessionMiddleware: no session at all outside the cookie path
         # Not through app.wsgi_app: client.session_transaction(), app.test_request_context().
-        opened = middleware.core.open(environ.get("HTTP_COOKIE"), request.is_secure, environ, request.user_agent.string)
+        opened = middleware.core.open(environ.get("HTTP_COOKIE"), request.is_secure, environ, request.user_agent.string,
+                                      options)
         return FlaskSession(opened, self.lifetime, detached=True)
 
     def save_session(self, app: flask.Flask, session: SessionMixin, response: flask.Response) -> None:
@@ -151,14 +154,27 @@ def install(app: flask.Flask, **options: Any) -> SessionMiddleware:
     return middleware
 
 
-def _cookie_settings(app: flask.Flask, name: str | None, cookie: CookieOptions | None) -> tuple[str, CookieOptions]:
-    """The cookie name and options: ``install``'s, or else from app.config's keys that differ from Flask's defaults."""
+def _cookie_settings(app: flask.Flask, name: str | None, cookie: CookieSource | None) -> tuple[str, CookieSource]:
+    """The cookie name and options: ``install``'s, or else from app.config's keys that differ from Flask's defaults.
+
+    A ``cookie`` callable is called with a ``flask.Request`` over the request's environ (the
+    middleware runs before Flask pushes its request context, so ``flask.request`` is not there yet).
+    """
     config, defaults = app.config, flask.Flask.default_config
     chosen = {field: config[key] for key, field in _CONFIG_KEYS.items()
               if config.get(key, defaults[key]) != defaults[key]}
     if "path" not in chosen and config.get("APPLICATION_ROOT", "/") != "/":
         chosen["path"] = config["APPLICATION_ROOT"]  # Flask's cookie path when SESSION_COOKIE_PATH is unset
     flask_name = chosen.pop("name", None)
+    if callable(cookie):
+        if chosen:
+            raise ConfigurationError(f"app.config sets {', '.join(sorted(k for k, f in _CONFIG_KEYS.items() if f in chosen))}"
+                                     ", and install() was given a cookie callable: return those from the callable.")
+        if name is not None and flask_name not in (None, name):
+            raise ConfigurationError("app.config sets SESSION_COOKIE_NAME, and install() was given a name= that says "
+                                     "otherwise: set it in one place.")
+        request_class = app.request_class
+        return name or flask_name or "connect.sid", lambda environ: cookie(request_class(environ))
     options = CookieOptions(**chosen) if cookie is None else cookie
     if (name is not None and flask_name not in (None, name)) or dataclasses.replace(options, **chosen) != options:
         keys = sorted(key for key, field in _CONFIG_KEYS.items() if field in chosen or field == "name" and flask_name)

@@ -162,8 +162,8 @@ class SessionStore(SessionView):
     # -- expiry: the cookie's max_age ------------------------------------------------------------------
 
     def get_session_cookie_age(self) -> int:
-        """The configured lifetime: ``CookieOptions.max_age``, else the store's ttl."""
-        max_age = self.core.config.cookie.max_age
+        """The configured lifetime: ``CookieOptions.max_age`` (this request's), else the store's ttl."""
+        max_age = self.wsgisession.cookie.options.max_age
         return round(self.core.store.ttl if max_age is None else max_age)
 
     def get_expiry_age(self) -> int:
@@ -183,7 +183,7 @@ class SessionStore(SessionView):
         """Set the cookie's ``max_age``: seconds (0: until the browser closes), a datetime or a
         timedelta (a past one: at once), or None for the configured one."""
         if value is None:
-            seconds = self.core.config.cookie.max_age
+            seconds = self.wsgisession.cookie.options.max_age  # (a cookie callable's for this request)
         elif isinstance(value, (datetime, timedelta)):
             delta = value - timezone.now() if isinstance(value, datetime) else value
             seconds = max(0.0, delta.total_seconds())
