@@ -634,3 +634,18 @@ def test_a_cookie_callable_and_djangos_cookie_settings_contradict(site):
                                                                    "cookie": per_host_cookie}), \
             pytest.raises(ImproperlyConfigured, match="SESSION_COOKIE_SECURE and WSGISESSION.*return those from"):
         middleware()
+
+
+def test_a_login_refused_by_the_session_limit_logs_nobody_in(site, alice):
+    """max_sessions_policy="refuse": TooManySessions comes out of django.contrib.auth.login(), and
+    neither Django nor wsgisession's accounts see the refused browser as logged in."""
+    with override_settings(WSGISESSION={"secret": SECRET, "store": MemoryStore(), "max_sessions_per_user": 1,
+                                        "max_sessions_policy": "refuse"}):
+        first, second = WebTestBrowser(), WebTestBrowser()
+        first.login("alice")
+        second.get("/visit/")
+        refused = second.post("/login/", {"username": "alice", "password": PASSWORD}, status=409)
+        assert refused.text.startswith("This account is already signed in on 1 device")
+        assert second.get("/whoami/").json()["user"] == "" and second.get("/whoami/").json()["bound"] is None
+        assert second.get("/visit/").text == "2"  # its anonymous session goes on
+        assert first.get("/whoami/").json() == {**first.get("/whoami/").json(), "user": "alice", "devices": 1}

@@ -554,3 +554,19 @@ def test_a_cookie_callable_is_called_with_a_flask_request(store):
     contradicting.config["SESSION_COOKIE_SAMESITE"] = "Strict"
     with pytest.raises(ConfigurationError, match="SESSION_COOKIE_SAMESITE.*return those from the callable"):
         install(contradicting, secret=SECRET, store=store, cookie=per_host)
+
+
+def test_a_login_refused_by_the_session_limit_logs_nobody_in(store, clock):
+    """max_sessions_policy="refuse": TooManySessions comes out of login_user(), and Flask-Login's keys go."""
+    from wsgisession import TooManySessions
+
+    app, _ = create_app(store, max_sessions_per_user=1, max_sessions_policy="refuse", clock=clock)
+    app.register_error_handler(TooManySessions, lambda refused: (str(refused), 409))
+    first, second = app.test_client(), app.test_client()
+    first.get("/login?user=alice")
+    second.get("/set?cart=%5B%22book%22%5D")
+    refused = second.get("/login?user=alice")
+    assert refused.status_code == 409 and "already signed in on 1 device" in refused.text
+    seen = second.get("/me").get_json()
+    assert (seen["user"], seen["user_id"], seen["data"]["cart"]) == (None, None, ["book"]) and "_user_id" not in seen["data"]
+    assert first.get("/me").get_json()["user"] == "alice"

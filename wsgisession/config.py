@@ -65,6 +65,7 @@ class SessionConfig:
     concurrency: Literal["merge", "overwrite"] = "merge"
     absolute_timeout: float | None = None
     max_sessions_per_user: int | None = None
+    max_sessions_policy: Literal["end_oldest", "refuse"] = "end_oldest"
     tombstone_window: float = 60
     clock: Callable[[], float] = time.time
     merge: bool = field(init=False, repr=False)  # concurrency == "merge": saves are compare-and-sets that merge
@@ -109,6 +110,10 @@ class SessionConfig:
         if limit is not None and (type(limit) is not int or limit < 1):
             raise ConfigurationError(f"max_sessions_per_user must be a whole number of sessions, at least 1, or None; "
                                      f"not {limit!r}.")
+        if self.max_sessions_policy not in ("end_oldest", "refuse"):
+            raise ConfigurationError(f"max_sessions_policy must be 'end_oldest' (a login beyond the limit ends the "
+                                     f"user's oldest other sessions) or 'refuse' (it raises TooManySessions), not "
+                                     f"{self.max_sessions_policy!r}.")
         if limit is not None and not self.store.supports(USER_INDEX):
             raise ConfigurationError(f"max_sessions_per_user needs a store with the {USER_INDEX!r} capability, and "
                                      f"{type(self.store).__name__} has no iter_bound(): implement it (see "

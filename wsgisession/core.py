@@ -84,7 +84,7 @@ class SessionCore:
         self.ids = SessionIds(config.name, config.secrets, self.events)
         self.life = Lifecycle(config, self.events, self.ids)
         self._accounts = Accounts(store, self.events, self.clock, config.secrets[0], config.max_sessions_per_user,
-                                  config.tombstone_window)
+                                  config.tombstone_window, config.max_sessions_policy)
         self.accounts = SessionAccounts(self._accounts, store)
 
     def end(self, key: str) -> bool | None:

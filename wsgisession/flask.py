@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 import flask
 from flask.sessions import NullSession, SessionInterface, SessionMixin
 
-from .errors import ConfigurationError, SessionError, StoreUnavailable
+from .errors import ConfigurationError, SessionError, StoreUnavailable, TooManySessions
 from .config import CookieSource
 from .middleware import SessionMiddleware
 from .options import CookieOptions, check_max_age
@@ -217,7 +217,13 @@ def _login(reauthentication: bool) -> None:
         if reauthentication and session.user_id == user_id:
             session.reauthenticated()
         elif flask.current_app.extensions["wsgisession"].store.keeps_accounts:
-            session.login(user_id)
+            try:
+                session.login(user_id)
+            except TooManySessions:  # max_sessions_policy="refuse": login_user() raises it, and logged nobody in
+                for key in _LOGIN_KEYS:
+                    session.pop(key, None)
+                flask.current_app.login_manager._update_request_context_with_user()  # (anonymous)
+                raise
         else:  # a store of your own without iter_bound(): the login still gets a new id
             session.regenerate()
         session.update(kept)

@@ -303,6 +303,16 @@ class SessionState:
         self.regenerate()
         self.bind(account)
 
+    def undo_login(self) -> Steps[None]:
+        """A login refused after its session was saved (``max_sessions_policy="refuse"``, lost to a
+        concurrent login): its record goes, and the session goes on anonymous, with its data, under
+        another new id (saved by the usual rules)."""
+        yield ("destroy", self.id)
+        self.id = SessionIds.new(self.life.config.genid, self.request)
+        self.account = None
+        self.account_dirty = False
+        self.version = self.saved = None
+
     def bind(self, account: Account) -> None:
         """Bind the session to a user (a re-authentication, a login): written with the next save."""
         self.account = account
@@ -579,7 +589,7 @@ def _driving(function: Callable[..., Steps[Any]]) -> Callable[..., Any]:
     return twin
 
 
-_add_sync_twins(SessionState, ("open", "reload", "_load", "destroy", "_retire", "_retire_after", "save", "persist",
+_add_sync_twins(SessionState, ("open", "reload", "_load", "destroy", "undo_login", "_retire", "_retire_after", "save", "persist",
                                "commit", "finish", "_finish_late"))
 
 

@@ -54,6 +54,7 @@ class SessionMiddleware:
         environ_key: str = DEFAULT_ENVIRON_KEY, concurrency: Literal["merge", "overwrite"] = "merge",
         absolute_timeout: float | None = None, max_sessions_per_user: int | None = None,
         tombstone_window: float = 60, clock: Callable[[], float] = time.time,
+        max_sessions_policy: Literal["end_oldest", "refuse"] = "end_oldest",
     ) -> None:
         if not callable(app):
             raise ConfigurationError("app must be a WSGI application (a callable).")
@@ -65,7 +66,8 @@ class SessionMiddleware:
             secret=secret, store=store, name=name, cookie=CookieOptions() if cookie is None else cookie,  # type: ignore[arg-type]
             resave=resave, save_uninitialized=save_uninitialized, rolling=rolling, unset=unset,
             genid=genid or default_genid, concurrency=concurrency, absolute_timeout=absolute_timeout,
-            max_sessions_per_user=max_sessions_per_user, tombstone_window=tombstone_window, clock=clock)
+            max_sessions_per_user=max_sessions_per_user, tombstone_window=tombstone_window, clock=clock,
+            max_sessions_policy=max_sessions_policy)
         self.core = SessionCore(config)
         self.store, self.name, self.cookie, self.environ_key = config.store, name, config.cookie, environ_key
         self.trust_proxy = trust_proxy

@@ -16,12 +16,14 @@ from django.utils import timezone  # type: ignore[import-untyped]
 from ..accounts import Accounts
 from ..cookies import encode_uri_component
 from ..core import SessionCore
-from ..errors import StoreUnavailable
+from ..errors import StoreUnavailable, TooManySessions
 from ..session import Session
 from ..view import SessionView
 from .config import open_core
 
 __all__ = ["SessionStore", "connect_signals"]
+
+_AUTH_KEYS = ("_auth_user_id", "_auth_user_backend", "_auth_user_hash")  # what django.contrib.auth.login() writes
 
 
 class SessionStore(SessionView):
@@ -113,9 +115,17 @@ class SessionStore(SessionView):
         self._saved = False
 
     def logged_in(self, user_id: str) -> None:
-        """Django's ``login()`` happened: bind the session to the user (``Session.login``, a new id)."""
+        """Django's ``login()`` happened: bind the session to the user (``Session.login``, a new id).
+
+        Refused (``max_sessions_policy="refuse"``): the keys ``login()`` wrote go, and TooManySessions
+        comes out of ``login()``."""
         if self.core.store.keeps_accounts:
-            self.wsgisession.login(user_id)
+            try:
+                self.wsgisession.login(user_id)
+            except TooManySessions:
+                for key in _AUTH_KEYS:
+                    self.pop(key, None)
+                raise
         else:  # a store of your own without iter_bound(): Django's login still gets a new id
             self.wsgisession.regenerate()
         self._saved = False
@@ -289,7 +299,14 @@ def _logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     """``django.contrib.auth.login()`` (after its ``cycle_key()``): the session is bound to the user."""
     store = getattr(request, "session", None)
     if isinstance(store, SessionStore):
-        store.logged_in(str(user.pk))
+        try:
+            store.logged_in(str(user.pk))
+        except TooManySessions:
+            if hasattr(request, "user"):
+                from django.contrib.auth.models import AnonymousUser  # type: ignore[import-untyped]
+
+                request.user = AnonymousUser()  # (login() set it before its signal)
+            raise
 
 
 def _failed(sender: Any, request: Any = None, **kwargs: Any) -> None:
