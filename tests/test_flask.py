@@ -570,3 +570,30 @@ def test_a_login_refused_by_the_session_limit_logs_nobody_in(store, clock):
     seen = second.get("/me").get_json()
     assert (seen["user"], seen["user_id"], seen["data"]["cart"]) == (None, None, ["book"]) and "_user_id" not in seen["data"]
     assert first.get("/me").get_json()["user"] == "alice"
+
+
+def test_a_remember_me_login_is_bound_to_the_user_but_not_as_an_authentication(clock):
+    """Flask-Login's remember cookie logs the user in: the session is bound (sessions_of lists it, a
+    later login as another user starts afresh), but the user proved nothing now."""
+    store = MemoryStore(clock=clock)
+    app, sessions = create_app(store, {"SECRET_KEY": "Flask-Login signs its remember cookie with it"}, clock=clock)
+
+    @app.get("/fresh")
+    def fresh() -> Any:
+        return {"within": session.authenticated_within(3600), "at": session.authenticated_at}
+
+    first = app.test_client()
+    first.get("/login?user=alice&remember=1")
+    remember = first.get_cookie("remember_token").value
+    browser = app.test_client()  # another visit: the session is gone, the remember cookie is not
+    browser.set_cookie("remember_token", remember)
+    assert browser.get("/set?cart=%5B%22alices%20book%22%5D").get_json()["cart"] == ["alices book"]
+    seen = browser.get("/me").get_json()
+    assert (seen["user"], seen["user_id"]) == ("alice", "alice")  # bound
+    assert browser.get("/fresh").get_json() == {"within": False, "at": None}  # not authenticated now
+    assert len(sessions.sessions_of("alice")) == 2
+    browser.get("/reauth")  # confirm_login(): the password again
+    assert browser.get("/fresh").get_json()["within"] is True
+    browser.get("/login?user=bob")  # a login as another user, no logout between
+    seen = browser.get("/me").get_json()
+    assert (seen["user"], seen["user_id"]) == ("bob", "bob") and "cart" not in seen["data"]  # alice's data stayed hers

@@ -159,15 +159,18 @@ class Accounts:
 
     # -- the verbs of a session ----------------------------------------------------------------
 
-    def login(self, state: SessionState, user_id: str, user_agent: str | None) -> Steps[None]:
-        """A new id bound to the user, authenticated now. Beyond ``max_sessions_per_user``, the user's
-        oldest other sessions end ("end_oldest"), or the login is refused ("refuse": TooManySessions)."""
+    def login(self, state: SessionState, user_id: str, user_agent: str | None,
+              authenticated: bool = True) -> Steps[None]:
+        """A new id bound to the user, authenticated now (unless not ``authenticated``: a remember-me
+        cookie recognized the user, who proved nothing now). Beyond ``max_sessions_per_user``, the
+        user's oldest other sessions end ("end_oldest"), or the login is refused ("refuse": TooManySessions)."""
         self._check(user_id)
         limit = self.limit
         if limit is not None and self.refuse:
             yield from self._refuse_beyond(state, user_id, limit)  # before anything changes
         now = now_ms(self.clock)
-        state.login(Account(user_id, now, now, user_agent[:MAX_USER_AGENT] if user_agent else None))
+        state.login(Account(user_id, now, now if authenticated else None,
+                            user_agent[:MAX_USER_AGENT] if user_agent else None))
         self.events.emit("login", state.id, user=user_id)
         if limit is not None and (yield from state.save()) is not None:
             if self.refuse:

@@ -207,9 +207,10 @@ def _current() -> Session | None:
     return view.wsgi if isinstance(view, FlaskSession) else None
 
 
-def _login(reauthentication: bool) -> None:
+def _login(reauthentication: bool, remembered: bool = False) -> None:
     """A new id, bound to Flask-Login's user; what login_user() wrote is kept (a login as another user
-    otherwise starts from an empty session)."""
+    otherwise starts from an empty session). ``remembered``: a login through the remember-me cookie,
+    bound but not stamped as an authentication."""
     session = _current()
     if session is not None and session.get("_user_id") is not None:
         kept = {key: session[key] for key in _LOGIN_KEYS if key in session}
@@ -218,11 +219,14 @@ def _login(reauthentication: bool) -> None:
             session.reauthenticated()
         elif flask.current_app.extensions["wsgisession"].store.keeps_accounts:
             try:
-                session.login(user_id)
+                session.login(user_id, authenticated=not remembered)
             except TooManySessions:  # max_sessions_policy="refuse": login_user() raises it, and logged nobody in
                 for key in _LOGIN_KEYS:
                     session.pop(key, None)
-                flask.current_app.login_manager._update_request_context_with_user()  # (anonymous)
+                if remembered:
+                    session["_remember"] = "clear"  # Flask-Login then deletes the remember cookie
+                else:
+                    flask.current_app.login_manager._update_request_context_with_user()  # (anonymous)
                 raise
         else:  # a store of your own without iter_bound(): the login still gets a new id
             session.regenerate()
@@ -239,10 +243,10 @@ def _confirmed(app: flask.Flask, **extra: Any) -> None:
 
 def _remembered(app: flask.Flask, **extra: Any) -> None:
     """A login through the remember-me cookie: a new id (never the one the browser presented, which
-    someone may have planted), without stamping a fresh authentication as login() would."""
-    session = _current()
-    if session is not None:
-        session.regenerate()
+    someone may have planted), bound to the user (so a later login as another user starts afresh, and
+    sessions_of, revoke_all and the limit see it), but not stamped as an authentication: the user did
+    not prove who they are now (``authenticated_within`` is False until ``confirm_login()``)."""
+    _login(reauthentication=False, remembered=True)
 
 
 def _logged_out(app: flask.Flask, **extra: Any) -> None:

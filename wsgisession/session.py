@@ -151,11 +151,16 @@ class Session(MutableMapping[str, Any]):
 
     # -- accounts (accounts.py) --------------------------------------------------------------------
 
-    def login(self, user_id: str) -> None:
+    def login(self, user_id: str, *, authenticated: bool = True) -> None:
         """Log a user in, after checking their credentials: the session gets a new id (no
         fixation), is bound to ``user_id`` and stamped as authenticated now; with
-        ``max_sessions_per_user``, the user's oldest sessions beyond the limit end."""
-        run(self._accounts.login(self._opened(), user_id, self._user_agent), self._store)
+        ``max_sessions_per_user``, the user's oldest other sessions beyond the limit end (or, with
+        ``max_sessions_policy="refuse"``, TooManySessions is raised and nothing changes).
+
+        ``authenticated=False``: the user was recognized without proving who they are now (a
+        remember-me cookie): bound all the same, but ``authenticated_at`` stays None, so
+        ``authenticated_within`` is False until ``reauthenticated()``."""
+        run(self._accounts.login(self._opened(), user_id, self._user_agent, authenticated), self._store)
 
     def logout(self) -> None:
         """Log out: ``destroy()``, which ends the binding too."""
