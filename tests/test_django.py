@@ -718,3 +718,57 @@ def test_accessed_and_modified_behave_as_djangos_flags(site):
     with override_settings(WSGISESSION={"secret": SECRET, "store": MemoryStore()}):
         _, response = _through_middleware(quiet)
     assert "Vary" not in response.headers  # as Django's middleware: Vary only if accessed
+
+
+# -- express-session 1.19's dynamic cookie options ------------------------------------------------------
+
+
+def per_host_cookie(request):
+    """WSGISESSION["cookie"] as a callable: the HttpRequest in a request, None outside one (the test Client's engine)."""
+    PER_HOST_CALLS.append(None if request is None else type(request).__name__)
+    if request is not None and request.get_host() == "shop.example":
+        return {"max_age": 600, "same_site": "strict"}
+    return CookieOptions()
+
+
+PER_HOST_CALLS: list[str | None] = []
+
+
+def test_a_cookie_callable_is_called_with_the_httprequest(site):
+    PER_HOST_CALLS.clear()
+    with override_settings(WSGISESSION={"secret": SECRET, "store": MemoryStore(), "cookie": per_host_cookie},
+                           ALLOWED_HOSTS=["*"]):
+        browser = WebTestBrowser()
+        response = browser.app.get("/expiry/?seconds=", extra_environ={"HTTP_HOST": "shop.example"})
+        assert response.json == {"age": 600, "at_browser_close": False}  # set_expiry(None): the request's max_age
+        [cookie] = browser.app.get("/visit/", extra_environ={"HTTP_HOST": "shop.example"}).headers.getall("Set-Cookie")
+        assert "SameSite=Strict" in cookie and "Max-Age=" in cookie
+        browser.app.reset()
+        plain = browser.app.get("/visit/", extra_environ={"HTTP_HOST": "www.example"})
+        assert "SameSite=Lax" in plain.headers["Set-Cookie"] and "Max-Age" not in plain.headers["Set-Cookie"]
+        assert PER_HOST_CALLS == ["WSGIRequest"] * 3
+        client = Client()
+        client.session["cart"] = ["book"]  # the engine, outside a request: the callable gets None
+        assert PER_HOST_CALLS[-1] is None
+
+
+def test_a_cookie_callable_and_djangos_cookie_settings_contradict(site):
+    with override_settings(SESSION_COOKIE_SECURE=True, WSGISESSION={"secret": SECRET, "store": MemoryStore(),
+                                                                   "cookie": per_host_cookie}), \
+            pytest.raises(ImproperlyConfigured, match="SESSION_COOKIE_SECURE and WSGISESSION.*return those from"):
+        middleware()
+
+
+def test_a_login_refused_by_the_session_limit_logs_nobody_in(site, alice):
+    """max_sessions_policy="refuse": TooManySessions comes out of django.contrib.auth.login(), and
+    neither Django nor wsgisession's accounts see the refused browser as logged in."""
+    with override_settings(WSGISESSION={"secret": SECRET, "store": MemoryStore(), "max_sessions_per_user": 1,
+                                        "max_sessions_policy": "refuse"}):
+        first, second = WebTestBrowser(), WebTestBrowser()
+        first.login("alice")
+        second.get("/visit/")
+        refused = second.post("/login/", {"username": "alice", "password": PASSWORD}, status=409)
+        assert refused.text.startswith("This account is already signed in on 1 device")
+        assert second.get("/whoami/").json()["user"] == "" and second.get("/whoami/").json()["bound"] is None
+        assert second.get("/visit/").text == "2"  # its anonymous session goes on
+        assert first.get("/whoami/").json() == {**first.get("/whoami/").json(), "user": "alice", "devices": 1}

@@ -622,3 +622,72 @@ def test_accessed_and_modified_can_be_reset_as_in_flask(made):
         assert view.get("k") == 1 and view.accessed and not view.modified
         view["k"] = 1  # setting a key counts, even to what it held
         assert view.modified
+
+
+# -- express-session 1.19's dynamic cookie options -------------------------------------------------------
+
+
+def test_a_cookie_callable_is_called_with_a_flask_request(store):
+    from flask import Request
+
+    seen = []
+
+    def per_host(request):
+        seen.append(type(request))
+        return {"max_age": 3600} if request.host == "remember.example" else CookieOptions()
+
+    app, _ = create_app(store, cookie=per_host)
+    client = app.test_client()
+    assert "Max-Age=" in client.get("/count", base_url="http://remember.example/").headers["Set-Cookie"]
+    other = app.test_client().get("/count", base_url="http://plain.example/")
+    assert "Max-Age=" not in other.headers["Set-Cookie"]
+    assert seen and all(issubclass(kind, Request) for kind in seen)
+    with client.session_transaction(base_url="http://remember.example/") as session:  # (outside the middleware)
+        assert session["cuenta"] == 1 and session.cookie.options.max_age == 3600
+    contradicting = Flask(__name__)
+    contradicting.config["SESSION_COOKIE_SAMESITE"] = "Strict"
+    with pytest.raises(ConfigurationError, match="SESSION_COOKIE_SAMESITE.*return those from the callable"):
+        install(contradicting, secret=SECRET, store=store, cookie=per_host)
+
+
+def test_a_login_refused_by_the_session_limit_logs_nobody_in(store, clock):
+    """max_sessions_policy="refuse": TooManySessions comes out of login_user(), and Flask-Login's keys go."""
+    from wsgisession import TooManySessions
+
+    app, _ = create_app(store, max_sessions_per_user=1, max_sessions_policy="refuse", clock=clock)
+    app.register_error_handler(TooManySessions, lambda refused: (str(refused), 409))
+    first, second = app.test_client(), app.test_client()
+    first.get("/login?user=alice")
+    second.get("/set?cart=%5B%22book%22%5D")
+    refused = second.get("/login?user=alice")
+    assert refused.status_code == 409 and "already signed in on 1 device" in refused.text
+    seen = second.get("/me").get_json()
+    assert (seen["user"], seen["user_id"], seen["data"]["cart"]) == (None, None, ["book"]) and "_user_id" not in seen["data"]
+    assert first.get("/me").get_json()["user"] == "alice"
+
+
+def test_a_remember_me_login_is_bound_to_the_user_but_not_as_an_authentication(clock):
+    """Flask-Login's remember cookie logs the user in: the session is bound (sessions_of lists it, a
+    later login as another user starts afresh), but the user proved nothing now."""
+    store = MemoryStore(clock=clock)
+    app, sessions = create_app(store, {"SECRET_KEY": "Flask-Login signs its remember cookie with it"}, clock=clock)
+
+    @app.get("/fresh")
+    def fresh() -> Any:
+        return {"within": session.authenticated_within(3600), "at": session.authenticated_at}
+
+    first = app.test_client()
+    first.get("/login?user=alice&remember=1")
+    remember = first.get_cookie("remember_token").value
+    browser = app.test_client()  # another visit: the session is gone, the remember cookie is not
+    browser.set_cookie("remember_token", remember)
+    assert browser.get("/set?cart=%5B%22alices%20book%22%5D").get_json()["cart"] == ["alices book"]
+    seen = browser.get("/me").get_json()
+    assert (seen["user"], seen["user_id"]) == ("alice", "alice")  # bound
+    assert browser.get("/fresh").get_json() == {"within": False, "at": None}  # not authenticated now
+    assert len(sessions.sessions_of("alice")) == 2
+    browser.get("/reauth")  # confirm_login(): the password again
+    assert browser.get("/fresh").get_json()["within"] is True
+    browser.get("/login?user=bob")  # a login as another user, no logout between
+    seen = browser.get("/me").get_json()
+    assert (seen["user"], seen["user_id"]) == ("bob", "bob") and "cart" not in seen["data"]  # alice's data stayed hers

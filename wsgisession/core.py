@@ -23,6 +23,7 @@ from .cookies import render_set_cookie
 from .events import Events, SaveStats
 from .ids import SessionIds
 from .lifecycle import SET_COOKIE, Lifecycle, run
+from .options import CookieOptions
 from .session import Session, state_of
 from .stores.base import Store
 
@@ -83,7 +84,7 @@ class SessionCore:
         self.ids = SessionIds(config.name, config.secrets, self.events)
         self.life = Lifecycle(config, self.events, self.ids)
         self._accounts = Accounts(store, self.events, self.clock, config.secrets[0], config.max_sessions_per_user,
-                                  config.tombstone_window)
+                                  config.tombstone_window, config.max_sessions_policy)
         self.accounts = SessionAccounts(self._accounts, store)
 
     def end(self, key: str) -> bool | None:
@@ -93,9 +94,12 @@ class SessionCore:
         result: bool | None = getattr(self.store, op[0])(*op[1:])
         return result
 
-    def open(self, cookie_header: str | None, is_secure: bool, request: Any, user_agent: str | None = None) -> Session:
-        """The request's session; nothing is read until the app uses it (``user_agent``: kept at login)."""
-        return Session(self.life, self.store, self._accounts, cookie_header, is_secure, request, user_agent)
+    def open(self, cookie_header: str | None, is_secure: bool, request: Any, user_agent: str | None = None,
+             options: CookieOptions | None = None) -> Session:
+        """The request's session; nothing is read until the app uses it (``user_agent``: kept at login;
+        ``options``: the request's cookie options, ``config.options_for(request)``, when the adapter
+        needed them first, for the cookie path; else they are resolved when the session is first used)."""
+        return Session(self.life, self.store, self._accounts, cookie_header, is_secure, request, user_agent, options)
 
     def close(self, session: Session, unset: bool = False) -> list[tuple[str, str]]:
         """Save, touch or destroy as needed; return the headers to add (Vary, Set-Cookie...).
@@ -112,7 +116,7 @@ class SessionCore:
         action = state.commit_sync(store=self.store)
         if action is None:
             return [VARY_COOKIE]
-        options = self.config.cookie  # the security attributes are the options' ("auto" resolved aside)
+        options = state.options  # the security attributes are the options' ("auto" resolved aside)
         cookie = state.cookie
         if action == SET_COOKIE:
             value = self.ids.cookie_value(state.id)

@@ -5,7 +5,7 @@
     from wsgisession.flask import install
     sessions = install(app, secret=os.environ["SESSION_SECRET"], store=SQLiteStore("sessions.sqlite3"))
 
-Supported: Flask 3.1 with Flask-Login 0.6 (``pip install 'wsgisession[flask]'``). ``install``
+Supported: Flask 3.1 with Flask-Login 0.6 (``pip install 'wsgisession-express[flask]'``). ``install``
 wraps ``app.wsgi_app`` in a ``SessionMiddleware``, so the cookie, its headers, the saves and the
 503s are the middleware's; Flask's session interface only hands the middleware's session to Flask
 (``app.secret_key`` is not used). Flask-Login's ``login_user``, ``confirm_login`` and
@@ -22,7 +22,8 @@ import flask
 from flask import request
 from flask.sessions import NullSession, SessionInterface, SessionMixin
 
-from .errors import ConfigurationError, SessionError, StoreUnavailable
+from .errors import ConfigurationError, SessionError, StoreUnavailable, TooManySessions
+from .config import CookieSource
 from .middleware import SessionMiddleware
 from .options import CookieOptions, check_max_age
 from .serialization import loads
@@ -100,10 +101,12 @@ class WsgiSessionInterface(SessionInterface):
         session = environ.get(middleware.environ_key)
         if isinstance(session, Session):
             return FlaskSession(session, self.lifetime)
-        if not middleware.in_scope(environ):
+        options = None if middleware.config.static_cookie else middleware.config.options_for(environ)
+        if not middleware.in_scope(environ, options and options.path):
             return None  # as SessionMiddleware: no session at all outside the cookie path
         # Not through app.wsgi_app: client.session_transaction(), app.test_request_context().
-        opened = middleware.core.open(environ.get("HTTP_COOKIE"), request.is_secure, environ, request.user_agent.string)
+        opened = middleware.core.open(environ.get("HTTP_COOKIE"), request.is_secure, environ, request.user_agent.string,
+                                      options)
         return FlaskSession(opened, self.lifetime, detached=True)
 
     def save_session(self, app: flask.Flask, session: SessionMixin, response: flask.Response) -> None:
@@ -153,14 +156,27 @@ def install(app: flask.Flask, **options: Any) -> SessionMiddleware:
     return middleware
 
 
-def _cookie_settings(app: flask.Flask, name: str | None, cookie: CookieOptions | None) -> tuple[str, CookieOptions]:
-    """The cookie name and options: ``install``'s, or else from app.config's keys that differ from Flask's defaults."""
+def _cookie_settings(app: flask.Flask, name: str | None, cookie: CookieSource | None) -> tuple[str, CookieSource]:
+    """The cookie name and options: ``install``'s, or else from app.config's keys that differ from Flask's defaults.
+
+    A ``cookie`` callable is called with a ``flask.Request`` over the request's environ (the
+    middleware runs before Flask pushes its request context, so ``flask.request`` is not there yet).
+    """
     config, defaults = app.config, flask.Flask.default_config
     chosen = {field: config[key] for key, field in _CONFIG_KEYS.items()
               if config.get(key, defaults[key]) != defaults[key]}
     if "path" not in chosen and config.get("APPLICATION_ROOT", "/") != "/":
         chosen["path"] = config["APPLICATION_ROOT"]  # Flask's cookie path when SESSION_COOKIE_PATH is unset
     flask_name = chosen.pop("name", None)
+    if callable(cookie):
+        if chosen:
+            raise ConfigurationError(f"app.config sets {', '.join(sorted(k for k, f in _CONFIG_KEYS.items() if f in chosen))}"
+                                     ", and install() was given a cookie callable: return those from the callable.")
+        if name is not None and flask_name not in (None, name):
+            raise ConfigurationError("app.config sets SESSION_COOKIE_NAME, and install() was given a name= that says "
+                                     "otherwise: set it in one place.")
+        request_class = app.request_class
+        return name or flask_name or "connect.sid", lambda environ: cookie(request_class(environ))
     options = CookieOptions(**chosen) if cookie is None else cookie
     if (name is not None and flask_name not in (None, name)) or dataclasses.replace(options, **chosen) != options:
         keys = sorted(key for key, field in _CONFIG_KEYS.items() if field in chosen or field == "name" and flask_name)
@@ -234,9 +250,10 @@ def _current() -> Session | None:
     return view.wsgi if isinstance(view, FlaskSession) else None
 
 
-def _login(reauthentication: bool) -> None:
+def _login(reauthentication: bool, remembered: bool = False) -> None:
     """A new id, bound to Flask-Login's user; what login_user() wrote is kept (a login as another user
-    otherwise starts from an empty session)."""
+    otherwise starts from an empty session). ``remembered``: a login through the remember-me cookie,
+    bound but not stamped as an authentication."""
     session = _current()
     if session is not None and session.get("_user_id") is not None:
         kept = {key: session[key] for key in _LOGIN_KEYS if key in session}
@@ -244,7 +261,16 @@ def _login(reauthentication: bool) -> None:
         if reauthentication and session.user_id == user_id:
             session.reauthenticated()
         elif flask.current_app.extensions["wsgisession"].store.keeps_accounts:
-            session.login(user_id)
+            try:
+                session.login(user_id, authenticated=not remembered)
+            except TooManySessions:  # max_sessions_policy="refuse": login_user() raises it, and logged nobody in
+                for key in _LOGIN_KEYS:
+                    session.pop(key, None)
+                if remembered:
+                    session["_remember"] = "clear"  # Flask-Login then deletes the remember cookie
+                else:
+                    flask.current_app.login_manager._update_request_context_with_user()  # (anonymous)
+                raise
         else:  # a store of your own without iter_bound(): the login still gets a new id
             session.regenerate()
         session.update(kept)
@@ -260,10 +286,10 @@ def _confirmed(app: flask.Flask, **extra: Any) -> None:
 
 def _remembered(app: flask.Flask, **extra: Any) -> None:
     """A login through the remember-me cookie: a new id (never the one the browser presented, which
-    someone may have planted), without stamping a fresh authentication as login() would."""
-    session = _current()
-    if session is not None:
-        session.regenerate()
+    someone may have planted), bound to the user (so a later login as another user starts afresh, and
+    sessions_of, revoke_all and the limit see it), but not stamped as an authentication: the user did
+    not prove who they are now (``authenticated_within`` is False until ``confirm_login()``)."""
+    _login(reauthentication=False, remembered=True)
 
 
 def _logged_out(app: flask.Flask, **extra: Any) -> None:

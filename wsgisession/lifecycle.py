@@ -44,7 +44,8 @@ from .ids import SessionIds
 from .merge import merge
 from .rules import Facts, should_save, should_set_cookie
 from .serialization import loads, now_ms
-from .session_cookie import SessionCookie
+from .options import CookieOptions
+from .session_cookie import SessionCookie, plain_cookie_json
 from .stores.base import Account, Record, Store
 
 __all__ = ["COMMITTED", "DROPPED", "EXPIRE_COOKIE", "FINISHED", "LIVE", "MAX_SAVE_ATTEMPTS", "SET_COOKIE",
@@ -97,11 +98,15 @@ class Lifecycle:
         self.ttl_ms = int(store.ttl * 1000)
         # The stored cookie JSON of sessions without lifetime or priority, over http and https:
         # recognized on load without parsing (1 µs of the read-only request, bench/inprocess.py).
-        self.plain_cookie_json = tuple(SessionCookie.plain_json(config.cookie, secure) for secure in (False, True))
+        # (With a ``cookie`` callable, per options: ``plain_cookie_json``, cached.)
+        static = config.static_cookie
+        self.plain_cookie_json = None if static is None else plain_cookie_json(static)
 
-    def begin(self, cookie_header: str | None, is_secure: bool, request: Any) -> SessionState:
-        """A request's state, not opened yet (``open()`` reads the cookie and the store)."""
-        return SessionState(self, cookie_header, is_secure, request)
+    def begin(self, cookie_header: str | None, is_secure: bool, request: Any,
+              options: CookieOptions | None = None) -> SessionState:
+        """A request's state, not opened yet (``open()`` reads the cookie and the store). ``options``:
+        the request's cookie options (``SessionConfig.options_for``), if not the static ones."""
+        return SessionState(self, cookie_header, is_secure, request, options)
 
     def end(self, key: str) -> Op:
         """The operation that ends the record stored under ``key`` (see ``end_op``)."""
@@ -122,7 +127,7 @@ class SessionState:
     Only this class assigns its fields; the ``Session`` the app sees reads them and calls its methods.
     """
 
-    __slots__ = ("life", "request", "is_secure", "header", "phase", "cookie_id", "id", "original_id", "loaded",
+    __slots__ = ("life", "request", "is_secure", "options", "header", "phase", "cookie_id", "id", "original_id", "loaded",
                  "data", "cookie", "version", "base", "saved", "committed", "delivered_id", "used_late",
                  "written", "expire_cookie", "tombstoned", "retired", "created_ms", "pending_created",
                  "stored_expires_ms", "account", "account_dirty", "touch_skipped")
@@ -143,9 +148,13 @@ class SessionState:
     account: Account | None  # the user the session is bound to (accounts.py)
     account_dirty: bool  # the account is to be written with the next save (a login, a re-authentication)
 
-    def __init__(self, life: Lifecycle, header: str | None, is_secure: bool, request: Any) -> None:
+    def __init__(self, life: Lifecycle, header: str | None, is_secure: bool, request: Any,
+                 options: CookieOptions | None = None) -> None:
         self.life = life
         self.header, self.is_secure, self.request = header, is_secure, request
+        if options is None:
+            options = life.config.options_for(request)
+        self.options = options  # this request's cookie options (a ``cookie`` callable's, resolved once)
         self.phase = LIVE
         self.cookie_id = None
         self.delivered_id: str | None = None  # the id the browser holds once the headers are out
@@ -174,7 +183,8 @@ class SessionState:
         (``opening``: the cookie's id, which the session takes, or else a fresh session starts)."""
         life = self.life
         loaded = yield ("load", sid)
-        parsed = None if loaded is None else record.split(loaded.text, life.plain_cookie_json[self.is_secure])
+        plain = life.plain_cookie_json if self.options is life.config.static_cookie else plain_cookie_json(self.options)
+        parsed = None if loaded is None else record.split(loaded.text, plain[self.is_secure])  # type: ignore[index]
         if loaded is None or parsed is None:
             if loaded is None and self.phase != DROPPED and life.tombstones and (yield ("buried", life.key(sid))):
                 self.phase = DROPPED  # ended moments ago by another request: nothing is stored or sent
@@ -193,7 +203,7 @@ class SessionState:
                 yield ("destroy", sid)
                 life.events.emit("timed_out", sid)
                 return self._failed(opening)
-        cookie, invalid = SessionCookie.restore(stored_cookie, known, life.config.cookie, self.is_secure, life.clock)
+        cookie, invalid = SessionCookie.restore(stored_cookie, known, self.options, self.is_secure, life.clock)
         if invalid:
             logger.warning("session %s: ignored invalid stored cookie value(s) %s; using the configured ones",
                            life.events.tag(sid), ", ".join(invalid))
@@ -217,7 +227,7 @@ class SessionState:
     def _fresh(self) -> None:
         life = self.life
         self.id = self.original_id = SessionIds.new(life.config.genid, self.request)
-        self.data, self.base, self.cookie = {}, "{}", SessionCookie(life.config.cookie, self.is_secure, life.clock)
+        self.data, self.base, self.cookie = {}, "{}", SessionCookie(self.options, self.is_secure, life.clock)
         self.written = self.account_dirty = False
         self.version = self.created_ms = self.pending_created = self.saved = self.account = None
         self.stored_expires_ms = None
@@ -297,6 +307,16 @@ class SessionState:
             self.phase = LIVE if self.committed is None else COMMITTED
         self.regenerate()
         self.bind(account)
+
+    def undo_login(self) -> Steps[None]:
+        """A login refused after its session was saved (``max_sessions_policy="refuse"``, lost to a
+        concurrent login): its record goes, and the session goes on anonymous, with its data, under
+        another new id (saved by the usual rules)."""
+        yield ("destroy", self.id)
+        self.id = SessionIds.new(self.life.config.genid, self.request)
+        self.account = None
+        self.account_dirty = False
+        self.version = self.saved = None
 
     def bind(self, account: Account) -> None:
         """Bind the session to a user (a re-authentication, a login): written with the next save."""
@@ -577,7 +597,7 @@ def _driving(function: Callable[..., Steps[Any]]) -> Callable[..., Any]:
     return twin
 
 
-_add_sync_twins(SessionState, ("open", "reload", "_load", "destroy", "_retire", "_retire_after", "save", "persist",
+_add_sync_twins(SessionState, ("open", "reload", "_load", "destroy", "undo_login", "_retire", "_retire_after", "save", "persist",
                                "commit", "finish", "_finish_late"))
 
 

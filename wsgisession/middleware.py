@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from .config import SessionConfig, check_bool, default_genid
+from .config import CookieSource, SessionConfig, check_bool, default_genid
 from .core import UNAVAILABLE_BODY, UNAVAILABLE_HEADERS, VARY_COOKIE, SessionCore
 from .errors import ConfigurationError, SessionError, StoreUnavailable
 from .metrics import render_metrics
@@ -39,19 +39,22 @@ class SessionMiddleware:
                                 store=SQLiteStore("sessions.sqlite3"))
         # in the app: environ["wsgisession.session"]["cuenta"] = ...
 
-    The options are ``SessionConfig``'s (see the README). ``trust_proxy`` makes
+    The options are ``SessionConfig``'s (see the README); ``cookie`` may be a callable, called with
+    the environ of each request as it comes in, that returns the request's CookieOptions (or a dict
+    of their fields), as express-session 1.19's ``cookie: function (req)``. ``trust_proxy`` makes
     ``X-Forwarded-Proto`` decide whether a request is https: turn it on only behind a proxy that
     sets that header, or clients could claim https themselves.
     """
 
     def __init__(
         self, app: WSGIApplication, *, secret: str | bytes | Sequence[str | bytes], store: Store | None = None,
-        name: str = "connect.sid", cookie: CookieOptions | None = None, resave: bool = False,
+        name: str = "connect.sid", cookie: CookieSource | None = None, resave: bool = False,
         save_uninitialized: bool = False, rolling: bool = False, unset: Literal["keep", "destroy"] = "keep",
         trust_proxy: bool = False, genid: Callable[[WSGIEnvironment], str] | None = None,
         environ_key: str = DEFAULT_ENVIRON_KEY, concurrency: Literal["merge", "overwrite"] = "merge",
         absolute_timeout: float | None = None, max_sessions_per_user: int | None = None,
         tombstone_window: float = 60, clock: Callable[[], float] = time.time,
+        max_sessions_policy: Literal["end_oldest", "refuse"] = "end_oldest",
     ) -> None:
         if not callable(app):
             raise ConfigurationError("app must be a WSGI application (a callable).")
@@ -63,14 +66,16 @@ class SessionMiddleware:
             secret=secret, store=store, name=name, cookie=CookieOptions() if cookie is None else cookie,  # type: ignore[arg-type]
             resave=resave, save_uninitialized=save_uninitialized, rolling=rolling, unset=unset,
             genid=genid or default_genid, concurrency=concurrency, absolute_timeout=absolute_timeout,
-            max_sessions_per_user=max_sessions_per_user, tombstone_window=tombstone_window, clock=clock)
+            max_sessions_per_user=max_sessions_per_user, tombstone_window=tombstone_window, clock=clock,
+            max_sessions_policy=max_sessions_policy)
         self.core = SessionCore(config)
         self.store, self.name, self.cookie, self.environ_key = config.store, name, config.cookie, environ_key
         self.trust_proxy = trust_proxy
         self._warned_scheme = False
         self.events = self.core.events  # lifecycle events: counts, and hooks (events.subscribe)
         self.stats = self.core.stats  # merges and conflicts of concurrent saves, for monitoring
-        self._scope = "" if config.cookie.path == "/" else config.cookie.path  # "": every path is in scope
+        static = config.static_cookie  # (None: a cookie callable decides the path of each request)
+        self._scope = "" if static is not None and static.path == "/" else None if static is None else static.path
 
     def sessions_of(self, user_id: str, current: Session | None = None) -> list[SessionInfo]:
         """The user's live sessions, most recently seen first; ``current`` (a request's session) is marked."""
@@ -92,12 +97,17 @@ class SessionMiddleware:
         return f"<SessionMiddleware name={self.name!r} store={type(self.store).__name__}>"
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if self._scope and not self.in_scope(environ):
+        options = None
+        if self._scope is None:  # a cookie callable: called for every request, as express-session 1.19 does
+            options = self.config.options_for(environ)  # (a bad return raises ConfigurationError: a 500)
+            if not self.in_scope(environ, options.path):
+                return self.app(environ, start_response)
+        elif self._scope and not self.in_scope(environ):
             return self.app(environ, start_response)
         # Read once, here, as express-session does: a scheme fixed by middleware inside this one
         # (ProxyFix) comes too late, and is reported (see _Exchange._send).
         secure = self._is_secure(environ)
-        session = self.core.open(environ.get("HTTP_COOKIE"), secure, environ, environ.get("HTTP_USER_AGENT"))
+        session = self.core.open(environ.get("HTTP_COOKIE"), secure, environ, environ.get("HTTP_USER_AGENT"), options)
         environ[self.environ_key] = session
         exchange = _Exchange(self, environ, session, start_response, secure)
         try:
@@ -113,10 +123,14 @@ class SessionMiddleware:
         exchange.result = result
         return exchange
 
-    def in_scope(self, environ: WSGIEnvironment) -> bool:
-        """Like express-session: outside the cookie path there is no session at all."""
+    def in_scope(self, environ: WSGIEnvironment, cookie_path: str | None = None) -> bool:
+        """Like express-session: outside the cookie path there is no session at all (``cookie_path``:
+        the request's, from a cookie callable; else the options')."""
+        scope = self._scope if cookie_path is None else "" if cookie_path == "/" else cookie_path
+        if scope is None:
+            scope = self.config.options_for(environ).path
         path: str = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-        return path.startswith(self._scope)
+        return path.startswith(scope)
 
     def check_scheme(self, environ: WSGIEnvironment) -> None:
         """Warn (once) if the request became https after this middleware read it: its cookie then

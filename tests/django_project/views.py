@@ -12,6 +12,8 @@ from django.middleware.csrf import get_token
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from wsgisession import TooManySessions
+
 
 def text(body: object) -> HttpResponse:
     return HttpResponse(str(body), content_type="text/plain; charset=utf-8")
@@ -40,7 +42,10 @@ def sign_in(request):
     user = authenticate(request, username=request.POST["username"], password=request.POST["password"])
     if user is None:
         return HttpResponseForbidden("wrong password")
-    login(request, user)
+    try:
+        login(request, user)
+    except TooManySessions as refused:  # max_sessions_policy="refuse"
+        return HttpResponse(str(refused), status=409)
     return text(user.username)
 
 

@@ -18,7 +18,7 @@ from .. import record
 from ..accounts import Accounts
 from ..cookies import encode_uri_component
 from ..core import SessionCore
-from ..errors import StoreUnavailable
+from ..errors import StoreUnavailable, TooManySessions
 from ..lifecycle import DROPPED
 from ..session import Session, state_of
 from ..view import SessionView
@@ -27,6 +27,7 @@ from .config import open_core
 __all__ = ["SessionStore", "connect_signals"]
 
 _MISSING = object()  # apop()'s default when none is given
+_AUTH_KEYS = ("_auth_user_id", "_auth_user_backend", "_auth_user_hash")  # what django.contrib.auth.login() writes
 
 
 class SessionStore(SessionView):
@@ -114,9 +115,17 @@ class SessionStore(SessionView):
         self._wrote = True  # modified, as Django's
 
     def logged_in(self, user_id: str) -> None:
-        """Django's ``login()`` happened: bind the session to the user (``Session.login``, a new id)."""
+        """Django's ``login()`` happened: bind the session to the user (``Session.login``, a new id).
+
+        Refused (``max_sessions_policy="refuse"``): the keys ``login()`` wrote go, and TooManySessions
+        comes out of ``login()``."""
         if self.core.store.keeps_accounts:
-            self.wsgisession.login(user_id)
+            try:
+                self.wsgisession.login(user_id)
+            except TooManySessions:
+                for key in _AUTH_KEYS:
+                    self.pop(key, None)
+                raise
         else:  # a store of your own without iter_bound(): Django's login still gets a new id
             self.wsgisession.regenerate()
 
@@ -170,8 +179,8 @@ class SessionStore(SessionView):
     # -- expiry: the cookie's max_age ------------------------------------------------------------------
 
     def get_session_cookie_age(self) -> int:
-        """The configured lifetime: ``CookieOptions.max_age``, else the store's ttl."""
-        max_age = self.core.config.cookie.max_age
+        """The configured lifetime: ``CookieOptions.max_age`` (this request's), else the store's ttl."""
+        max_age = self.wsgisession.cookie.options.max_age
         return round(self.core.store.ttl if max_age is None else max_age)
 
     def get_expiry_age(self, **kwargs: Any) -> int:
@@ -182,7 +191,7 @@ class SessionStore(SessionView):
             expiry = kwargs["expiry"]
             if isinstance(expiry, datetime):
                 return round((expiry - kwargs.get("modification", timezone.now())).total_seconds())
-            seconds = self.core.config.cookie.max_age if expiry is None else expiry
+            seconds = self.wsgisession.cookie.options.max_age if expiry is None else expiry
         elif "modification" in kwargs:
             lifetime = self.wsgisession.cookie.original_max_age
             seconds = None if lifetime is None else lifetime / 1000
@@ -202,7 +211,7 @@ class SessionStore(SessionView):
         """Set the cookie's ``max_age``: seconds (0: until the browser closes), a datetime or a
         timedelta (a past one: at once), or None for the configured one."""
         if value is None:
-            seconds = self.core.config.cookie.max_age
+            seconds = self.wsgisession.cookie.options.max_age  # (a cookie callable's for this request)
         elif isinstance(value, (datetime, timedelta)):
             delta = value - timezone.now() if isinstance(value, datetime) else value
             seconds = max(0.0, delta.total_seconds())
@@ -308,7 +317,14 @@ def _logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     """``django.contrib.auth.login()`` (after its ``cycle_key()``): the session is bound to the user."""
     store = getattr(request, "session", None)
     if isinstance(store, SessionStore):
-        store.logged_in(str(user.pk))
+        try:
+            store.logged_in(str(user.pk))
+        except TooManySessions:
+            if hasattr(request, "user"):
+                from django.contrib.auth.models import AnonymousUser  # type: ignore[import-untyped]
+
+                request.user = AnonymousUser()  # (login() set it before its signal)
+            raise
 
 
 def _failed(sender: Any, request: Any = None, **kwargs: Any) -> None:
