@@ -691,3 +691,14 @@ def test_a_remember_me_login_is_bound_to_the_user_but_not_as_an_authentication(c
     browser.get("/login?user=bob")  # a login as another user, no logout between
     seen = browser.get("/me").get_json()
     assert (seen["user"], seen["user_id"]) == ("bob", "bob") and "cart" not in seen["data"]  # alice's data stayed hers
+
+
+def test_a_session_setting_changed_after_install_is_refused_not_ignored(store):
+    """install() reads app.config once: a SESSION_COOKIE_SECURE set afterwards would otherwise be silently ignored."""
+    app, _ = create_app(store)
+    app.config["SESSION_COOKIE_SECURE"] = True
+    response = app.test_client().get("/count")
+    assert response.status_code == 500 and "Set-Cookie" not in response.headers
+    assert "SESSION_COOKIE_SECURE changed after wsgisession.flask.install()" in response.json["error"]
+    app.config["SESSION_COOKIE_SECURE"] = False  # put back: the check passes, once, and is not made again
+    assert app.test_client().get("/count").json["cuenta"] == 1

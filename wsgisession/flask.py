@@ -92,11 +92,14 @@ class WsgiSessionInterface(SessionInterface):
 
     null_session_class = _NoSession
 
-    def __init__(self, middleware: SessionMiddleware, lifetime: float) -> None:
+    def __init__(self, middleware: SessionMiddleware, lifetime: float, settings: dict[str, Any]) -> None:
         self.middleware = middleware
         self.lifetime = lifetime
+        self.settings: dict[str, Any] | None = settings  # what install() read from app.config; None once checked
 
     def open_session(self, app: flask.Flask, request: flask.Request) -> FlaskSession | None:
+        if self.settings is not None:
+            self._check_settings(app)
         middleware, environ = self.middleware, request.environ
         session = environ.get(middleware.environ_key)
         if isinstance(session, Session):
@@ -108,6 +111,16 @@ class WsgiSessionInterface(SessionInterface):
         opened = middleware.core.open(environ.get("HTTP_COOKIE"), request.is_secure, environ, request.user_agent.string,
                                       options)
         return FlaskSession(opened, self.lifetime, detached=True)
+
+    def _check_settings(self, app: flask.Flask) -> None:
+        """Refuse (until fixed) a session setting of app.config changed after install(), which read them
+        once: silently ignored, a SESSION_COOKIE_SECURE set later would leave the cookie without Secure."""
+        assert self.settings is not None
+        changed = sorted(key for key, value in _session_settings(app).items() if value != self.settings[key])
+        if changed:
+            raise ConfigurationError(f"app.config's {', '.join(changed)} changed after wsgisession.flask.install(), "
+                                     "which reads them once: configure the app first, then call install().")
+        self.settings = None
 
     def save_session(self, app: flask.Flask, session: SessionMixin, response: flask.Response) -> None:
         """Check the data is JSON while Flask's error handlers can still answer (the middleware
@@ -139,7 +152,7 @@ def install(app: flask.Flask, **options: Any) -> SessionMiddleware:
                                  "longest browsers keep a cookie.") from None
     middleware = SessionMiddleware(_finished_bodies(app.wsgi_app), name=name, cookie=cookie, **options)
     app.wsgi_app = middleware  # type: ignore[method-assign]
-    app.session_interface = WsgiSessionInterface(middleware, lifetime)
+    app.session_interface = WsgiSessionInterface(middleware, lifetime, _session_settings(app))
     app.extensions["wsgisession"] = middleware
     # A store failure must reach the middleware (a 503 with Retry-After), not become Flask's 500:
     # before the app's catch-all error handlers, and past Flask's handle_exception.
@@ -183,6 +196,12 @@ def _cookie_settings(app: flask.Flask, name: str | None, cookie: CookieSource | 
         raise ConfigurationError(f"app.config sets {', '.join(keys)}, and install() was given a name= or cookie= that "
                                  "says otherwise: set each in one place.")
     return name or flask_name or "connect.sid", options
+
+
+def _session_settings(app: flask.Flask) -> dict[str, Any]:
+    """The keys of app.config install() reads (to notice one changed after it)."""
+    keys = (*_CONFIG_KEYS, "APPLICATION_ROOT", "PERMANENT_SESSION_LIFETIME")
+    return {key: app.config.get(key) for key in keys}
 
 
 def _reraise(error: Exception) -> NoReturn:
