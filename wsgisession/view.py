@@ -30,7 +30,9 @@ class SessionView(MutableMapping[str, Any]):
                 return self.wsgi
 
     Every read and write goes through ``_session`` (a subclass may refuse there, as Django's does
-    once the store failed in the request); the repr never shows the id.
+    once the store failed in the request); a value that is not JSON is refused as it is set (where
+    the app can handle it, not when the response goes out); ``modified`` and ``accessed`` are the
+    frameworks' flags, which an app may reset; the repr never shows the id.
     """
 
     __slots__ = ()
@@ -105,14 +107,11 @@ class SessionView(MutableMapping[str, Any]):
     @property
     def accessed(self) -> bool:
         """Whether the session was used in this request (since ``accessed = False``, if set)."""
-        return self._session_loaded() if self._accessed is None else self._accessed
+        return self._session.loaded if self._accessed is None else self._accessed
 
     @accessed.setter
     def accessed(self, value: bool) -> None:
         self._accessed = bool(value)
-
-    def _session_loaded(self) -> bool:
-        return self._session.loaded
 
     def _used(self) -> Session:
         """The session, for a use of the mapping: a reset ``accessed`` becomes True again."""
