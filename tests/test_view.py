@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
+import re
+import uuid
+
 import pytest
 
 from wsgisession import MemoryStore, Session, StoreUnavailable
@@ -89,3 +93,23 @@ def test_djangos_view_refuses_once_the_store_failed(core):
         with pytest.raises(StoreUnavailable, match="failed earlier") as raised:
             use()
         assert raised.value.__cause__ is error
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    pytest.param(b"\xff", "a bytes, which is not JSON", id="bytes"),
+    pytest.param({"when": datetime.date(2026, 1, 2)}, "value.isoformat()", id="nested-date"),
+    pytest.param([uuid.UUID(int=1)], "str(value)", id="uuid-in-a-list"),
+    pytest.param({1, 2}, "a list, e.g. sorted(value)", id="set"),
+    pytest.param(float("nan"), "a NaN or an infinity", id="nan"),
+])
+def test_a_value_that_is_not_json_is_refused_as_it_is_set(core, value, says):
+    """Django's request.session and Flask's session alike: a TypeError the view can handle, saying what to store."""
+    session = core.open(None, False, None)
+    view = View(session)
+    view["kept"] = [1]
+    with pytest.raises(TypeError, match="session\\['k'\\] holds") as refused:
+        view["k"] = value
+    assert says in str(refused.value) and "k" not in session and session["kept"] == [1]
+    store = SessionStore(core=core, session=session)  # (Django's, the same view)
+    with pytest.raises(TypeError, match=re.escape(says)):
+        store["k"] = value
