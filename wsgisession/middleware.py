@@ -150,27 +150,25 @@ class SessionMiddleware:
         return False
 
 
-def _varies_on_cookie(headers: Headers) -> bool:
-    """Whether the app's own Vary lists the token ``Cookie`` (any case) or ``*``."""
-    for name, value in headers:
-        if len(name) == 4 and name.lower() == "vary" and any(
-                token.strip().lower() in ("cookie", "*") for token in value.split(",")):
-            return True
-    return False
+def _vary_index(headers: Headers) -> int | None:
+    """The position of the app's last Vary header, or None (the common case: one pass, no allocation)."""
+    found = None
+    for i, (name, _) in enumerate(headers):
+        if len(name) == 4 and name.lower() == "vary":
+            found = i
+    return found
 
 
-def _merge_vary(headers: Headers, extra: Headers) -> tuple[Headers, Headers]:
+def _merge_vary(headers: Headers, extra: Headers, vary: int) -> tuple[Headers, Headers]:
     """The app's headers and ours, with our ``Vary: Cookie`` folded into the app's own Vary (one
-    header line, as caches and frameworks expect), or dropped if the app's already covers it."""
-    extra = [h for h in extra if h[0] != "Vary"]
-    if _varies_on_cookie(headers):
+    header line, as caches and frameworks expect), or dropped if the app's lists ``Cookie`` or ``*``."""
+    extra = extra[1:]
+    if any(token.strip().lower() in ("cookie", "*") for name, value in headers if name.lower() == "vary"
+           for token in value.split(",")):
         return headers, extra
-    last = max((i for i, (name, _) in enumerate(headers) if name.lower() == "vary"), default=None)
-    if last is None:
-        return headers, [VARY_COOKIE, *extra]
     merged = list(headers)
-    name, value = merged[last]
-    merged[last] = (name, f"{value}, Cookie" if value.strip() else "Cookie")
+    name, value = merged[vary]
+    merged[vary] = (name, f"{value}, Cookie" if value.strip() else "Cookie")
     return merged, extra
 
 
@@ -261,8 +259,9 @@ class _Exchange:
             self._extra = extra
         if not extra:
             return self._start_response(status, headers, exc_info)
-        if any(h[0] == "Vary" for h in extra):
-            headers, extra = _merge_vary(headers, extra)
+        vary = _vary_index(headers)
+        if vary is not None and extra[0][0] == "Vary":  # (the core puts its Vary first)
+            headers, extra = _merge_vary(headers, extra, vary)
         return self._start_response(status, headers + extra, exc_info)
 
     def unavailable(self, exc_info: Any) -> list[bytes]:
