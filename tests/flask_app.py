@@ -5,14 +5,18 @@ test) is Flask-Login's ``login_user``, ``/reauth`` its ``confirm_login``, ``/log
 ``logout_user``, ``/me`` who Flask-Login and wsgisession say is logged in; ``/flash?msg=`` and
 ``/messages`` are Flask's flash messages; ``/set?k=<json>`` and ``/read`` the data; ``/sync/set?...``
 loads the session, waits at ``app.config["BARRIER"]`` for the other requests, then sets its keys;
-``/flags`` reports Flask's SessionMixin flags; ``/permanent`` sets ``session.permanent``; ``/stream``
-writes to the session while its body streams; ``/plain`` never touches the session. No
+``/flags`` reports Flask's SessionMixin flags; ``/permanent`` sets ``session.permanent``; ``/vary``
+has a Vary of its own; ``/store?kind=`` stores a value that is not JSON (the app's error handlers
+answer 422, or 500); ``/stream`` writes to the session while its body streams; ``/plain`` never
+touches the session. No
 ``app.secret_key`` unless a test sets one (for Flask-Login's remember cookie).
 """
 
 from __future__ import annotations
 
 import json
+import uuid
+from datetime import date, datetime, timezone
 from typing import Any
 
 from flask import Flask, flash, get_flashed_messages, jsonify, request, session, stream_with_context
@@ -22,6 +26,9 @@ from wsgisession import SessionMiddleware, Store
 from wsgisession.flask import install
 
 SECRET = "the flask test secret: long enough not to warn"
+# Values Flask's cookie session took (its tagged JSON) and JSON has no type for.
+NOT_JSON = {"bytes": b"\xff", "uuid": uuid.UUID(int=7), "datetime": datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+            "date": date(2026, 1, 2), "set": {1, 2}}
 USERS = ("alice", "bob")
 
 
@@ -107,7 +114,33 @@ def create_app(store: Store, config: dict[str, Any] | None = None, **options: An
     @app.get("/permanent")
     def permanent() -> Any:
         session.permanent = request.args.get("on", "1") == "1"
+        if "note" in request.args:  # a change of the data in the same request
+            session["note"] = request.args["note"]
         return jsonify(permanent=session.permanent, max_age=session.cookie.max_age)
+
+    @app.get("/vary")
+    def vary() -> Any:
+        response = jsonify(session.setdefault("seen", True))
+        response.vary.add("Accept-Encoding")  # the app's own Vary
+        return response
+
+    @app.get("/store")
+    def store_value() -> Any:
+        """Store a value that is not JSON (``kind``), at the top level or (``nested``) inside a list."""
+        value = NOT_JSON[request.args["kind"]]
+        if "nested" in request.args:
+            session.setdefault("list", []).append(value)
+        else:
+            session["value"] = value
+        return jsonify("stored")
+
+    @app.errorhandler(TypeError)
+    def not_json(error: TypeError) -> Any:  # the app handles a value that is not JSON (a view's)
+        return jsonify(error=str(error)), 422
+
+    @app.errorhandler(500)
+    def failed(error: Any) -> Any:  # ...and one found as Flask saves the session
+        return jsonify(error=str(getattr(error, "original_exception", error))), 500
 
     @app.get("/stream")
     def stream() -> Any:

@@ -415,3 +415,116 @@ def test_revoke_with_a_handle_that_is_not_ascii_is_false_not_an_error(store, clo
     core.close(session)
     assert core.accounts.revoke("alice", "ünicode \udcff handle") is False
     assert len(core.accounts.sessions_of("alice")) == 1
+
+
+# -- max_sessions_per_user: a login never ends its own session; or it is refused -----------------------
+
+
+def descending_ids():
+    """Each new id sorts before every earlier one: a login's key is then the smallest, which the
+    per-user limit once broke ties with (the login ended itself)."""
+    counter = iter(range(999_999, 0, -1))
+    return lambda request: f"{next(counter):06d}-a-session-id-of-some-length"
+
+
+def test_a_login_in_the_same_millisecond_as_another_never_ends_itself(store, clock):
+    app = AccountsApp(store, clock, max_sessions_per_user=1, genid=descending_ids())
+    first, second = browser(app, "first"), browser(app, "second")
+    first.get("/login?user=alice")
+    second.get("/login?user=alice")  # the same millisecond (the clock did not move), a smaller key
+    assert second.get("/me").text.startswith("alice")  # its own session survived its login
+    assert first.get("/me").text == "None None"  # the older one ended
+    assert [info.user_agent for info in app.sessions.sessions_of("alice")] == ["second"]
+
+
+def test_a_login_on_a_server_whose_clock_lags_never_ends_itself(store, clock):
+    from .helpers import FakeClock
+
+    lagging = FakeClock(clock() - 30)  # another app server, 30 s behind, on the same store
+    ahead, behind = AccountsApp(store, clock), AccountsApp(store, lagging, max_sessions_per_user=1)
+    first, second = browser(ahead, "first"), TestApp(behind.sessions, extra_environ={"HTTP_USER_AGENT": "second"})
+    first.get("/login?user=alice")  # logged in at t
+    second.get("/login?user=alice")  # logged in at t - 30 by its own clock: still the one kept
+    assert second.get("/me").text.startswith("alice") and first.get("/me").text == "None None"
+    assert behind.sessions.events.counts["evicted"] == 1
+
+
+class RefusingApp(AccountsApp):
+    """An app that shows TooManySessions' message, as a login page would."""
+
+    def __call__(self, environ, start_response):
+        from wsgisession import TooManySessions
+
+        try:
+            return super().__call__(environ, start_response)
+        except TooManySessions as refused:
+            start_response("409 Conflict", [("Content-Type", "text/plain")])
+            return [f"{refused.limit} {refused.active} {refused}".encode()]
+
+
+def test_the_refuse_policy_refuses_a_login_beyond_the_limit(store, clock):
+    app = RefusingApp(store, clock, max_sessions_per_user=2, max_sessions_policy="refuse")
+    first, second, third = browser(app, "first"), browser(app, "second"), browser(app, "third")
+    for user_browser in (first, second):
+        user_browser.get("/login?user=alice")
+        clock.advance(1)
+    third.get("/set?key=cart&value=pears")
+    anonymous = cookie_of(third)
+    refused = third.get("/login?user=alice", status=409)
+    assert refused.text.startswith("2 2 This account is already signed in on 2 devices, the most allowed")
+    assert "alice" not in refused.text and "Set-Cookie" not in refused.headers
+    assert cookie_of(third) == anonymous and third.get("/me").text == "None pears"  # as it was, data kept
+    assert sorted(info.user_agent for info in app.sessions.sessions_of("alice")) == ["first", "second"]
+    second.get("/login?user=alice")  # logging in again in a browser that has a place: its own does not count
+    assert app.sessions.events.counts["refused"] == 1 and app.sessions.events.counts["evicted"] == 0
+    first.get("/logout")
+    assert third.get("/login?user=alice").text == "logged in" and third.get("/me").text == "alice pears"
+
+
+def test_two_logins_racing_for_the_last_place_are_both_refused(store, clock):
+    """Both saved before either looks again: each sees the other, and neither gets in, whatever the
+    clocks say; each browser's session goes on anonymous with its data."""
+    from wsgisession import TooManySessions
+
+    sessions, cores = [], []
+    for _ in range(2):
+        session, core = open_on_core(store, clock, genid=default_genid, max_sessions_per_user=1,
+                                     max_sessions_policy="refuse")
+        session["cart"] = "figs"
+        sessions.append(session)
+        cores.append(core)
+    steps = [core._accounts.login(session._opened(), "alice", None) for session, core in zip(sessions, cores)]
+    pending = [next(steps[0]), next(steps[1])]
+    listed = [0, 0]
+
+    def step(i):  # run login i's pending store operation, and take its next one
+        if pending[i][0] == "iter_bound":
+            listed[i] += 1
+        pending[i] = steps[i].send(getattr(store, pending[i][0])(*pending[i][1:]))
+
+    def until_listing(i, n):  # run login i up to (not into) its n-th look at alice's sessions
+        while not (pending[i][0] == "iter_bound" and listed[i] == n - 1):
+            step(i)
+
+    for i in (0, 1):
+        until_listing(i, 1)
+    step(0), step(1)  # both look before either saved: nobody there
+    for i in (0, 1):
+        until_listing(i, 2)  # both saved, neither has looked again
+    step(0), step(1)  # both look again, and each sees the other, before either undoes its login
+    for i in (0, 1):
+        with pytest.raises(TooManySessions):
+            while True:
+                step(i)
+    assert cores[0].accounts.sessions_of("alice") == []
+    for session, core in zip(sessions, cores):
+        assert session.user_id is None and session["cart"] == "figs"
+        assert set_cookie_of(core.close(session)) is not None  # anonymous, under another new id
+
+
+def test_the_policy_must_be_one_of_two(clock):
+    from wsgisession import MemoryStore
+
+    with pytest.raises(ConfigurationError, match="max_sessions_policy must be 'end_oldest'.*or 'refuse'"):
+        SessionMiddleware(lambda e, s: [], secret=SECRET, store=MemoryStore(), max_sessions_per_user=1,
+                          max_sessions_policy="block")

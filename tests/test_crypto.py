@@ -492,4 +492,4 @@ def test_without_cryptography_a_codec_names_the_extra():
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert len(lines) == 2
-    assert all(line.startswith("ConfigurationError") and "wsgisession[crypto]" in line for line in lines)
+    assert all(line.startswith("ConfigurationError") and "wsgisession-express[crypto]" in line for line in lines)

@@ -598,3 +598,180 @@ def test_an_outage_is_logged_once_with_the_stores_own_error(site, caplog):
     warnings = [r.getMessage() for r in caplog.records if "session store unavailable" in r.getMessage()]
     assert warnings == ["session store unavailable: the store is down"]
     assert counted and counted[-1].counts["store_error"] == 1
+
+
+# -- issue 23: what Django's own tests and a review found ----------------------------------------------
+
+
+def test_a_lifetime_set_before_login_is_kept(driver, site, alice):
+    """set_expiry() then login(): the login's new id keeps the lifetime, as Django's cycle_key() keeps the expiry."""
+    browser = make_browser(driver)
+    browser.get("/expiry/?seconds=3600")
+    browser.login("alice")
+    stored = site.data(browser.cookie)
+    assert stored["_auth_user_id"] == str(alice.pk) and stored["cookie"]["originalMaxAge"] == 3_600_000
+
+
+def test_cycle_key_keeps_the_expiry(site):
+    from wsgisession.django import SessionStore
+
+    session = SessionStore()
+    session.set_expiry(3600)
+    session.save()
+    session.cycle_key()
+    assert not session.get_expire_at_browser_close() and 3599 <= session.get_expiry_age() <= 3600
+
+
+@pytest.mark.parametrize("how", ["500", "raise"])
+def test_a_failed_request_stores_nothing_and_sets_no_cookie(site, how):
+    """As Django's middleware: a 5xx response (a view that raised included) saves nothing, so no half-done change."""
+    path = "/fail/" + ("?raise=1" if how == "raise" else "")
+    fresh = WebTestBrowser()
+    fresh.app.get(path, status=500)
+    assert fresh.cookie is None and site.sessions.length() == 0
+    browser = WebTestBrowser()
+    browser.get("/visit/")
+    response = browser.app.get(path, status=500)
+    assert response.headers.getall("Set-Cookie") == [] and response.headers["Vary"] == "Cookie"
+    assert browser.get("/show/").json() == {"n": 1}  # the half-done change was not stored
+    client = ClientBrowser(raise_request_exception=False)
+    client.get("/visit/")
+    client.get(path, status=500)
+    assert client.get("/show/").json() == {"n": 1}
+
+
+def _through_middleware(view: Any, *, cookie: str | None = None, secure: bool = False) -> tuple[Any, Any]:
+    """(the request, the response) of ``view`` through a new wsgisession middleware (Django's own tests' way)."""
+    from django.test import RequestFactory
+
+    from wsgisession.django import SessionMiddleware
+
+    headers = {} if cookie is None else {"HTTP_COOKIE": f"{NAME}={cookie}"}
+    request = RequestFactory().get("/", secure=secure, **headers)
+    return request, SessionMiddleware(view)(request)
+
+
+def _touching(request: Any) -> Any:
+    from django.http import HttpResponse
+
+    request.session["hello"] = "world"
+    return HttpResponse("ok")
+
+
+def test_the_session_cookie_is_a_real_morsel(site):
+    """response.cookies[name] reads like any Morsel, and what other middleware changes on it is what is sent."""
+    import pickle
+    from http.cookies import Morsel
+
+    options = {"max_age": 600, "domain": "example.com", "same_site": "strict", "priority": "high"}
+    with override_settings(WSGISESSION={"secret": SECRET, "store": MemoryStore(), "cookie": options}):
+        request, response = _through_middleware(_touching, secure=True)
+    morsel = response.cookies[NAME]
+    assert isinstance(morsel, Morsel) and morsel.key == NAME and site.sid(morsel.coded_value) is not None
+    assert (morsel["max-age"], morsel["domain"], morsel["path"], morsel["samesite"], morsel["priority"]) == (
+        600, "example.com", "/", "Strict", "High")
+    assert morsel["secure"] is True and morsel["httponly"] is True and morsel["expires"].endswith(" GMT")
+    assert morsel.coded_value == request.session.session_key  # the stored session's key (it was just saved)
+    morsel["samesite"] = "None"  # another middleware's change...
+    morsel["httponly"] = ""
+    sent = str(response.cookies)
+    assert "SameSite=None" in sent and "HttpOnly" not in sent and "Priority=High" in sent  # ...is what Django sends
+    assert str(pickle.loads(pickle.dumps(response.cookies))) == sent  # (the cache middleware pickles responses)
+
+
+def test_session_key_is_set_once_the_middleware_stored_the_session(site):
+    with override_settings(WSGISESSION={"secret": SECRET, "store": MemoryStore()}):
+        request, response = _through_middleware(_touching)
+    assert request.session.session_key is not None
+    assert request.session.session_key == response.cookies[NAME].coded_value
+
+
+def test_save_every_request_renews_the_cookie_of_every_request(site):
+    from django.http import HttpResponse
+
+    store = MemoryStore()
+    with override_settings(WSGISESSION={"secret": SECRET, "store": store}, SESSION_SAVE_EVERY_REQUEST=True):
+        request, response = _through_middleware(_touching)
+        cookie = response.cookies[NAME].coded_value
+        _, untouched = _through_middleware(lambda request: HttpResponse("never uses the session"), cookie=cookie)
+        _, stranger = _through_middleware(lambda request: HttpResponse("no cookie"))
+    assert untouched.cookies[NAME].coded_value == cookie and untouched.headers["Vary"] == "Cookie"
+    assert NAME not in stranger.cookies  # no session to renew: nothing is created
+
+
+def test_accessed_and_modified_behave_as_djangos_flags(site):
+    from django.http import HttpResponse
+
+    from wsgisession.django import SessionStore
+
+    session = SessionStore()
+    session["k"] = 1
+    session.accessed = session.modified = False
+    assert not session.accessed and not session.modified
+    assert session.get("k") == 1 and session.accessed and not session.modified
+    session.save()
+    session.flush()
+    assert session.modified and session.session_key is None  # flush() is a change, as Django's
+
+    def quiet(request: Any) -> Any:  # reads the session, then says the response does not depend on it
+        request.session.get("k")
+        request.session.accessed = False
+        return HttpResponse("same for everyone")
+
+    with override_settings(WSGISESSION={"secret": SECRET, "store": MemoryStore()}):
+        _, response = _through_middleware(quiet)
+    assert "Vary" not in response.headers  # as Django's middleware: Vary only if accessed
+
+
+# -- express-session 1.19's dynamic cookie options ------------------------------------------------------
+
+
+def per_host_cookie(request):
+    """WSGISESSION["cookie"] as a callable: the HttpRequest in a request, None outside one (the test Client's engine)."""
+    PER_HOST_CALLS.append(None if request is None else type(request).__name__)
+    if request is not None and request.get_host() == "shop.example":
+        return {"max_age": 600, "same_site": "strict"}
+    return CookieOptions()
+
+
+PER_HOST_CALLS: list[str | None] = []
+
+
+def test_a_cookie_callable_is_called_with_the_httprequest(site):
+    PER_HOST_CALLS.clear()
+    with override_settings(WSGISESSION={"secret": SECRET, "store": MemoryStore(), "cookie": per_host_cookie},
+                           ALLOWED_HOSTS=["*"]):
+        browser = WebTestBrowser()
+        response = browser.app.get("/expiry/?seconds=", extra_environ={"HTTP_HOST": "shop.example"})
+        assert response.json == {"age": 600, "at_browser_close": False}  # set_expiry(None): the request's max_age
+        [cookie] = browser.app.get("/visit/", extra_environ={"HTTP_HOST": "shop.example"}).headers.getall("Set-Cookie")
+        assert "SameSite=Strict" in cookie and "Max-Age=" in cookie
+        browser.app.reset()
+        plain = browser.app.get("/visit/", extra_environ={"HTTP_HOST": "www.example"})
+        assert "SameSite=Lax" in plain.headers["Set-Cookie"] and "Max-Age" not in plain.headers["Set-Cookie"]
+        assert PER_HOST_CALLS == ["WSGIRequest"] * 3
+        client = Client()
+        client.session["cart"] = ["book"]  # the engine, outside a request: the callable gets None
+        assert PER_HOST_CALLS[-1] is None
+
+
+def test_a_cookie_callable_and_djangos_cookie_settings_contradict(site):
+    with override_settings(SESSION_COOKIE_SECURE=True, WSGISESSION={"secret": SECRET, "store": MemoryStore(),
+                                                                   "cookie": per_host_cookie}), \
+            pytest.raises(ImproperlyConfigured, match="SESSION_COOKIE_SECURE and WSGISESSION.*return those from"):
+        middleware()
+
+
+def test_a_login_refused_by_the_session_limit_logs_nobody_in(site, alice):
+    """max_sessions_policy="refuse": TooManySessions comes out of django.contrib.auth.login(), and
+    neither Django nor wsgisession's accounts see the refused browser as logged in."""
+    with override_settings(WSGISESSION={"secret": SECRET, "store": MemoryStore(), "max_sessions_per_user": 1,
+                                        "max_sessions_policy": "refuse"}):
+        first, second = WebTestBrowser(), WebTestBrowser()
+        first.login("alice")
+        second.get("/visit/")
+        refused = second.post("/login/", {"username": "alice", "password": PASSWORD}, status=409)
+        assert refused.text.startswith("This account is already signed in on 1 device")
+        assert second.get("/whoami/").json()["user"] == "" and second.get("/whoami/").json()["bound"] is None
+        assert second.get("/visit/").text == "2"  # its anonymous session goes on
+        assert first.get("/whoami/").json() == {**first.get("/whoami/").json(), "user": "alice", "devices": 1}

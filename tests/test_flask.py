@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import flask
 import pytest
-from flask import Flask, session
+from flask import Flask, session, stream_with_context
 from webtest import TestApp
 
 from wsgisession import ConfigurationError, CookieOptions, MemoryStore, SQLiteStore, Store, StoreUnavailable
@@ -528,3 +529,176 @@ def test_a_store_without_accounts_still_gets_a_new_id_at_login():
     before = sid_of(client.get_cookie(NAME).value)
     assert client.get("/login?user=alice").status_code in (200, 302)
     assert sid_of(client.get_cookie(NAME).value) not in (None, before)
+
+
+# -- issue 23: what Flask's own tests and a review found ---------------------------------------------
+
+
+def test_a_lifetime_set_before_login_is_kept(browser, store, clock):
+    """"Remember me" chosen before login_user(): the login's new id keeps the cookie's lifetime."""
+    app, _ = create_app(store, config={"PERMANENT_SESSION_LIFETIME": timedelta(hours=1)}, clock=clock)
+    browser = browser.fork(app)
+    assert browser.get("/permanent").json["permanent"] is True
+    line = browser.get("/login?user=alice").cookie()
+    assert line is not None and "Max-Age=3600" in line
+    assert store.get(sid_of(line))["cookie"]["originalMaxAge"] == 3_600_000
+
+
+def test_strong_session_protection_marks_a_permanent_session_not_fresh(browser, store, clock):
+    """Flask-Login applies only "basic" to a permanent session: another browser makes it not fresh, and the
+    user stays logged in (before the fix, the login dropped the lifetime, and "strong" logged the user out)."""
+    app, _ = create_app(store, config={"SESSION_PROTECTION": "strong"}, clock=clock)
+    browser = browser.fork(app)
+    browser.get("/permanent", headers={"User-Agent": "laptop"})
+    sid = sid_of(browser.get("/login?user=alice", headers={"User-Agent": "laptop"}).cookie())
+    elsewhere = browser.get("/me", headers={"User-Agent": "elsewhere"}).json
+    assert elsewhere["user"] == "alice" and elsewhere["data"]["_fresh"] is False
+    assert store.get(sid)["_user_id"] == "alice"
+
+
+@pytest.mark.parametrize("note", [False, True], ids=["lifetime-only", "with-a-data-change"])
+def test_permanent_false_reaches_the_browser(browser, store, clock, note):
+    """A permanent session made a browser-session one again sends its cookie, without Max-Age or Expires."""
+    browser.get("/permanent")
+    line = browser.get("/permanent?on=0" + ("&note=x" if note else "")).cookie()
+    assert line is not None and "Max-Age" not in line and "Expires" not in line
+    assert sid_of(line) == sid_of(browser.cookie)  # the same session, now until the browser closes
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_no_vary_cookie_on_a_response_that_never_touched_the_session(client, store):
+    """Werkzeug hands every body over as an iterator: only a streamed one can still read the session.
+    (An app without Flask-Login, which reads the session after every request.)"""
+    app = Flask(__name__)
+    install(app, secret=SECRET, store=store)
+    app.add_url_rule("/count", "count", lambda: {"n": session.setdefault("n", 1)})
+    app.add_url_rule("/plain", "plain", lambda: "no session used")
+
+    @app.get("/stream")
+    def stream() -> Any:
+        @stream_with_context
+        def body() -> Any:
+            yield "n="
+            yield str(session.get("n"))
+
+        return app.response_class(body())
+
+    browser = Browser(client, app)
+    assert browser.get("/count").headers["Vary"] == "Cookie"  # the browser holds the cookie from now on
+    assert "Vary" not in browser.get("/plain").headers
+    assert browser.get("/stream").headers["Vary"] == "Cookie"  # a streamed body may still read the session
+
+
+def test_the_apps_own_vary_is_merged_into_one_header(browser):
+    reply = browser.get("/vary")
+    values = reply.headers.getlist("Vary") if browser.kind == "flask" else reply.headers.getall("Vary")
+    assert values == ["Accept-Encoding, Cookie"]
+
+
+@pytest.mark.parametrize(("kind", "advice"), [("bytes", "base64"), ("uuid", "str(value)"),
+                                              ("datetime", "isoformat()"), ("date", "isoformat()"),
+                                              ("set", "a list")])
+def test_a_value_that_is_not_json_fails_where_the_app_handles_it(browser, store, kind, advice):
+    browser.get("/set?kept=1")
+    failed = browser.get(f"/store?kind={kind}", status=422)  # the TypeError, at the assignment, to the app's handler
+    assert "not JSON" in failed.json["error"] and advice in failed.json["error"]
+    assert browser.get("/read").json == {"kept": 1}  # the session itself is unharmed
+
+
+def test_a_nested_value_that_is_not_json_fails_inside_flasks_error_handling(browser):
+    browser.get("/set?list=[1]")
+    failed = browser.get("/store?kind=bytes&nested=1", status=500)  # found as Flask saves: its 500 handler answers
+    assert "session['list'] holds a bytes" in failed.json["error"]
+    assert browser.get("/read").json == {"list": [1]}  # the key keeps what the store held
+
+
+def test_accessed_and_modified_can_be_reset_as_in_flask(made):
+    app, _ = made
+    with app.test_request_context():
+        session["k"] = 1
+        view = flask.globals.request_ctx._session  # (not through the proxy, which sets accessed)
+        view.accessed = view.modified = False
+        assert not view.accessed and not view.modified
+        assert view.get("k") == 1 and view.accessed and not view.modified
+        view["k"] = 1  # setting a key counts, even to what it held
+        assert view.modified
+
+
+# -- express-session 1.19's dynamic cookie options -------------------------------------------------------
+
+
+def test_a_cookie_callable_is_called_with_a_flask_request(store):
+    from flask import Request
+
+    seen = []
+
+    def per_host(request):
+        seen.append(type(request))
+        return {"max_age": 3600} if request.host == "remember.example" else CookieOptions()
+
+    app, _ = create_app(store, cookie=per_host)
+    client = app.test_client()
+    assert "Max-Age=" in client.get("/count", base_url="http://remember.example/").headers["Set-Cookie"]
+    other = app.test_client().get("/count", base_url="http://plain.example/")
+    assert "Max-Age=" not in other.headers["Set-Cookie"]
+    assert seen and all(issubclass(kind, Request) for kind in seen)
+    with client.session_transaction(base_url="http://remember.example/") as session:  # (outside the middleware)
+        assert session["cuenta"] == 1 and session.cookie.options.max_age == 3600
+    contradicting = Flask(__name__)
+    contradicting.config["SESSION_COOKIE_SAMESITE"] = "Strict"
+    with pytest.raises(ConfigurationError, match="SESSION_COOKIE_SAMESITE.*return those from the callable"):
+        install(contradicting, secret=SECRET, store=store, cookie=per_host)
+
+
+def test_a_login_refused_by_the_session_limit_logs_nobody_in(store, clock):
+    """max_sessions_policy="refuse": TooManySessions comes out of login_user(), and Flask-Login's keys go."""
+    from wsgisession import TooManySessions
+
+    app, _ = create_app(store, max_sessions_per_user=1, max_sessions_policy="refuse", clock=clock)
+    app.register_error_handler(TooManySessions, lambda refused: (str(refused), 409))
+    first, second = app.test_client(), app.test_client()
+    first.get("/login?user=alice")
+    second.get("/set?cart=%5B%22book%22%5D")
+    refused = second.get("/login?user=alice")
+    assert refused.status_code == 409 and "already signed in on 1 device" in refused.text
+    seen = second.get("/me").get_json()
+    assert (seen["user"], seen["user_id"], seen["data"]["cart"]) == (None, None, ["book"]) and "_user_id" not in seen["data"]
+    assert first.get("/me").get_json()["user"] == "alice"
+
+
+def test_a_remember_me_login_is_bound_to_the_user_but_not_as_an_authentication(clock):
+    """Flask-Login's remember cookie logs the user in: the session is bound (sessions_of lists it, a
+    later login as another user starts afresh), but the user proved nothing now."""
+    store = MemoryStore(clock=clock)
+    app, sessions = create_app(store, {"SECRET_KEY": "Flask-Login signs its remember cookie with it"}, clock=clock)
+
+    @app.get("/fresh")
+    def fresh() -> Any:
+        return {"within": session.authenticated_within(3600), "at": session.authenticated_at}
+
+    first = app.test_client()
+    first.get("/login?user=alice&remember=1")
+    remember = first.get_cookie("remember_token").value
+    browser = app.test_client()  # another visit: the session is gone, the remember cookie is not
+    browser.set_cookie("remember_token", remember)
+    assert browser.get("/set?cart=%5B%22alices%20book%22%5D").get_json()["cart"] == ["alices book"]
+    seen = browser.get("/me").get_json()
+    assert (seen["user"], seen["user_id"]) == ("alice", "alice")  # bound
+    assert browser.get("/fresh").get_json() == {"within": False, "at": None}  # not authenticated now
+    assert len(sessions.sessions_of("alice")) == 2
+    browser.get("/reauth")  # confirm_login(): the password again
+    assert browser.get("/fresh").get_json()["within"] is True
+    browser.get("/login?user=bob")  # a login as another user, no logout between
+    seen = browser.get("/me").get_json()
+    assert (seen["user"], seen["user_id"]) == ("bob", "bob") and "cart" not in seen["data"]  # alice's data stayed hers
+
+
+def test_a_session_setting_changed_after_install_is_refused_not_ignored(store):
+    """install() reads app.config once: a SESSION_COOKIE_SECURE set afterwards would otherwise be silently ignored."""
+    app, _ = create_app(store)
+    app.config["SESSION_COOKIE_SECURE"] = True
+    response = app.test_client().get("/count")
+    assert response.status_code == 500 and "Set-Cookie" not in response.headers
+    assert "SESSION_COOKIE_SECURE changed after wsgisession.flask.install()" in response.json["error"]
+    app.config["SESSION_COOKIE_SECURE"] = False  # put back: the check passes, once, and is not made again
+    assert app.test_client().get("/count").json["cuenta"] == 1

@@ -93,3 +93,118 @@ def test_one_rule_for_a_number_of_seconds(value, positive, ok):
     else:
         with pytest.raises(ConfigurationError, match="wait must be a .*number of seconds"):
             check_seconds("wait", value, positive=positive, at_most=300)
+
+
+# -- express-session 1.19's dynamic options: cookie=callable --------------------------------------
+
+from webtest import TestApp  # noqa: E402
+
+from wsgisession import MemoryStore, SessionMiddleware, get_session  # noqa: E402
+from wsgisession.options import cookie_options  # noqa: E402
+
+from .helpers import FakeClock  # noqa: E402
+
+SECRET = "a test secret that is long enough for the warning"
+
+
+def test_cookie_options_takes_options_or_a_dict_of_their_fields():
+    options = CookieOptions(max_age=60)
+    assert cookie_options(options, "connect.sid") is options
+    from_dict = cookie_options({"max_age": 60, "same_site": "Strict"}, "connect.sid")
+    assert (from_dict.max_age, from_dict.same_site) == (60, "strict")
+    assert cookie_options({"same_site": "Strict", "max_age": 60}, "connect.sid") is from_dict  # checked once
+
+
+@pytest.mark.parametrize(
+    ("returned", "hint"),
+    [
+        pytest.param(None, "returned NoneType: return a CookieOptions(...) or a dict of its fields", id="none"),
+        pytest.param([("max_age", 60)], "returned list", id="list"),
+        pytest.param({"maxAge": 60}, "maxAge, which CookieOptions does not have", id="express spelling"),
+        pytest.param({"same_site": "none"}, "returned invalid options: same_site='none' needs secure=True",
+                     id="invalid combination"),
+        pytest.param({"max_age": [1]}, "returned invalid options: max_age", id="unhashable value"),
+        pytest.param({"secure": False}, "the cookie name forbids: a cookie named '__Host-sid'", id="prefix rules"),
+    ],
+)
+def test_a_bad_return_says_what_it_was_and_what_to_return(returned, hint):
+    with pytest.raises(ConfigurationError) as info:
+        cookie_options(returned, "__Host-sid", "the cookie callable")
+    assert hint in str(info.value)
+
+
+def _counter(environ, start_response):
+    if environ["PATH_INFO"].endswith("/untouched"):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"-"]
+    session = get_session(environ)
+    session["n"] = session.get("n", 0) + 1
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [str(session["n"]).encode()]
+
+
+def test_the_callable_decides_each_requests_cookie():
+    """Per host: the cookie's domain and lifetime come from what the callable returned for the request."""
+    seen = []
+
+    def per_host(environ):
+        seen.append(environ["HTTP_HOST"])
+        if environ["HTTP_HOST"] == "shop.example.com":
+            return {"domain": "shop.example.com", "max_age": 3600, "same_site": "strict"}
+        return CookieOptions()
+
+    clock = FakeClock()
+    client = TestApp(SessionMiddleware(_counter, secret=SECRET, store=MemoryStore(clock=clock), cookie=per_host,
+                                       clock=clock))
+    shop = client.get("/", extra_environ={"HTTP_HOST": "shop.example.com"}).headers["Set-Cookie"]
+    assert "Domain=shop.example.com" in shop and "Max-Age=3600" in shop and "SameSite=Strict" in shop
+    client.reset()
+    other = client.get("/", extra_environ={"HTTP_HOST": "www.example.com"}).headers["Set-Cookie"]
+    assert "Domain" not in other and "Max-Age" not in other and "SameSite=Lax" in other
+    assert seen == ["shop.example.com", "www.example.com"]  # once per request
+
+
+def test_a_loaded_session_gets_the_security_attributes_the_callable_returns_now():
+    """The stored cookie keeps its lifetime; Secure, SameSite, Domain... are the request's options, as static ones are."""
+    strict = {"value": False}
+    clock = FakeClock()
+    client = TestApp(SessionMiddleware(_counter, secret=SECRET, store=MemoryStore(clock=clock), rolling=True, clock=clock,
+                                       cookie=lambda environ: {"same_site": "strict" if strict["value"] else "lax",
+                                                               "max_age": 600}))
+    assert "SameSite=Lax" in client.get("/").headers["Set-Cookie"]
+    strict["value"] = True
+    again = client.get("/")
+    assert again.text == "2" and "SameSite=Strict" in again.headers["Set-Cookie"] and "Max-Age=600" in again.headers[
+        "Set-Cookie"]
+
+
+def test_the_callable_is_called_for_every_request_and_its_path_scopes_the_session():
+    """As express-session 1.19: called for each request (its path decides whether there is a session at all)."""
+    calls = []
+
+    def under_app(environ):
+        calls.append(environ["PATH_INFO"])
+        return CookieOptions(path="/app")
+
+    client = TestApp(SessionMiddleware(_counter, secret=SECRET, store=MemoryStore(), cookie=under_app))
+    assert "Path=/app" in client.get("/app/count").headers["Set-Cookie"]
+    client.get("/app/untouched")
+    from wsgisession import SessionError
+    with pytest.raises(SessionError, match="no session"):
+        client.get("/elsewhere")
+    assert calls == ["/app/count", "/app/untouched", "/elsewhere"]
+
+
+def test_a_bad_return_is_a_configuration_error_at_the_request_and_nothing_is_stored():
+    store = MemoryStore()
+    client = TestApp(SessionMiddleware(_counter, secret=SECRET, store=store, cookie=lambda environ: {"max_age": -1}))
+    with pytest.raises(ConfigurationError, match="the cookie callable returned invalid options: max_age"):
+        client.get("/")
+    assert store.length() == 0
+
+
+def test_the_cookie_option_is_options_or_a_callable():
+    with pytest.raises(ConfigurationError, match="or a callable that takes the request"):
+        SessionMiddleware(_counter, secret=SECRET, store=MemoryStore(), cookie={"max_age": 60})
+    with pytest.raises(ConfigurationError, match="not a valid token"):
+        SessionMiddleware(_counter, secret=SECRET, store=MemoryStore(), name="a b", cookie=lambda environ: {})

@@ -23,7 +23,8 @@ MODULES = sorted(PACKAGE.rglob("*.py"))
 def test_the_public_names_are_pinned():
     assert wsgisession.__all__ == [
         "ConfigurationError", "CookieOptions", "MemoryStore", "MongoStore", "PostgresStore", "RedisStore", "SQLiteStore",
-        "Session", "SessionCookie", "SessionError", "SessionMiddleware", "Store", "StoreUnavailable", "get_session",
+        "Session", "SessionCookie", "SessionError", "SessionMiddleware", "Store", "StoreUnavailable", "TooManySessions",
+        "get_session",
     ]
     for name in wsgisession.__all__:
         assert getattr(wsgisession, name) is not None

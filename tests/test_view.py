@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
+import re
+import uuid
+
 import pytest
 
 from wsgisession import MemoryStore, Session, StoreUnavailable
@@ -14,7 +18,7 @@ from wsgisession.view import SessionView
 SECRET = "a session secret of 32 bytes or more"
 # What SessionView writes once: the mapping, the "changed so far" flag, and a repr without the id.
 SHARED = ("__getitem__", "__setitem__", "__delitem__", "__iter__", "__len__", "__contains__", "get", "modified",
-          "__repr__")
+          "accessed", "__repr__")
 
 
 class View(SessionView):
@@ -49,11 +53,17 @@ def test_the_view_is_the_sessions_mapping(core):
     assert dict(session) == {"cart": ["book", "pen"], "n": 1} and view.modified
     assert "n" in view and "x" not in view and view.get("x", 0) == 0 and len(view) == 2
     assert sorted(view) == ["cart", "n"]
-    view.modified = False  # never needed, and changes nothing
+    view.modified = True  # never needed (the data is compared), and changes nothing
+    view.modified = False  # resets the flag, as in Django and Flask (what is saved still follows the data)
+    assert not view.modified
+    view["cart"].append("eraser")  # a nested edit counts
+    assert view.modified
+    view.modified = False
+    view["n"] = 1  # setting a key counts, even to what it held (Django's and Flask's flag)
     assert view.modified
     del view["n"]
-    assert view.pop("cart") == ["book", "pen"] and dict(session) == {}
-    assert not view.modified  # (a new session, empty again)
+    assert view.pop("cart") == ["book", "pen", "eraser"] and dict(session) == {}
+    assert view.modified
     with pytest.raises(KeyError, match="reserved"):
         view["cookie"] = {}  # the Session's own rules
 
@@ -83,3 +93,23 @@ def test_djangos_view_refuses_once_the_store_failed(core):
         with pytest.raises(StoreUnavailable, match="failed earlier") as raised:
             use()
         assert raised.value.__cause__ is error
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    pytest.param(b"\xff", "a bytes, which is not JSON", id="bytes"),
+    pytest.param({"when": datetime.date(2026, 1, 2)}, "value.isoformat()", id="nested-date"),
+    pytest.param([uuid.UUID(int=1)], "str(value)", id="uuid-in-a-list"),
+    pytest.param({1, 2}, "a list, e.g. sorted(value)", id="set"),
+    pytest.param(float("nan"), "a NaN or an infinity", id="nan"),
+])
+def test_a_value_that_is_not_json_is_refused_as_it_is_set(core, value, says):
+    """Django's request.session and Flask's session alike: a TypeError the view can handle, saying what to store."""
+    session = core.open(None, False, None)
+    view = View(session)
+    view["kept"] = [1]
+    with pytest.raises(TypeError, match="session\\['k'\\] holds") as refused:
+        view["k"] = value
+    assert says in str(refused.value) and "k" not in session and session["kept"] == [1]
+    store = SessionStore(core=core, session=session)  # (Django's, the same view)
+    with pytest.raises(TypeError, match=re.escape(says)):
+        store["k"] = value

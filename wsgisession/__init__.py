@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigurationError, SessionError, StoreUnavailable
+from .errors import ConfigurationError, SessionError, StoreUnavailable, TooManySessions
 from .middleware import SessionMiddleware, get_session
 from .options import CookieOptions
 from .session import Session
@@ -32,6 +32,7 @@ __all__ = [
     "SessionMiddleware",
     "Store",
     "StoreUnavailable",
+    "TooManySessions",
     "get_session",
 ]
 

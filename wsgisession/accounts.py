@@ -23,7 +23,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from . import record
-from .errors import ConfigurationError, SessionError
+from .errors import ConfigurationError, SessionError, TooManySessions
 from .events import Events
 from .lifecycle import SessionState, Steps, end_op
 from .serialization import now_ms
@@ -72,7 +72,8 @@ class Accounts:
     """
 
     def __init__(self, store: Store, events: Events, clock: Callable[[], float], secret: str | bytes,
-                 max_sessions_per_user: int | None = None, tombstone_window: float = 0) -> None:
+                 max_sessions_per_user: int | None = None, tombstone_window: float = 0,
+                 max_sessions_policy: str = "end_oldest") -> None:
         self.events = events
         self.clock = clock
         self.key = store.key  # the key a session's record is stored under
@@ -82,6 +83,7 @@ class Accounts:
         self.store_name = type(store).__name__
         self.ttl_ms = int(store.ttl * 1000)
         self.limit = max_sessions_per_user
+        self.refuse = max_sessions_policy == "refuse"  # else "end_oldest"
         # Handles are keyed with the signing secret: stable across processes and restarts, and
         # without the secret nobody can tell which id a handle names (nor compute one from an id).
         self._handle_key = hmac.new(secret.encode("utf-8") if isinstance(secret, str) else secret,
@@ -157,36 +159,73 @@ class Accounts:
 
     # -- the verbs of a session ----------------------------------------------------------------
 
-    def login(self, state: SessionState, user_id: str, user_agent: str | None) -> Steps[None]:
-        """A new id bound to the user, authenticated now; the user's oldest sessions beyond the limit end."""
-        self.bind_login(state, user_id, user_agent)
+    def login(self, state: SessionState, user_id: str, user_agent: str | None,
+              authenticated: bool = True) -> Steps[None]:
+        """A new id bound to the user, authenticated now (unless not ``authenticated``: a remember-me
+        cookie recognized the user, who proved nothing now). Beyond ``max_sessions_per_user``, the
+        user's oldest other sessions end ("end_oldest"), or the login is refused ("refuse": TooManySessions)."""
+        self._check(user_id)
+        if self.limit is not None and self.refuse:
+            yield from self._refuse_beyond(state, user_id, self.limit)  # before anything changes
+        self.bind_login(state, user_id, user_agent, authenticated)
         if self.limit is not None:
             yield from self.limit_logins(state, user_id)
 
-    def bind_login(self, state: SessionState, user_id: str, user_agent: str | None) -> None:
+    def bind_login(self, state: SessionState, user_id: str, user_agent: str | None, authenticated: bool = True) -> None:
         """A login's change to the session, which needs no store: a new id, bound to the user."""
         self._check(user_id)
         now = now_ms(self.clock)
-        state.login(Account(user_id, now, now, user_agent[:MAX_USER_AGENT] if user_agent else None))
+        state.login(Account(user_id, now, now if authenticated else None,
+                            user_agent[:MAX_USER_AGENT] if user_agent else None))
         self.events.emit("login", state.id, user=user_id)
 
     def limit_logins(self, state: SessionState, user_id: str) -> Steps[None]:
         """A login's store work under ``max_sessions_per_user``: save the session, then end the user's
-        oldest ones beyond the limit. (An async session runs it when the response starts: if a later
-        verb of the request logged the user out meanwhile, there is nothing left to do.)"""
+        oldest other sessions beyond the limit, or refuse the login (``refuse``). (An async session
+        runs it when the response starts: if a later verb of the request logged the user out
+        meanwhile, there is nothing left to do.)"""
         if state.account is None or state.account.user_id != user_id:
             return
-        assert self.limit is not None
+        limit = self.limit
+        assert limit is not None
         if (yield from state.save()) is not None:
-            yield from self._enforce_limit(user_id, self.limit)
+            if self.refuse:
+                yield from self._refuse_beyond(state, user_id, limit, saved=True)
+            else:
+                yield from self._enforce_limit(state, user_id, limit)
 
-    def _enforce_limit(self, user_id: str, limit: int) -> Steps[None]:
-        """End the user's sessions but the ``limit`` newest (by login). The login's session is saved
-        first, so concurrent logins each see the others' and agree on which to end."""
-        sessions = sorted((yield from self._bound(user_id)), key=lambda bound: (bound.account.logged_in_ms or 0,
-                                                                                 bound.key))
-        for bound in sessions[: max(0, len(sessions) - limit)]:
+    def _others(self, state: SessionState, user_id: str) -> Steps[list[Bound]]:
+        """The user's live sessions but this browser's (its id's, and the one it was regenerated from)."""
+        own = {self.key(sid) for sid in (state.id, state.retired) if sid is not None}
+        return [bound for bound in (yield from self._bound(user_id)) if bound.key not in own]
+
+    def _enforce_limit(self, state: SessionState, user_id: str, limit: int) -> Steps[None]:
+        """End the user's other sessions but the ``limit - 1`` newest (by login time, then key).
+
+        The login's own session is never among them, whatever the clocks say: a login in the same
+        millisecond as another, or on an app server whose clock lags, would otherwise end itself and
+        leave the older session (perhaps a thief's) in place. It is saved first, so a login that comes
+        later sees it. (Two logins of one user saved at the same moment, each listing the other, may
+        end each other: the limit holds, and the user logs in again.)"""
+        others = sorted((yield from self._others(state, user_id)),
+                        key=lambda bound: (bound.account.logged_in_ms or 0, bound.key))
+        for bound in others[: max(0, len(others) - (limit - 1))]:
             yield from self._end(bound.key, user_id, "evicted")
+
+    def _refuse_beyond(self, state: SessionState, user_id: str, limit: int, saved: bool = False) -> Steps[None]:
+        """Refuse the login (TooManySessions) if the user has ``limit`` other sessions.
+
+        Checked before the login changes anything, and again once its session is saved: two logins
+        racing for the last place both see each other then, and both are refused (the limit holds,
+        whatever the clocks say); the refused one's record goes, and its browser's session goes on
+        anonymous, with its data, under another new id."""
+        others = yield from self._others(state, user_id)
+        if len(others) < limit:
+            return
+        if saved:
+            yield from state.undo_login()
+        self.events.emit("refused", state.id, user=user_id)
+        raise TooManySessions(limit, len(others))
 
     def logout(self, state: SessionState) -> Steps[None]:
         """Destroy the session, its binding with it."""

@@ -5,16 +5,20 @@ from __future__ import annotations
 import secrets
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 from .cookies import TOKEN
 from .errors import ConfigurationError, InsecureSecretWarning
-from .options import CookieOptions, check_seconds, validate_cookie_name
+from .options import CookieOptions, check_seconds, cookie_options, validate_cookie_name
 from .stores.base import COMPARE_AND_SET, USER_INDEX, Store
 
-__all__ = ["IdHeader", "SessionConfig", "check_bool", "check_header", "default_genid"]
+__all__ = ["CookieSource", "IdHeader", "SessionConfig", "check_bool", "check_header", "default_genid"]
+
+# The ``cookie`` option: the options, or express-session 1.19's dynamic options, a callable that
+# returns them (or a dict of their fields) for a request.
+CookieSource = CookieOptions | Callable[[Any], CookieOptions | Mapping[str, Any]]
 
 
 def default_genid(request: Any) -> str:
@@ -93,7 +97,7 @@ class SessionConfig:
     secret: str | bytes | Sequence[str | bytes] = field(repr=False)
     store: Store
     name: str = "connect.sid"
-    cookie: CookieOptions = field(default_factory=CookieOptions)
+    cookie: CookieSource = field(default_factory=CookieOptions)
     resave: bool = False
     save_uninitialized: bool = False
     rolling: bool = False
@@ -102,6 +106,7 @@ class SessionConfig:
     concurrency: Literal["merge", "overwrite"] = "merge"
     absolute_timeout: float | None = None
     max_sessions_per_user: int | None = None
+    max_sessions_policy: Literal["end_oldest", "refuse"] = "end_oldest"
     tombstone_window: float = 60
     clock: Callable[[], float] = time.time
     # Ids in a request header instead of the cookie (API clients): see check_header. The cookie is then ignored.
@@ -109,6 +114,8 @@ class SessionConfig:
     id_header: IdHeader | None = field(init=False, repr=False)  # ``header``, checked
     merge: bool = field(init=False, repr=False)  # concurrency == "merge": saves are compare-and-sets that merge
     secrets: tuple[str | bytes, ...] = field(init=False, repr=False)  # ``secret`` as a tuple, newest first
+    # ``cookie`` when it is CookieOptions; None when it is a callable (``options_for`` calls it)
+    static_cookie: CookieOptions | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.store, Store):
@@ -116,9 +123,15 @@ class SessionConfig:
                 "store is required: pass SQLiteStore('sessions.sqlite3'), MongoStore.from_url(...) or, for tests, "
                 "MemoryStore(); a store of your own must subclass wsgisession.Store."
             )
-        if not isinstance(self.cookie, CookieOptions):
-            raise ConfigurationError("cookie must be a CookieOptions(...) instance.")
-        validate_cookie_name(self.name, self.cookie)
+        if isinstance(self.cookie, CookieOptions):
+            validate_cookie_name(self.name, self.cookie)
+            object.__setattr__(self, "static_cookie", self.cookie)
+        elif callable(self.cookie):
+            validate_cookie_name(self.name, CookieOptions(secure=True))  # (the name itself; its options per request)
+            object.__setattr__(self, "static_cookie", None)
+        else:
+            raise ConfigurationError("cookie must be a CookieOptions(...) instance, or a callable that takes the "
+                                     "request and returns one (or a dict of its fields).")
         for name in ("resave", "save_uninitialized", "rolling"):
             check_bool(name, getattr(self, name))
         if self.unset not in ("keep", "destroy"):
@@ -141,6 +154,10 @@ class SessionConfig:
         if limit is not None and (type(limit) is not int or limit < 1):
             raise ConfigurationError(f"max_sessions_per_user must be a whole number of sessions, at least 1, or None; "
                                      f"not {limit!r}.")
+        if self.max_sessions_policy not in ("end_oldest", "refuse"):
+            raise ConfigurationError(f"max_sessions_policy must be 'end_oldest' (a login beyond the limit ends the "
+                                     f"user's oldest other sessions) or 'refuse' (it raises TooManySessions), not "
+                                     f"{self.max_sessions_policy!r}.")
         if limit is not None and not self.store.supports(USER_INDEX):
             raise ConfigurationError(f"max_sessions_per_user needs a store with the {USER_INDEX!r} capability, and "
                                      f"{type(self.store).__name__} has no iter_bound(): implement it (see "
@@ -148,6 +165,15 @@ class SessionConfig:
         object.__setattr__(self, "id_header", check_header(self.header))
         object.__setattr__(self, "secrets", _secrets(self.secret))
         object.__setattr__(self, "merge", self.concurrency == "merge")
+
+    def options_for(self, request: Any) -> CookieOptions:
+        """The cookie options of one request: the static ones, or what the ``cookie`` callable returns
+        for ``request``, checked as static ones are (a ConfigurationError, at request time, saying
+        what it returned and what to return instead)."""
+        static = self.static_cookie
+        if static is not None:
+            return static
+        return cookie_options(self.cookie(request), self.name, "the cookie callable")  # type: ignore[operator]
 
     def _check_timeout(self) -> None:
         timeout = self.absolute_timeout

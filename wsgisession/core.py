@@ -27,9 +27,8 @@ from .config import SessionConfig
 from .cookies import render_set_cookie
 from .events import Events, SaveStats
 from .ids import SessionIds
-from .lifecycle import SET_COOKIE, Lifecycle, arun, run
+from .lifecycle import SET_COOKIE, Lifecycle, SessionState, arun, run
 from .session import AsyncSession, Session, state_of
-from .session_cookie import SessionCookie
 from .stores.base import Store
 
 __all__ = ["UNAVAILABLE_BODY", "UNAVAILABLE_HEADERS", "VARY_COOKIE", "SessionAccounts", "SessionCore"]
@@ -111,7 +110,7 @@ class SessionCore:
         self._no_cache = _NO_CACHE if header is None else ("Cache-Control", f'no-cache="{header.response}"')
         self.life = Lifecycle(config, self.events, self.ids)
         self._accounts = Accounts(store, self.events, self.clock, config.secrets[0], config.max_sessions_per_user,
-                                  config.tombstone_window)
+                                  config.tombstone_window, config.max_sessions_policy)
         self.accounts = SessionAccounts(self._accounts, store)
         # open(cookie_header, is_secure, request, user_agent=None): the request's session; nothing is
         # read until the app uses it (``user_agent``: kept at login). A partial, not a method: no
@@ -150,7 +149,7 @@ class SessionCore:
         state = state_of(session)
         if state is None:
             return []
-        return self.headers(state.id, state.cookie, state.commit_sync(store=self.store))
+        return self.headers(state, state.commit_sync(store=self.store))
 
     async def aclose(self, session: AsyncSession, unset: bool = False) -> list[tuple[str, str]]:
         """``close``, from an event loop: the store work the session's verbs left, then the commit."""
@@ -162,7 +161,7 @@ class SessionCore:
         if state is None:
             return []
         await session.aflush()
-        return self.headers(state.id, state.cookie, await arun(state.commit(), self.store))
+        return self.headers(state, await arun(state.commit(), self.store))
 
     async def afinish(self, session: AsyncSession) -> None:
         """``finish``, from an event loop."""
@@ -171,15 +170,17 @@ class SessionCore:
         if state is not None:
             await arun(state.finish(), self.store)
 
-    def headers(self, sid: str, cookie: SessionCookie, action: str | None) -> list[tuple[str, str]]:
+    def headers(self, state: SessionState, action: str | None) -> list[tuple[str, str]]:
         """The headers a commit's ``action`` (lifecycle.SET_COOKIE, EXPIRE_COOKIE or None) adds: Vary,
         and the cookie (or the id header) with its Cache-Control."""
         if action is None:
             return [self.vary]
+        sid = state.id
         header = self.config.id_header
         if header is not None:  # Spring's HeaderHttpSessionIdResolver: the new id, or empty when it ended
             return [self.vary, (header.response, self.ids.token(sid) if action == SET_COOKIE else ""), self._no_cache]
-        options = self.config.cookie  # the security attributes are the options' ("auto" resolved aside)
+        options = state.options  # the request's (a ``cookie`` callable's); "auto" resolved in the cookie
+        cookie = state.cookie
         if action == SET_COOKIE:
             value = self.ids.cookie_value(sid)
             max_age = None if cookie.expires_ms is None else max(0, int(cookie.max_age or 0))

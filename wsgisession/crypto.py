@@ -1,4 +1,4 @@
-"""Encryption at rest in connect-mongo 6's two formats (``pip install 'wsgisession[crypto]'``)::
+"""Encryption at rest in connect-mongo 6's two formats (``pip install 'wsgisession-express[crypto]'``)::
 
     store = MongoStore.from_url(url, crypto=WebCryptoAdapter(["new secret", "old secret"]))
 
@@ -47,7 +47,7 @@ def _aesgcm() -> tuple[Any, type[Exception]]:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     except ImportError as exc:
         raise ConfigurationError("encryption at rest needs the cryptography package: "
-                                 "pip install 'wsgisession[crypto]'.") from exc
+                                 "pip install 'wsgisession-express[crypto]'.") from exc
     return AESGCM, InvalidTag
 
 

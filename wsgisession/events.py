@@ -45,6 +45,7 @@ EVENTS = {
     "reauthenticated": "session %s re-authenticated",
     "revoked": "session %s revoked",
     "evicted": "session %s ended: its user logged in beyond max_sessions_per_user",
+    "refused": "session %s: a login refused, its user has max_sessions_per_user sessions (max_sessions_policy)",
     "tombstoned": "session %s ended moments ago (a login, a logout or a revocation raced this request): "
                   "nothing is stored or sent",
 }

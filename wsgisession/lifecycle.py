@@ -45,7 +45,8 @@ from .ids import SessionIds
 from .merge import merge
 from .rules import Facts, decide
 from .serialization import loads, now_ms
-from .session_cookie import SessionCookie
+from .options import CookieOptions
+from .session_cookie import SessionCookie, plain_cookie_json
 from .stores.base import Account, Record, Store
 
 __all__ = ["COMMITTED", "DROPPED", "EXPIRE_COOKIE", "FINISHED", "LIVE", "MAX_SAVE_ATTEMPTS", "SET_COOKIE",
@@ -99,11 +100,15 @@ class Lifecycle:
         self.save_uninitialized, self.rolling = config.save_uninitialized, config.rolling  # (read by facts())
         # The stored cookie JSON of sessions without lifetime or priority, over http and https:
         # recognized on load without parsing (1 µs of the read-only request, bench/inprocess.py).
-        self.plain_cookie_json = tuple(SessionCookie.plain_json(config.cookie, secure) for secure in (False, True))
-        # begin(cookie_header, is_secure, request): a request's state, not opened yet (``open()`` reads
-        # the cookie and the store). A partial, not a method: one Python call less on every request
-        # that uses its session (bench/instructions.py).
-        self.begin: Callable[[str | None, bool, Any], SessionState] = functools.partial(SessionState, self)
+        # (With a ``cookie`` callable, per options: ``plain_cookie_json``, cached.)
+        static = config.static_cookie
+        self.plain_cookie_json = None if static is None else plain_cookie_json(static)
+
+        # begin(cookie_header, is_secure, request, options=None): a request's state, not opened yet
+        # (``open()`` reads the cookie and the store); ``options``: the request's cookie options
+        # (``SessionConfig.options_for``), if not the static ones. A partial, not a method: one
+        # Python call less on every request that uses its session (bench/instructions.py).
+        self.begin: Callable[..., SessionState] = functools.partial(SessionState, self)
 
     def end(self, key: str) -> Op:
         """The operation that ends the record stored under ``key`` (see ``end_op``)."""
@@ -124,7 +129,7 @@ class SessionState:
     Only this class assigns its fields; the ``Session`` the app sees reads them and calls its methods.
     """
 
-    __slots__ = ("life", "request", "is_secure", "header", "phase", "cookie_id", "id", "original_id", "loaded",
+    __slots__ = ("life", "request", "is_secure", "options", "header", "phase", "cookie_id", "id", "original_id", "loaded",
                  "data", "cookie", "version", "base", "saved", "committed", "delivered_id", "used_late",
                  "written", "expire_cookie", "tombstoned", "retired", "created_ms", "pending_created",
                  "stored_expires_ms", "account", "account_dirty", "touch_skipped")
@@ -145,9 +150,13 @@ class SessionState:
     account: Account | None  # the user the session is bound to (accounts.py)
     account_dirty: bool  # the account is to be written with the next save (a login, a re-authentication)
 
-    def __init__(self, life: Lifecycle, header: str | None, is_secure: bool, request: Any) -> None:
+    def __init__(self, life: Lifecycle, header: str | None, is_secure: bool, request: Any,
+                 options: CookieOptions | None = None) -> None:
         self.life = life
         self.header, self.is_secure, self.request = header, is_secure, request
+        if options is None:
+            options = life.config.options_for(request)
+        self.options = options  # this request's cookie options (a ``cookie`` callable's, resolved once)
         self.phase = LIVE
         self.cookie_id = None
         self.delivered_id: str | None = None  # the id the browser holds once the headers are out
@@ -176,7 +185,8 @@ class SessionState:
         (``opening``: the cookie's id, which the session takes, or else a fresh session starts)."""
         life = self.life
         loaded = yield ("load", sid)
-        parsed = None if loaded is None else record.split(loaded.text, life.plain_cookie_json[self.is_secure])
+        plain = life.plain_cookie_json if self.options is life.config.static_cookie else plain_cookie_json(self.options)
+        parsed = None if loaded is None else record.split(loaded.text, plain[self.is_secure])  # type: ignore[index]
         if loaded is None or parsed is None:
             if loaded is None and self.phase != DROPPED and life.tombstones and (yield ("buried", life.key(sid))):
                 self.phase = DROPPED  # ended moments ago by another request: nothing is stored or sent
@@ -195,7 +205,7 @@ class SessionState:
                 yield ("destroy", sid)
                 life.events.emit("timed_out", sid)
                 return self._failed(opening)
-        cookie, invalid = SessionCookie.restore(stored_cookie, known, life.config.cookie, self.is_secure, life.clock)
+        cookie, invalid = SessionCookie.restore(stored_cookie, known, self.options, self.is_secure, life.clock)
         if invalid:
             logger.warning("session %s: ignored invalid stored cookie value(s) %s; using the configured ones",
                            life.events.tag(sid), ", ".join(invalid))
@@ -219,7 +229,7 @@ class SessionState:
     def _fresh(self) -> None:
         life = self.life
         self.id = self.original_id = SessionIds.new(life.config.genid, self.request)
-        self.data, self.base, self.cookie = {}, "{}", SessionCookie(life.config.cookie, self.is_secure, life.clock)
+        self.data, self.base, self.cookie = {}, "{}", SessionCookie(self.options, self.is_secure, life.clock)
         self.written = self.account_dirty = False
         self.version = self.created_ms = self.pending_created = self.saved = self.account = None
         self.stored_expires_ms = None
@@ -268,7 +278,13 @@ class SessionState:
     # -- the verbs -----------------------------------------------------------------------------------
 
     def regenerate(self) -> None:
-        """A new id, same data and creation time; the stored old id goes when the new one is saved."""
+        """A new id, same data, creation time and cookie lifetime; the stored old id goes when the new
+        one is saved.
+
+        The lifetime stays (unlike express, whose regenerate starts from the options) because a
+        login regenerates: "remember me" chosen before the login (Flask's ``session.permanent``,
+        Django's ``set_expiry``) must survive it, as Django's ``cycle_key()`` keeps the expiry.
+        """
         life, old = self.life, self.id
         if self.retired is None and (self.version is not None or not life.config.merge):
             # Destroyed once the new id is saved: a logout that lands in between is then seen.
@@ -276,7 +292,6 @@ class SessionState:
             self.retired = old
         self.id = SessionIds.new(life.config.genid, self.request)
         life.events.emit("regenerated", self.id, previous=old)
-        self.cookie = SessionCookie(life.config.cookie, self.is_secure, life.clock)
         self.version = self.saved = None
         self.pending_created = self.created_ms
         self.account_dirty = self.account is not None  # the new id is bound as the old one was
@@ -294,6 +309,16 @@ class SessionState:
             self.phase = LIVE if self.committed is None else COMMITTED
         self.regenerate()
         self.bind(account)
+
+    def undo_login(self) -> Steps[None]:
+        """A login refused after its session was saved (``max_sessions_policy="refuse"``, lost to a
+        concurrent login): its record goes, and the session goes on anonymous, with its data, under
+        another new id (saved by the usual rules)."""
+        yield ("destroy", self.id)
+        self.id = SessionIds.new(self.life.config.genid, self.request)
+        self.account = None
+        self.account_dirty = False
+        self.version = self.saved = None
 
     def bind(self, account: Account) -> None:
         """Bind the session to a user (a re-authentication, a login): written with the next save."""
@@ -420,6 +445,10 @@ class SessionState:
             return None
         self.committed = state
         self.phase = COMMITTED
+        # express's rules, and one case they miss: a lifetime removed in this request (Flask's
+        # ``permanent = False``, Django's ``set_expiry(0)``) must reach the browser, which would
+        # otherwise keep the persistent cookie it holds.
+        send = send or (self.loaded[1][0] is not None and cookie.expires_ms is None)
         self.delivered_id = self.id if send else self.cookie_id
         if cookie.secure and not self.is_secure:
             return None  # a Secure cookie never travels over plain http (as express)
@@ -572,7 +601,7 @@ def _driving(function: Callable[..., Steps[Any]]) -> Callable[..., Any]:
     return twin
 
 
-_add_sync_twins(SessionState, ("open", "reload", "_load", "destroy", "_retire", "_retire_after", "save", "persist",
+_add_sync_twins(SessionState, ("open", "reload", "_load", "destroy", "undo_login", "_retire", "_retire_after", "save", "persist",
                                "commit", "finish", "_finish_late"))
 
 

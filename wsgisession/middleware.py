@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from .config import SessionConfig, check_bool, default_genid
+from .config import CookieSource, SessionConfig, check_bool, default_genid
 from .core import UNAVAILABLE_BODY, UNAVAILABLE_HEADERS, SessionCore
 from .errors import ConfigurationError, SessionError, StoreUnavailable
 from .metrics import render_metrics
@@ -39,7 +39,9 @@ class SessionMiddleware:
                                 store=SQLiteStore("sessions.sqlite3"))
         # in the app: environ["wsgisession.session"]["cuenta"] = ...
 
-    The options are ``SessionConfig``'s (see the README). ``trust_proxy`` makes
+    The options are ``SessionConfig``'s (see the README); ``cookie`` may be a callable, called with
+    the environ of each request as it comes in, that returns the request's CookieOptions (or a dict
+    of their fields), as express-session 1.19's ``cookie: function (req)``. ``trust_proxy`` makes
     ``X-Forwarded-Proto`` decide whether a request is https: turn it on only behind a proxy that
     sets that header, or clients could claim https themselves. ``header`` (API clients): ids travel
     in that request header and come back in a response header, and the cookie is ignored.
@@ -47,13 +49,14 @@ class SessionMiddleware:
 
     def __init__(
         self, app: WSGIApplication, *, secret: str | bytes | Sequence[str | bytes], store: Store | None = None,
-        name: str = "connect.sid", cookie: CookieOptions | None = None, resave: bool = False,
+        name: str = "connect.sid", cookie: CookieSource | None = None, resave: bool = False,
         save_uninitialized: bool = False, rolling: bool = False, unset: Literal["keep", "destroy"] = "keep",
         trust_proxy: bool = False, genid: Callable[[WSGIEnvironment], str] | None = None,
         environ_key: str = DEFAULT_ENVIRON_KEY, concurrency: Literal["merge", "overwrite"] = "merge",
         absolute_timeout: float | None = None, max_sessions_per_user: int | None = None,
         tombstone_window: float = 60, clock: Callable[[], float] = time.time,
         header: str | tuple[str, str] | None = None,
+        max_sessions_policy: Literal["end_oldest", "refuse"] = "end_oldest",
     ) -> None:
         if not callable(app):
             raise ConfigurationError("app must be a WSGI application (a callable).")
@@ -66,7 +69,7 @@ class SessionMiddleware:
             resave=resave, save_uninitialized=save_uninitialized, rolling=rolling, unset=unset,
             genid=genid or default_genid, concurrency=concurrency, absolute_timeout=absolute_timeout,
             max_sessions_per_user=max_sessions_per_user, tombstone_window=tombstone_window, clock=clock,
-            header=header)
+            header=header, max_sessions_policy=max_sessions_policy)
         self.core = SessionCore(config)
         id_header = config.id_header
         # Where the request presents its id: the Cookie header, or the header option's (never both).
@@ -76,8 +79,10 @@ class SessionMiddleware:
         self._warned_scheme = False
         self.events = self.core.events  # lifecycle events: counts, and hooks (events.subscribe)
         self.stats = self.core.stats  # merges and conflicts of concurrent saves, for monitoring
-        # "": every path is in scope (ids in a header have no path)
-        self._scope = "" if config.cookie.path == "/" or id_header is not None else config.cookie.path
+        static = config.static_cookie  # (None: a cookie callable decides the path of each request)
+        # "": every path is in scope (ids in a header have no path); None: the callable's path decides
+        self._scope = "" if id_header is not None or static is not None and static.path == "/" else (
+            None if static is None else static.path)
 
     def sessions_of(self, user_id: str, current: Session | None = None) -> list[SessionInfo]:
         """The user's live sessions, most recently seen first; ``current`` (a request's session) is marked."""
@@ -99,12 +104,17 @@ class SessionMiddleware:
         return f"<SessionMiddleware name={self.name!r} store={type(self.store).__name__}>"
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if self._scope and not self.in_scope(environ):
+        options = None
+        if self._scope is None:  # a cookie callable: called for every request, as express-session 1.19 does
+            options = self.config.options_for(environ)  # (a bad return raises ConfigurationError: a 500)
+            if not self.in_scope(environ, options.path):
+                return self.app(environ, start_response)
+        elif self._scope and not self.in_scope(environ):
             return self.app(environ, start_response)
         # Read once, here, as express-session does: a scheme fixed by middleware inside this one
         # (ProxyFix) comes too late, and is reported (see _Exchange._send).
         secure = self._is_secure(environ)
-        session = self.core.open(environ.get(self.id_key), secure, environ, environ.get("HTTP_USER_AGENT"))
+        session = self.core.open(environ.get(self.id_key), secure, environ, environ.get("HTTP_USER_AGENT"), options)
         environ[self.environ_key] = session
         exchange = _Exchange(self, environ, session, start_response, secure)
         try:
@@ -120,10 +130,14 @@ class SessionMiddleware:
         exchange.result = result
         return exchange
 
-    def in_scope(self, environ: WSGIEnvironment) -> bool:
-        """Like express-session: outside the cookie path there is no session at all."""
+    def in_scope(self, environ: WSGIEnvironment, cookie_path: str | None = None) -> bool:
+        """Like express-session: outside the cookie path there is no session at all (``cookie_path``:
+        the request's, from a cookie callable; else the options')."""
+        scope = self._scope if cookie_path is None else "" if cookie_path == "/" else cookie_path
+        if scope is None:
+            scope = self.config.options_for(environ).path
         path: str = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-        return path.startswith(self._scope)
+        return path.startswith(scope)
 
     def warn_scheme(self) -> None:
         """Warn (once) that a request became https after this middleware read it: its cookie then
@@ -143,13 +157,28 @@ class SessionMiddleware:
         return False
 
 
-def varies_on(headers: Headers, field: str) -> bool:
-    """Whether the app's own Vary lists ``field`` (lower case: ``cookie``, or the id header) or ``*``."""
-    for name, value in headers:
-        if len(name) == 4 and name.lower() == "vary" and any(
-                token.strip().lower() in (field, "*") for token in value.split(",")):
-            return True
-    return False
+def _vary_index(headers: Headers) -> int | None:
+    """The position of the app's last Vary header, or None (the common case: one pass, no allocation)."""
+    found = None
+    for i, (name, _) in enumerate(headers):
+        if len(name) == 4 and name.lower() == "vary":
+            found = i
+    return found
+
+
+def _merge_vary(headers: Headers, extra: Headers, vary: int, ours: str) -> tuple[Headers, Headers]:
+    """The app's headers and ours, with our Vary (``ours``: ``Cookie``, or the id header) folded into
+    the app's own Vary (one header line, as caches and frameworks expect), or dropped if the app's
+    lists it or ``*``."""
+    extra = extra[1:]
+    field = ours.lower()
+    if any(token.strip().lower() in (field, "*") for name, value in headers if name.lower() == "vary"
+           for token in value.split(",")):
+        return headers, extra
+    merged = list(headers)
+    name, value = merged[vary]
+    merged[vary] = (name, f"{value}, {ours}" if value.strip() else ours)
+    return merged, extra
 
 
 class _Exchange:
@@ -239,8 +268,9 @@ class _Exchange:
             self._extra = extra
         if not extra:
             return self._start_response(status, headers, exc_info)
-        if varies_on(headers, self._middleware.core.vary_field):
-            extra = [h for h in extra if h[0] != "Vary"]  # the app's Vary already covers it
+        vary = _vary_index(headers)
+        if vary is not None and extra[0][0] == "Vary":  # (the core puts its Vary first)
+            headers, extra = _merge_vary(headers, extra, vary, extra[0][1])
         return self._start_response(status, headers + extra, exc_info)
 
     def unavailable(self, exc_info: Any) -> list[bytes]:

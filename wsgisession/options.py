@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import astuple, dataclass
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import astuple, dataclass, fields
+from typing import Any, Literal
 
 from .cookies import TOKEN
 from .errors import ConfigurationError
 
 __all__ = ["MAX_AGE_LIMIT", "CookieOptions", "check_domain", "check_max_age", "check_path", "check_priority",
-           "check_seconds", "validate_cookie_name"]
+           "check_seconds", "cookie_options", "validate_cookie_name"]
 
 SameSite = Literal["lax", "strict", "none", "auto"]
 _SAME_SITE = ("lax", "strict", "none", "auto")
@@ -138,3 +140,52 @@ def validate_cookie_name(name: str, options: CookieOptions) -> None:
         raise ConfigurationError(
             f"a cookie named {name!r} needs CookieOptions(secure=True): browsers drop __Secure- cookies otherwise."
         )
+
+
+def cookie_options(value: object, name: str, source: str = "cookie") -> CookieOptions:
+    """``value`` as CookieOptions: a CookieOptions, or a dict of its fields, checked as
+    ``CookieOptions(...)`` and ``validate_cookie_name(name, ...)`` check them (what a ``cookie``
+    callable returns, at every request: a dict seen before costs a dict lookup).
+
+    Anything else is a ConfigurationError that says what ``source`` returned and what to return.
+    """
+    if isinstance(value, CookieOptions):
+        return _named(value, name, source)
+    if isinstance(value, Mapping):
+        try:
+            key = tuple(sorted(value.items()))
+            hash(key)
+        except TypeError:  # unhashable or unorderable values: checked, not cached (CookieOptions refuses them)
+            return _named(_from_fields(dict(value), source), name, source)
+        return _named(_cached_from_fields(key, source), name, source)
+    raise ConfigurationError(f"{source} returned {type(value).__name__}: return a CookieOptions(...) or a dict of "
+                             f"its fields ({', '.join(_FIELDS)}).")
+
+
+_FIELDS = tuple(field.name for field in fields(CookieOptions))
+
+
+def _from_fields(given: dict[Any, Any], source: str) -> CookieOptions:
+    unknown = sorted(map(str, set(given) - set(_FIELDS)))
+    if unknown:
+        raise ConfigurationError(f"{source} returned a dict with {', '.join(unknown)}, which CookieOptions does not "
+                                 f"have: its fields are {', '.join(_FIELDS)}.")
+    try:
+        return CookieOptions(**given)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{source} returned invalid options: {exc}") from None
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_from_fields(items: tuple[tuple[Any, Any], ...], source: str) -> CookieOptions:
+    return _from_fields(dict(items), source)
+
+
+@functools.lru_cache(maxsize=256)
+def _named(options: CookieOptions, name: str, source: str) -> CookieOptions:
+    """``options`` if the cookie ``name`` may have them (``__Host-``, ``__Secure-`` prefixes)."""
+    try:
+        validate_cookie_name(name, options)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{source} returned options the cookie name forbids: {exc}") from None
+    return options

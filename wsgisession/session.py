@@ -9,6 +9,7 @@ from typing import Any
 from .accounts import Accounts
 from .errors import SessionError
 from .lifecycle import Lifecycle, Op, SessionState, Steps, arun, run
+from .options import CookieOptions
 from .record import RESERVED_KEYS
 from .session_cookie import SessionCookie
 from .stores.base import Store
@@ -30,11 +31,12 @@ class Session(MutableMapping[str, Any]):
     (``session["cart"].append(item)``) are saved, and an unchanged session is not rewritten.
     """
 
-    __slots__ = ("_life", "_store", "_accounts", "_cookie_header", "_is_secure", "_request", "_user_agent", "_state",
-                 "loaded")
+    __slots__ = ("_life", "_store", "_accounts", "_cookie_header", "_is_secure", "_request", "_user_agent", "_options",
+                 "_state", "loaded")
 
     def __init__(self, life: Lifecycle, store: Store, accounts: Accounts, cookie_header: str | None,
-                 is_secure: bool, request: Any, user_agent: str | None = None) -> None:
+                 is_secure: bool, request: Any, user_agent: str | None = None,
+                 options: CookieOptions | None = None) -> None:
         # Nothing is read yet, not even the cookie: a request that never uses its session costs
         # this object and no store operation.
         self._life = life
@@ -44,13 +46,14 @@ class Session(MutableMapping[str, Any]):
         self._is_secure = is_secure
         self._request = request  # opaque: handed to genid
         self._user_agent = user_agent  # kept by login()
+        self._options = options  # the request's cookie options, if not the static ones (a ``cookie`` callable's)
         self.loaded = False  # whether the app has used the session (so the store was consulted)
         self._state: SessionState | None = None  # (state_of reads it)
 
     def _opened(self) -> SessionState:
         if self.loaded:
             return self._state
-        state = self._life.begin(self._cookie_header, self._is_secure, self._request)
+        state = self._life.begin(self._cookie_header, self._is_secure, self._request, self._options)
         state.open_sync(store=self._store)
         self._state = state
         self.loaded = True
@@ -151,11 +154,16 @@ class Session(MutableMapping[str, Any]):
 
     # -- accounts (accounts.py) --------------------------------------------------------------------
 
-    def login(self, user_id: str) -> None:
+    def login(self, user_id: str, *, authenticated: bool = True) -> None:
         """Log a user in, after checking their credentials: the session gets a new id (no
         fixation), is bound to ``user_id`` and stamped as authenticated now; with
-        ``max_sessions_per_user``, the user's oldest sessions beyond the limit end."""
-        run(self._accounts.login(self._opened(), user_id, self._user_agent), self._store)
+        ``max_sessions_per_user``, the user's oldest other sessions beyond the limit end (or, with
+        ``max_sessions_policy="refuse"``, TooManySessions is raised and nothing changes).
+
+        ``authenticated=False``: the user was recognized without proving who they are now (a
+        remember-me cookie): bound all the same, but ``authenticated_at`` stays None, so
+        ``authenticated_within`` is False until ``reauthenticated()``."""
+        run(self._accounts.login(self._opened(), user_id, self._user_agent, authenticated), self._store)
 
     def logout(self) -> None:
         """Log out: ``destroy()``, which ends the binding too."""
@@ -253,13 +261,25 @@ class AsyncSession(Session):
         """Log out at once (``destroy()``); the records go when the response starts."""
         self._queue(self._accounts.logout(self._opened()))
 
-    def login(self, user_id: str) -> None:
+    def login(self, user_id: str, *, authenticated: bool = True) -> None:
         """Log a user in at once (a new id, bound to them); with ``max_sessions_per_user``, the save and
-        the eviction of their oldest sessions happen when the response starts."""
-        state, accounts = self._opened(), self._accounts
-        accounts.bind_login(state, user_id, self._user_agent)
+        the eviction of their oldest sessions happen when the response starts. (With
+        ``max_sessions_policy="refuse"`` a login may be refused: ``await session.alogin(user_id)``.)"""
+        accounts = self._accounts
+        if accounts.limit is not None and accounts.refuse:
+            raise SessionError("with max_sessions_policy='refuse' a login may be refused (TooManySessions), which "
+                               "the app must see: from an event loop, log in with 'await session.alogin(user_id)'")
+        state = self._opened()
+        accounts.bind_login(state, user_id, self._user_agent, authenticated)
         if accounts.limit is not None:
             self._pending.append(lambda: accounts.limit_logins(state, user_id))
+
+    async def alogin(self, user_id: str, *, authenticated: bool = True) -> None:
+        """Log a user in now, the store work included: under ``max_sessions_policy="refuse"``,
+        TooManySessions is raised here, where the app can answer it."""
+        state = self._opened()
+        await self.aflush()
+        await arun(self._accounts.login(state, user_id, self._user_agent, authenticated), self._store)
 
     def save(self) -> None:
         raise SessionError("from an event loop, write the session with 'await session.asave()' (the store is "

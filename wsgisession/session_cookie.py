@@ -13,7 +13,7 @@ from .options import MAX_AGE_LIMIT, CookieOptions, check_max_age, check_priority
 from .record import expires_ms
 from .serialization import dumps, format_iso, ms_to_datetime, now_ms
 
-__all__ = ["SessionCookie"]
+__all__ = ["SessionCookie", "plain_cookie_json"]
 
 _MAX_AGE_LIMIT_MS = MAX_AGE_LIMIT * 1000
 
@@ -216,6 +216,11 @@ class SessionCookie:
         text += ',"expires":' + ("null" if expires is None else '"' + format_iso(expires) + '"')
         return text + _tail(self._options, self._secure, self._same_site)
 
+    @property
+    def options(self) -> CookieOptions:
+        """The CookieOptions this cookie follows (with a ``cookie`` callable, what it returned for this request)."""
+        return self._options
+
     def to_json(self) -> dict[str, Any]:
         """Express's ``Cookie.toJSON()``: same keys, same order, unset attributes omitted."""
         options = self._options
@@ -233,3 +238,9 @@ class SessionCookie:
         if self._same_site:
             data["sameSite"] = self._same_site
         return data
+
+
+@functools.lru_cache(maxsize=64)
+def plain_cookie_json(options: CookieOptions) -> tuple[str, str]:
+    """``SessionCookie.plain_json`` over http and over https (recognized on load without parsing)."""
+    return (SessionCookie.plain_json(options, False), SessionCookie.plain_json(options, True))

@@ -22,4 +22,5 @@ urlpatterns = [
     path("expiry/", views.expiry),
     path("stream/", views.stream),
     path("async/", views.async_visit),
+    path("fail/", views.fail),
 ]

@@ -12,6 +12,8 @@ from django.middleware.csrf import get_token
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from wsgisession import TooManySessions
+
 
 def text(body: object) -> HttpResponse:
     return HttpResponse(str(body), content_type="text/plain; charset=utf-8")
@@ -40,7 +42,10 @@ def sign_in(request):
     user = authenticate(request, username=request.POST["username"], password=request.POST["password"])
     if user is None:
         return HttpResponseForbidden("wrong password")
-    login(request, user)
+    try:
+        login(request, user)
+    except TooManySessions as refused:  # max_sessions_policy="refuse"
+        return HttpResponse(str(refused), status=409)
     return text(user.username)
 
 
@@ -120,3 +125,11 @@ async def async_visit(request):
     await request.session.aset("n", await request.session.aget("n", 0) + 1)
     user = await request.auser()
     return JsonResponse({"n": await request.session.aget("n"), "user": user.get_username()})
+
+
+def fail(request):
+    """A view that changes the session, then answers 500 (``?raise=1``: raises, and Django makes the 500)."""
+    request.session["half"] = "done"
+    if "raise" in request.GET:
+        raise RuntimeError("the view failed halfway")
+    return HttpResponse("failed", status=500)

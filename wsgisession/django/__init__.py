@@ -7,7 +7,7 @@
     SESSION_COOKIE_NAME = "connect.sid"
     WSGISESSION = {"secret": os.environ["SESSION_SECRET"], "store": "sqlite:///sessions.sqlite3"}
 
-Supported: Django 5.2 LTS (``pip install 'wsgisession[django]'``). ``django.contrib.auth``'s
+Supported: Django 5.2 LTS (``pip install 'wsgisession-express[django]'``). ``django.contrib.auth``'s
 ``login()`` binds the session to the user (``Session.login``), its ``logout()`` (``flush()``)
 ends it (``Session.logout``).
 """

@@ -102,8 +102,16 @@ def _changed() -> dict[str, tuple[str, Any]]:
 def _from_django(given: dict[str, Any]) -> dict[str, Any]:
     """The options (``cookie`` as CookieOptions) that Django's changed settings give, checked against ``given``."""
     cookie = given.get("cookie")
+    dynamic = callable(cookie) and not isinstance(cookie, CookieOptions)  # called with the HttpRequest (None outside one)
+    if dynamic:
+        cookie_settings = sorted(setting for target, (setting, _) in _changed().items() if target.startswith("cookie."))
+        if cookie_settings:
+            raise ImproperlyConfigured(f"{', '.join(cookie_settings)} and WSGISESSION['cookie'], a callable, both set "
+                                       "the cookie: return those from the callable.")
+        cookie = None
     if cookie is not None and not isinstance(cookie, (dict, CookieOptions)):
-        raise ImproperlyConfigured("WSGISESSION['cookie'] must be a dict of CookieOptions fields, or a CookieOptions.")
+        raise ImproperlyConfigured("WSGISESSION['cookie'] must be a dict of CookieOptions fields, a CookieOptions, "
+                                   "or a callable that takes the HttpRequest and returns one.")
     fields = {} if cookie is None else cookie
     options: dict[str, Any] = {}
     for target, (setting, value) in _changed().items():
@@ -119,7 +127,7 @@ def _from_django(given: dict[str, Any]) -> dict[str, Any]:
             fields = {field: value, **fields}
         elif not field:
             options[kind] = value
-    if isinstance(fields, dict):
+    if isinstance(fields, dict) and not dynamic:
         try:
             options["cookie"] = CookieOptions(**fields)
         except TypeError as exc:  # a field CookieOptions does not have

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Callable, Container
+from collections.abc import Callable
 from http.cookies import Morsel
 from typing import Any
 
@@ -46,17 +46,29 @@ class SessionMiddleware:
     def __call__(self, request: Any) -> Any:
         core, meta = self.core, request.META
         cookie_header = meta.get("HTTP_COOKIE")
+        if core.config.name not in (cookie_header or "") and core.config.name in request.COOKIES:
+            # Put in request.COOKIES by other code (a middleware, a test), not in the header: it counts,
+            # as for Django's middleware. (The header's own is read as express does: the first signed one.)
+            cookie_header = f"{core.config.name}={request.COOKIES[core.config.name]}"
         session = core.open(cookie_header, request.is_secure(), request, meta.get("HTTP_USER_AGENT"))
         request.session = store = SessionStore(core=core, session=session)
         try:
             response = self.get_response(request)  # (raises if Django's 500 page reads the session too)
             if store.failed:  # process_exception answered, or Django made a 500 of it (the signal)
                 return response if response.status_code == 503 else self._unavailable(store)
+            if response.status_code >= 500:
+                # As Django's: a request that failed (a view that raised, made a 500 by Django) stores
+                # nothing, so no half-done change, and sets no cookie.
+                if store.accessed:
+                    patch_vary_headers(response, [VARY_COOKIE[1]])
+                return response
+            if core.config.rolling and not session.loaded and core.config.name in (cookie_header or ""):
+                session.id  # noqa: B018  (SESSION_SAVE_EVERY_REQUEST: every request renews the cookie it carries)
             headers = core.close(session)
         except StoreUnavailable as exc:
             store.failed = store.failed or exc
             return self._unavailable(store)
-        self._add_headers(response, headers)
+        self._add_headers(response, headers, store)
         if not session.loaded and response.streaming and core.config.name in (cookie_header or ""):
             patch_vary_headers(response, [VARY_COOKIE[1]])  # its body may still read it (see ../middleware.py)
         # What changes after this (in a streamed body, in middleware listed above this one) is saved
@@ -64,13 +76,18 @@ class SessionMiddleware:
         response._resource_closers.append(_finisher(core, session))
         return response
 
-    def _add_headers(self, response: Any, headers: list[tuple[str, str]]) -> None:
-        """Add the core's headers to a Django response: the cookie as a Morsel, Vary and Cache-Control merged."""
+    def _add_headers(self, response: Any, headers: list[tuple[str, str]], store: SessionStore) -> None:
+        """Add the core's headers to a Django response: the cookie as a Morsel, Vary and Cache-Control merged.
+
+        ``Vary: Cookie`` is left out, as Django's middleware does, when the app reset
+        ``request.session.accessed`` to False and no cookie goes out."""
+        setting = any(name == "Set-Cookie" for name, _ in headers)
         for name, value in headers:
             if name == "Set-Cookie":
-                response.cookies[self.core.config.name] = _SetCookie(self.core.config.name, value)
+                response.cookies[self.core.config.name] = session_morsel(self.core.config.name, value)
             elif name == "Vary":
-                patch_vary_headers(response, [value])
+                if setting or store.accessed:
+                    patch_vary_headers(response, [value])
             else:  # Cache-Control: a list, like Vary
                 response.headers[name] = f"{response.headers[name]}, {value}" if name in response.headers else value
 
@@ -94,21 +111,26 @@ class SessionMiddleware:
         return response
 
 
-class _SetCookie(Morsel[str]):
-    """The core's Set-Cookie, sent as rendered: Django sends ``response.cookies``, whose Morsels
-    could not carry every attribute (Priority)."""
+class SessionMorsel(Morsel[str]):
+    """The session cookie in ``response.cookies``: a real Morsel (``["secure"]``, ``["samesite"]``...
+    read and set like any other, and what other middleware changes is what Django sends) that also
+    knows ``priority`` and ``partitioned``, which ``http.cookies`` does not (before Python 3.14)."""
 
-    def __init__(self, name: str, rendered: str) -> None:
-        super().__init__()
-        coded = rendered.split(";", 1)[0].partition("=")[2]
-        self.set(name, decode_uri_component(coded), coded)
-        self.rendered = rendered
+    _reserved = {**Morsel._reserved, "partitioned": "Partitioned", "priority": "Priority"}
+    _flags = Morsel._flags | {"partitioned"}
 
-    def OutputString(self, attrs: Container[str] | None = None) -> str:  # noqa: N802  (Morsel's name)
-        return self.rendered
 
-    def __reduce__(self) -> tuple[Any, ...]:  # (a cached response is pickled)
-        return (_SetCookie, (self.key, self.rendered))
+def session_morsel(name: str, rendered: str) -> SessionMorsel:
+    """The core's Set-Cookie (``cookies.render_set_cookie``'s format) as a ``SessionMorsel``."""
+    pair, *attributes = rendered.split("; ")
+    coded = pair.partition("=")[2]
+    morsel = SessionMorsel()
+    morsel.set(name, decode_uri_component(coded), coded)
+    for attribute in attributes:
+        key, _, value = attribute.partition("=")
+        key = key.lower()
+        morsel[key] = (int(value) if key == "max-age" else value) if value else True
+    return morsel
 
 
 def _finisher(core: SessionCore, session: Session) -> Callable[[], None]:

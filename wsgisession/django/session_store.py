@@ -10,18 +10,24 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.signals import user_logged_in  # type: ignore[import-untyped]
+from django.contrib.sessions.backends.base import UpdateError  # type: ignore[import-untyped]
 from django.core.signals import got_request_exception  # type: ignore[import-untyped]
 from django.utils import timezone  # type: ignore[import-untyped]
 
+from .. import record
 from ..accounts import Accounts
 from ..cookies import encode_uri_component
 from ..core import SessionCore
-from ..errors import StoreUnavailable
-from ..session import Session
+from ..errors import StoreUnavailable, TooManySessions
+from ..lifecycle import DROPPED
+from ..session import Session, state_of
 from ..view import SessionView
 from .config import open_core
 
 __all__ = ["SessionStore", "connect_signals"]
+
+_MISSING = object()  # apop()'s default when none is given
+_AUTH_KEYS = ("_auth_user_id", "_auth_user_backend", "_auth_user_hash")  # what django.contrib.auth.login() writes
 
 
 class SessionStore(SessionView):
@@ -54,7 +60,6 @@ class SessionStore(SessionView):
         self._wsgi = session
         self.failed: StoreUnavailable | None = None  # the store's first failure in this request: a 503
         self.answered = False  # the middleware answered it (once: logged and counted once)
-        self._saved = False  # save() wrote it: it has a key even if new
 
     @property
     def wsgisession(self) -> Session:
@@ -75,16 +80,14 @@ class SessionStore(SessionView):
     # -- Django's flags and key ------------------------------------------------------------------------
 
     @property
-    def accessed(self) -> bool:
-        """Whether the session was used (so the store was read)."""
-        return self.wsgisession.loaded
-
-    @property
     def session_key(self) -> str | None:
-        """The cookie value naming this session; None while it is not in the store (as Django's)."""
+        """The cookie value naming this session; None while the store does not hold it (as Django's):
+        a new session until it is saved (by ``save()``, or by the middleware at the end of the request)."""
         session = self.wsgisession
-        if session.is_new and not self._saved:
-            return None
+        if session.is_new:
+            state = state_of(session)
+            if state is None or state.saved is None:
+                return None
         return encode_uri_component(self.core.ids.cookie_value(session.id))
 
     def is_empty(self) -> bool:
@@ -101,7 +104,6 @@ class SessionStore(SessionView):
     def cycle_key(self) -> None:
         """A new key, the same data; the old record is destroyed (``Session.regenerate``)."""
         self.wsgisession.regenerate()
-        self._saved = False
 
     def flush(self) -> None:
         """End the session and start an empty one: ``logout()`` if a user is logged in, else ``destroy()``."""
@@ -110,26 +112,42 @@ class SessionStore(SessionView):
             session.logout()
         else:
             session.destroy()
-        self._saved = False
+        self._wrote = True  # modified, as Django's
 
     def logged_in(self, user_id: str) -> None:
-        """Django's ``login()`` happened: bind the session to the user (``Session.login``, a new id)."""
+        """Django's ``login()`` happened: bind the session to the user (``Session.login``, a new id).
+
+        Refused (``max_sessions_policy="refuse"``): the keys ``login()`` wrote go, and TooManySessions
+        comes out of ``login()``."""
         if self.core.store.keeps_accounts:
-            self.wsgisession.login(user_id)
+            try:
+                self.wsgisession.login(user_id)
+            except TooManySessions:
+                for key in _AUTH_KEYS:
+                    self.pop(key, None)
+                raise
         else:  # a store of your own without iter_bound(): Django's login still gets a new id
             self.wsgisession.regenerate()
-        self._saved = False
 
     def save(self, must_create: bool = False) -> None:
         """Write the session now (``Session.save``)."""
-        self.wsgisession.save()
-        self._saved = True
+        session = self.wsgisession
+        session.save()
+        state = state_of(session)
+        if state is not None and state.phase == DROPPED:
+            raise UpdateError("the session was ended (a logout, a revocation) by another request: not saved")
 
     create = save  # Django's "store it under a new key": ours has its key already
 
     def load(self) -> dict[str, Any]:
-        """A copy of the data."""
-        return dict(self.wsgisession)
+        """The data the store holds for this session, as Django's ``load()``: what the next request
+        would see (not this request's unsaved changes); empty if the store holds none."""
+        session = self.wsgisession
+        if self.session_key is None:
+            return {}
+        loaded = self.core.store.load(session.id)
+        parsed = None if loaded is None else record.split(loaded.text)
+        return {} if parsed is None else dict(parsed[1])
 
     def exists(self, session_key: str) -> bool:
         """Whether a live session has the cookie value ``session_key``."""
@@ -140,7 +158,6 @@ class SessionStore(SessionView):
         """Destroy this session (``Session.destroy``), or the one the cookie value ``session_key`` names."""
         if session_key is None or session_key == self.session_key:
             self.wsgisession.destroy()
-            self._saved = False
             return
         sid = self._sid(session_key)
         if sid is not None:
@@ -162,19 +179,30 @@ class SessionStore(SessionView):
     # -- expiry: the cookie's max_age ------------------------------------------------------------------
 
     def get_session_cookie_age(self) -> int:
-        """The configured lifetime: ``CookieOptions.max_age``, else the store's ttl."""
-        max_age = self.core.config.cookie.max_age
+        """The configured lifetime: ``CookieOptions.max_age`` (this request's), else the store's ttl."""
+        max_age = self.wsgisession.cookie.options.max_age
         return round(self.core.store.ttl if max_age is None else max_age)
 
-    def get_expiry_age(self) -> int:
+    def get_expiry_age(self, **kwargs: Any) -> int:
         """Seconds until the session expires unless used: the cookie's, else (a browser-session
-        cookie) the store's ttl."""
-        max_age = self.wsgisession.cookie.max_age
-        return round(self.core.store.ttl if max_age is None else max_age)
+        cookie) the store's ttl. Django's keywords: ``modification`` (the lifetime counts from
+        then) and ``expiry`` (a ``set_expiry`` value to use instead of the session's)."""
+        if "expiry" in kwargs:
+            expiry = kwargs["expiry"]
+            if isinstance(expiry, datetime):
+                return round((expiry - kwargs.get("modification", timezone.now())).total_seconds())
+            seconds = self.wsgisession.cookie.options.max_age if expiry is None else expiry
+        elif "modification" in kwargs:
+            lifetime = self.wsgisession.cookie.original_max_age
+            seconds = None if lifetime is None else lifetime / 1000
+        else:
+            seconds = self.wsgisession.cookie.max_age
+        return round(self.core.store.ttl if seconds is None else seconds)
 
-    def get_expiry_date(self) -> datetime:
-        now: datetime = timezone.now()
-        return now + timedelta(seconds=self.get_expiry_age())
+    def get_expiry_date(self, **kwargs: Any) -> datetime:
+        """When the session expires unless used (``modification``, ``expiry``: as ``get_expiry_age``)."""
+        start: datetime = kwargs.get("modification") or timezone.now()
+        return start + timedelta(seconds=self.get_expiry_age(**kwargs))
 
     def get_expire_at_browser_close(self) -> bool:
         return self.wsgisession.cookie.max_age is None
@@ -183,7 +211,7 @@ class SessionStore(SessionView):
         """Set the cookie's ``max_age``: seconds (0: until the browser closes), a datetime or a
         timedelta (a past one: at once), or None for the configured one."""
         if value is None:
-            seconds = self.core.config.cookie.max_age
+            seconds = self.wsgisession.cookie.options.max_age  # (a cookie callable's for this request)
         elif isinstance(value, (datetime, timedelta)):
             delta = value - timezone.now() if isinstance(value, datetime) else value
             seconds = max(0.0, delta.total_seconds())
@@ -212,8 +240,8 @@ class SessionStore(SessionView):
     async def aset(self, key: str, value: Any) -> None:
         await sync_to_async(self.__setitem__)(key, value)
 
-    async def apop(self, key: str, *default: Any) -> Any:
-        return await sync_to_async(self.pop)(key, *default)
+    async def apop(self, key: str, default: Any = _MISSING) -> Any:
+        return await sync_to_async(self.pop)(key, *(() if default is _MISSING else (default,)))
 
     async def asetdefault(self, key: str, value: Any) -> Any:
         return await sync_to_async(self.setdefault)(key, value)
@@ -254,11 +282,11 @@ class SessionStore(SessionView):
     async def adelete(self, session_key: str | None = None) -> None:
         await sync_to_async(self.delete)(session_key)
 
-    async def aget_expiry_age(self) -> int:
-        return await sync_to_async(self.get_expiry_age)()
+    async def aget_expiry_age(self, **kwargs: Any) -> int:
+        return await sync_to_async(self.get_expiry_age)(**kwargs)
 
-    async def aget_expiry_date(self) -> datetime:
-        return await sync_to_async(self.get_expiry_date)()
+    async def aget_expiry_date(self, **kwargs: Any) -> datetime:
+        return await sync_to_async(self.get_expiry_date)(**kwargs)
 
     async def aset_expiry(self, value: float | datetime | timedelta | None) -> None:
         await sync_to_async(self.set_expiry)(value)
@@ -289,7 +317,14 @@ def _logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     """``django.contrib.auth.login()`` (after its ``cycle_key()``): the session is bound to the user."""
     store = getattr(request, "session", None)
     if isinstance(store, SessionStore):
-        store.logged_in(str(user.pk))
+        try:
+            store.logged_in(str(user.pk))
+        except TooManySessions:
+            if hasattr(request, "user"):
+                from django.contrib.auth.models import AnonymousUser  # type: ignore[import-untyped]
+
+                request.user = AnonymousUser()  # (login() set it before its signal)
+            raise
 
 
 def _failed(sender: Any, request: Any = None, **kwargs: Any) -> None:

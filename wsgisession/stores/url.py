@@ -76,7 +76,7 @@ def _mongo_store(url: str, rest: str, collection: str, timeout: float, auto_remo
     try:
         from .mongo import MongoStore
     except ImportError as exc:
-        raise ConfigurationError("MongoDB stores need pymongo: pip install 'wsgisession[mongo]'.") from exc
+        raise ConfigurationError("MongoDB stores need pymongo: pip install 'wsgisession-express[mongo]'.") from exc
     return MongoStore.from_url(url, collection=collection, server_selection_timeout=timeout, auto_remove=auto_remove)
 
 
