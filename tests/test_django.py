@@ -532,7 +532,7 @@ def middleware():
     pytest.param({"WSGISESSION": {"secret": SECRET, "store": MemoryStore(), "header": "X-Session-Token"}},
                  "no option 'header'; header: ids in a header are the WSGI and ASGI", id="header"),
     pytest.param({"WSGISESSION": {"store": MemoryStore()}}, "secret is required", id="no-secret"),
-    pytest.param({"WSGISESSION": {"secret": SECRET, "store": "redis://x"}}, "unsupported store", id="bad-url"),
+    pytest.param({"WSGISESSION": {"secret": SECRET, "store": "memcached://x"}}, "unsupported store", id="bad-url"),
     pytest.param({"WSGISESSION": {"secret": SECRET, "store": MemoryStore(), "cookie": {"maxage": 1}}},
                  "unexpected keyword", id="bad-cookie-field"),
     pytest.param({"SESSION_ENGINE": "django.contrib.sessions.backends.db"}, "SESSION_ENGINE", id="engine"),
@@ -664,7 +664,8 @@ def test_the_session_cookie_is_a_real_morsel(site):
     from http.cookies import Morsel
 
     options = {"max_age": 600, "domain": "example.com", "same_site": "strict", "priority": "high"}
-    with override_settings(WSGISESSION={"secret": SECRET, "store": MemoryStore(), "cookie": options}):
+    with override_settings(WSGISESSION={"secret": SECRET, "store": MemoryStore(), "cookie": options,
+                                       "clock": lambda: 1_800_000_000.0}):
         request, response = _through_middleware(_touching, secure=True)
     morsel = response.cookies[NAME]
     assert isinstance(morsel, Morsel) and morsel.key == NAME and site.sid(morsel.coded_value) is not None

@@ -133,11 +133,11 @@ class SessionMiddleware:
     def in_scope(self, environ: WSGIEnvironment, cookie_path: str | None = None) -> bool:
         """Like express-session: outside the cookie path there is no session at all (``cookie_path``:
         the request's, from a cookie callable; else the options')."""
-        scope = self._scope if cookie_path is None else "" if cookie_path == "/" else cookie_path
-        if scope is None:
-            scope = self.config.options_for(environ).path
+        prefix = self._scope if cookie_path is None else "" if cookie_path == "/" else cookie_path
+        if prefix is None:
+            prefix = self.config.options_for(environ).path
         path: str = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-        return path.startswith(scope)
+        return path.startswith(prefix)
 
     def warn_scheme(self) -> None:
         """Warn (once) that a request became https after this middleware read it: its cookie then
