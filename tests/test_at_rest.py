@@ -385,3 +385,104 @@ def test_any_adapter_works_and_its_outage_is_a_503_not_a_logout(shared, clock):
     down.cookiejar = client.cookiejar
     assert down.get("/inc", status=503).headers["Retry-After"]
     assert counts(client) == "3"  # nothing was lost or replaced meanwhile
+
+
+# -- with crypto, the user binding is authenticated (Account.seal) ----------------------------------
+
+
+def stored_account(place: Place, key: str) -> dict[str, Any]:
+    """The account fields of the record stored under ``key``, read around the store (SQLite's columns,
+    MongoDB's fields), by their SQLite names."""
+    if place.name == "sqlite":
+        with sqlite3.connect(place.path) as db:
+            row = db.execute("SELECT user_id, logged_in, authenticated, account_seal FROM sessions WHERE sid = ?",
+                             (key,)).fetchone()
+        return dict(zip(("user_id", "logged_in", "authenticated", "account_seal"), row))
+    doc = place.collection.find_one({"_id": key})
+    return {"user_id": doc.get("userId"), "logged_in": doc.get("loggedInAt"), "authenticated": doc.get("authenticatedAt"),
+            "account_seal": doc.get("accountSeal")}
+
+
+def tamper(place: Place, key: str, **fields: Any) -> None:
+    """Rewrite account fields of the record under ``key`` in the database itself, as whoever can write it would."""
+    if place.name == "sqlite":
+        with sqlite3.connect(place.path) as db:
+            db.execute(f"UPDATE sessions SET {', '.join(f'{name} = ?' for name in fields)} WHERE sid = ?",
+                       (*fields.values(), key))
+        return
+    names = {"user_id": "userId", "logged_in": "loggedInAt", "authenticated": "authenticatedAt",
+             "account_seal": "accountSeal"}
+    assert place.collection.update_one({"_id": key}, {"$set": {names[k]: v for k, v in fields.items()}}).matched_count
+
+
+def whoami(client: TestApp) -> tuple[str, str]:
+    """(the counter, the user the session is logged in as) as the app sees them."""
+    cuenta, user = client.get("/").text.split()
+    return cuenta, user
+
+
+@pytest.mark.parametrize("kind", ["webcrypto", "kruptein"])
+def test_a_session_rebound_to_another_user_in_the_database_does_not_log_in_as_them(shared, clock, kind):
+    store = shared.make(crypto=codec(kind), transform_id=hashed)
+    alice, mallory = browser(store, clock), browser(store, clock)
+    alice.get("/login", "alice")
+    mallory.get("/login", "mallory")
+    mallory.get("/inc")
+    alices, mallorys = hashed(session_id_of(alice)), hashed(session_id_of(mallory))
+    assert stored_account(shared, mallorys)["account_seal"]  # sealed, beside connect-mongo's fields
+    tamper(shared, mallorys, user_id="alice")  # mallory, who can write the database, rebinds her session
+    assert whoami(mallory) == ("1", "None")  # her data still decrypts, but she is nobody: not alice
+    tamper(shared, mallorys, **stored_account(shared, alices))  # alice's whole binding, seal included
+    assert whoami(mallory) == ("1", "None")  # a seal names its record: it cannot be moved
+    assert whoami(alice) == ("None", "alice")  # alice's own session is untouched
+
+
+def test_an_authentication_time_pushed_forward_in_the_database_logs_the_session_out(shared, clock):
+    store = shared.make(crypto=codec("webcrypto"))
+    client = browser(store, clock)
+    client.get("/login", "alice")
+    key = session_id_of(client)
+    later = stored_account(shared, key)["authenticated"]
+    later = later + 3_600_000 if isinstance(later, int) else later.replace(year=later.year + 1)
+    tamper(shared, key, authenticated=later)  # to pass authenticated_within() without the password
+    assert whoami(client) == ("None", "None")
+
+
+def test_without_crypto_the_binding_is_not_authenticated(shared, clock):
+    """What the seal is for: without crypto, the same rewrite does rebind (as the README says)."""
+    store = shared.make()
+    mallory = browser(store, clock)
+    mallory.get("/login", "mallory")
+    tamper(shared, session_id_of(mallory), user_id="alice")
+    assert whoami(mallory) == ("None", "alice")
+
+
+def test_a_binding_sealed_under_a_retired_secret_is_sealed_anew(shared, clock):
+    client = browser(shared.make(crypto=KrupteinCrypto("old")), clock)
+    client.get("/login", "alice")
+    key = session_id_of(client)
+    old_seal = stored_account(shared, key)["account_seal"]
+    clock.advance(60)
+    rotating = browser(shared.make(crypto=KrupteinCrypto(["new", "old"])), clock)  # another app on the database
+    rotating.set_cookie("connect.sid", client.cookies["connect.sid"])
+    assert whoami(rotating) == ("None", "alice")  # a read-only request: sealed anew all the same
+    assert stored_account(shared, key)["account_seal"] not in (None, old_seal)
+    renewed = browser(shared.make(crypto=KrupteinCrypto("new")), clock)
+    renewed.set_cookie("connect.sid", client.cookies["connect.sid"])
+    assert whoami(renewed) == ("None", "alice")  # the old secret gone: still alice
+
+
+def test_an_adapter_without_binding_keys_leaves_bindings_unsealed(clock):
+    class Plain:  # a cryptoAdapter of your own: encrypt and decrypt only
+        def encrypt(self, text: str) -> str:
+            return text[::-1]
+
+        def decrypt(self, text: str) -> str:
+            return text[::-1]
+
+    store = MemoryStore(clock=clock, crypto=Plain())
+    client = browser(store, clock)
+    client.get("/login", "alice")
+    assert whoami(client) == ("None", "alice")
+    (key,) = store.inner._records
+    assert store.inner._records[key][2].seal is None

@@ -11,6 +11,10 @@ ciphertext it cannot open), as connect-mongo's ``cryptoAdapter`` does. These two
 ``decrypt_rotating``, which says whether a retired secret opened it, so the session is encrypted
 again with the first secret at the end of the request.
 
+Both also have ``binding_keys``: keys derived from their secrets with which ``AtRestStore``
+authenticates a session's user binding (the account fields stored in clear beside the sealed
+JSON), so that whoever can write the database cannot rebind a session to another user.
+
 AES-GCM comes from ``cryptography`` (the standard library has none), imported when a codec is
 made; PBKDF2 and HMAC from ``hashlib`` and ``hmac``.
 """
@@ -29,11 +33,14 @@ from typing import Any
 
 from .errors import ConfigurationError
 
-__all__ = ["DEFAULT_SALT", "DecryptionError", "KrupteinCrypto", "WebCryptoAdapter"]
+__all__ = ["BINDING_ROUNDS", "BINDING_SALT", "DEFAULT_SALT", "DecryptionError", "KrupteinCrypto", "WebCryptoAdapter"]
 
 DEFAULT_SALT = "connect-mongo:webcrypto-default-salt"  # createWebCryptoAdapter's default
 _TAG = 16  # bytes of GCM authentication tag, in both formats
 _ENCODINGS = ("base64", "base64url", "hex")
+# The binding keys: PBKDF2-HMAC-SHA256(secret, BINDING_SALT, BINDING_ROUNDS, 32 bytes), one per secret.
+BINDING_SALT = b"wsgisession:account-seal"
+BINDING_ROUNDS = 310_000
 
 
 class DecryptionError(ValueError):
@@ -83,7 +90,26 @@ def _b64decode(text: str) -> bytes:
         raise DecryptionError("not base64") from exc
 
 
-class WebCryptoAdapter:
+class _BindingKeys:
+    """``binding_keys()`` for a codec with ``_secrets`` and ``_lock``: derived once, at first use."""
+
+    _secrets: list[bytes]
+    _lock: threading.Lock
+    _binding: tuple[bytes, ...] | None = None
+
+    def binding_keys(self) -> tuple[bytes, ...]:
+        """One key per secret, in order (the first seals, all verify), that authenticate a session's
+        user binding (``AtRestStore``): PBKDF2-HMAC-SHA256(secret, ``BINDING_SALT``, ``BINDING_ROUNDS``).
+        Apart from the encryption keys, so that a seal says nothing about them."""
+        if self._binding is None:
+            with self._lock:
+                if self._binding is None:
+                    self._binding = tuple(hashlib.pbkdf2_hmac("sha256", secret, BINDING_SALT, BINDING_ROUNDS, 32)
+                                          for secret in self._secrets)
+        return self._binding
+
+
+class WebCryptoAdapter(_BindingKeys):
     """connect-mongo's ``createWebCryptoAdapter({secret, salt, iterations})``::
 
         key     = PBKDF2-HMAC-SHA256(secret, salt, iterations, 32 bytes)
@@ -165,7 +191,7 @@ class WebCryptoAdapter:
         return self.decrypt_rotating(ciphertext)[0]
 
 
-class KrupteinCrypto:
+class KrupteinCrypto(_BindingKeys):
     """connect-mongo's legacy ``crypto: {secret}`` (kruptein 3.0.8 with AES-256-GCM and SHA-512)::
 
         key     = PBKDF2-HMAC-SHA512(secret, salt (128 random bytes), 15000, 32 bytes)

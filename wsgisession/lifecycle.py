@@ -132,7 +132,7 @@ class SessionState:
     __slots__ = ("life", "request", "is_secure", "options", "header", "phase", "cookie_id", "id", "original_id", "loaded",
                  "data", "cookie", "version", "base", "saved", "committed", "delivered_id", "used_late",
                  "written", "expire_cookie", "tombstoned", "retired", "created_ms", "pending_created",
-                 "stored_expires_ms", "account", "account_dirty", "touch_skipped")
+                 "stored_expires_ms", "account", "account_dirty", "reseal", "touch_skipped")
 
     cookie_id: str | None  # the id the cookie presented, verified (None: none)
     id: str  # the session's id now
@@ -149,6 +149,7 @@ class SessionState:
     stored_expires_ms: int | None  # the loaded record's expiry, when the store tells (touch_after)
     account: Account | None  # the user the session is bound to (accounts.py)
     account_dirty: bool  # the account is to be written with the next save (a login, a re-authentication)
+    reseal: bool  # the account is written again with the next save, unchanged: sealed under a retired secret
 
     def __init__(self, life: Lifecycle, header: str | None, is_secure: bool, request: Any,
                  options: CookieOptions | None = None) -> None:
@@ -215,6 +216,7 @@ class SessionState:
         self.data, self.version, self.base, self.account = data, loaded.version, data_json, loaded.account
         self.stored_expires_ms = loaded.expires_ms
         self.written = self.account_dirty = False
+        self.reseal = loaded.stale and loaded.account is not None
         self.loaded = (data_json, cookie.settings())
         # With resave, a record to repair or re-encrypt, or a creation time to write, it is saved even if unchanged.
         self.saved = None if life.config.resave or invalid or loaded.stale or pending is not None else self.loaded
@@ -230,7 +232,7 @@ class SessionState:
         life = self.life
         self.id = self.original_id = SessionIds.new(life.config.genid, self.request)
         self.data, self.base, self.cookie = {}, "{}", SessionCookie(self.options, self.is_secure, life.clock)
-        self.written = self.account_dirty = False
+        self.written = self.account_dirty = self.reseal = False
         self.version = self.created_ms = self.pending_created = self.saved = self.account = None
         self.stored_expires_ms = None
         self.loaded = ("{}", self.cookie.settings())
@@ -273,7 +275,7 @@ class SessionState:
     def _record(self, state: State) -> Record:
         cookie = self.cookie
         return _new(Record, (record.join(cookie.json(), state[0]), cookie.expires_ms, self.pending_created,
-                                self.account if self.account_dirty else None))
+                                self.account if self.account_dirty or self.reseal else None))
 
     # -- the verbs -----------------------------------------------------------------------------------
 
@@ -402,7 +404,7 @@ class SessionState:
     def _written(self, state: State) -> None:
         self.saved = state
         self.base = state[0]
-        self.written = self.account_dirty = False
+        self.written = self.account_dirty = self.reseal = False
         self.pending_created = None
         self.stored_expires_ms = None  # (written now: unknown until loaded again)
 

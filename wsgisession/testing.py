@@ -442,6 +442,19 @@ class StoreContract:
         self.clock.advance(6)
         assert self.bound_keys() == [self.store.key("a1")]  # a2 expired
 
+    def test_an_accounts_seal_is_kept_as_given(self) -> None:
+        """``Account.seal`` (AtRestStore's MAC of the binding, with crypto) is opaque text kept with
+        the account: without it, a store wrapped with crypto loads every session logged out."""
+        self.require(USER_INDEX)
+        if getattr(self.store, "crypto", None) is not None:  # (an AtRestStore with crypto seals and checks it itself)
+            return
+        sealed = self.alice()._replace(seal="s" * 43)
+        self.store.write("s1", Record(text(n=1), None, None, sealed))
+        assert self.store.load("s1").account == sealed
+        assert [bound.account for bound in self.store.iter_bound("alice")] == [sealed]
+        self.store.write("s1", Record(text(n=2), None))  # no account given: the record's own, seal included
+        assert self.store.load("s1").account == sealed
+
     def test_a_bound_key_is_what_destroy_key_deletes(self) -> None:
         self.require(USER_INDEX)
         self.store.write("s1", Record(text(n=1), None, None, self.alice()))

@@ -3,18 +3,26 @@
 connect-mongo's ``transformId`` and ``crypto``/``cryptoAdapter``, for every store, as a wrapper: a
 record's key is ``transform_id(sid)`` (a hash, say, so that a copy of the database holds no usable
 id) and its text is ``crypto.encrypt(json)`` (``wsgisession.crypto``). Expiries, times and accounts
-stay in clear, so the store can still query them. The store it wraps sees keys and opaque text
-only; the core still deals in ids and JSON.
+stay in clear, so the store can still query them; with a codec that has ``binding_keys()`` (ours
+do), an account is sealed: ``Account.seal`` is an HMAC of the record's key, the user id and the
+login and authentication times, checked on every load, so that a session whose binding was
+rewritten in the database (another user id, a later authentication) loads as logged out. The store
+it wraps sees keys and opaque text only; the core still deals in ids and JSON.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ..errors import ConfigurationError, StoreUnavailable
-from .base import Bound, Loaded, Record, Store, check_size, parse_texts
+from ..serialization import dumps
+from .base import Account, Bound, Loaded, Record, Store, check_size, parse_texts
 
 __all__ = ["AtRestStore"]
 
@@ -52,6 +60,8 @@ class AtRestStore(Store):
         self.transform_id = transform_id
         # Our codecs say whether a retired secret opened a record; any other adapter only decrypts.
         self._decrypt = getattr(crypto, "decrypt_rotating", None) or (lambda text: (crypto.decrypt(text), False))
+        # Our codecs derive keys that seal accounts; any other adapter's accounts stay unsealed.
+        self._binding_keys: Callable[[], tuple[bytes, ...]] | None = getattr(crypto, "binding_keys", None)
 
     def __repr__(self) -> str:  # whether each option is on, never a secret
         return (f"AtRestStore({self.inner!r}, crypto={'on' if self.crypto is not None else 'off'}, "
@@ -71,19 +81,23 @@ class AtRestStore(Store):
     # as the synchronous methods are: found through __getattr__ only when the inner store has them.
 
     async def _aload(self, sid: str) -> Loaded | None:
-        loaded = await self.inner.aload(self.key(sid))
+        key = self.key(sid)
+        loaded = await self.inner.aload(key)
         if loaded is None or self.crypto is None:
             return loaded
         opened = self._open(loaded.text)
         if opened is None:
             return None
-        return Loaded(opened[0], loaded.version, loaded.created_ms, loaded.account, opened[1], loaded.expires_ms)
+        account, reseal = self._checked_account(key, loaded.account)
+        return Loaded(opened[0], loaded.version, loaded.created_ms, account, opened[1] or reseal, loaded.expires_ms)
 
     async def _awrite(self, sid: str, record: Record) -> None:
-        await self.inner.awrite(self.key(sid), self._sealed(record))
+        key = self.key(sid)
+        await self.inner.awrite(key, self._sealed(key, record))
 
     async def _asave(self, sid: str, record: Record, version: Any) -> Any:
-        return await self.inner.asave(self.key(sid), self._sealed(record), version)
+        key = self.key(sid)
+        return await self.inner.asave(key, self._sealed(key, record), version)
 
     async def _arefresh(self, sid: str, expires_ms: int | None, version: Any) -> bool | None:
         return await self.inner.arefresh(self.key(sid), expires_ms, version)
@@ -129,13 +143,34 @@ class AtRestStore(Store):
         """The key the record of session ``sid`` is stored under: ``transform_id(sid)``, or ``sid``."""
         return sid if self.transform_id is None else _checked(self.transform_id(sid))
 
-    def _sealed(self, record: Record) -> Record:
-        """``record`` with its JSON as stored: encrypted, and no larger than a store takes."""
+    def _sealed(self, key: str, record: Record) -> Record:
+        """``record`` as stored under ``key``: its JSON encrypted, and no larger than a store takes;
+        its account, if any, sealed."""
         if self.crypto is None:
             return record
         text = self.crypto.encrypt(record.text)
         check_size(text)
-        return Record(text, record.expires_ms, record.created_ms, record.account)
+        account = record.account
+        if account is not None and self._binding_keys is not None:
+            now = int(getattr(self.inner, "_clock", time.time)() * 1000)  # (the inner store's clock, injected in tests)
+            account = account._replace(seal=seal_account(self._binding_keys()[0], key, account, now))
+        return Record(text, record.expires_ms, record.created_ms, account)
+
+    def _checked_account(self, key: str, account: Account | None) -> tuple[Account | None, bool]:
+        """``account`` if its seal verifies for ``key`` (else None, with one warning), and whether a
+        retired secret's key verified it (it is then sealed anew with the next save). The seal is
+        this wrapper's business: the account comes back without it."""
+        if account is None or self._binding_keys is None:
+            return account, False
+        given = account.seal
+        if given is not None:
+            mac = given.rpartition(".")[2].encode("utf-8", "replace")
+            for index, binding_key in enumerate(self._binding_keys()):
+                if hmac.compare_digest(seal_account(binding_key, key, account).rpartition(".")[2].encode(), mac):
+                    return account._replace(seal=None), index > 0
+        logger.warning("ignored a session's user binding that does not authenticate (rewritten in the store, or "
+                       "bound without crypto): the session reads as logged out")
+        return None, False
 
     def _open(self, stored: str) -> tuple[str, bool] | None:
         """The session's JSON, and whether it should be sealed again (a retired secret opened it);
@@ -156,19 +191,23 @@ class AtRestStore(Store):
     # -- the port, through the inner store -----------------------------------------------------
 
     def load(self, sid: str) -> Loaded | None:
-        loaded = self.inner.load(self.key(sid))
+        key = self.key(sid)
+        loaded = self.inner.load(key)
         if loaded is None or self.crypto is None:
             return loaded
         opened = self._open(loaded.text)
         if opened is None:
             return None
-        return Loaded(opened[0], loaded.version, loaded.created_ms, loaded.account, opened[1], loaded.expires_ms)
+        account, reseal = self._checked_account(key, loaded.account)
+        return Loaded(opened[0], loaded.version, loaded.created_ms, account, opened[1] or reseal, loaded.expires_ms)
 
     def write(self, sid: str, record: Record) -> None:
-        self.inner.write(self.key(sid), self._sealed(record))
+        key = self.key(sid)
+        self.inner.write(key, self._sealed(key, record))
 
     def save(self, sid: str, record: Record, version: Any) -> Any:
-        return self.inner.save(self.key(sid), self._sealed(record), version)
+        key = self.key(sid)
+        return self.inner.save(key, self._sealed(key, record), version)
 
     def refresh(self, sid: str, expires_ms: int | None, version: Any) -> bool | None:
         return self.inner.refresh(self.key(sid), expires_ms, version)
@@ -183,14 +222,21 @@ class AtRestStore(Store):
         self.inner.close()
 
     def iter_bound(self, user_id: str | None = None) -> Iterator[Bound]:
-        """The inner store's, each text opened (None if no secret opens it: still listed, and can be ended)."""
+        """The inner store's, each text opened (None if no secret opens it: still listed, and can be ended).
+
+        Bindings are listed unchecked: a record bound under a secret this app does not have yet (mid-
+        rotation), or rebound in the database, can still be seen and ended (revoke, revoke_all); only
+        ``load`` decides who a session is logged in as, and it checks the seal."""
         return self._opened_bound(self.inner.iter_bound(user_id))
 
     def _opened_bound(self, bounds: Iterable[Bound]) -> Iterator[Bound]:
         for bound in bounds:
             if self.crypto is not None and bound.text is not None:
                 opened = self._open(bound.text)
-                bound = Bound(bound.key, bound.account, bound.expires_ms, None if opened is None else opened[0])
+                bound = Bound(bound.key, bound.account._replace(seal=None), bound.expires_ms,
+                              None if opened is None else opened[0])
+            elif self.crypto is not None:
+                bound = bound._replace(account=bound.account._replace(seal=None))
             yield bound
 
     def bury(self, key: str, until_ms: int) -> bool | None:
@@ -234,6 +280,24 @@ class AtRestStore(Store):
 
 _ASYNC = frozenset({"aload", "awrite", "asave", "arefresh", "adestroy", "adestroy_key", "abury", "aburied",
                     "aiter_bound"})
+
+
+def seal_account(binding_key: bytes, key: str, account: Account, sealed_ms: int = 0) -> str:
+    """The seal of ``account`` on the record stored under ``key``, made at ``sealed_ms``:
+
+        <authenticatedAt ms, 15 digits, or "-"> "." <sealed_ms, 15 digits> "." <mac>
+        mac = base64url, unpadded, of HMAC-SHA256(binding_key, JSON.stringify([key, userId, loggedInAt ms,
+              authenticatedAt ms]))   (the times as epoch ms, or null)
+
+    Only the mac is checked. The prefix orders seals as the stores keep them (the greater text wins,
+    ``$max``, ``max()``): the one of the later authentication, as the time itself, then the later
+    sealed (a session sealed anew after a secret rotation). The User-Agent, which only labels the
+    device, is not sealed."""
+    auth = account.authenticated_ms
+    message = dumps([key, account.user_id, account.logged_in_ms, auth]).encode("utf-8")
+    digest = hmac.new(binding_key, message, hashlib.sha256).digest()
+    mac = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return f"{'-' if auth is None else format(auth, '015d')}.{max(0, sealed_ms):015d}.{mac}"
 
 
 def _checked(key: object) -> str:

@@ -41,6 +41,11 @@ class Account(NamedTuple):
     logged_in_ms: int | None  # when login() bound it: when its id was created
     authenticated_ms: int | None  # the last time the user proved who they are (login, reauthenticated)
     user_agent: str | None  # the User-Agent of the login request
+    # With crypto: a MAC of the record's key and the fields above that matter, under a key derived
+    # from the crypto secret (AtRestStore writes and checks it). Stores keep it as text that, like
+    # the authentication time, never goes back: its prefix is that time, so the greater of two
+    # seals (as text) is the one of the later authentication (see combine).
+    seal: str | None = None
 
 
 class Record(NamedTuple):
@@ -72,7 +77,11 @@ class Bound(NamedTuple):
     text: str | None  # the record's JSON; None if it cannot be read (it is still listed, and can be ended)
 
 
-def read_account(user_id: object, logged_in_ms: object, authenticated_ms: object, user_agent: object) -> Account | None:
+MAX_SEAL = 128  # characters of an Account.seal a store returns (ours are 75)
+
+
+def read_account(user_id: object, logged_in_ms: object, authenticated_ms: object, user_agent: object,
+                 seal: object = None) -> Account | None:
     """An Account from stored fields, or None if they bind no valid user.
 
     Stored data is input: another writer may have left anything, so only a non-empty str user
@@ -82,7 +91,8 @@ def read_account(user_id: object, logged_in_ms: object, authenticated_ms: object
     if type(user_id) is not str or not 0 < len(user_id) <= MAX_USER_ID:
         return None
     return Account(user_id, _ms(logged_in_ms), _ms(authenticated_ms),
-                   user_agent if type(user_agent) is str and len(user_agent) <= MAX_USER_AGENT else None)
+                   user_agent if type(user_agent) is str and len(user_agent) <= MAX_USER_AGENT else None,
+                   seal if type(seal) is str and len(seal) <= MAX_SEAL else None)
 
 
 def _ms(value: object) -> int | None:
@@ -92,12 +102,14 @@ def _ms(value: object) -> int | None:
 def combine(stored: Account | None, given: Account | None) -> Account | None:
     """What a live record's account becomes on a write: the given fields replace the stored ones,
     except that the authentication time never goes back (a request that loaded the session before
-    a re-authentication must not undo it). Nothing given: the stored account stays."""
+    a re-authentication must not undo it), and neither does the seal, which goes with it (the
+    greater as text). Nothing given: the stored account stays."""
     if given is None or stored is None:
         return stored if given is None else given
     auth = max((t for t in (stored.authenticated_ms, given.authenticated_ms) if t is not None), default=None)
     return Account(given.user_id, given.logged_in_ms if given.logged_in_ms is not None else stored.logged_in_ms,
-                   auth, given.user_agent if given.user_agent is not None else stored.user_agent)
+                   auth, given.user_agent if given.user_agent is not None else stored.user_agent,
+                   max((s for s in (stored.seal, given.seal) if s is not None), default=None))
 
 
 class Store(ABC):

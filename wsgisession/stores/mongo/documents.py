@@ -32,7 +32,7 @@ _NULLABLE_COOKIE_KEYS = ("partitioned", "priority", "secure", "domain", "sameSit
 
 # The account (session.login) in top-level fields beside connect-mongo's, which its `$set`
 # writes leave alone: Node's saves keep a session's user binding. `userId` is indexed.
-ACCOUNT_FIELDS = ("userId", "loggedInAt", "authenticatedAt", "userAgent")
+ACCOUNT_FIELDS = ("userId", "loggedInAt", "authenticatedAt", "userAgent", "accountSeal")  # accountSeal: with crypto
 
 
 class Version(NamedTuple):
@@ -89,7 +89,7 @@ def account_of(doc: dict[str, Any]) -> Account | None:
     logged_in, authenticated = (doc.get(name) for name in ("loggedInAt", "authenticatedAt"))
     return read_account(user, datetime_to_ms(logged_in) if isinstance(logged_in, datetime) else None,
                         datetime_to_ms(authenticated) if isinstance(authenticated, datetime) else None,
-                        doc.get("userAgent"))
+                        doc.get("userAgent"), doc.get("accountSeal"))
 
 
 def bound_of(doc: dict[str, Any], text: str | None, no_expiry_ms: int) -> Bound | None:
@@ -103,17 +103,18 @@ def bound_of(doc: dict[str, Any], text: str | None, no_expiry_ms: int) -> Bound 
 
 def account_update(account: Account | None, create: bool) -> dict[str, dict[str, Any]]:
     """The update operators that write ``account`` (stores/base.py's combine()): its fields are
-    set, the authentication time with ``$max`` so that it never goes back; a document created
+    set, the authentication time and the seal with ``$max`` so that they never go back; a document created
     anew (``create``) drops what an expired one with the same id held."""
     values: dict[str, Any] = dict.fromkeys(ACCOUNT_FIELDS)
     if account is not None:
         values = {"userId": account.user_id,
                   "loggedInAt": None if account.logged_in_ms is None else _date(account.logged_in_ms),
                   "authenticatedAt": None if account.authenticated_ms is None else _date(account.authenticated_ms),
-                  "userAgent": account.user_agent}
+                  "userAgent": account.user_agent, "accountSeal": account.seal}
     update: dict[str, dict[str, Any]] = {"$set": {name: value for name, value in values.items() if value is not None}}
-    if not create and "authenticatedAt" in update["$set"]:
-        update["$max"] = {"authenticatedAt": update["$set"].pop("authenticatedAt")}
+    if not create:  # the authentication time never goes back, nor its seal (the greater as text: see Account)
+        update["$max"] = {name: update["$set"].pop(name) for name in ("authenticatedAt", "accountSeal")
+                          if name in update["$set"]}
     if create and None in values.values():
         update["$unset"] = {name: "" for name, value in values.items() if value is None}
     return {operator: fields for operator, fields in update.items() if fields}

@@ -9,11 +9,12 @@ from ..base import Account
 __all__ = ["ACCOUNT", "LIVE", "SID", "account_parameters", "statements"]
 
 # The account columns (see Account), created on first use in a table an older version made.
-ACCOUNT = {"user_id": "TEXT", "logged_in": "INTEGER", "authenticated": "INTEGER", "user_agent": "TEXT"}
+ACCOUNT = {"user_id": "TEXT", "logged_in": "INTEGER", "authenticated": "INTEGER", "user_agent": "TEXT",
+           "account_seal": "TEXT"}
 # Text columns are read as bytes (see store.py's _text), the account's with the row; only a text
 # user id binds (the index looks up text: a row bound otherwise could never be listed or revoked).
 ACCOUNT_COLUMNS = ("CASE WHEN typeof(user_id) = 'text' THEN CAST(user_id AS BLOB) END, logged_in, authenticated, "
-                   "CAST(user_agent AS BLOB)")
+                   "CAST(user_agent AS BLOB), CASE WHEN typeof(account_seal) = 'text' THEN account_seal END")
 # A live row: an integer expiry in the future (text, which SQLite ranks above every number, is not).
 LIVE = "expires > ? AND typeof(expires) = 'integer'"
 # The id of a row listed whole (NULL unless text: a row keyed otherwise is never loaded nor destroyed by id).
@@ -25,6 +26,7 @@ def _combined(row: str) -> dict[str, str]:
     of stores/base.py, the given fields replace, the authentication time never goes back."""
     values = {c: f"coalesce(:{c}, {row}{c})" for c in ACCOUNT}
     values["authenticated"] = f"max(coalesce(:authenticated, {row}authenticated), coalesce({row}authenticated, :authenticated))"
+    values["account_seal"] = f"max(coalesce(:account_seal, {row}account_seal), coalesce({row}account_seal, :account_seal))"
     return values
 
 
@@ -32,14 +34,15 @@ def account_parameters(account: Account | None) -> dict[str, Any]:
     if account is None:
         return dict.fromkeys(ACCOUNT)
     return {"user_id": account.user_id, "logged_in": account.logged_in_ms, "authenticated": account.authenticated_ms,
-            "user_agent": account.user_agent}
+            "user_agent": account.user_agent, "account_seal": account.seal}
 
 
 def statements(table: str) -> dict[str, str]:
     """Every statement SQLiteStore runs on ``table`` (a checked identifier) and its tombstones, by name."""
     t, dead = f'"{table}"', f'"{table}_tombstones"'
-    insert = (f"INSERT INTO {t} (sid, expires, session, created, user_id, logged_in, authenticated, user_agent) "
-              "VALUES (:sid, :expires, :session, :created, :user_id, :logged_in, :authenticated, :user_agent) "
+    insert = (f"INSERT INTO {t} (sid, expires, session, created, user_id, logged_in, authenticated, user_agent, "
+              "account_seal) VALUES (:sid, :expires, :session, :created, :user_id, :logged_in, :authenticated, "
+              ":user_agent, :account_seal) "
               "ON CONFLICT (sid) DO UPDATE SET expires = excluded.expires, session = excluded.session, ")
     combined = _combined(f"{t}.")
     return {

@@ -37,10 +37,11 @@ def _text(blob: bytes | None, what: str = "session") -> str | None:
         return None
 
 
-def _account(user_id: bytes | None, logged_in: object, authenticated: object, agent: bytes | None) -> Account | None:
+def _account(user_id: bytes | None, logged_in: object, authenticated: object, agent: bytes | None,
+             seal: object = None) -> Account | None:
     if user_id is None:
         return None
-    return read_account(_text(user_id, "user id"), logged_in, authenticated, _text(agent, "user agent"))
+    return read_account(_text(user_id, "user id"), logged_in, authenticated, _text(agent, "user agent"), seal)
 
 
 def _file_of(path: str) -> str | None:
