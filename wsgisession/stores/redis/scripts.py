@@ -54,23 +54,24 @@ end
 """
 
 # KEYS: session, meta. ARGV: now, grace (ms the meta hash outlives its session).
-# -> false, or {value, expiry, created, user, logged in, authenticated, user agent}
+# -> false, or {value, expiry, created, user, logged in, authenticated, user agent, seal}
 LOAD = Script("load", _EXPIRY + """
 local now = tonumber(ARGV[1])
 local ok, at = live(KEYS[1], now)
 if not ok then return false end
-local meta = redis.call('HMGET', KEYS[2], 'c', 'u', 'l', 'a', 'ua')
+local meta = redis.call('HMGET', KEYS[2], 'c', 'u', 'l', 'a', 'ua', 's')
 if at >= 0 and (meta[1] or meta[2]) then  -- an Express touch (EXPIRE) extended the session only:
   local mat = expiry(KEYS[2])             -- keep the meta hash alive as long as the session
   if mat >= 0 and mat < at + tonumber(ARGV[2]) then redis.call('PEXPIREAT', KEYS[2], at + tonumber(ARGV[2])) end
 end
-return {redis.call('GET', KEYS[1]), at, meta[1], meta[2], meta[3], meta[4], meta[5]}
+return {redis.call('GET', KEYS[1]), at, meta[1], meta[2], meta[3], meta[4], meta[5], meta[6]}
 """)
 
 # KEYS: session, meta. ARGV: now, mode ('w' write, 'c' create, 's' swap), version (sha1 of the
 # value a swap expects), value, expires at (ms; <= now: delete, as connect-redis does with TTL <= 0),
 # created ('' keep), has account ('0'/'1'), user, logged in, authenticated, user agent ('' none; a
-# user agent given is prefixed with '='), grace. -> 1 written, 0 refused (a conflict).
+# user agent given is prefixed with '='), grace, seal ('' none; AtRestStore's MAC of the binding, kept
+# as text that never goes back, as the authentication time). -> 1 written, 0 refused (a conflict).
 WRITE = Script("write", _EXPIRY + """
 local now = tonumber(ARGV[1])
 local mode = ARGV[2]
@@ -84,16 +85,17 @@ redis.call('SET', KEYS[1], ARGV[4], 'PXAT', at)
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[2], 'c', ARGV[6])
 elseif not ok then redis.call('HSET', KEYS[2], 'c', ARGV[1]) end
 if ARGV[7] == '1' then
-  local old = redis.call('HMGET', KEYS[2], 'u', 'l', 'a', 'ua')
-  local l, a, ua = ARGV[9], ARGV[10], ARGV[11]
+  local old = redis.call('HMGET', KEYS[2], 'u', 'l', 'a', 'ua', 's')
+  local l, a, ua, s = ARGV[9], ARGV[10], ARGV[11], ARGV[13]
   if old[1] then  -- stores/base.py's combine(): given fields replace, authentication never goes back
     if l == '' and old[2] then l = old[2] end
     if ua == '' and old[4] then ua = '=' .. old[4] end
     local oa = tonumber(old[3] or '')
     if oa and (a == '' or oa > tonumber(a)) then a = old[3] end
+    if old[5] and (s == '' or old[5] > s) then s = old[5] end
   end
   redis.call('HSET', KEYS[2], 'u', ARGV[8])
-  for field, value in pairs({l = l, a = a}) do
+  for field, value in pairs({l = l, a = a, s = s}) do
     if value == '' then redis.call('HDEL', KEYS[2], field) else redis.call('HSET', KEYS[2], field, value) end
   end
   if ua == '' then redis.call('HDEL', KEYS[2], 'ua') else redis.call('HSET', KEYS[2], 'ua', string.sub(ua, 2)) end

@@ -226,9 +226,10 @@ class RedisStore(Store):
         reply = yield ("eval", LOAD, (session, meta), (self._now(), self._grace_ms))
         if not reply:
             return None
-        raw, at, created, user, logged_in, authenticated, agent = reply
+        raw, at, created, user, logged_in, authenticated, agent, seal = reply
         account = None if user is None else read_account(_str(user), _int(logged_in), _int(authenticated),
-                                                          None if agent is None else _str(agent))
+                                                          None if agent is None else _str(agent),
+                                                          None if seal is None else _str(seal))
         return raw, _str(raw), (at if isinstance(at, int) and at >= 0 else None), _int(created), account
 
     def _load(self, key: str) -> Op:
@@ -251,7 +252,8 @@ class RedisStore(Store):
                       "" if account.user_agent is None else "=" + account.user_agent)
         session, meta, _ = self.keys.slotted(key)
         written = yield ("eval", WRITE, (session, meta),
-                         (now, mode, version or "", record.text, at, _opt(record.created_ms), *fields, self._grace_ms))
+                         (now, mode, version or "", record.text, at, _opt(record.created_ms), *fields, self._grace_ms,
+                          "" if account is None or account.seal is None else account.seal))
         return written == 1
 
     def _save(self, key: str, record: Record, version: Any) -> Op:
