@@ -100,7 +100,10 @@ class StoreContract:
     clock: FakeClock
     request: pytest.FixtureRequest
     store: Any
-    start_time: float | None = None  # epoch seconds self.clock starts at; None: now (a server's own expiry agrees)
+    # Epoch seconds self.clock starts at; None: the next whole second, never behind the real clock, so
+    # that a server that expires records by its own clock (Redis, a MongoDB TTL index) never deletes
+    # one before the fake clock says it expired.
+    start_time: float | None = None
     race_threads = 4  # the compare-and-set race: threads, each incrementing one counter this many times
     race_increments = 10
 
@@ -113,7 +116,7 @@ class StoreContract:
     @pytest.fixture(autouse=True)
     def _contract_store(self, request: pytest.FixtureRequest) -> Iterator[None]:
         self.request = request
-        self.clock = FakeClock(float(int(time.time())) if self.start_time is None else self.start_time)
+        self.clock = FakeClock(float(int(time.time()) + 1) if self.start_time is None else self.start_time)
         self.store = self.make_store()
         try:
             yield
