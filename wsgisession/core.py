@@ -17,8 +17,6 @@ it hands that header's value to ``open`` and gets that header back from ``close`
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -28,6 +26,7 @@ from .cookies import render_set_cookie
 from .events import Events, SaveStats
 from .ids import SessionIds
 from .lifecycle import SET_COOKIE, Lifecycle, SessionState, arun, run
+from .options import CookieOptions
 from .session import AsyncSession, Session, state_of
 from .stores.base import Store
 
@@ -112,10 +111,6 @@ class SessionCore:
         self._accounts = Accounts(store, self.events, self.clock, config.secrets[0], config.max_sessions_per_user,
                                   config.tombstone_window, config.max_sessions_policy)
         self.accounts = SessionAccounts(self._accounts, store)
-        # open(cookie_header, is_secure, request, user_agent=None): the request's session; nothing is
-        # read until the app uses it (``user_agent``: kept at login). A partial, not a method: no
-        # Python call of its own on every request (bench/instructions.py, the untouched row).
-        self.open: Callable[..., Session] = functools.partial(Session, self.life, store, self._accounts)
 
     def end(self, key: str) -> bool | None:
         """End the record stored under ``key`` (Store.key); whether there was one. With tombstones,
@@ -123,6 +118,13 @@ class SessionCore:
         op = self.life.end(key)
         result: bool | None = getattr(self.store, op[0])(*op[1:])
         return result
+
+    def open(self, cookie_header: str | None, is_secure: bool, request: Any, user_agent: str | None = None,
+             options: CookieOptions | None = None) -> Session:
+        """The request's session; nothing is read until the app uses it (``user_agent``: kept at login;
+        ``options``: the request's cookie options, ``config.options_for(request)``, when the adapter
+        needed them first, for the cookie path; else they are resolved when the session is first used)."""
+        return Session(self.life, self.store, self._accounts, cookie_header, is_secure, request, user_agent, options)
 
     def presents(self, header: str | None) -> bool:
         """Whether a request whose id header (its Cookie header, or the header option's) is ``header``

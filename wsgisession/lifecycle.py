@@ -29,7 +29,6 @@ sends no cookie.
 from __future__ import annotations
 
 import ast
-import functools
 import inspect
 import logging
 import sys
@@ -82,7 +81,7 @@ class Lifecycle:
     what the store declared (``SessionCore`` makes it; nothing here calls the store)."""
 
     __slots__ = ("config", "clock", "events", "ids", "key", "tombstones", "tombstone_ms", "touch_after_ms", "ttl_ms",
-                 "plain_cookie_json", "begin", "save_uninitialized", "rolling")
+                 "plain_cookie_json", "save_uninitialized", "rolling")
 
     def __init__(self, config: SessionConfig, events: Events, ids: SessionIds) -> None:
         store = config.store
@@ -104,11 +103,11 @@ class Lifecycle:
         static = config.static_cookie
         self.plain_cookie_json = None if static is None else plain_cookie_json(static)
 
-        # begin(cookie_header, is_secure, request, options=None): a request's state, not opened yet
-        # (``open()`` reads the cookie and the store); ``options``: the request's cookie options
-        # (``SessionConfig.options_for``), if not the static ones. A partial, not a method: one
-        # Python call less on every request that uses its session (bench/instructions.py).
-        self.begin: Callable[..., SessionState] = functools.partial(SessionState, self)
+    def begin(self, cookie_header: str | None, is_secure: bool, request: Any,
+              options: CookieOptions | None = None) -> SessionState:
+        """A request's state, not opened yet (``open()`` reads the cookie and the store). ``options``:
+        the request's cookie options (``SessionConfig.options_for``), if not the static ones."""
+        return SessionState(self, cookie_header, is_secure, request, options)
 
     def end(self, key: str) -> Op:
         """The operation that ends the record stored under ``key`` (see ``end_op``)."""
