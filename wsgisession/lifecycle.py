@@ -154,8 +154,8 @@ class SessionState:
                  options: CookieOptions | None = None) -> None:
         self.life = life
         self.header, self.is_secure, self.request = header, is_secure, request
-        if options is None:
-            options = life.config.options_for(request)
+        if options is None:  # (the static options, without a call, unless a ``cookie`` callable decides)
+            options = life.config.static_cookie or life.config.options_for(request)
         self.options = options  # this request's cookie options (a ``cookie`` callable's, resolved once)
         self.phase = LIVE
         self.cookie_id = None
@@ -185,8 +185,8 @@ class SessionState:
         (``opening``: the cookie's id, which the session takes, or else a fresh session starts)."""
         life = self.life
         loaded = yield ("load", sid)
-        plain = life.plain_cookie_json if self.options is life.config.static_cookie else plain_cookie_json(self.options)
-        parsed = None if loaded is None else record.split(loaded.text, plain[self.is_secure])  # type: ignore[index]
+        plain = life.plain_cookie_json or plain_cookie_json(self.options)  # (None: a cookie callable's options)
+        parsed = None if loaded is None else record.split(loaded.text, plain[self.is_secure])
         if loaded is None or parsed is None:
             if loaded is None and self.phase != DROPPED and life.tombstones and (yield ("buried", life.key(sid))):
                 self.phase = DROPPED  # ended moments ago by another request: nothing is stored or sent
@@ -449,7 +449,8 @@ class SessionState:
         # express's rules, and one case they miss: a lifetime removed in this request (Flask's
         # ``permanent = False``, Django's ``set_expiry(0)``) must reach the browser, which would
         # otherwise keep the persistent cookie it holds.
-        send = send or (self.loaded[1][0] is not None and cookie.expires_ms is None)
+        if not send and cookie.expires_ms is None and self.loaded[1][0] is not None:
+            send = True
         self.delivered_id = self.id if send else self.cookie_id
         if cookie.secure and not self.is_secure:
             return None  # a Secure cookie never travels over plain http (as express)

@@ -6,6 +6,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal
 
 from .config import CookieSource, SessionConfig, check_bool, default_genid
@@ -104,13 +105,15 @@ class SessionMiddleware:
         return f"<SessionMiddleware name={self.name!r} store={type(self.store).__name__}>"
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        options = None
-        if self._scope is None:  # a cookie callable: called for every request, as express-session 1.19 does
+        prefix = self._scope
+        if prefix is None:  # a cookie callable: called for every request, as express-session 1.19 does
             options = self.config.options_for(environ)  # (a bad return raises ConfigurationError: a 500)
             if not self.in_scope(environ, options.path):
                 return self.app(environ, start_response)
-        elif self._scope and not self.in_scope(environ):
-            return self.app(environ, start_response)
+        else:
+            options = None
+            if prefix and not self.in_scope(environ):
+                return self.app(environ, start_response)
         # Read once, here, as express-session does: a scheme fixed by middleware inside this one
         # (ProxyFix) comes too late, and is reported (see _Exchange._send).
         secure = self._is_secure(environ)
@@ -158,7 +161,9 @@ class SessionMiddleware:
 
 
 def _vary_index(headers: Headers) -> int | None:
-    """The position of the app's last Vary header, or None (the common case: one pass, no allocation)."""
+    """The position of the app's last Vary header, or None (the common case, found without a Python loop)."""
+    if "vary" not in map(str.lower, map(itemgetter(0), headers)):
+        return None
     found = None
     for i, (name, _) in enumerate(headers):
         if len(name) == 4 and name.lower() == "vary":
