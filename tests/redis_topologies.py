@@ -1,0 +1,396 @@
+"""Redis topologies the tests run for real: a three-master Redis Cluster, and a master with a replica and a Sentinel.
+
+Every server is Debian's ``redis-server`` (7.0), a private process in its own temporary directory on
+a free 127.0.0.1 port, with no persistence (``--save '' --appendonly no``). Every wait is a bounded
+poll of a condition the server reports (``PING``, ``CLUSTER INFO``, ``INFO replication``, what the
+Sentinel knows); a topology that cannot start raises with the logs of its processes, and the
+fixtures turn that into a failed test, never a skip.
+
+- ``RedisCluster``: three masters (``--cluster-enabled yes``) joined by ``redis-cli --cluster create
+  --cluster-replicas 0``, ready once every node says ``cluster_state:ok``. Each node also needs its
+  cluster bus port (its port + 10000) free.
+- ``RedisSentinel``: a master, one replica (``--replicaof``), and ONE Sentinel (``redis-server
+  sentinel.conf --sentinel``) with quorum 1: it alone decides that the master is down (after
+  ``down-after-milliseconds``, 1 s here) and promotes the replica. Enough to exercise a failover
+  from the client's side; a production deployment runs three Sentinels or more, with a quorum of
+  two, so that one Sentinel's view of the network cannot fail a healthy master over.
+
+The pytest fixtures (``redis_cluster``, ``redis_sentinel`` for a module; ``fresh_redis_sentinel``
+for a test that kills its master) are at the bottom; the classes themselves do not need pytest.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+__all__ = ["MASTER_NAME", "RedisCluster", "RedisProcess", "RedisSentinel", "TopologyFailed", "fresh_redis_sentinel",
+           "redis_cluster", "redis_sentinel", "wait_for"]
+
+REDIS_SERVER = "/usr/bin/redis-server"
+REDIS_CLI = "/usr/bin/redis-cli"
+MASTER_NAME = "mymaster"  # the name the Sentinel monitors the master under
+START_TIMEOUT = 30.0  # seconds a process, or a topology, gets to become ready on a busy 2-core machine
+POLL = 0.05
+CLUSTER_BUS_OFFSET = 10000  # Redis Cluster's bus listens on port + 10000
+DOWN_AFTER_MS = 1000  # the Sentinel's down-after-milliseconds: how long a silent master stays "up"
+FAILOVER_TIMEOUT_MS = 10000
+
+
+class TopologyFailed(RuntimeError):
+    """A server or a topology did not become ready in time; the message carries the logs."""
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port(with_bus: bool = False) -> int:
+    """A loopback TCP port nothing listens on right now (and, ``with_bus``, nor on port + 10000)."""
+    for _ in range(200):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if not with_bus or (port + CLUSTER_BUS_OFFSET < 65536 and _port_free(port + CLUSTER_BUS_OFFSET)):
+            return port
+    raise TopologyFailed("no free loopback port (with a free port + 10000 for the cluster bus) in 200 tries")
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str, logs: Callable[[], str] = lambda: "") -> None:
+    """Poll ``predicate`` (bounded, 50 ms steps; an exception counts as "not yet") until it holds."""
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while True:
+        try:
+            if predicate():
+                return
+            last = None
+        except Exception as exc:  # a server still starting refuses or resets connections
+            last = exc
+        if time.monotonic() > deadline:
+            cause = f" (last error: {type(last).__name__}: {last})" if last is not None else ""
+            raise TopologyFailed(f"{what}: not within {timeout} s{cause}\n{logs()}")
+        time.sleep(POLL)
+
+
+def client(port: int, timeout: float = 1.0) -> Any:
+    """A plain redis-py client on 127.0.0.1:port: short timeouts, no retries, str replies (for the harness)."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return redis.Redis(host="127.0.0.1", port=port, socket_timeout=timeout, socket_connect_timeout=timeout,
+                       retry=Retry(NoBackoff(), 0), decode_responses=True)
+
+
+def ask(port: int, *command: str) -> Any:
+    """One command on a fresh connection, closed afterwards."""
+    connection = client(port)
+    try:
+        return connection.execute_command(*command)
+    finally:
+        connection.close()
+
+
+class RedisProcess:
+    """One ``redis-server`` on a free 127.0.0.1 port, in ``directory``, logging to ``server.log`` there.
+
+    ``kill()`` is the crash (SIGKILL); ``stop()`` a clean shutdown; ``start()`` again restarts it on
+    the same port and the same command line.
+    """
+
+    def __init__(self, label: str, directory: Path, args: list[str], port: int | None = None,
+                 config: str | None = None) -> None:
+        self.label = label
+        self.dir = directory
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port() if port is None else port
+        self.args = args
+        self.config = config  # a config file's text, written before each start (the Sentinel's)
+        self.log_path = self.dir / "server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        head = [REDIS_SERVER] if self.config is None else [REDIS_SERVER, str(self.dir / "redis.conf")]
+        return [*head, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
+                "--save", "", "--appendonly", "no", *self.args]
+
+    def start(self, timeout: float = START_TIMEOUT) -> None:
+        """Start the server and wait (bounded) until it answers PING; TopologyFailed with its log otherwise."""
+        assert self.process is None, f"{self.label} is already running"
+        if shutil.which(REDIS_SERVER) is None:
+            raise TopologyFailed(f"{REDIS_SERVER} is missing: apt-get install redis-server (scripts/test does)")
+        if self.config is not None:
+            (self.dir / "redis.conf").write_text(self.config)
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=log,
+                                            stderr=subprocess.STDOUT, cwd=self.dir)
+
+        def answers() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise TopologyFailed(f"{self.label} exited with code {self.process.returncode}")
+            return bool(ask(self.port, "PING"))
+
+        try:
+            wait_for(answers, timeout, f"{self.label} answering PING on port {self.port}", self.log_tail)
+        except BaseException:
+            self.kill()
+            raise
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: the crash case (what the server had not sent anywhere dies with it)."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.kill()
+        self.process.wait(timeout=10)
+        self.process = None
+
+    def stop(self) -> None:
+        """SIGTERM (a clean shutdown), SIGKILL if it lingers."""
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        self.kill()
+
+    def log_tail(self, lines: int = 25) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
+        except OSError:
+            text = ["(no log)"]
+        return f"--- {self.label} (port {self.port}) {self.log_path}:\n" + "\n".join(text)
+
+
+class Topology:
+    """Processes started together in one temporary directory; ``close()`` stops them all and deletes it."""
+
+    kind = "redis"
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix=f"wsgisession-{self.kind}-"))
+        self.processes: list[RedisProcess] = []
+
+    def logs(self) -> str:
+        return "\n".join(process.log_tail() for process in self.processes)
+
+    def close(self) -> None:
+        try:
+            for process in self.processes:
+                process.kill()  # no data to keep: the fastest way down, and it cannot hang
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> Topology:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _info(port: int, section: str) -> dict[str, str]:
+    """``INFO section`` as a dict of strings (parsed here: redis-py would guess types)."""
+    text = ask(port, "INFO", section)
+    if isinstance(text, dict):  # redis-py parsed it
+        return {str(key): str(value) for key, value in text.items()}
+    return dict(line.split(":", 1) for line in str(text).splitlines() if ":" in line)
+
+
+class RedisCluster(Topology):
+    """Three masters, no replicas, all 16384 slots assigned: ``started()`` returns it ready.
+
+    ``nodes`` are the three processes; ``startup_nodes`` the ``(host, port)`` pairs for a client.
+    """
+
+    kind = "redis-cluster"
+    size = 3
+
+    def started(self, timeout: float = START_TIMEOUT) -> RedisCluster:
+        for i in range(self.size):
+            node = RedisProcess(f"cluster node {i + 1}", self.dir / f"node{i + 1}",
+                                ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                                 "--cluster-node-timeout", "5000"], port=free_port(with_bus=True))
+            self.processes.append(node)
+            node.start(timeout)
+        addresses = [f"127.0.0.1:{node.port}" for node in self.processes]
+        try:
+            created = subprocess.run([REDIS_CLI, "--cluster", "create", *addresses, "--cluster-replicas", "0",
+                                      "--cluster-yes"], stdin=subprocess.DEVNULL, capture_output=True,
+                                     timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise TopologyFailed(f"redis-cli --cluster create did not finish within {timeout} s\n{self.logs()}") from exc
+        if created.returncode != 0:
+            raise TopologyFailed(f"redis-cli --cluster create failed ({created.returncode}):\n"
+                                 f"{created.stdout.decode(errors='replace')}{created.stderr.decode(errors='replace')}"
+                                 f"\n{self.logs()}")
+        for node in self.processes:
+            wait_for(lambda node=node: _info_cluster(node.port).get("cluster_state") == "ok" and
+                     _info_cluster(node.port).get("cluster_known_nodes") == str(self.size),
+                     timeout, f"{node.label}: cluster_state:ok with {self.size} known nodes", self.logs)
+        return self
+
+    @property
+    def nodes(self) -> list[RedisProcess]:
+        return self.processes
+
+    @property
+    def startup_nodes(self) -> list[tuple[str, int]]:
+        return [("127.0.0.1", node.port) for node in self.processes]
+
+    def node_of_slot(self, slot: int) -> RedisProcess:
+        """The node that serves ``slot`` (from ``CLUSTER SLOTS``)."""
+        for start, end, master, *_ in ask(self.processes[0].port, "CLUSTER", "SLOTS"):
+            if int(start) <= slot <= int(end):
+                return next(node for node in self.processes if node.port == int(master[1]))
+        raise LookupError(f"no node serves slot {slot}")
+
+
+def _info_cluster(port: int) -> dict[str, str]:
+    text = ask(port, "CLUSTER", "INFO")
+    if isinstance(text, dict):
+        return {str(key): str(value) for key, value in text.items()}
+    return dict(line.strip().split(":", 1) for line in str(text).splitlines() if ":" in line)
+
+
+SENTINEL_CONF = """\
+port {port}
+bind 127.0.0.1
+daemonize no
+sentinel monitor {name} 127.0.0.1 {master} 1
+sentinel down-after-milliseconds {name} {down_after}
+sentinel failover-timeout {name} {failover_timeout}
+sentinel parallel-syncs {name} 1
+"""
+
+
+class RedisSentinel(Topology):
+    """A master, a replica of it, and one Sentinel monitoring it as ``MASTER_NAME`` with quorum 1.
+
+    ``started()`` returns it once the replica's link is up and the Sentinel knows both; after a
+    ``master.kill()``, ``wait_for_failover()`` waits until the Sentinel names the replica master.
+    """
+
+    kind = "redis-sentinel"
+
+    def started(self, timeout: float = START_TIMEOUT) -> RedisSentinel:
+        # Diskless full sync with no delay (7.0 waits 5 s by default for more replicas to join).
+        sync = ["--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"]
+        self.master = RedisProcess("master", self.dir / "master", sync)
+        self.processes.append(self.master)
+        self.master.start(timeout)
+        self.replica = RedisProcess("replica", self.dir / "replica",
+                                    [*sync, "--replicaof", "127.0.0.1", str(self.master.port)])
+        self.processes.append(self.replica)
+        self.replica.start(timeout)
+        wait_for(lambda: _info(self.replica.port, "replication").get("master_link_status") == "up",
+                 timeout, "the replica's link to the master", self.logs)
+        # Started last, so that its first INFO of the master already lists the replica (the next
+        # one would be 10 s later).
+        sentinel_port = free_port()
+        self.sentinel = RedisProcess("sentinel", self.dir / "sentinel", ["--sentinel"], port=sentinel_port,
+                                     config=SENTINEL_CONF.format(port=sentinel_port, name=MASTER_NAME,
+                                                                 master=self.master.port, down_after=DOWN_AFTER_MS,
+                                                                 failover_timeout=FAILOVER_TIMEOUT_MS))
+        self.processes.append(self.sentinel)
+        self.sentinel.start(timeout)
+        wait_for(self._sentinel_sees_both, timeout, "the Sentinel knowing the master and its replica", self.logs)
+        return self
+
+    @property
+    def sentinels(self) -> list[tuple[str, int]]:
+        """The ``(host, port)`` pairs for ``redis.sentinel.Sentinel``."""
+        return [("127.0.0.1", self.sentinel.port)]
+
+    def master_address(self) -> tuple[str, int] | None:
+        """Where the Sentinel says the master is now."""
+        reply = ask(self.sentinel.port, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME)
+        return None if not reply else (str(reply[0]), int(reply[1]))
+
+    def _replicas(self) -> list[dict[str, str]]:
+        reply = ask(self.sentinel.port, "SENTINEL", "REPLICAS", MASTER_NAME)
+        rows = []
+        for row in reply:
+            if isinstance(row, dict):
+                rows.append({str(key): str(value) for key, value in row.items()})
+            else:
+                rows.append({str(row[i]): str(row[i + 1]) for i in range(0, len(row), 2)})
+        return rows
+
+    def _sentinel_sees_both(self) -> bool:
+        if self.master_address() != ("127.0.0.1", self.master.port):
+            return False
+        return any(row.get("port") == str(self.replica.port) and row.get("flags") == "slave"
+                   and row.get("master-link-status") == "ok" for row in self._replicas())
+
+    def wait_for_failover(self, timeout: float = START_TIMEOUT) -> None:
+        """Wait until the Sentinel names the replica master and the replica says it is one."""
+        wait_for(lambda: self.master_address() == ("127.0.0.1", self.replica.port)
+                 and _info(self.replica.port, "replication").get("role") == "master",
+                 timeout, "the Sentinel promoting the replica", self.logs)
+
+
+# -- pytest fixtures --------------------------------------------------------------------------------
+
+
+def _started(topology: Any) -> Any:
+    try:
+        return topology.started()
+    except TopologyFailed as exc:
+        topology.close()
+        pytest.fail(str(exc), pytrace=False)
+    except BaseException:
+        topology.close()
+        raise
+
+
+@pytest.fixture(scope="module")
+def redis_cluster() -> Iterator[RedisCluster]:
+    """A three-master Redis Cluster for the module's tests (each test cleans up its own keys)."""
+    cluster = _started(RedisCluster())
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture(scope="module")
+def redis_sentinel() -> Iterator[RedisSentinel]:
+    """A master + replica + Sentinel for the module's tests, none of which kills a process."""
+    topology = _started(RedisSentinel())
+    try:
+        yield topology
+    finally:
+        topology.close()
+
+
+@pytest.fixture
+def fresh_redis_sentinel() -> Iterator[RedisSentinel]:
+    """A master + replica + Sentinel of the test's own: it may kill the master."""
+    topology = _started(RedisSentinel())
+    try:
+        yield topology
+    finally:
+        topology.close()
