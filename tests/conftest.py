@@ -16,6 +16,7 @@ from .helpers import FakeClock
 from .mongo_fixtures import MONGO_SERVERS, database_on
 from .mongo_helpers import commands  # noqa: F401  (fixture)
 from .mongo_fixtures import ferretdb, mongo_database, mongo_server, mongo_servers, mongo_uri  # noqa: F401  (fixtures)
+from .redis_server import redis_server, redis_url  # noqa: F401  (fixtures)
 
 STORES = ["memory", "sqlite", *MONGO_SERVERS]  # MongoStore once on each MongoDB-protocol server
 # Each store again with its session JSON encrypted (crypto=), in one format or the other: the
