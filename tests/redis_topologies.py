@@ -1,7 +1,7 @@
 """Redis topologies the tests run for real: a three-master Redis Cluster, and a master with a replica and a Sentinel.
 
-Every server is Debian's ``redis-server`` (7.0), a private process in its own temporary directory on
-a free 127.0.0.1 port, with no persistence (``--save '' --appendonly no``). Every wait is a bounded
+Every server is Debian's ``redis-server`` (7.0) started by tests/redis_server.py's ``RedisServer``: a
+private process in its own temporary directory on a free 127.0.0.1 port, with no persistence. Every wait is a bounded
 poll of a condition the server reports (``PING``, ``CLUSTER INFO``, ``INFO replication``, what the
 Sentinel knows); a topology that cannot start raises with the logs of its processes, and the
 fixtures turn that into a failed test, never a skip.
@@ -21,22 +21,19 @@ for a test that kills its master) are at the bottom; the classes themselves do n
 
 from __future__ import annotations
 
-import shutil
-import signal
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-__all__ = ["MASTER_NAME", "RedisCluster", "RedisProcess", "RedisSentinel", "TopologyFailed", "fresh_redis_sentinel",
+from .redis_server import RedisServer
+
+__all__ = ["MASTER_NAME", "RedisCluster", "RedisSentinel", "TopologyFailed", "fresh_redis_sentinel",
            "redis_cluster", "redis_sentinel", "wait_for"]
 
-REDIS_SERVER = "/usr/bin/redis-server"
 REDIS_CLI = "/usr/bin/redis-cli"
 MASTER_NAME = "mymaster"  # the name the Sentinel monitors the master under
 START_TIMEOUT = 30.0  # seconds a process, or a topology, gets to become ready on a busy 2-core machine
@@ -106,103 +103,31 @@ def ask(port: int, *command: str) -> Any:
         connection.close()
 
 
-class RedisProcess:
-    """One ``redis-server`` on a free 127.0.0.1 port, in ``directory``, logging to ``server.log`` there.
-
-    ``kill()`` is the crash (SIGKILL); ``stop()`` a clean shutdown; ``start()`` again restarts it on
-    the same port and the same command line.
-    """
-
-    def __init__(self, label: str, directory: Path, args: list[str], port: int | None = None,
-                 config: str | None = None) -> None:
-        self.label = label
-        self.dir = directory
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port() if port is None else port
-        self.args = args
-        self.config = config  # a config file's text, written before each start (the Sentinel's)
-        self.log_path = self.dir / "server.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def command(self) -> list[str]:
-        head = [REDIS_SERVER] if self.config is None else [REDIS_SERVER, str(self.dir / "redis.conf")]
-        return [*head, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-                "--save", "", "--appendonly", "no", *self.args]
-
-    def start(self, timeout: float = START_TIMEOUT) -> None:
-        """Start the server and wait (bounded) until it answers PING; TopologyFailed with its log otherwise."""
-        assert self.process is None, f"{self.label} is already running"
-        if shutil.which(REDIS_SERVER) is None:
-            raise TopologyFailed(f"{REDIS_SERVER} is missing: apt-get install redis-server (scripts/test does)")
-        if self.config is not None:
-            (self.dir / "redis.conf").write_text(self.config)
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=log,
-                                            stderr=subprocess.STDOUT, cwd=self.dir)
-
-        def answers() -> bool:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise TopologyFailed(f"{self.label} exited with code {self.process.returncode}")
-            return bool(ask(self.port, "PING"))
-
-        try:
-            wait_for(answers, timeout, f"{self.label} answering PING on port {self.port}", self.log_tail)
-        except BaseException:
-            self.kill()
-            raise
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def kill(self) -> None:
-        """SIGKILL: the crash case (what the server had not sent anywhere dies with it)."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGCONT)
-            self.process.kill()
-        self.process.wait(timeout=10)
-        self.process = None
-
-    def stop(self) -> None:
-        """SIGTERM (a clean shutdown), SIGKILL if it lingers."""
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-        self.kill()
-
-    def log_tail(self, lines: int = 25) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
-        except OSError:
-            text = ["(no log)"]
-        return f"--- {self.label} (port {self.port}) {self.log_path}:\n" + "\n".join(text)
-
-
 class Topology:
-    """Processes started together in one temporary directory; ``close()`` stops them all and deletes it."""
-
-    kind = "redis"
+    """Servers started together (tests/redis_server.py's ``RedisServer``, each in its own temporary
+    directory); ``close()`` kills them all (no data to keep: the fastest way down) and deletes the directories."""
 
     def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix=f"wsgisession-{self.kind}-"))
-        self.processes: list[RedisProcess] = []
+        self.processes: list[RedisServer] = []
+
+    def _start(self, server: RedisServer, timeout: float) -> RedisServer:
+        self.processes.append(server)
+        try:
+            server.start(timeout)
+        except RuntimeError as exc:
+            raise TopologyFailed(f"{exc}\n{self.logs()}") from exc
+        return server
 
     def logs(self) -> str:
-        return "\n".join(process.log_tail() for process in self.processes)
+        return "\n".join(f"--- {server.name} (port {server.port}, {server.dir}):\n{server.log_tail(20)}"
+                         for server in self.processes)
 
     def close(self) -> None:
-        try:
-            for process in self.processes:
-                process.kill()  # no data to keep: the fastest way down, and it cannot hang
-        finally:
-            shutil.rmtree(self.dir, ignore_errors=True)
+        for server in self.processes:
+            try:
+                server.kill()
+            finally:
+                server.close()
 
     def __enter__(self) -> Topology:
         return self
@@ -225,16 +150,13 @@ class RedisCluster(Topology):
     ``nodes`` are the three processes; ``startup_nodes`` the ``(host, port)`` pairs for a client.
     """
 
-    kind = "redis-cluster"
     size = 3
 
     def started(self, timeout: float = START_TIMEOUT) -> RedisCluster:
         for i in range(self.size):
-            node = RedisProcess(f"cluster node {i + 1}", self.dir / f"node{i + 1}",
-                                ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                                 "--cluster-node-timeout", "5000"], port=free_port(with_bus=True))
-            self.processes.append(node)
-            node.start(timeout)
+            self._start(RedisServer(name=f"cluster-node-{i + 1}", port=free_port(with_bus=True),
+                                    extra_args=["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                                                "--cluster-node-timeout", "5000"]), timeout)
         addresses = [f"127.0.0.1:{node.port}" for node in self.processes]
         try:
             created = subprocess.run([REDIS_CLI, "--cluster", "create", *addresses, "--cluster-replicas", "0",
@@ -247,20 +169,19 @@ class RedisCluster(Topology):
                                  f"{created.stdout.decode(errors='replace')}{created.stderr.decode(errors='replace')}"
                                  f"\n{self.logs()}")
         for node in self.processes:
-            wait_for(lambda node=node: _info_cluster(node.port).get("cluster_state") == "ok" and
-                     _info_cluster(node.port).get("cluster_known_nodes") == str(self.size),
-                     timeout, f"{node.label}: cluster_state:ok with {self.size} known nodes", self.logs)
+            wait_for(lambda node=node: _cluster_ready(node.port, self.size), timeout,
+                     f"{node.name}: cluster_state:ok with {self.size} known nodes", self.logs)
         return self
 
     @property
-    def nodes(self) -> list[RedisProcess]:
+    def nodes(self) -> list[RedisServer]:
         return self.processes
 
     @property
     def startup_nodes(self) -> list[tuple[str, int]]:
         return [("127.0.0.1", node.port) for node in self.processes]
 
-    def node_of_slot(self, slot: int) -> RedisProcess:
+    def node_of_slot(self, slot: int) -> RedisServer:
         """The node that serves ``slot`` (from ``CLUSTER SLOTS``)."""
         for start, end, master, *_ in ask(self.processes[0].port, "CLUSTER", "SLOTS"):
             if int(start) <= slot <= int(end):
@@ -268,17 +189,14 @@ class RedisCluster(Topology):
         raise LookupError(f"no node serves slot {slot}")
 
 
-def _info_cluster(port: int) -> dict[str, str]:
+def _cluster_ready(port: int, size: int) -> bool:
     text = ask(port, "CLUSTER", "INFO")
-    if isinstance(text, dict):
-        return {str(key): str(value) for key, value in text.items()}
-    return dict(line.strip().split(":", 1) for line in str(text).splitlines() if ":" in line)
+    info = ({str(key): str(value) for key, value in text.items()} if isinstance(text, dict) else
+            dict(line.strip().split(":", 1) for line in str(text).splitlines() if ":" in line))
+    return info.get("cluster_state") == "ok" and info.get("cluster_known_nodes") == str(size)
 
 
 SENTINEL_CONF = """\
-port {port}
-bind 127.0.0.1
-daemonize no
 sentinel monitor {name} 127.0.0.1 {master} 1
 sentinel down-after-milliseconds {name} {down_after}
 sentinel failover-timeout {name} {failover_timeout}
@@ -293,29 +211,20 @@ class RedisSentinel(Topology):
     ``master.kill()``, ``wait_for_failover()`` waits until the Sentinel names the replica master.
     """
 
-    kind = "redis-sentinel"
 
     def started(self, timeout: float = START_TIMEOUT) -> RedisSentinel:
         # Diskless full sync with no delay (7.0 waits 5 s by default for more replicas to join).
         sync = ["--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"]
-        self.master = RedisProcess("master", self.dir / "master", sync)
-        self.processes.append(self.master)
-        self.master.start(timeout)
-        self.replica = RedisProcess("replica", self.dir / "replica",
-                                    [*sync, "--replicaof", "127.0.0.1", str(self.master.port)])
-        self.processes.append(self.replica)
-        self.replica.start(timeout)
+        self.master = self._start(RedisServer(name="master", extra_args=sync), timeout)
+        self.replica = self._start(RedisServer(name="replica", extra_args=[
+            *sync, "--replicaof", "127.0.0.1", str(self.master.port)]), timeout)
         wait_for(lambda: _info(self.replica.port, "replication").get("master_link_status") == "up",
                  timeout, "the replica's link to the master", self.logs)
         # Started last, so that its first INFO of the master already lists the replica (the next
         # one would be 10 s later).
-        sentinel_port = free_port()
-        self.sentinel = RedisProcess("sentinel", self.dir / "sentinel", ["--sentinel"], port=sentinel_port,
-                                     config=SENTINEL_CONF.format(port=sentinel_port, name=MASTER_NAME,
-                                                                 master=self.master.port, down_after=DOWN_AFTER_MS,
-                                                                 failover_timeout=FAILOVER_TIMEOUT_MS))
-        self.processes.append(self.sentinel)
-        self.sentinel.start(timeout)
+        self.sentinel = self._start(RedisServer(name="sentinel", sentinel=True, config=SENTINEL_CONF.format(
+            name=MASTER_NAME, master=self.master.port, down_after=DOWN_AFTER_MS,
+            failover_timeout=FAILOVER_TIMEOUT_MS)), timeout)
         wait_for(self._sentinel_sees_both, timeout, "the Sentinel knowing the master and its replica", self.logs)
         return self
 
