@@ -1,0 +1,284 @@
+"""Faults on real Redis servers: a Sentinel master killed under load, what its failover loses, a single server stopped.
+
+Our app runs under waitress in this process (tests/lost_updates.py's ``LocalServer`` and ``make_app``),
+RedisStore on a redis-py client with 1 s socket timeouts and no retries, so that a dead server is a
+``StoreUnavailable`` at once and every request finishes. The assertions are invariants that hold
+whoever wins a race (every answer is a 200 or a 503 with Retry-After; nothing hangs; once the
+Sentinel has promoted the replica, requests succeed again; what survives a failover is at most what
+was acknowledged, and intact); the counts that depend on timing (how many 503s, how many writes
+the failover lost) are printed under "measured, not asserted".
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from redis.sentinel import Sentinel
+
+from wsgisession import RedisStore, SessionMiddleware
+from wsgisession.stores.base import Record
+
+from .lost_updates import SECRET, LocalServer, make_app
+from .redis_server import RedisServer
+from .redis_topologies import MASTER_NAME, RedisSentinel, fresh_redis_sentinel, wait_for  # noqa: F401  (fixture)
+
+TIMEOUT = 1.0  # every socket timeout of the store's client (connect and read), in seconds
+HTTP_TIMEOUT = 15.0  # the test's own HTTP client: a request that takes longer has hung
+SETTLE = 60.0  # longest bounded wait for a condition (a failover, recovery) on a busy 2-core machine
+CLIENTS = 4  # browsers sending requests in a loop while the master dies
+MAX_REQUESTS = 5000  # per browser: the loops are bounded even if a wait below were not
+WRITES = 2000  # the failover-loss measurement: records written before the kill
+
+
+def client_options() -> dict[str, Any]:
+    """What the store's clients are given: short timeouts, no retry (a retry would hide an outage, and
+    could resend a compare-and-set whose answer was lost)."""
+    return {"socket_timeout": TIMEOUT, "socket_connect_timeout": TIMEOUT, "retry": Retry(NoBackoff(), 0)}
+
+
+@contextmanager
+def sentinel_store(topology: RedisSentinel, **options: Any) -> Iterator[RedisStore]:
+    """RedisStore on the master the Sentinel names (``Sentinel.master_for``): after a failover the
+    client's next connection goes to the promoted replica."""
+    sentinel = Sentinel(topology.sentinels, sentinel_kwargs={"socket_timeout": TIMEOUT,
+                                                             "socket_connect_timeout": TIMEOUT},
+                        **{key: value for key, value in client_options().items() if key != "retry"})
+    store = RedisStore(sentinel.master_for(MASTER_NAME, **client_options()), **options)
+    try:
+        yield store
+    finally:
+        store.close()
+        for client in sentinel.sentinels:
+            client.close()
+
+
+# -- HTTP with the headers a 503 carries ------------------------------------------------------------
+
+
+@dataclass
+class Answer:
+    status: int
+    retry_after: str | None
+    body: Any
+    set_cookie: str | None  # the connect.sid=... pair, if the reply set one
+
+
+def get(port: int, path: str, cookie: str | None) -> Answer:
+    """One GET on a fresh connection, bounded by HTTP_TIMEOUT."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=HTTP_TIMEOUT)
+    try:
+        connection.request("GET", path, headers={"Cookie": cookie} if cookie else {})
+        response = connection.getresponse()
+        raw = response.read()
+        cookies = [line.split(";", 1)[0] for line in response.msg.get_all("Set-Cookie") or []
+                   if line.startswith("connect.sid=")]
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = raw.decode("utf-8", "replace")
+        return Answer(response.status, response.getheader("Retry-After"), body, cookies[0] if cookies else None)
+    finally:
+        connection.close()
+
+
+def well_formed(answer: Answer | BaseException) -> bool:
+    """The only two answers a store outage may give: a 200, or a 503 that says when to retry."""
+    return isinstance(answer, Answer) and (answer.status == 200 or (
+        answer.status == 503 and answer.retry_after is not None and answer.retry_after.isdigit()))
+
+
+@dataclass
+class Browser:
+    """A client counting in a loop (``/count``), keeping whatever cookie it is given, until told to stop."""
+
+    port: int
+    cookie: str | None = None
+    answers: list[Answer | BaseException] = field(default_factory=list)
+    thread: threading.Thread | None = None
+
+    def count_until(self, stop: threading.Event) -> None:
+        def run() -> None:
+            while not stop.is_set() and len(self.answers) < MAX_REQUESTS:
+                try:
+                    answer = get(self.port, "/count", self.cookie)
+                except BaseException as exc:  # recorded: an exception is a failed invariant, not a crash
+                    self.answers.append(exc)
+                    return
+                self.answers.append(answer)
+                if answer.set_cookie:  # a session the failover lost comes back as a new one
+                    self.cookie = answer.set_cookie
+                stop.wait(0.005)  # a breath between requests, for the 2 cores
+
+        self.thread = threading.Thread(target=run, name=f"browser-{self.port}", daemon=True)
+        self.thread.start()
+
+    def successes_since(self, index: int) -> int:
+        return sum(1 for answer in self.answers[index:] if isinstance(answer, Answer) and answer.status == 200)
+
+
+def went_back_in(answers: list[Answer | BaseException]) -> int:
+    """How many times a session's counter, answered 200, did not go up by one (an acknowledged increment
+    lost): its next 200 under the same cookie counted from an older value."""
+    lost, last = 0, None
+    for answer in answers:
+        if not isinstance(answer, Answer) or answer.status != 200:
+            continue
+        if answer.set_cookie is None and last is not None and answer.body != last + 1:
+            lost += 1
+        last = answer.body
+    return lost
+
+
+# -- a Sentinel master killed under load ---------------------------------------------------------------
+
+
+def test_master_killed_under_load_gives_503s_then_recovers_after_promotion(fresh_redis_sentinel, record_property):
+    """SIGKILL of the master while CLIENTS browsers count in a loop through waitress.
+
+    Every answer, before, during and after the failover, is a 200 or a 503 with Retry-After (never
+    a 500, never an exception, never a hang: every browser's loop ends and its thread is joined);
+    once the Sentinel names the promoted replica, every browser gets 200s again, from the same app
+    and the same client (redis-py asks the Sentinel again on its next connection).
+    """
+    topology = fresh_redis_sentinel
+    stop = threading.Event()
+    with sentinel_store(topology) as store:
+        middleware = SessionMiddleware(make_app(), secret=SECRET, store=store)
+        server = LocalServer(middleware, threads=CLIENTS * 2)
+        browsers = [Browser(server.port) for _ in range(CLIENTS)]
+        try:
+            for browser in browsers:
+                browser.count_until(stop)
+            wait_for(lambda: all(browser.successes_since(0) >= 5 for browser in browsers), SETTLE,
+                     "every browser counting before the kill")
+            killed = [len(browser.answers) for browser in browsers]
+            topology.master.kill()
+            topology.wait_for_failover(SETTLE)
+            promoted = [len(browser.answers) for browser in browsers]
+            wait_for(lambda: all(browser.successes_since(index) >= 3 for browser, index in zip(browsers, promoted)),
+                     SETTLE, "every browser counting again after the promotion")
+        finally:
+            stop.set()
+            for browser in browsers:
+                if browser.thread is not None:
+                    browser.thread.join(HTTP_TIMEOUT + 2 * TIMEOUT)
+            server.close()
+        hung = [browser.thread.name for browser in browsers if browser.thread and browser.thread.is_alive()]
+        assert not hung, f"requests still running after their timeout: {hung}"
+        for browser in browsers:
+            bad = [answer for answer in browser.answers if not well_formed(answer)]
+            assert not bad, f"answers that are neither 200 nor 503 with Retry-After: {bad[:3]}"
+        refused = sum(1 for browser in browsers for answer in browser.answers if isinstance(answer, Answer)
+                      and answer.status == 503)
+        during = sum(len(browser.answers) - index for browser, index in zip(browsers, killed))
+        restarted = sum(1 for browser, index in zip(browsers, killed) for answer in browser.answers[index:]
+                        if isinstance(answer, Answer) and answer.status == 200 and answer.set_cookie)
+        went_back = sum(went_back_in(browser.answers) for browser in browsers)
+        text = (f"{CLIENTS} browsers, master SIGKILLed: {refused} answers 503 with Retry-After, "
+                f"{during - refused} 200 from the kill until {CLIENTS}x3 successes after the promotion; "
+                f"{restarted} sessions came back as new ones, {went_back} counters went back (acknowledged "
+                f"increments the failover lost)")
+        record_property("measured", text)
+        print(text)
+        assert store.load("no-such-session") is None  # the store object itself carries on
+
+
+def test_failover_loses_at_most_what_the_replica_had_not_received(fresh_redis_sentinel, record_property):
+    """WRITES records acknowledged by the master, then SIGKILL at once, then the Sentinel's promotion.
+
+    Redis replicates asynchronously: the master acknowledges a write before any replica has it, so
+    a failover can lose acknowledged writes. What survives on the promoted replica is at most what
+    was acknowledged (plus writes whose acknowledgement the kill cut off), and every survivor is
+    intact; how many were lost is measured, not asserted.
+    """
+    topology = fresh_redis_sentinel
+    texts = {f"w{thread}-{i}": json.dumps({"cookie": {"originalMaxAge": None, "expires": None, "httpOnly": True,
+                                                       "path": "/"}, "writer": thread, "i": i}, separators=(",", ":"))
+             for thread in range(4) for i in range(WRITES)}
+    acknowledged: list[str] = []
+    attempted: list[str] = []
+    lock = threading.Lock()
+    reached = threading.Event()
+
+    with sentinel_store(topology) as store:
+        def write(thread: int) -> None:
+            for i in range(WRITES):
+                sid = f"w{thread}-{i}"
+                with lock:
+                    attempted.append(sid)
+                try:
+                    store.write(sid, Record(texts[sid], None))
+                except Exception:  # the master died under this write: unacknowledged
+                    return
+                with lock:
+                    acknowledged.append(sid)
+                    if len(acknowledged) >= WRITES:
+                        reached.set()
+
+        writers = [threading.Thread(target=write, args=(thread,), daemon=True) for thread in range(4)]
+        for writer in writers:
+            writer.start()
+        assert reached.wait(SETTLE), "the writers never reached WRITES acknowledged writes"
+        topology.master.kill()  # while the other writers are still writing
+        for writer in writers:
+            writer.join(HTTP_TIMEOUT)
+        assert not any(writer.is_alive() for writer in writers), "a write hung on the dead master"
+        topology.wait_for_failover(SETTLE)
+        wait_for(lambda: store.load("no-such-session") is None, SETTLE, "the store reaching the promoted replica")
+        acked = set(acknowledged)
+        survivors = {sid for sid in acked if (loaded := store.load(sid)) is not None}
+        for sid in survivors:
+            assert store.load(sid).text == texts[sid], "a record survived the failover damaged"
+        unacknowledged = {sid for sid in set(attempted) - acked if store.load(sid) is not None}
+    assert len(survivors) <= len(acked)
+    text = (f"failover after SIGKILL: {len(acked) - len(survivors)} of {len(acked)} acknowledged writes lost "
+            f"({len(survivors)} survived on the promoted replica; {len(unacknowledged)} unacknowledged ones "
+            f"survived too), 4 writer threads, loopback, 2-core VM")
+    record_property("measured", text)
+    print(text)
+
+
+# -- a single server stopped and restarted ------------------------------------------------------------------
+
+
+def test_single_server_stopped_gives_503_then_serves_after_restart():
+    """redis-server stopped (SIGTERM): requests that use the session get 503 with Retry-After, at once (the
+    connection is refused), a request that does not touch it still gets 200; restarted on the same port
+    (empty: no persistence), the same app serves again: the old cookie gets a fresh session."""
+    server = RedisServer(name="redis-fault")
+    server.start()
+    try:
+        import redis
+
+        store = RedisStore(redis.Redis(host="127.0.0.1", port=server.port, **client_options()))
+        middleware = SessionMiddleware(make_app(), secret=SECRET, store=store)
+        app = LocalServer(middleware, threads=4)
+        try:
+            first = get(app.port, "/count", None)
+            assert (first.status, first.body) == (200, 1) and first.set_cookie
+            assert get(app.port, "/count", first.set_cookie).body == 2
+            server.stop()
+            for cookie in (first.set_cookie, None):
+                down = get(app.port, "/count", cookie)
+                assert down.status == 503 and down.retry_after and down.retry_after.isdigit(), down
+                assert down.set_cookie is None
+            assert get(app.port, "/plain", first.set_cookie).status == 200
+            server.start()
+            back = get(app.port, "/count", first.set_cookie)
+            assert (back.status, back.body) == (200, 1) and back.set_cookie and back.set_cookie != first.set_cookie
+            assert get(app.port, "/count", back.set_cookie).body == 2
+        finally:
+            app.close()
+            store.close()
+    finally:
+        server.close()
