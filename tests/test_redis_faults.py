@@ -58,6 +58,7 @@ def sentinel_store(topology: RedisSentinel, **options: Any) -> Iterator[RedisSto
         yield store
     finally:
         store.close()
+        store.client.close()  # (RedisStore leaves a client it was given open)
         for client in sentinel.sentinels:
             client.close()
 
@@ -280,5 +281,6 @@ def test_single_server_stopped_gives_503_then_serves_after_restart():
         finally:
             app.close()
             store.close()
+            store.client.close()
     finally:
         server.close()

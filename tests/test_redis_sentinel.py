@@ -10,10 +10,9 @@ from redis.sentinel import Sentinel
 from webtest import TestApp
 
 from wsgisession import RedisStore, SessionMiddleware
-from wsgisession.testing import StoreContract
 
 from .redis_topologies import MASTER_NAME, RedisSentinel, ask, redis_sentinel  # noqa: F401  (fixture)
-from .test_redis_cluster import counter
+from .test_redis_cluster import ServerExpiryContract, counter
 
 TIMEOUT = 2.0  # the clients' socket timeouts: generous for a busy 2-core machine, still bounded
 SECRET = "sentinel test secret, long enough to be safe"
@@ -30,12 +29,13 @@ class SentinelStore:
 
     def close(self) -> None:
         self.store.close()
+        self.store.client.close()  # (RedisStore leaves a client it was given open)
         for client in self.sentinel.sentinels:
             client.close()
 
 
-class TestRedisStoreOnSentinel(StoreContract):
-    """The kit on RedisStore over the Sentinel's master."""
+class TestRedisStoreOnSentinel(ServerExpiryContract):
+    """The kit (and our stores' own promises) on RedisStore over the Sentinel's master."""
 
     def make_store(self) -> RedisStore:
         opened = SentinelStore(self.request.getfixturevalue("redis_sentinel"), clock=self.clock)
