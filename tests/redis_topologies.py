@@ -220,6 +220,14 @@ class RedisSentinel(Topology):
             *sync, "--replicaof", "127.0.0.1", str(self.master.port)]), timeout)
         wait_for(lambda: _info(self.replica.port, "replication").get("master_link_status") == "up",
                  timeout, "the replica's link to the master", self.logs)
+        # "up" is not yet "streaming": after a diskless full sync, Redis 7.0's master holds the
+        # writes it acknowledges until the replica's first REPLCONF ACK (up to a second later); a
+        # master killed in that window takes them all with it. Wait until a write gets through.
+        probe = f"wsgisession-topology-probe:{self.replica.port}"
+        ask(self.master.port, "SET", probe, "1")
+        wait_for(lambda: ask(self.replica.port, "GET", probe) == "1", timeout,
+                 "a write on the master reaching the replica", self.logs)
+        ask(self.master.port, "DEL", probe)
         # Started last, so that its first INFO of the master already lists the replica (the next
         # one would be 10 s later).
         self.sentinel = self._start(RedisServer(name="sentinel", sentinel=True, config=SENTINEL_CONF.format(
