@@ -262,6 +262,18 @@ class RedisSentinel(Topology):
         return any(row.get("port") == str(self.replica.port) and row.get("flags") == "slave"
                    and row.get("master-link-status") == "ok" for row in self._replicas())
 
+    def replicated(self, timeout: float = START_TIMEOUT) -> None:
+        """Wait until the replica has every write the master acknowledged so far: a write of our own,
+        then ``WAIT 1`` on the same connection (the replication stream is ordered)."""
+        connection = client(self.master.port, timeout=timeout + 5)
+        try:
+            connection.set("wsgisession-topology-probe", "1")
+            acked = connection.execute_command("WAIT", 1, int(timeout * 1000))
+        finally:
+            connection.close()
+        if acked != 1:
+            raise TopologyFailed(f"the replica did not acknowledge the master's writes within {timeout} s\n{self.logs()}")
+
     def wait_for_failover(self, timeout: float = START_TIMEOUT) -> None:
         """Wait until the Sentinel names the replica master and the replica says it is one."""
         wait_for(lambda: self.master_address() == ("127.0.0.1", self.replica.port)

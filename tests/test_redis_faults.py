@@ -28,7 +28,7 @@ from redis.sentinel import Sentinel
 from wsgisession import RedisStore, SessionMiddleware
 from wsgisession.stores.base import Record
 
-from .lost_updates import SECRET, LocalServer, make_app
+from .lost_updates import SECRET, Gate, LocalServer, make_app
 from .redis_server import RedisServer
 from .redis_topologies import MASTER_NAME, RedisSentinel, fresh_redis_sentinel, wait_for  # noqa: F401  (fixture)
 
@@ -150,6 +150,11 @@ def test_master_killed_under_load_gives_503s_then_recovers_after_promotion(fresh
     a 500, never an exception, never a hang: every browser's loop ends and its thread is joined);
     once the Sentinel names the promoted replica, every browser gets 200s again, from the same app
     and the same client (redis-py asks the Sentinel again on its next connection).
+
+    One request is certain to meet the outage: the Sentinel is frozen (SIGSTOP) from just before
+    the kill until that request is answered, so no promotion can happen in between, and its answer
+    must be the 503 (the dead master refuses the connection, or the frozen Sentinel times out).
+    Its session, replicated before the kill (``WAIT``), counts on after the promotion.
     """
     topology = fresh_redis_sentinel
     stop = threading.Event()
@@ -160,14 +165,25 @@ def test_master_killed_under_load_gives_503s_then_recovers_after_promotion(fresh
         try:
             for browser in browsers:
                 browser.count_until(stop)
+            probe = get(server.port, "/count", None)
+            assert (probe.status, probe.body) == (200, 1) and probe.set_cookie
             wait_for(lambda: all(browser.successes_since(0) >= 5 for browser in browsers), SETTLE,
                      "every browser counting before the kill")
+            topology.replicated()  # the probe's session is on the replica
             killed = [len(browser.answers) for browser in browsers]
-            topology.master.kill()
+            topology.sentinel.pause()
+            try:
+                topology.master.kill()
+                down = get(server.port, "/count", probe.set_cookie)
+            finally:
+                topology.sentinel.resume()
+            assert well_formed(down) and down.status == 503 and down.set_cookie is None, down
             topology.wait_for_failover(SETTLE)
             promoted = [len(browser.answers) for browser in browsers]
             wait_for(lambda: all(browser.successes_since(index) >= 3 for browser, index in zip(browsers, promoted)),
                      SETTLE, "every browser counting again after the promotion")
+            again = get(server.port, "/count", probe.set_cookie)
+            assert (again.status, again.body, again.set_cookie) == (200, 2, None), again
         finally:
             stop.set()
             for browser in browsers:
@@ -252,33 +268,58 @@ def test_failover_loses_at_most_what_the_replica_had_not_received(fresh_redis_se
 # -- a single server stopped and restarted ------------------------------------------------------------------
 
 
-def test_single_server_stopped_gives_503_then_serves_after_restart():
-    """redis-server stopped (SIGTERM): requests that use the session get 503 with Retry-After, at once (the
-    connection is refused), a request that does not touch it still gets 200; restarted on the same port
-    (empty: no persistence), the same app serves again: the old cookie gets a fresh session."""
+def in_background(port: int, path: str, cookie: str | None) -> tuple[threading.Thread, list[Answer | BaseException]]:
+    """Send one GET from a thread; the list receives its Answer (or the exception)."""
+    result: list[Answer | BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(get(port, path, cookie))
+        except BaseException as exc:
+            result.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, result
+
+
+def test_single_server_killed_with_requests_in_flight_then_restarted():
+    """SIGKILL of a lone redis-server while two requests hold a loaded session (tests/lost_updates.py's
+    Gate), over real HTTP: both saves, and every later request that uses the session, get a 503 with
+    Retry-After and no cookie; a request that does not touch the session gets 200; restarted on the
+    same port (empty: no persistence), the same app serves again and the old cookie gets a fresh
+    session. (tests/test_redis_store.py stops and freezes a server under WebTest, one request at a time.)"""
+    import redis
+
     server = RedisServer(name="redis-fault")
     server.start()
     try:
-        import redis
-
         store = RedisStore(redis.Redis(host="127.0.0.1", port=server.port, **client_options()))
-        middleware = SessionMiddleware(make_app(), secret=SECRET, store=store)
-        app = LocalServer(middleware, threads=4)
+        gate = Gate()
+        app = LocalServer(SessionMiddleware(make_app(gate), secret=SECRET, store=store), threads=4)
         try:
             first = get(app.port, "/count", None)
             assert (first.status, first.body) == (200, 1) and first.set_cookie
-            assert get(app.port, "/count", first.set_cookie).body == 2
-            server.stop()
-            for cookie in (first.set_cookie, None):
-                down = get(app.port, "/count", cookie)
-                assert down.status == 503 and down.retry_after and down.retry_after.isdigit(), down
-                assert down.set_cookie is None
-            assert get(app.port, "/plain", first.set_cookie).status == 200
+            cookie = first.set_cookie
+            held = [in_background(app.port, "/hold/count", cookie) for _ in range(2)]
+            assert gate.wait_for_arrivals(2), "the held requests never loaded their session"
+            server.kill()
+            gate.release.set()  # they modify the session and save it, to a dead server
+            for thread, _ in held:
+                thread.join(HTTP_TIMEOUT + 2 * TIMEOUT)
+            assert not any(thread.is_alive() for thread, _ in held), "a request hung on the dead server"
+            for _, (answer,) in held:
+                assert well_formed(answer) and answer.status == 503 and answer.set_cookie is None, answer
+            for sent in (cookie, None):
+                down = get(app.port, "/count", sent)
+                assert well_formed(down) and down.status == 503 and down.set_cookie is None, down
+            assert get(app.port, "/plain", cookie).status == 200
             server.start()
-            back = get(app.port, "/count", first.set_cookie)
-            assert (back.status, back.body) == (200, 1) and back.set_cookie and back.set_cookie != first.set_cookie
+            back = get(app.port, "/count", cookie)
+            assert (back.status, back.body) == (200, 1) and back.set_cookie and back.set_cookie != cookie
             assert get(app.port, "/count", back.set_cookie).body == 2
         finally:
+            gate.release.set()
             app.close()
             store.close()
             store.client.close()
