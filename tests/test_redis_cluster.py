@@ -178,3 +178,44 @@ def test_index_entries_of_sessions_redis_expired_are_removed(request, redis_clus
     clock.advance(INDEX_GRACE_MS / 1000 + 1)
     store.purge()  # an index left with no entry is deleted, not kept empty
     assert store.client.exists(store.keys.user(looked_up), store.keys.user(forgotten)) == 0
+
+
+# -- the coroutines, on redis.asyncio's RedisCluster ------------------------------------------------------------
+
+
+def test_the_async_twins_run_on_an_asyncio_cluster_client(request, redis_cluster):
+    """The same store object, given ``async_client=redis.asyncio.cluster.RedisCluster``: the coroutines the
+    lifecycle's ``arun`` awaits see and change what the synchronous methods do, each on its session's slot."""
+    import asyncio
+
+    from redis.asyncio.cluster import ClusterNode as AsyncNode
+    from redis.asyncio.cluster import RedisCluster as AsyncCluster
+
+    clock = FakeClock(time.time())
+    now = int(clock() * 1000)
+    alice = Account("alice", now, now, "UA")
+
+    async def scenario() -> None:
+        client = AsyncCluster(startup_nodes=[AsyncNode(host, port) for host, port in redis_cluster.startup_nodes],
+                              socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT)
+        store = cluster_store(request, clock=clock, async_client=client)
+        try:
+            keys = [f"async-{i}" for i in range(6)]  # six keys: several slots, several nodes
+            versions = [await store.asave(key, Record(TEXT, None, None, alice), None) for key in keys]
+            assert all(versions)
+            assert {bound.key for bound in await store.aiter_bound("alice")} == set(keys)
+            assert {bound.key for bound in store.iter_bound("alice")} == set(keys)
+            loaded = await store.aload(keys[0])
+            assert loaded is not None and loaded.text == TEXT and loaded.account == alice
+            assert await store.asave(keys[0], Record(TEXT.replace('"n":1', '"n":2'), None), loaded.version)
+            assert await store.asave(keys[0], Record(TEXT, None), loaded.version) is None  # a stale version
+            assert store.load(keys[0]).text.endswith('"n":2}')
+            assert await store.arefresh(keys[1], now + 60_000, None)
+            assert await store.adestroy(keys[2]) and store.load(keys[2]) is None
+            assert await store.abury(keys[3], now + 60_000) and await store.aburied(keys[3])
+            assert {bound.key for bound in await store.aiter_bound("alice")} == set(keys) - {keys[2], keys[3]}
+        finally:
+            await store.aclose()
+            await client.aclose()
+
+    asyncio.run(scenario())
