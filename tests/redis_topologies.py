@@ -275,10 +275,22 @@ class RedisSentinel(Topology):
             raise TopologyFailed(f"the replica did not acknowledge the master's writes within {timeout} s\n{self.logs()}")
 
     def wait_for_failover(self, timeout: float = START_TIMEOUT) -> None:
-        """Wait until the Sentinel names the replica master and the replica says it is one."""
-        wait_for(lambda: self.master_address() == ("127.0.0.1", self.replica.port)
-                 and _info(self.replica.port, "replication").get("role") == "master",
+        """Wait until the Sentinel names the replica master and the replica says it is one; then make
+        the Sentinel forget the dead master (``SENTINEL RESET``).
+
+        Otherwise it would keep the old address as a replica to reconfigure, and send ``REPLICAOF``
+        to whatever server another process starts on that freed port (wiping its data)."""
+        wait_for(lambda: self._switched() and _info(self.replica.port, "replication").get("role") == "master",
                  timeout, "the Sentinel promoting the replica", self.logs)
+        ask(self.sentinel.port, "SENTINEL", "RESET", MASTER_NAME)
+
+    def _switched(self) -> bool:
+        """The failover is over: the Sentinel monitors the replica as its master, flagged plain
+        "master" (GET-MASTER-ADDR-BY-NAME names the replica earlier, while the failover still runs)."""
+        state = ask(self.sentinel.port, "SENTINEL", "MASTER", MASTER_NAME)
+        if not isinstance(state, dict):
+            state = {str(state[i]): state[i + 1] for i in range(0, len(state), 2)}
+        return str(state.get("port")) == str(self.replica.port) and str(state.get("flags")) == "master"
 
 
 # -- pytest fixtures --------------------------------------------------------------------------------
