@@ -348,3 +348,31 @@ def test_single_server_killed_with_requests_in_flight_then_restarted():
             store.client.close()
     finally:
         server.close()
+
+
+def test_min_replicas_to_write_turns_an_unreplicated_write_into_a_503():
+    """README's advice to narrow the failover window: a master with ``min-replicas-to-write 1`` and no
+    replica in reach refuses writes. A save, and the expiry refresh of a request that only reads its
+    session, then fail as StoreUnavailable: a 503 with Retry-After and no cookie; with ``touch_after``
+    the refresh is skipped, and such a request gets 200."""
+    import redis
+    from webtest import TestApp
+
+    server = RedisServer(name="redis-min-replicas")
+    server.start()
+    try:
+        client = redis.Redis(host="127.0.0.1", port=server.port, **client_options())
+        touching = TestApp(SessionMiddleware(make_app(), secret=SECRET, store=RedisStore(client)))
+        assert touching.get("/count").json == 1
+        lazy = TestApp(SessionMiddleware(make_app(), secret=SECRET, store=RedisStore(client, touch_after=3600)),
+                       cookiejar=touching.cookiejar)
+        client.config_set("min-replicas-to-write", 1)  # (and the default min-replicas-max-lag, 10 s)
+        for path in ("/count", "/read"):
+            refused = touching.get(path, expect_errors=True)
+            assert refused.status_int == 503 and refused.headers["Retry-After"].isdigit(), path
+            assert "Set-Cookie" not in refused.headers
+        assert lazy.get("/read").json == {"data": {"n": 1}, "is_new": False}
+        assert lazy.get("/count", expect_errors=True).status_int == 503
+        client.close()
+    finally:
+        server.close()
