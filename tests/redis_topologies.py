@@ -1,9 +1,9 @@
 """Redis topologies the tests run for real: a three-master Redis Cluster, and a master with a replica and a Sentinel.
 
-Every server is Debian's ``redis-server`` (7.0) started by tests/redis_server.py's ``RedisServer``: a
-private process in its own temporary directory on a free 127.0.0.1 port, with no persistence. Every wait is a bounded
-poll of a condition the server reports (``PING``, ``CLUSTER INFO``, ``INFO replication``, what the
-Sentinel knows); a topology that cannot start raises with the logs of its processes, and the
+Every server is Debian's ``redis-server`` (7.0) started by tests/redis_server.py's ``RedisServer``:
+a private process in its own temporary directory on a free 127.0.0.1 port, with no persistence.
+Every wait is a bounded poll of a condition the servers report (``PING``, ``CLUSTER INFO``, a write
+seen on the replica, what the Sentinel knows); a topology that cannot start raises with the logs of its processes, and the
 fixtures turn that into a failed test, never a skip.
 
 - ``RedisCluster``: three masters (``--cluster-enabled yes``) joined by ``redis-cli --cluster create
@@ -13,10 +13,11 @@ fixtures turn that into a failed test, never a skip.
   sentinel.conf --sentinel``) with quorum 1: it alone decides that the master is down (after
   ``down-after-milliseconds``, 1 s here) and promotes the replica. Enough to exercise a failover
   from the client's side; a production deployment runs three Sentinels or more, with a quorum of
-  two, so that one Sentinel's view of the network cannot fail a healthy master over.
+  two, so that one Sentinel's view of the network cannot fail a healthy master over. Ready once
+  a write on the master reaches the replica (not merely at link up: see ``started``).
 
 The pytest fixtures (``redis_cluster``, ``redis_sentinel`` for a module; ``fresh_redis_sentinel``
-for a test that kills its master) are at the bottom; the classes themselves do not need pytest.
+for a test that kills its master) are at the bottom; the classes do not use pytest.
 """
 
 from __future__ import annotations
@@ -207,10 +208,10 @@ sentinel parallel-syncs {name} 1
 class RedisSentinel(Topology):
     """A master, a replica of it, and one Sentinel monitoring it as ``MASTER_NAME`` with quorum 1.
 
-    ``started()`` returns it once the replica's link is up and the Sentinel knows both; after a
-    ``master.kill()``, ``wait_for_failover()`` waits until the Sentinel names the replica master.
+    ``started()`` returns it once the master's writes reach the replica and the Sentinel knows both;
+    ``replicated()`` waits until the replica has every write acknowledged so far; after a
+    ``master.kill()``, ``wait_for_failover()`` waits until the Sentinel has made the replica master.
     """
-
 
     def started(self, timeout: float = START_TIMEOUT) -> RedisSentinel:
         # Diskless full sync with no delay (7.0 waits 5 s by default for more replicas to join).
