@@ -16,8 +16,8 @@ fixtures turn that into a failed test, never a skip.
   two, so that one Sentinel's view of the network cannot fail a healthy master over. Ready once
   a write on the master reaches the replica (not merely at link up: see ``started``).
 
-The pytest fixtures (``redis_cluster``, ``redis_sentinel`` for a module; ``fresh_redis_sentinel``
-for a test that kills its master) are at the bottom; the classes do not use pytest.
+The pytest fixtures (``redis_cluster``, ``redis_sentinel`` for a module; ``fresh_redis_cluster``,
+``fresh_redis_sentinel`` for a test that kills a node) are at the bottom; the classes do not use pytest.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ import pytest
 
 from .redis_server import RedisServer
 
-__all__ = ["MASTER_NAME", "RedisCluster", "RedisSentinel", "TopologyFailed", "fresh_redis_sentinel",
-           "redis_cluster", "redis_sentinel", "wait_for"]
+__all__ = ["MASTER_NAME", "RedisCluster", "RedisSentinel", "TopologyFailed", "fresh_redis_cluster",
+           "fresh_redis_sentinel", "redis_cluster", "redis_sentinel", "wait_for"]
 
 REDIS_CLI = "/usr/bin/redis-cli"
 MASTER_NAME = "mymaster"  # the name the Sentinel monitors the master under
@@ -153,11 +153,15 @@ class RedisCluster(Topology):
 
     size = 3
 
+    def __init__(self, node_timeout_ms: int = 5000) -> None:
+        super().__init__()
+        self.node_timeout_ms = node_timeout_ms  # how long a silent node stays up in the others' eyes
+
     def started(self, timeout: float = START_TIMEOUT) -> RedisCluster:
         for i in range(self.size):
             self._start(RedisServer(name=f"cluster-node-{i + 1}", port=free_port(with_bus=True),
                                     extra_args=["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                                                "--cluster-node-timeout", "5000"]), timeout)
+                                                "--cluster-node-timeout", str(self.node_timeout_ms)]), timeout)
         addresses = [f"127.0.0.1:{node.port}" for node in self.processes]
         try:
             created = subprocess.run([REDIS_CLI, "--cluster", "create", *addresses, "--cluster-replicas", "0",
@@ -169,10 +173,23 @@ class RedisCluster(Topology):
             raise TopologyFailed(f"redis-cli --cluster create failed ({created.returncode}):\n"
                                  f"{created.stdout.decode(errors='replace')}{created.stderr.decode(errors='replace')}"
                                  f"\n{self.logs()}")
+        self.wait_until_ok(timeout)
+        return self
+
+    def wait_until_ok(self, timeout: float = START_TIMEOUT) -> None:
+        """Wait until every node says ``cluster_state:ok`` and knows the others (after a start, or a
+        restart: a node restarted in its directory rejoins with its ``nodes.conf``)."""
         for node in self.processes:
             wait_for(lambda node=node: _cluster_ready(node.port, self.size), timeout,
                      f"{node.name}: cluster_state:ok with {self.size} known nodes", self.logs)
-        return self
+
+    def wait_until_failed(self, timeout: float = START_TIMEOUT) -> None:
+        """Wait until every running node says ``cluster_state:fail`` (a master is down and no replica
+        can take its slots: the cluster refuses every command, CLUSTERDOWN)."""
+        for node in self.processes:
+            if node.process is not None:
+                wait_for(lambda node=node: _cluster_state(node.port) == "fail", timeout,
+                         f"{node.name}: cluster_state:fail", self.logs)
 
     @property
     def nodes(self) -> list[RedisServer]:
@@ -190,10 +207,18 @@ class RedisCluster(Topology):
         raise LookupError(f"no node serves slot {slot}")
 
 
-def _cluster_ready(port: int, size: int) -> bool:
+def _cluster_info(port: int) -> dict[str, str]:
     text = ask(port, "CLUSTER", "INFO")
-    info = ({str(key): str(value) for key, value in text.items()} if isinstance(text, dict) else
+    return ({str(key): str(value) for key, value in text.items()} if isinstance(text, dict) else
             dict(line.strip().split(":", 1) for line in str(text).splitlines() if ":" in line))
+
+
+def _cluster_state(port: int) -> str | None:
+    return _cluster_info(port).get("cluster_state")
+
+
+def _cluster_ready(port: int, size: int) -> bool:
+    info = _cluster_info(port)
     return info.get("cluster_state") == "ok" and info.get("cluster_known_nodes") == str(size)
 
 
@@ -312,6 +337,16 @@ def _started(topology: Any) -> Any:
 def redis_cluster() -> Iterator[RedisCluster]:
     """A three-master Redis Cluster for the module's tests (each test cleans up its own keys)."""
     cluster = _started(RedisCluster())
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
+def fresh_redis_cluster() -> Iterator[RedisCluster]:
+    """A three-master Redis Cluster of the test's own, quick to notice a dead node (2 s): it may kill one."""
+    cluster = _started(RedisCluster(node_timeout_ms=2000))
     try:
         yield cluster
     finally:
