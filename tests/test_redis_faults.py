@@ -334,8 +334,8 @@ def test_cluster_master_killed_under_load_gives_503s_then_recovers_after_restart
         down = get(server.port, "/count", browsers[0].cookie)
         assert well_formed(down) and down.status == 503 and down.set_cookie is None, down
         topology.wait_until_failed(SETTLE)
-        refused = get(server.port, "/count", None)  # a new session, on whichever node: CLUSTERDOWN everywhere
-        assert well_formed(refused) and refused.status == 503 and refused.set_cookie is None, refused
+        everywhere = get(server.port, "/count", None)  # a new session, on whichever node: CLUSTERDOWN
+        assert well_formed(everywhere) and everywhere.status == 503 and everywhere.set_cookie is None, everywhere
         victim.start()
         topology.wait_until_ok(SETTLE)
         back = [len(browser.answers) for browser in browsers]
