@@ -70,7 +70,6 @@ def test_key_value_and_ttl_are_connect_redis(client, clock, max_age):
     session = json.loads(value)
     assert session == {"cookie": session["cookie"], "cuenta": 1}
     assert value.decode() == json.dumps(session, separators=(",", ":"), ensure_ascii=False)  # JSON.stringify's text
-    assert list(session["cookie"])[:3] == ["originalMaxAge", "expires", "secure"] or "httpOnly" in session["cookie"]
     # connect-redis: SET key value EX ceil((cookie.expires - now) / 1000), else its ttl (86400 s)
     now = now_ms(clock)
     if max_age is None:
@@ -78,8 +77,7 @@ def test_key_value_and_ttl_are_connect_redis(client, clock, max_age):
     else:
         expected = now + math.ceil((iso_to_ms(session["cookie"]["expires"]) - now) / 1000) * 1000
         assert expected == now + max_age * 1000
-    assert client.pexpiretime("sess:" + sid) == expected
-    assert client.ttl("sess:" + sid) in (max_age or 86400, (max_age or 86400) - 1)
+    assert client.pexpiretime("sess:" + sid) == expected  # (exact: the absolute expiry EX would give, by the clock)
 
 
 def test_ttl_rounds_up_to_whole_seconds_and_an_expired_cookie_deletes(client, clock):
@@ -444,7 +442,7 @@ def test_arun_drives_a_session_through_the_async_client(client, clock):
 
     sid = asyncio.run(both())
     assert json.loads(client.get("sess:" + sid))["n"] == 2
-    assert calls == ["aload", "asave", "aload", "asave"] or calls.count("asave") == 2
+    assert calls == ["asave", "aload", "asave"]  # (a new session is saved unloaded; the second request loads it)
 
 
 # -- URLs and the command line --------------------------------------------------------------------
