@@ -389,6 +389,32 @@ def test_everything_under_the_prefix_is_a_session_connect_redis_can_list(redis_c
     print("RedisStore's keys outside the prefix:", others)
 
 
+@pytest.mark.parametrize(("store", "options"), [
+    ("redis", {"prefix": "{shop}sess:"}),  # a hash tag in the prefix: RedisStore's own keys must follow it
+    ("redis", {"prefix": "app1:"}),
+    ("postgres", {"table": "WebSessions"}),  # connect-pg-simple quotes it: case matters
+], ids=["redis-hash-tag-prefix", "redis-prefix", "postgres-table"])
+def test_a_prefix_or_table_of_ones_own_is_shared(request, tmp_path, store, options):
+    cluster = Cluster(open_peer(request, store, **options), tmp_path)
+    try:
+        python, node = cluster.pair()
+        jar = Jar()
+        sid = None
+        for n, side in enumerate((python, node, python, node), start=1):
+            reply = side.get("/inc", jar)
+            sid = sid or reply.body["id"]
+            assert reply.body == {"cuenta": n, "id": sid}, side
+        assert cluster.peer.sids() == {sid}
+        assert json.loads(cluster.peer.stored(sid).text)["cuenta"] == 4
+        python.get("/login?user=dora", jar)  # tombstone, account: kept outside the peer's prefix
+        if store == "redis":
+            assert node_lists(cluster) == sorted(cluster.peer.sids())
+        node.get("/destroy", jar)
+        assert cluster.peer.sids() == set()
+    finally:
+        cluster.close()
+
+
 def table_shape(peer):
     """connect-pg-simple's table as PostgreSQL describes it: columns, primary key, indexed columns."""
     columns = {name: (kind, nullable, precision) for name, kind, nullable, precision in peer.query(
