@@ -11,6 +11,7 @@ tests/interop/peers.py; the format of each store is checked raw at the end of th
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -278,6 +279,45 @@ def test_a_read_refreshes_the_expiry_on_either_side_and_never_rewrites_the_data(
         stored = peer.stored(sid)
         assert before + DAY_MS - SLACK_MS <= stored.expires_ms <= after + DAY_MS + peer.resolution_ms, app
         assert stored.text == snapshot, app  # a touch never rewrites the data
+
+
+def test_python_saves_never_erase_a_key_node_wrote(kv_cluster, record_property):
+    """Python requests in a burst, each adding its own key, while Node adds its keys one request after
+    another: connect-redis and connect-pg-simple save whole records, so a Node save may erase a key of
+    Python's (measured, not asserted), but Python's compare-and-set merges every save into the latest
+    record, so no key Node wrote may ever be erased by Python. (connect-mongo: tests/test_lost_updates.py.)"""
+    python, node = kv_cluster.pair()
+    jar = Jar()
+    sid = python.post("/set", jar, {"init": True}).body["id"]
+    n = 16
+    gate = threading.Barrier(n + 1)
+    replies = {}
+
+    def python_key(i):
+        gate.wait(timeout=30)
+        try:
+            replies[f"p{i}"] = python.post("/set", jar.copy(), {f"p{i}": i}, expect=200).status
+        except AssertionError as exc:  # a 503 (the store said so) is allowed; anything else is not
+            assert " answered 503 " in str(exc), exc
+            replies[f"p{i}"] = 503
+
+    threads = [threading.Thread(target=python_key, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    gate.wait(timeout=30)
+    for j in range(n // 2):
+        assert node.post("/set", jar.copy(), {f"n{j}": j}).body["id"] == sid
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads) and len(replies) == n
+    data = json.loads(kv_cluster.peer.stored(sid).text)
+    data.pop("cookie")
+    assert data["init"] is True
+    assert [f"n{j}" for j in range(n // 2) if f"n{j}" not in data] == []  # no Node key erased
+    lost = sorted(key for key, status in replies.items() if status == 200 and key not in data)
+    record_property("measured", f"{kv_cluster.peer.kind}: {len(lost)} of {n} acknowledged Python keys erased by "
+                                f"Node's saves, {sum(s == 503 for s in replies.values())} refused (503)")
+    assert python.get("/session", jar).body["data"] == node.get("/session", jar).body["data"] == data
 
 
 @pytest.mark.parametrize("first", ["python", "node"])
