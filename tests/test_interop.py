@@ -11,6 +11,7 @@ tests/interop/peers.py; the format of each store is checked raw at the end of th
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -280,6 +281,45 @@ def test_a_read_refreshes_the_expiry_on_either_side_and_never_rewrites_the_data(
         assert stored.text == snapshot, app  # a touch never rewrites the data
 
 
+def test_python_saves_never_erase_a_key_node_wrote(kv_cluster, record_property):
+    """Python requests in a burst, each adding its own key, while Node adds its keys one request after
+    another: connect-redis and connect-pg-simple save whole records, so a Node save may erase a key of
+    Python's (measured, not asserted), but Python's compare-and-set merges every save into the latest
+    record, so no key Node wrote may ever be erased by Python. (connect-mongo: tests/test_lost_updates.py.)"""
+    python, node = kv_cluster.pair()
+    jar = Jar()
+    sid = python.post("/set", jar, {"init": True}).body["id"]
+    n = 16
+    gate = threading.Barrier(n + 1)
+    replies = {}
+
+    def python_key(i):
+        gate.wait(timeout=30)
+        try:
+            replies[f"p{i}"] = python.post("/set", jar.copy(), {f"p{i}": i}, expect=200).status
+        except AssertionError as exc:  # a 503 (the store said so) is allowed; anything else is not
+            assert " answered 503 " in str(exc), exc
+            replies[f"p{i}"] = 503
+
+    threads = [threading.Thread(target=python_key, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    gate.wait(timeout=30)
+    for j in range(n // 2):
+        assert node.post("/set", jar.copy(), {f"n{j}": j}).body["id"] == sid
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads) and len(replies) == n
+    data = json.loads(kv_cluster.peer.stored(sid).text)
+    data.pop("cookie")
+    assert data["init"] is True
+    assert [f"n{j}" for j in range(n // 2) if f"n{j}" not in data] == []  # no Node key erased
+    lost = sorted(key for key, status in replies.items() if status == 200 and key not in data)
+    record_property("measured", f"{kv_cluster.peer.kind}: {len(lost)} of {n} acknowledged Python keys erased by "
+                                f"Node's saves, {sum(s == 503 for s in replies.values())} refused (503)")
+    assert python.get("/session", jar).body["data"] == node.get("/session", jar).body["data"] == data
+
+
 @pytest.mark.parametrize("first", ["python", "node"])
 def test_secure_auto_cookie_behind_a_trusted_proxy(cluster, first):
     sides = ordered(cluster.pair(cookie={"secure": "auto", "maxAge": HOUR_MS}, proxy=True), first)
@@ -387,6 +427,32 @@ def test_everything_under_the_prefix_is_a_session_connect_redis_can_list(redis_c
         assert "cookie" in json.loads(peer.stored(sid).text)
     others = sorted(key for key in peer.keys() if not key.startswith(peer.prefix))
     print("RedisStore's keys outside the prefix:", others)
+
+
+@pytest.mark.parametrize(("store", "options"), [
+    ("redis", {"prefix": "{shop}sess:"}),  # a hash tag in the prefix: RedisStore's own keys must follow it
+    ("redis", {"prefix": "app1:"}),
+    ("postgres", {"table": "WebSessions"}),  # connect-pg-simple quotes it: case matters
+], ids=["redis-hash-tag-prefix", "redis-prefix", "postgres-table"])
+def test_a_prefix_or_table_of_ones_own_is_shared(request, tmp_path, store, options):
+    cluster = Cluster(open_peer(request, store, **options), tmp_path)
+    try:
+        python, node = cluster.pair()
+        jar = Jar()
+        sid = None
+        for n, side in enumerate((python, node, python, node), start=1):
+            reply = side.get("/inc", jar)
+            sid = sid or reply.body["id"]
+            assert reply.body == {"cuenta": n, "id": sid}, side
+        assert cluster.peer.sids() == {sid}
+        assert json.loads(cluster.peer.stored(sid).text)["cuenta"] == 4
+        python.get("/login?user=dora", jar)  # tombstone, account: kept outside the peer's prefix
+        if store == "redis":
+            assert node_lists(cluster) == sorted(cluster.peer.sids())
+        node.get("/destroy", jar)
+        assert cluster.peer.sids() == set()
+    finally:
+        cluster.close()
 
 
 def table_shape(peer):

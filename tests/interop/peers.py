@@ -161,12 +161,12 @@ class PostgresPeer:
             connection.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
 
 
-def open_peer(request: Any, name: str) -> MongoPeer | RedisPeer | PostgresPeer:
+def open_peer(request: Any, name: str, **options: str) -> MongoPeer | RedisPeer | PostgresPeer:
     """The peer store ``name`` (a MongoDB server of mongo_fixtures.MONGO_SERVERS, ``redis`` or ``postgres``),
     fresh, on the run's server of that kind (started by its fixture on first use: one that cannot start fails
-    the test with its log, never skips it)."""
+    the test with its log, never skips it); ``options``: the peer's (``prefix``, ``table``, ``collection``)."""
     if name == "redis":
-        return RedisPeer(request.getfixturevalue("redis_server"))
+        return RedisPeer(request.getfixturevalue("redis_server"), **options)
     if name == "postgres":
-        return PostgresPeer(request.getfixturevalue("postgres_server"))
-    return MongoPeer(request.getfixturevalue("mongo_servers").uri(name))
+        return PostgresPeer(request.getfixturevalue("postgres_server"), **options)
+    return MongoPeer(request.getfixturevalue("mongo_servers").uri(name), **options)

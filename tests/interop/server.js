@@ -10,9 +10,8 @@
 //               by connect-pg-simple if missing (createTableIfMissing);
 //     both      TTL: seconds a session whose cookie has no expiry lives (absent: the store's default,
 //               one day).
-// Encryption at rest and hashed ids are connect-mongo's only (connect-redis and connect-pg-simple
-// have neither): with another STORE they are refused.
-// Encryption at rest and hashed ids (python_app.py reads the same two variables the same way):
+// Encryption at rest and hashed ids (python_app.py reads the same two variables the same way),
+// connect-mongo's only (connect-redis and connect-pg-simple have neither: refused with another STORE):
 //   AT_REST_CRYPTO    JSON {"kind": "webcrypto" | "kruptein", "secret": "<non-empty string>"}:
 //                     "webcrypto" is cryptoAdapter: createWebCryptoAdapter({ secret }), "kruptein"
 //                     the legacy crypto: { secret }. Only the session field is encrypted. Absent: off.
