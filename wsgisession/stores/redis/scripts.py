@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import hashlib
 
-__all__ = ["BURY", "DESTROY", "FORGET", "LOAD", "PRUNE", "PRUNE_INDEX", "REFRESH", "SCRIPTS", "STATUS", "WRITE", "Script", "version_of"]
+__all__ = ["BURY", "DESTROY", "FORGET", "LOAD", "PRUNE", "PRUNE_INDEX", "REFRESH", "SCRIPTS", "STATUS", "WRITE",
+           "Script", "version_of"]
 
 
 def version_of(stored: bytes) -> str:
