@@ -221,13 +221,7 @@ def test_a_node_login_is_an_anonymous_session_to_python_and_tombstones_are_invis
 SHORT_TTL = 3  # seconds: both stores' ttl (connect-redis's and RedisStore's...), so a test sees lifetimes pass
 
 
-@pytest.mark.parametrize("store", [
-    pytest.param("redis", marks=pytest.mark.xfail(strict=True, reason=(
-        "interop → redis-store (/work/plan-stop28-notes.md): RedisStore's meta hash (the account binding) "
-        "expires ttl after the session's last Python read or write, however long Express's touches keep the "
-        "session alive"))),
-    "postgres",
-])
+@pytest.mark.parametrize("store", ["redis", "postgres"])
 def test_a_python_login_kept_alive_by_node_alone_stays_bound(request, tmp_path, store):
     """A user logs in through Python, then uses only the Express app, whose store's saves (SET ... EX of
     ``sess:<sid>``; connect-pg-simple's upsert of sess and expire) keep the session alive as long as they

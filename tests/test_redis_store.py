@@ -275,6 +275,64 @@ def test_index_entries_naming_no_bound_session_are_pruned_after_the_grace(client
     assert client.exists(index) == 0  # pruned, and the empty index deleted
 
 
+def test_a_binding_lasts_as_long_as_express_keeps_the_session(client, clock):
+    """An Express app's saves and touches (SET ... EX, EXPIRE) move the session key only: a bound meta
+    hash has no TTL, so its account outlives any number of them; an unbound one expires a grace after
+    its session (nothing else would delete it) until it is bound."""
+    store = RedisStore(client, clock=clock, ttl=3)
+    keys = Keys("sess:", "wsgisession:")
+    store.write("bound", Record(TEXT, None, None, Account("alice", 1, 1, None)))
+    store.write("plain", Record(TEXT, None))
+    assert client.pttl(keys.meta("bound")) == -1
+    assert client.pexpiretime(keys.meta("plain")) == client.pexpiretime("sess:plain") + 3_000
+    client.set("sess:bound", TEXT, ex=3)  # Express alone (its save; tests/test_interop_accounts.py lets time pass)
+    client.expire("sess:bound", 3)  # (its touch)
+    assert store.load("bound").account.user_id == "alice"
+    assert client.pttl(keys.meta("bound")) == -1
+    assert [b.key for b in store.iter_bound("alice")] == ["bound"]
+    store.write("plain", Record(TEXT, None, None, Account("bob", 1, 1, None)))  # a login without a new id
+    assert client.pttl(keys.meta("plain")) == -1
+    store.write("plain", Record(TEXT, None))  # a later write without an account keeps the binding
+    assert client.pttl(keys.meta("plain")) == -1 and store.load("plain").account.user_id == "bob"
+
+
+def test_a_bound_hash_whose_session_went_is_deleted_by_the_next_reader(client, clock):
+    """No meta hash leaks: a bound session that Redis expired (or an Express app destroyed) has its hash
+    deleted by the next sessions_of, its index entry once past the grace; purge() sweeps a hash that
+    no index names (an index write lost in a failover)."""
+    store = RedisStore(client, clock=clock)
+    keys = Keys("sess:", "wsgisession:")
+    for sid in ("expired", "orphan", "kept"):
+        store.write(sid, Record(TEXT, None, None, Account("alice", 1, 1, None)))
+    client.pexpire("sess:expired", 1)  # Redis's own expiry...
+    for _ in range(500):  # (bounded: a key past its expiry is deleted when it is next looked at)
+        if client.exists("sess:expired") == 0:
+            break
+        time.sleep(0.01)
+    assert client.exists("sess:expired") == 0
+    assert [b.key for b in store.iter_bound("alice")] == ["kept", "orphan"]
+    assert client.exists(keys.meta("expired")) == 0 and client.zscore("wsgisession:u:alice", "expired") is not None
+    clock.advance(INDEX_GRACE_MS / 1000 + 1)
+    assert [b.key for b in store.iter_bound("alice")] == ["kept", "orphan"]
+    assert client.zscore("wsgisession:u:alice", "expired") is None
+
+    client.zrem("wsgisession:u:alice", "orphan")  # ...and a hash no index names
+    client.delete("sess:orphan")
+    assert client.exists(keys.meta("orphan")) == 1
+    assert store.purge() == 0
+    assert client.exists(keys.meta("orphan")) == 0
+    assert client.pttl(keys.meta("kept")) == -1 and store.load("kept").account.user_id == "alice"
+    assert sorted(client.scan_iter(match="wsgisession:m:*")) == [keys.meta("kept").encode()]
+
+
+@pytest.mark.parametrize("prefix", ["sess:", "{app}sess:", "a{b", "x}y:", "{}:", "{{:"])
+@pytest.mark.parametrize("sid", ["abc", "{tag}", "a}b{c}", ""])
+def test_a_meta_hash_names_its_session(prefix, sid):
+    keys = Keys(prefix, "wsgisession:")
+    assert keys.key_of_meta(keys.meta(sid)) == sid
+    assert keys.key_of_meta(keys.tombstone(sid)) is None and keys.key_of_meta("other:m:{sess:x}") is None
+
+
 def test_purge_sweeps_indexes_and_tombstones(client, clock):
     store = RedisStore(client, clock=clock)
     store.write("s1", Record(TEXT, now_ms(clock) + 1_000, None, Account("bob", None, None, None)))

@@ -7,7 +7,9 @@ scan ``prefix*``). So what wsgisession keeps besides the JSON lives under anothe
 
 - ``<meta>m:<tag>``: a hash beside each session written from Python: its creation time and the
   account it is bound to (``session.login``). Expressed in the session key's hash tag, so on a
-  Redis Cluster it lives in the session's slot and one Lua script reads or writes both.
+  Redis Cluster it lives in the session's slot and one Lua script reads or writes both. Unbound,
+  it expires a grace after its session; bound, it has no TTL (an Express app may keep the session
+  alive without ever touching it) and is deleted once its session is found gone (``scripts.py``).
 - ``<meta>t:<tag>``: a tombstone (``bury``), in the same slot, the window's end as its value.
 - ``<meta>u:<user id>``: a sorted set of one user's session keys (the user index), scored by when
   each was added; in a slot of its own on a Cluster (see ``store.py`` on how it stays right).
@@ -86,6 +88,23 @@ class Keys:
 
     def user_of(self, index_key: str) -> str:
         return index_key[len(self.meta_prefix) + 2:]
+
+    @property
+    def meta_hash_pattern(self) -> str:
+        return _glob_escape(self.meta_prefix) + "m:*"
+
+    def key_of_meta(self, meta_key: str) -> str | None:
+        """The session key (without prefix) whose meta hash is ``meta_key``; None if it is no
+        meta hash of this layout. (``<tag>`` is the session key, braced unless it holds a hash tag:
+        each reading is checked by building the meta key back.)"""
+        head = self.meta_prefix + "m:"
+        if not meta_key.startswith(head):
+            return None
+        tag = meta_key[len(head):]
+        for full in (tag[1:-1] if len(tag) > 1 and tag[0] == "{" and tag[-1] == "}" else None, tag):
+            if full is not None and full.startswith(self.prefix) and self.meta(full[len(self.prefix):]) == meta_key:
+                return full[len(self.prefix):]
+        return None
 
 
 def _glob_escape(text: str) -> str:

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import hashlib
 
-__all__ = ["BURY", "DESTROY", "LOAD", "PRUNE", "PRUNE_INDEX", "REFRESH", "SCRIPTS", "STATUS", "WRITE", "Script", "version_of"]
+__all__ = ["BURY", "DESTROY", "FORGET", "LOAD", "PRUNE", "PRUNE_INDEX", "REFRESH", "SCRIPTS", "STATUS", "WRITE",
+           "Script", "version_of"]
 
 
 def version_of(stored: bytes) -> str:
@@ -53,15 +54,25 @@ local function live(key, now)  -- a session: a string value whose expiry has not
 end
 """
 
-# KEYS: session, meta. ARGV: now, grace (ms the meta hash outlives its session).
+# The meta hash's lifetime. An unbound one (a creation time only) outlives its session by ``grace``
+# (ms) and moves with it on our writes, refreshes and loads (a load sees an Express touch, which
+# moves the session only). A bound one (an account: field ``u``) has no TTL: the binding must last
+# as long as the session, which an Express app alone may keep alive indefinitely (its SET ... EX and
+# EXPIRE never touch the hash). It is deleted with its session by our scripts; when the session went
+# without us (Redis expired it, an Express app destroyed it), by the next LOAD of it (the user
+# index's reader loads every session it names before it prunes their entries: store.py), else by
+# purge()'s sweep (FORGET). A meta hash whose session is not live is never read (every script checks
+# the session first, and a write creating the session anew deletes it), so deleting it loses nothing.
+
+# KEYS: session, meta. ARGV: now, grace (ms an unbound meta hash outlives its session).
 # -> false, or {value, expiry, created, user, logged in, authenticated, user agent, seal}
 LOAD = Script("load", _EXPIRY + """
 local now = tonumber(ARGV[1])
 local ok, at = live(KEYS[1], now)
-if not ok then return false end
+if not ok then redis.call('DEL', KEYS[2]) return false end  -- (a bound hash whose session went)
 local meta = redis.call('HMGET', KEYS[2], 'c', 'u', 'l', 'a', 'ua', 's')
-if at >= 0 and (meta[1] or meta[2]) then  -- an Express touch (EXPIRE) extended the session only:
-  local mat = expiry(KEYS[2])             -- keep the meta hash alive as long as the session
+if at >= 0 and meta[1] and not meta[2] then  -- unbound: an Express touch (EXPIRE) moved the session
+  local mat = expiry(KEYS[2])                -- only: keep the hash as long as the session plus grace
   if mat >= 0 and mat < at + tonumber(ARGV[2]) then redis.call('PEXPIREAT', KEYS[2], at + tonumber(ARGV[2])) end
 end
 return {redis.call('GET', KEYS[1]), at, meta[1], meta[2], meta[3], meta[4], meta[5], meta[6]}
@@ -100,7 +111,8 @@ if ARGV[7] == '1' then
   end
   if ua == '' then redis.call('HDEL', KEYS[2], 'ua') else redis.call('HSET', KEYS[2], 'ua', string.sub(ua, 2)) end
 end
-if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PEXPIREAT', KEYS[2], at + tonumber(ARGV[12])) end
+if ARGV[7] == '1' or redis.call('HEXISTS', KEYS[2], 'u') == 1 then redis.call('PERSIST', KEYS[2])  -- bound
+else redis.call('PEXPIREAT', KEYS[2], at + tonumber(ARGV[12])) end  -- unbound (no hash: a no-op)
 return 1
 """)
 
@@ -112,7 +124,7 @@ if not live(KEYS[1], now) then return 0 end
 local at = tonumber(ARGV[2])
 if at <= now then redis.call('DEL', KEYS[1], KEYS[2]) return 1 end
 redis.call('PEXPIREAT', KEYS[1], at)
-local mat = expiry(KEYS[2])
+local mat = expiry(KEYS[2])  -- (-1 for a bound hash, which has no TTL; -2 for none)
 if mat >= 0 and mat < at + tonumber(ARGV[3]) then redis.call('PEXPIREAT', KEYS[2], at + tonumber(ARGV[3])) end
 return 1
 """)
@@ -143,6 +155,14 @@ redis.call('DEL', KEYS[1], KEYS[2])
 return 1
 """)
 
+# KEYS: session, meta. ARGV: now. Deletes the meta hash of a session that is not live: purge()'s
+# sweep, for a bound hash no user index names any more (an index write lost in a failover, say).
+# -> 1 if deleted.
+FORGET = Script("forget", _EXPIRY + """
+if live(KEYS[1], tonumber(ARGV[1])) then return 0 end
+return redis.call('DEL', KEYS[2])
+""")
+
 # KEYS: session. -> {type, expiry} (maintenance: whether a key is a live session).
 STATUS = Script("status", _EXPIRY + """
 return {redis.call('TYPE', KEYS[1])['ok'], expiry(KEYS[1])}
@@ -161,4 +181,5 @@ if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[1]) end
 return removed
 """)
 
-SCRIPTS = {script.name: script for script in (LOAD, WRITE, REFRESH, DESTROY, BURY, PRUNE, STATUS, PRUNE_INDEX)}
+SCRIPTS = {script.name: script
+           for script in (LOAD, WRITE, REFRESH, DESTROY, BURY, PRUNE, FORGET, STATUS, PRUNE_INDEX)}

@@ -32,7 +32,7 @@ from ..at_rest import AtRestStore
 from ..base import (Bound, Loaded, Record, Store, check_size, parse_texts, read_account,
                     validate_touch_after, validate_ttl)
 from .keys import Keys
-from .scripts import BURY, DESTROY, LOAD, PRUNE, PRUNE_INDEX, REFRESH, STATUS, WRITE, Script, version_of
+from .scripts import BURY, DESTROY, FORGET, LOAD, PRUNE, PRUNE_INDEX, REFRESH, STATUS, WRITE, Script, version_of
 
 __all__ = ["CONNECT_REDIS_TTL", "INDEX_GRACE_MS", "RedisStore"]
 
@@ -99,6 +99,12 @@ class RedisStore(Store):
     names nothing (a session Redis expired, one another process logged out, one an Express app
     destroyed) is removed lazily by that reader, or by ``purge()``, once it is older than
     ``INDEX_GRACE_MS``: so the index may hold stale entries, never miss a bound session.
+
+    A bound session's meta hash has no TTL (an Express app alone may keep the session alive for
+    ever, and its binding with it: ``revoke_all`` must still find it). When the session goes without
+    us, the reader's load of it deletes the hash (in the session's slot) before the reader prunes
+    the entry (in the index's): no bound hash outlives its index entry, and ``purge()`` sweeps any
+    that no index names.
     """
 
     tracks_creation = True  # the meta hash beside each session written from Python keeps its creation time
@@ -137,7 +143,7 @@ class RedisStore(Store):
         self.client = client
         self.cluster = isinstance(client, redis.cluster.RedisCluster)
         self._clock = clock
-        self._grace_ms = int(self.ttl * 1000)  # how long a meta hash outlives its session
+        self._grace_ms = int(self.ttl * 1000)  # how long an unbound meta hash outlives its session
         self._async_given = async_client
         self._async_factory: Callable[[], Any] | None = None  # from_url's: the same URL, asyncio
         self._async: tuple[Any, Any] | None = None  # (event loop, client made for it)
@@ -281,7 +287,8 @@ class RedisStore(Store):
         return until_ms is not None and until_ms > self._now()
 
     def _bound(self, user_id: str) -> Op:
-        """The user's live bound records; entries of the index that name none are pruned (``INDEX_GRACE_MS``)."""
+        """The user's live bound records; entries of the index that name none are pruned (``INDEX_GRACE_MS``),
+        after the load that found a session gone has deleted its meta hash (scripts.LOAD)."""
         index = self.keys.user(user_id)
         members = yield ("cmd", "ZRANGE", index, 0, -1)
         found: list[Bound] = []
@@ -468,13 +475,26 @@ class RedisStore(Store):
             expired = expired[:max(0, limit)]
         deleted = self._each(PRUNE, [((self.keys.session(key), self.keys.meta(key)), (now,)) for _, key in expired],
                              "purge")
-        for user in self._users():
+        for user in self._users():  # (each session an index names is loaded: a bound hash whose session went goes)
             self._drive(self._bound(user), "purge")
+        self._forget()
         tombstones = [key for key in self._scan(_pattern(self.keys.meta_prefix + "t:"), "string")]
         stale = [key for key in tombstones if (_int(self._get(key)) or 0) <= now]
         if stale:
             self._delete(stale)
         return sum(1 for reply in deleted if reply == 1)
+
+    def _forget(self) -> None:
+        """Delete every meta hash whose session is not live. A bound one has no TTL and is found gone
+        by its user index's reader; this sweeps any that no index names (a write lost in a failover)."""
+        now = self._now()
+        calls: list[tuple[tuple[str, ...], tuple[Any, ...]]] = []
+        for found in self._scan(self.keys.meta_hash_pattern, "hash"):
+            meta = _str(found)
+            key = None if meta is None else self.keys.key_of_meta(meta)
+            if key is not None:
+                calls.append(((self.keys.session(key), meta), (now,)))
+        self._each(FORGET, calls, "purge")
 
     def _get(self, key: Any) -> Any:
         try:
