@@ -15,17 +15,19 @@ wraps ``app.wsgi_app`` in a ``SessionMiddleware``, so the cookie, its headers, t
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import flask
 from flask.sessions import NullSession, SessionInterface, SessionMixin
 
 from .errors import ConfigurationError, SessionError, StoreUnavailable, TooManySessions
-from .config import CookieSource
 from .middleware import SessionMiddleware
 from .options import CookieOptions, check_max_age
 from .session import Session
 from .view import SessionView
+
+if TYPE_CHECKING:
+    from .config import CookieSource
 
 __all__ = ["FlaskSession", "install"]
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from .config import CookieSource, SessionConfig, check_bool, default_genid
+from .config import SessionConfig, check_bool, default_genid
 from .core import UNAVAILABLE_BODY, UNAVAILABLE_HEADERS, VARY_COOKIE, SessionCore
 from .errors import ConfigurationError, SessionError, StoreUnavailable
 from .metrics import render_metrics
@@ -17,6 +17,8 @@ from .session import Session
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+    from .config import CookieSource
 
     from .accounts import SessionInfo
     from .stores.base import Store
