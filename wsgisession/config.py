@@ -7,18 +7,21 @@ import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from .cookies import TOKEN
 from .errors import ConfigurationError, InsecureSecretWarning
 from .options import CookieOptions, check_seconds, cookie_options, validate_cookie_name
 from .stores.base import COMPARE_AND_SET, USER_INDEX, Store
 
-__all__ = ["CookieSource", "IdHeader", "SessionConfig", "check_bool", "check_header", "default_genid"]
+__all__ = ["IdHeader", "SessionConfig", "check_bool", "check_header", "default_genid"]
 
-# The ``cookie`` option: the options, or express-session 1.19's dynamic options, a callable that
-# returns them (or a dict of their fields) for a request.
-CookieSource = CookieOptions | Callable[[Any], CookieOptions | Mapping[str, Any]]
+if TYPE_CHECKING:  # (for annotations only: building the union costs the import a few ms)
+    from typing import TypeAlias
+
+    # The ``cookie`` option: the options, or express-session 1.19's dynamic options, a callable that
+    # returns them (or a dict of their fields) for a request.
+    CookieSource: TypeAlias = CookieOptions | Callable[[Any], CookieOptions | Mapping[str, Any]]
 
 
 def default_genid(request: Any) -> str:

@@ -16,19 +16,21 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import flask
 from flask import request
 from flask.sessions import NullSession, SessionInterface, SessionMixin
 
 from .errors import ConfigurationError, SessionError, StoreUnavailable, TooManySessions
-from .config import CookieSource
 from .middleware import SessionMiddleware
 from .options import CookieOptions, check_max_age
 from .serialization import loads
 from .session import Session, state_of
 from .view import SessionView, check_json
+
+if TYPE_CHECKING:
+    from .config import CookieSource
 
 __all__ = ["FlaskSession", "install"]
 

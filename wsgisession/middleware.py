@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal
 
-from .config import CookieSource, SessionConfig, check_bool, default_genid
+from .config import SessionConfig, check_bool, default_genid
 from .core import UNAVAILABLE_BODY, UNAVAILABLE_HEADERS, SessionCore
 from .errors import ConfigurationError, SessionError, StoreUnavailable
 from .metrics import render_metrics
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
     from .accounts import SessionInfo
+    from .config import CookieSource
     from .stores.base import Store
 
 __all__ = ["DEFAULT_ENVIRON_KEY", "SessionMiddleware", "get_session"]
