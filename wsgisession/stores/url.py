@@ -1,4 +1,4 @@
-"""open_store: a store from a URL, ``sqlite:///path/to/sessions.sqlite3`` or ``mongodb://host/db``.
+"""open_store: a store from a URL, ``sqlite:///path/to/sessions.sqlite3``, ``mongodb://host/db`` or ``postgresql://host/db``.
 
 SQLite URLs follow SQLAlchemy's convention: the file name is everything after the third slash,
 so ``sqlite:///sessions.sqlite3`` is relative to the current directory and
@@ -11,26 +11,32 @@ that name, never the SQLite URI ``file:x.sqlite3`` (which opens ``x.sqlite3``); 
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 
 from ..errors import ConfigurationError
+from ..options import check_seconds
 from .base import Store
 
 __all__ = ["URL_FORMS", "open_store"]
 
-URL_FORMS = "sqlite:///relative/path.sqlite3, sqlite:////absolute/path.sqlite3 or mongodb://host:27017/db"
+URL_FORMS = ("sqlite:///relative/path.sqlite3, sqlite:////absolute/path.sqlite3, mongodb://host:27017/db "
+             "or postgresql://user@host:5432/db")
 
 
-def open_store(url: str, *, collection: str = "sessions", table: str = "sessions", timeout: float = 3.0,
+def open_store(url: str, *, collection: str = "sessions", table: str | None = None, timeout: float = 3.0,
                auto_remove: str = "native") -> Store:
     """The store ``url`` names; nothing is opened or connected yet::
 
         store = open_store("sqlite:///sessions.sqlite3")
         store = open_store("mongodb://db1:27017/app", collection="web_sessions")
+        store = open_store("postgresql://app@db1:5432/app")     # connect-pg-simple's table "session"
 
-    ``table`` applies to SQLite, ``collection`` and ``auto_remove`` (MongoStore's option) to
-    MongoDB; ``timeout`` (seconds) is SQLite's wait for a lock, MongoDB's bound on each operation.
+    ``table`` applies to SQLite (default ``sessions``) and PostgreSQL (default ``session``,
+    connect-pg-simple's), ``collection`` and ``auto_remove`` (MongoStore's option) to
+    MongoDB; ``timeout`` (seconds) is SQLite's wait for a lock, MongoDB's bound on each operation,
+    PostgreSQL's wait for a connection (``pool_timeout``; libpq's connect_timeout, at least 2 s).
     A URL that names no store raises ConfigurationError, saying what to write instead; its
     message never repeats the URL, which may hold a password.
     """
@@ -40,9 +46,11 @@ def open_store(url: str, *, collection: str = "sessions", table: str = "sessions
     if scheme == "sqlite" and separator:
         from .sqlite import SQLiteStore
 
-        return SQLiteStore(_sqlite_path(rest), table=table, timeout=timeout)
+        return SQLiteStore(_sqlite_path(rest), table="sessions" if table is None else table, timeout=timeout)
     if scheme in ("mongodb", "mongodb+srv") and separator:
         return _mongo_store(url, rest, collection, timeout, auto_remove)
+    if scheme in ("postgresql", "postgres") and separator:
+        return _postgres_store(url, "session" if table is None else table, timeout)
     named = f"scheme {scheme!r}" if separator and scheme.isascii() and scheme.replace("+", "").isalnum() else "URL"
     raise ConfigurationError(f"unsupported store {named}: write {URL_FORMS}.")
 
@@ -73,6 +81,15 @@ def _mongo_store(url: str, rest: str, collection: str, timeout: float, auto_remo
     except ImportError as exc:
         raise ConfigurationError("MongoDB stores need pymongo: pip install 'wsgisession[mongo]'.") from exc
     return MongoStore.from_url(url, collection=collection, server_selection_timeout=timeout, auto_remove=auto_remove)
+
+
+def _postgres_store(url: str, table: str, timeout: float) -> Store:
+    try:
+        from .postgres import PostgresStore
+    except ImportError as exc:
+        raise ConfigurationError("PostgreSQL stores need psycopg: pip install 'wsgisession[postgres]'.") from exc
+    check_seconds("timeout", timeout, at_most=300)
+    return PostgresStore.from_url(url, table=table, pool_timeout=timeout, connect_timeout=max(2, math.ceil(timeout)))
 
 
 _BRACKETED = re.compile(r"\[([^\[\]]+)\](?::[0-9]*)?")

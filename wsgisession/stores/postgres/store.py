@@ -153,6 +153,18 @@ class PostgresStore(Store):
     def __repr__(self) -> str:  # never the connection string: it may hold a password
         return f"PostgresStore(table={self.table!r})"
 
+    def table_exists(self) -> bool:
+        """Whether the table is there (created by nobody: the command line maintains, never creates)."""
+        def plan() -> Plan:
+            (found,) = yield "SELECT to_regclass(%(name)s) IS NOT NULL", {"name": quote(self.table)}, "one"
+            return bool(found)
+
+        try:
+            with self._sync_pool().connection() as connection:
+                return bool(_drive(connection, plan()))
+        except psycopg.Error as exc:
+            raise _unavailable(exc) from exc
+
     # -- pools, opened on first use --------------------------------------------------------------
 
     def _sync_pool(self) -> ConnectionPool:
