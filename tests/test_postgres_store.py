@@ -265,6 +265,26 @@ def test_a_sealed_record_is_a_json_string_in_sess(postgres_url):  # noqa: F811
         store.close()
 
 
+def test_writes_sweep_expired_rows_one_batch_at_a_time(postgres_url, monkeypatch):  # noqa: F811
+    from wsgisession.stores.postgres import store as module
+    from wsgisession.testing import FakeClock
+
+    monkeypatch.setattr(module, "PURGE_BATCH", 2)
+    clock = FakeClock(float(now_ms() // 1000))
+    store = PostgresStore(postgres_url, clock=clock)
+    try:
+        for n in range(5):  # (the first write swept nothing, and the next sweep waits PURGE_INTERVAL)
+            store.write(f"old-{n}", Record(text(n=n), int(clock() * 1000) + 1_000))
+        clock.advance(module.PURGE_INTERVAL + 1)
+        left = []
+        for n in range(4):
+            store.write("live", Record(text(n=n), None))
+            left.append(store.count_expired())
+        assert left == [3, 1, 0, 0] and store.length() == 1
+    finally:
+        store.close()
+
+
 # -- compare-and-set between pools (processes) ----------------------------------------------------------
 
 

@@ -286,10 +286,12 @@ class PostgresStore(Store):
                 **account_parameters(record.account)}
 
     def _purge_now(self, now: int) -> Plan:
-        """Delete expired rows at most once per PURGE_INTERVAL, after a write (in batches)."""
+        """After a write, at most once per PURGE_INTERVAL: delete one batch of expired rows (a full
+        batch leaves the next one to the next write, so no request pays for a whole backlog)."""
         if now >= self._next_purge:
             self._next_purge = now + PURGE_INTERVAL * 1000
-            yield from self._purge(None, now)
+            if (yield from self._purge(PURGE_BATCH, now)) == PURGE_BATCH:
+                self._next_purge = now
         return None
 
     def _write(self, row: dict[str, Any]) -> Plan:
