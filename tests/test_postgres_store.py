@@ -18,7 +18,7 @@ from webtest import TestApp
 
 from wsgisession import ConfigurationError, PostgresStore, SessionMiddleware, StoreUnavailable, get_session
 from wsgisession.stores.at_rest import AtRestStore
-from wsgisession.stores.base import Account, Record
+from wsgisession.stores.base import Account, Record, Store, parse_texts
 from wsgisession.testing import run_threads, text
 
 from .conftest import codec
@@ -87,6 +87,78 @@ class TestPostgresStore(OurStoreContract):
 
 class TestSealedPostgresStore(TestPostgresStore):
     crypto = "webcrypto"
+
+
+class AsyncTwins(Store):
+    """A PostgresStore driven only through its coroutines, on an event loop in a thread of its own:
+    the whole contract, through the methods lifecycle.arun calls."""
+
+    tracks_creation = True
+
+    def __init__(self, inner: PostgresStore) -> None:
+        self.inner = inner
+        self.ttl = inner.ttl
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def _wait(self, coroutine):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=120)
+
+    def load(self, sid):
+        return self._wait(self.inner.aload(sid))
+
+    def write(self, sid, record):
+        return self._wait(self.inner.awrite(sid, record))
+
+    def save(self, sid, record, version):
+        return self._wait(self.inner.asave(sid, record, version))
+
+    def refresh(self, sid, expires_ms, version):
+        return self._wait(self.inner.arefresh(sid, expires_ms, version))
+
+    def destroy(self, sid):
+        return self._wait(self.inner.adestroy(sid))
+
+    def bury(self, key, until_ms):
+        return self._wait(self.inner.abury(key, until_ms))
+
+    def buried(self, key):
+        return self._wait(self.inner.aburied(key))
+
+    def iter_bound(self, user_id=None):
+        return iter(self._wait(self.inner.aiter_bound(user_id)))
+
+    def purge(self, limit=None):
+        return self._wait(self.inner.apurge(limit))
+
+    def count_expired(self):
+        return self._wait(self.inner.acount_expired())
+
+    def length(self):
+        return self._wait(self.inner.alength())
+
+    def all(self):
+        return parse_texts(self.texts())
+
+    def texts(self):
+        return self._wait(self.inner.atexts())
+
+    def clear(self):
+        return self._wait(self.inner.aclear())
+
+    def close(self):
+        try:
+            self._wait(self.inner.aclose())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=60)
+            self.loop.close()
+
+
+class TestPostgresStoreAsync(TestPostgresStore):
+    def make_store(self):
+        return AsyncTwins(super().make_store())
 
 
 # -- connect-pg-simple's table and rows ----------------------------------------------------------------
