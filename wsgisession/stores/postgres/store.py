@@ -140,6 +140,8 @@ class PostgresStore(Store):
             options["connect_timeout"] = self.connect_timeout
         if "keepalives" not in given:  # a dead peer is noticed in about 20 s, not hours
             options.update(keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=2)
+        if "tcp_user_timeout" not in given:  # a statement sent into a partition fails in 10 s, not 15 min
+            options["tcp_user_timeout"] = 10_000
         return options
 
     @classmethod
