@@ -142,7 +142,7 @@ class AsyncTwins(Store):
         return parse_texts(self.texts())
 
     def texts(self):
-        return self._wait(self.inner.atexts())
+        return self.inner.texts()  # (no coroutine: the command line's, not a request's)
 
     def clear(self):
         return self._wait(self.inner.aclear())
@@ -159,6 +159,12 @@ class AsyncTwins(Store):
 class TestPostgresStoreAsync(TestPostgresStore):
     def make_store(self):
         return AsyncTwins(super().make_store())
+
+
+class TestSealedPostgresStoreAsync(TestPostgresStoreAsync):
+    """Through AtRestStore's coroutines, which seal and open as its synchronous methods do."""
+
+    crypto = "kruptein"
 
 
 # -- connect-pg-simple's table and rows ----------------------------------------------------------------
@@ -328,11 +334,21 @@ def test_rows_other_writers_left_are_input(postgres_url):  # noqa: F811
 def test_a_sealed_record_is_a_json_string_in_sess(postgres_url):  # noqa: F811
     store = PostgresStore(postgres_url, crypto=codec("webcrypto"))
     try:
-        assert isinstance(store, AtRestStore) and not hasattr(store, "aload")  # (arun: the wrapper, in a thread)
+        assert isinstance(store, AtRestStore)
         store.write("sid-1", Record(text(secret="ñandú"), None))
         [(kind, value)] = rows(postgres_url, "SELECT json_typeof(sess), sess #>> '{}' FROM session")
         assert kind == "string" and "ñandú" not in value
         assert json.loads(store.load("sid-1").text)["secret"] == "ñandú"
+
+        async def through_the_coroutines() -> str:  # (lifecycle.arun's path: sealed and opened too)
+            try:
+                await store.awrite("sid-2", Record(text(secret="日本"), None))
+                return (await store.aload("sid-2")).text
+            finally:
+                await store.aclose()
+
+        assert json.loads(asyncio.run(through_the_coroutines()))["secret"] == "日本"
+        assert "日本" not in rows(postgres_url, "SELECT sess #>> '{}' FROM session WHERE sid = 'sid-2'")[0][0]
     finally:
         store.close()
 

@@ -447,9 +447,6 @@ class PostgresStore(Store):
     async def acount_expired(self) -> int:
         return await self._arun(self._one(self._sql.count_expired))  # type: ignore[no-any-return]
 
-    async def atexts(self) -> dict[str, str]:
-        return await self._arun(self._texts())  # type: ignore[no-any-return]
-
     async def alength(self) -> int:
         return await self._arun(self._one(self._sql.length))  # type: ignore[no-any-return]
 
