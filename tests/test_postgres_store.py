@@ -286,6 +286,37 @@ def test_concurrent_table_creation_by_several_stores_succeeds_once(postgres_url)
     assert rows(postgres_url, "SELECT count(*) FROM pg_class WHERE relname IN ('raced', 'raced_tombstones')") == [(2,)]
 
 
+def test_table_creation_racing_connect_pg_simples_own_succeeds(postgres_url):  # noqa: F811
+    """connect-pg-simple creates the table without our lock (to_regclass, then table.sql): whoever
+    wins, every store of ours starts, and the table is connect-pg-simple's."""
+    stores = [PostgresStore(postgres_url) for _ in range(3)]
+    start = threading.Barrier(len(stores) + 2, timeout=60)
+
+    def express_creation() -> None:
+        with psycopg.connect(postgres_url, autocommit=True) as connection:
+            start.wait()
+            if connection.execute("SELECT to_regclass('\"session\"')").fetchone()[0] is None:
+                try:
+                    connection.execute(CONNECT_PG_SIMPLE_TABLE)
+                except psycopg.errors.DatabaseError:
+                    pass  # (lost the race: connect-pg-simple's own problem, not ours)
+
+    def first_use(i: int) -> None:
+        if i >= len(stores):
+            return express_creation()
+        start.wait()
+        stores[i].write(f"sid-{i}", Record(text(n=i), None))
+
+    try:
+        run_threads(first_use, len(stores) + 2)
+        assert stores[0].length() == 3
+    finally:
+        for store in stores:
+            store.close()
+    assert [c[:3] for c in describe(postgres_url, "session")[0][:3]] == [
+        ("sid", "character varying", True), ("sess", "json", True), ("expire", "timestamp(6) without time zone", True)]
+
+
 def test_concurrent_table_creation_from_two_processes(postgres_url):  # noqa: F811
     import subprocess
     import sys
