@@ -269,6 +269,27 @@ def test_expire_is_converted_with_the_connections_time_zone(postgres_url, zone):
         store.close()
 
 
+def test_a_schema_like_connect_pg_simples_schema_name(postgres_url):  # noqa: F811
+    rows(postgres_url, "CREATE SCHEMA app; CREATE SCHEMA other")
+    stores = [PostgresStore(postgres_url, schema=schema) for schema in ("app", "other")]
+    try:
+        for n, store in enumerate(stores):
+            store.write("sid-1", Record(text(n=n), None, None, Account("alice", 1, 1, None)))
+        assert [json.loads(store.load("sid-1").text)["n"] for store in stores] == [0, 1]
+        assert [[b.key for b in store.iter_bound("alice")] for store in stores] == [["sid-1"], ["sid-1"]]
+        assert rows(postgres_url, "SELECT schemaname FROM pg_tables WHERE tablename = 'session' ORDER BY 1") == [
+            ("app",), ("other",)]
+        assert rows(postgres_url, 'SELECT sess FROM "app"."session" WHERE sid = %s AND expire >= to_timestamp(%s)',
+                    "sid-1", now_ms() / 1000) == [(json.loads(text(n=0)),)]
+        assert stores[0].bury("sid-1", now_ms() + 60_000) and stores[0].buried("sid-1")
+        assert not stores[1].buried("sid-1") and stores[1].load("sid-1") is not None
+    finally:
+        for store in stores:
+            store.close()
+    with pytest.raises(ConfigurationError):
+        PostgresStore(postgres_url, schema="no such; schema")
+
+
 def test_concurrent_table_creation_by_several_stores_succeeds_once(postgres_url):  # noqa: F811
     stores = [PostgresStore(postgres_url, table="raced") for _ in range(4)]
     start = threading.Barrier(len(stores), timeout=60)

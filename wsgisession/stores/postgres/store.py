@@ -59,7 +59,8 @@ class PostgresStore(Store):
     psycopg's AsyncConnectionPool, created in the loop on first use (``lifecycle.arun`` calls them).
 
     Options: ``ttl`` (seconds a session whose cookie has no expiry lives; connect-pg-simple's
-    default, a day), ``touch_after``, ``table``, ``create_table`` (False: the table must exist,
+    default, a day), ``touch_after``, ``table``, ``schema`` (connect-pg-simple's schemaName; None:
+    the search_path), ``create_table`` (False: the table must exist,
     made by this store), ``pool_size`` (connections at most, per pool), ``pool_timeout`` (seconds
     a request waits for a free connection, then 503), ``connect_timeout`` (seconds, libpq's),
     ``crypto``/``transform_id`` (the constructor then returns ``AtRestStore(PostgresStore(...))``;
@@ -78,7 +79,7 @@ class PostgresStore(Store):
         return AtRestStore(cls(*args, **options), crypto, transform_id)
 
     def __init__(self, conninfo_or_pool: str | ConnectionPool | AsyncConnectionPool, *, table: str = "session",
-                 ttl: float = CONNECT_PG_SIMPLE_TTL, touch_after: float = 0, create_table: bool = True,
+                 schema: str | None = None, ttl: float = CONNECT_PG_SIMPLE_TTL, touch_after: float = 0, create_table: bool = True,
                  pool_size: int = 10, pool_timeout: float = 5.0, connect_timeout: int = 3,
                  sealed: bool = False, clock: Callable[[], float] = time.time,
                  crypto: Any = None, transform_id: Callable[[str], str] | None = None) -> None:
@@ -88,6 +89,9 @@ class PostgresStore(Store):
                                      "(at most 63).")
         if isinstance(pool_size, bool) or not isinstance(pool_size, int) or not 1 <= pool_size <= 1000:
             raise ConfigurationError(f"pool_size must be an int from 1 to 1000 (connections), not {pool_size!r}.")
+        if schema is not None and (not isinstance(schema, str) or not _IDENTIFIER.fullmatch(schema)):
+            raise ConfigurationError(f"schema {schema!r} is not a plain SQL identifier: use letters, digits and _ "
+                                     "(at most 63), or None for the connection's search_path.")
         check_seconds("pool_timeout", pool_timeout, at_most=300)
         if isinstance(connect_timeout, bool) or not isinstance(connect_timeout, int) or not 2 <= connect_timeout <= 300:
             raise ConfigurationError("connect_timeout must be an int of seconds from 2 to 300 (libpq counts whole "
@@ -95,13 +99,14 @@ class PostgresStore(Store):
         self.ttl = validate_ttl(ttl)
         self.touch_after = validate_touch_after(touch_after)
         self.table = table
+        self.schema = schema
         self.create_table = bool(create_table)
         self.pool_size = pool_size
         self.pool_timeout = pool_timeout
         self.connect_timeout = connect_timeout
         self.sealed = bool(sealed)
         self._clock = clock
-        self._sql = Statements(table, self.sealed)
+        self._sql = Statements(table, self.sealed, schema)
         self._lock = threading.Lock()
         self._pool: ConnectionPool | None = None
         self._apool: AsyncConnectionPool | None = None
@@ -153,12 +158,13 @@ class PostgresStore(Store):
         return cls(url, **options)  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:  # never the connection string: it may hold a password
-        return f"PostgresStore(table={self.table!r})"
+        return f"PostgresStore(table={self.table!r}, schema={self.schema!r})"
 
     def table_exists(self) -> bool:
         """Whether the table is there (created by nobody: the command line maintains, never creates)."""
         def plan() -> Plan:
-            (found,) = yield "SELECT to_regclass(%(name)s) IS NOT NULL", {"name": quote(self.table)}, "one"
+            (found,) = yield ("SELECT to_regclass(%(name)s) IS NOT NULL", {"name": quote(self.table, self.schema)},
+                              "one")
             return bool(found)
 
         try:
@@ -230,12 +236,14 @@ class PostgresStore(Store):
     def _table_plan(self) -> Plan:
         """Create connect-pg-simple's table if missing and add our columns, under a transaction-scoped
         advisory lock (two processes starting at once take turns; the second finds it made)."""
-        yield "SELECT pg_advisory_xact_lock(hashtext(%(key)s))", {"key": f"wsgisession {self.table}"}, "one"
-        (found,) = yield "SELECT to_regclass(%(name)s) IS NOT NULL", {"name": quote(self.table)}, "one"
+        yield "SELECT pg_advisory_xact_lock(hashtext(%(key)s))", {"key": f"wsgisession {self.schema}.{self.table}"}, "one"
+        (found,) = yield "SELECT to_regclass(%(name)s) IS NOT NULL", {"name": quote(self.table, self.schema)}, \
+            "one"
         if not found:
-            yield table_sql(self.table), {}, ""
-        rows = yield ("SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
-                      "AND table_name = %(name)s"), {"name": self.table}, "all"
+            yield table_sql(self.table, self.schema), {}, ""
+        rows = yield ("SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                      "coalesce(%(schema)s::text, current_schema()) AND table_name = %(name)s"), \
+            {"name": self.table, "schema": self.schema}, "all"
         present = {row[0] for row in rows}
         for column, kind in EXTRA.items():
             if column not in present:
