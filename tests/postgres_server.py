@@ -88,8 +88,9 @@ class PostgresServer:
 
     def _run(self, command: list[str], timeout: float) -> None:
         with open(self.log_path, "ab") as log:
-            done = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                  cwd=self.dir, timeout=timeout, env=self._env(), **self._user)  # type: ignore[call-overload]
+            done = subprocess.run(  # type: ignore[call-overload]
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=self.dir,
+                timeout=timeout, env=self._env(), **self._user)
         if done.returncode != 0:
             raise RuntimeError(f"{command[0]} exited with code {done.returncode}:\n{self.log_tail()}")
 

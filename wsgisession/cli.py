@@ -75,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="sqlite:///relative/path.sqlite3, sqlite:////absolute/path.sqlite3, mongodb://host/db or "
                         "postgresql://user@host/db")
     parser.add_argument("--collection", metavar="NAME", help="the MongoDB collection (default: sessions)")
-    parser.add_argument("--table", metavar="NAME", help="the SQLite table (default: sessions) or PostgreSQL table (default: session)")
+    parser.add_argument("--table", metavar="NAME",
+                        help="the SQLite table (default: sessions) or PostgreSQL table (default: session)")
     parser.add_argument("--timeout", type=float, default=3.0, metavar="SECONDS",
                         help="bound on each MongoDB operation, wait for a busy SQLite file (default: 3); "
                         "raise it for slow operations on large stores")

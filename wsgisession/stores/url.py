@@ -1,4 +1,4 @@
-"""open_store: a store from a URL, ``sqlite:///path/to/sessions.sqlite3``, ``mongodb://host/db`` or ``postgresql://host/db``.
+"""open_store: a store from a URL: ``sqlite:///sessions.sqlite3``, ``mongodb://host/db``, ``postgresql://host/db``.
 
 SQLite URLs follow SQLAlchemy's convention: the file name is everything after the third slash,
 so ``sqlite:///sessions.sqlite3`` is relative to the current directory and

@@ -90,7 +90,8 @@ class Statements:
         combined["authenticated"] = f"greatest({given['authenticated']}, s.authenticated)"
         live_s = "s.expire >= to_timestamp(%(now)s)"
         insert = (f"INSERT INTO {t} AS s (sid, sess, expire, created, {ACCOUNT_COLUMNS}) VALUES (%(sid)s, {value}, "
-                  f"to_timestamp(%(expire)s), %(created)s::bigint, {', '.join(given.values())}) ON CONFLICT (sid) DO UPDATE "
+                  f"to_timestamp(%(expire)s), %(created)s::bigint, {', '.join(given.values())}) "
+                  "ON CONFLICT (sid) DO UPDATE "
                   "SET sess = excluded.sess, expire = excluded.expire, ")
         self.load = (f"SELECT {text}, created, {EXPIRES_MS}, {ACCOUNT_COLUMNS} FROM {t} WHERE sid = %(sid)s AND {LIVE}")
         # write: create or replace; a live row keeps its creation time (unless given) and combines its account

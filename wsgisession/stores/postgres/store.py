@@ -79,7 +79,8 @@ class PostgresStore(Store):
         return AtRestStore(cls(*args, **options), crypto, transform_id)
 
     def __init__(self, conninfo_or_pool: str | ConnectionPool | AsyncConnectionPool, *, table: str = "session",
-                 schema: str | None = None, ttl: float = CONNECT_PG_SIMPLE_TTL, touch_after: float = 0, create_table: bool = True,
+                 schema: str | None = None, ttl: float = CONNECT_PG_SIMPLE_TTL, touch_after: float = 0,
+                 create_table: bool = True,
                  pool_size: int = 10, pool_timeout: float = 5.0, connect_timeout: int = 3,
                  sealed: bool = False, clock: Callable[[], float] = time.time,
                  crypto: Any = None, transform_id: Callable[[str], str] | None = None) -> None:
@@ -236,7 +237,8 @@ class PostgresStore(Store):
     def _table_plan(self) -> Plan:
         """Create connect-pg-simple's table if missing and add our columns, under a transaction-scoped
         advisory lock (two processes starting at once take turns; the second finds it made)."""
-        yield "SELECT pg_advisory_xact_lock(hashtext(%(key)s))", {"key": f"wsgisession {self.schema}.{self.table}"}, "one"
+        key = f"wsgisession {self.schema}.{self.table}"
+        yield "SELECT pg_advisory_xact_lock(hashtext(%(key)s))", {"key": key}, "one"
         (found,) = yield "SELECT to_regclass(%(name)s) IS NOT NULL", {"name": quote(self.table, self.schema)}, \
             "one"
         if not found:
