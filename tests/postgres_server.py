@@ -137,6 +137,7 @@ class PostgresServer:
         """Fast shutdown (SIGINT: clients are disconnected, committed data is kept); killed if it lingers."""
         if self.process is None:
             return
+        self.resume()  # a stopped server cannot shut down
         self.process.send_signal(signal.SIGINT)
         try:
             self.process.wait(timeout=timeout)
@@ -155,6 +156,48 @@ class PostgresServer:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
         self.process = None
+
+    def pause(self, timeout: float = 10.0) -> None:
+        """SIGSTOP the postmaster, then each of its processes (every backend is a session of its own:
+        a group signal misses them), and wait until all are stopped: a server that keeps its
+        connections open and never answers."""
+        assert self.process is not None, f"{self.label} is not running"
+        self.process.send_signal(signal.SIGSTOP)  # first: it forks no new backend while stopped
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            states = self._states()
+            for pid, state in states.items():
+                if state not in "tT":
+                    try:
+                        os.kill(pid, signal.SIGSTOP)
+                    except ProcessLookupError:
+                        pass
+            if all(state in "tT" for state in states.values()):
+                return
+            time.sleep(0.01)
+        raise RuntimeError(f"{self.label} did not stop after SIGSTOP")
+
+    def resume(self) -> None:
+        if self.process is not None:
+            for pid in self._states():
+                try:
+                    os.kill(pid, signal.SIGCONT)
+                except ProcessLookupError:
+                    pass
+
+    def _states(self) -> dict[int, str]:
+        """The scheduler state of the postmaster and of each process it forked, by pid."""
+        assert self.process is not None
+        states = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:  # it exited while we looked
+                    continue
+                if int(entry.name) == self.process.pid or int(fields[1]) == self.process.pid:  # (ppid)
+                    states[int(entry.name)] = fields[0]
+        return states
 
     def restart(self) -> None:
         self.stop()

@@ -657,6 +657,40 @@ def test_a_server_restarted_under_load_gives_503_then_recovers_and_loses_nothing
         server.close()
 
 
+def test_a_frozen_server_is_a_503_after_the_timeout_then_recovers():
+    """A server that keeps its connections open and never answers (SIGSTOP): each request fails
+    once the store's timeout has passed, rather than waiting for ever; after SIGCONT, service resumes."""
+    server = started()
+    store = PostgresStore(server.url, timeout=1.0, pool_timeout=1.0)
+    app = TestApp(SessionMiddleware(counter_app, secret=SECRET, store=store))
+    outcomes: list[object] = []
+    try:
+        assert app.get("/").text == "1"
+        server.pause()
+        worker = threading.Thread(target=lambda: outcomes.append(app.get("/", expect_errors=True)), daemon=True)
+        worker.start()
+        worker.join(timeout=120)
+        assert not worker.is_alive(), "a request hung on a frozen server"
+        (response,) = outcomes
+        assert response.status_int == 503 and response.headers["Retry-After"]
+
+        async def through_the_coroutines() -> None:
+            try:
+                with pytest.raises(StoreUnavailable):
+                    await store.aload("sid-1")
+            finally:
+                await store.aclose()
+
+        asyncio.run(through_the_coroutines())  # (the async pool connects, then its first wait expires)
+        server.resume()
+        _wait_for(lambda: app.get("/", expect_errors=True).status_int == 200)
+        assert int(app.get("/").text) >= 3  # the session survived (2, or 3 if a frozen save committed)
+    finally:
+        server.resume()
+        store.close()
+        server.close()
+
+
 def _wait_for(condition, limit: float = 120.0) -> None:
     """Poll ``condition`` (bounded: fails after ``limit`` s; never an assertion on how long it took)."""
     import time

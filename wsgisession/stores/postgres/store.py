@@ -36,6 +36,35 @@ PURGE_INTERVAL = 900  # seconds between sweeps of expired rows after writes (con
 Plan = Generator[tuple[str, dict[str, Any], str], Any, Any]
 
 
+def _bounded(limit: float) -> tuple[type[psycopg.Connection[Any]], type[psycopg.AsyncConnection[Any]]]:
+    """Connection classes whose every wait on the server ends within ``limit`` seconds.
+
+    psycopg waits for a reply as long as the socket stays open, and a server that hangs while its
+    kernel still acknowledges packets (a frozen process, a stuck disk) keeps it open: without this a
+    request would hang. On the deadline the connection is closed (its protocol state is unknown:
+    the pool discards it) and the wait fails with OperationalError, a 503.
+    """
+    def expired(connection: Any) -> psycopg.OperationalError:
+        connection.pgconn.finish()
+        return psycopg.OperationalError(f"the server did not answer within the store's timeout ({limit:g} s)")
+
+    class BoundedConnection(psycopg.Connection):  # type: ignore[type-arg]
+        def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+            try:
+                return super().wait(gen, interval, limit if timeout is None else min(timeout, limit))
+            except psycopg.errors._WaitTimeout:
+                raise expired(self) from None
+
+    class AsyncBoundedConnection(psycopg.AsyncConnection):  # type: ignore[type-arg]
+        async def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+            try:
+                return await super().wait(gen, interval, limit if timeout is None else min(timeout, limit))
+            except psycopg.errors._WaitTimeout:
+                raise expired(self) from None
+
+    return BoundedConnection, AsyncBoundedConnection
+
+
 def _seconds(ms: int) -> float:
     """Epoch ms as the epoch seconds to_timestamp takes (a float: millisecond precision survives it)."""
     return ms / 1000
@@ -63,6 +92,7 @@ class PostgresStore(Store):
     the search_path), ``create_table`` (False: the table must exist,
     made by this store), ``pool_size`` (connections at most, per pool), ``pool_timeout`` (seconds
     a request waits for a free connection, then 503), ``connect_timeout`` (seconds, libpq's),
+    ``timeout`` (seconds any one wait for the server may take: a hung server is a 503, not a hang),
     ``crypto``/``transform_id`` (the constructor then returns ``AtRestStore(PostgresStore(...))``;
     a ciphertext is kept as a JSON string in ``sess``). A failure of the database (psycopg's
     errors, a pool timeout) is StoreUnavailable: a 503 with Retry-After.
@@ -81,7 +111,7 @@ class PostgresStore(Store):
     def __init__(self, conninfo_or_pool: str | ConnectionPool | AsyncConnectionPool, *, table: str = "session",
                  schema: str | None = None, ttl: float = CONNECT_PG_SIMPLE_TTL, touch_after: float = 0,
                  create_table: bool = True,
-                 pool_size: int = 10, pool_timeout: float = 5.0, connect_timeout: int = 3,
+                 pool_size: int = 10, pool_timeout: float = 5.0, connect_timeout: int = 3, timeout: float = 10.0,
                  sealed: bool = False, clock: Callable[[], float] = time.time,
                  crypto: Any = None, transform_id: Callable[[str], str] | None = None) -> None:
         # (crypto and transform_id are taken by __new__: never given here)
@@ -94,6 +124,7 @@ class PostgresStore(Store):
             raise ConfigurationError(f"schema {schema!r} is not a plain SQL identifier: use letters, digits and _ "
                                      "(at most 63), or None for the connection's search_path.")
         check_seconds("pool_timeout", pool_timeout, at_most=300)
+        check_seconds("timeout", timeout, at_most=3600)
         if isinstance(connect_timeout, bool) or not isinstance(connect_timeout, int) or not 2 <= connect_timeout <= 300:
             raise ConfigurationError("connect_timeout must be an int of seconds from 2 to 300 (libpq counts whole "
                                      f"seconds, at least 2), not {connect_timeout!r}.")
@@ -105,6 +136,8 @@ class PostgresStore(Store):
         self.pool_size = pool_size
         self.pool_timeout = pool_timeout
         self.connect_timeout = connect_timeout
+        self.timeout = timeout
+        self._classes = _bounded(timeout)
         self.sealed = bool(sealed)
         self._clock = clock
         self._sql = Statements(table, self.sealed, schema)
@@ -182,6 +215,7 @@ class PostgresStore(Store):
             with self._lock:
                 if self._pool is None:
                     made = ConnectionPool(self._conninfo, kwargs=self._kwargs, min_size=1, max_size=self.pool_size,
+                                          connection_class=self._classes[0],
                                           timeout=self.pool_timeout, open=False, name=f"wsgisession-{self.table}")
                     made.open(wait=False)  # connects in the background; a request waits at most pool_timeout
                     self._pool = made
@@ -201,6 +235,7 @@ class PostgresStore(Store):
             if pool is not None and pool is not self._given_pool:
                 self._stale_pools = [*getattr(self, "_stale_pools", []), pool]
             pool = AsyncConnectionPool(self._conninfo, kwargs=self._kwargs, min_size=1, max_size=self.pool_size,
+                                       connection_class=self._classes[1],
                                        timeout=self.pool_timeout, open=False, name=f"wsgisession-{self.table}-async")
             self._apool, self._apool_loop = pool, loop
         elif self._apool_loop is None:
