@@ -44,6 +44,10 @@ def _bounded(limit: float) -> tuple[type[psycopg.Connection[Any]], type[psycopg.
     request would hang. On the deadline the connection is closed (its protocol state is unknown:
     the pool discards it) and the wait fails with OperationalError, a 503.
     """
+    wait_timeout = getattr(psycopg.errors, "_WaitTimeout", None)  # (psycopg 3.3's; before it, waits are unbounded)
+    if wait_timeout is None:
+        return psycopg.Connection, psycopg.AsyncConnection
+
     def expired(connection: Any) -> psycopg.OperationalError:
         connection.pgconn.finish()
         return psycopg.OperationalError(f"the server did not answer within the store's timeout ({limit:g} s)")
@@ -52,14 +56,14 @@ def _bounded(limit: float) -> tuple[type[psycopg.Connection[Any]], type[psycopg.
         def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
             try:
                 return super().wait(gen, interval, limit if timeout is None else min(timeout, limit))
-            except psycopg.errors._WaitTimeout:
+            except wait_timeout:
                 raise expired(self) from None
 
     class AsyncBoundedConnection(psycopg.AsyncConnection):  # type: ignore[type-arg]
         async def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
             try:
                 return await super().wait(gen, interval, limit if timeout is None else min(timeout, limit))
-            except psycopg.errors._WaitTimeout:
+            except wait_timeout:
                 raise expired(self) from None
 
     return BoundedConnection, AsyncBoundedConnection
