@@ -44,7 +44,7 @@ def _bounded(limit: float) -> tuple[type[psycopg.Connection[Any]], type[psycopg.
     request would hang. On the deadline the connection is closed (its protocol state is unknown:
     the pool discards it) and the wait fails with OperationalError, a 503.
     """
-    wait_timeout = getattr(psycopg.errors, "_WaitTimeout", None)  # (psycopg 3.3's; before it, waits are unbounded)
+    wait_timeout = getattr(psycopg.errors, "_WaitTimeout", None)  # (psycopg-internal; absent: unbounded waits)
     if wait_timeout is None:
         return psycopg.Connection, psycopg.AsyncConnection
 
@@ -93,8 +93,8 @@ class PostgresStore(Store):
 
     Options: ``ttl`` (seconds a session whose cookie has no expiry lives; connect-pg-simple's
     default, a day), ``touch_after``, ``table``, ``schema`` (connect-pg-simple's schemaName; None:
-    the search_path), ``create_table`` (False: the table must exist,
-    made by this store), ``pool_size`` (connections at most, per pool), ``pool_timeout`` (seconds
+    the search_path), ``create_table`` (False: the table must exist, made by this store),
+    ``pool_size`` (connections at most, per pool), ``pool_timeout`` (seconds
     a request waits for a free connection, then 503), ``connect_timeout`` (seconds, libpq's),
     ``timeout`` (seconds any one wait for the server may take: a hung server is a 503, not a hang),
     ``crypto``/``transform_id`` (the constructor then returns ``AtRestStore(PostgresStore(...))``;
@@ -114,10 +114,10 @@ class PostgresStore(Store):
 
     def __init__(self, conninfo_or_pool: str | ConnectionPool | AsyncConnectionPool, *, table: str = "session",
                  schema: str | None = None, ttl: float = CONNECT_PG_SIMPLE_TTL, touch_after: float = 0,
-                 create_table: bool = True,
-                 pool_size: int = 10, pool_timeout: float = 5.0, connect_timeout: int = 3, timeout: float = 10.0,
-                 sealed: bool = False, clock: Callable[[], float] = time.time,
-                 crypto: Any = None, transform_id: Callable[[str], str] | None = None) -> None:
+                 create_table: bool = True, pool_size: int = 10, pool_timeout: float = 5.0,
+                 connect_timeout: int = 3, timeout: float = 10.0, sealed: bool = False,
+                 clock: Callable[[], float] = time.time, crypto: Any = None,
+                 transform_id: Callable[[str], str] | None = None) -> None:
         # (crypto and transform_id are taken by __new__: never given here)
         if not isinstance(table, str) or not _IDENTIFIER.fullmatch(table):
             raise ConfigurationError(f"table {table!r} is not a plain SQL identifier: use letters, digits and _ "
@@ -149,7 +149,7 @@ class PostgresStore(Store):
         self._pool: ConnectionPool | None = None
         self._apool: AsyncConnectionPool | None = None
         self._apool_loop: asyncio.AbstractEventLoop | None = None
-        self._own_pools = True
+        self._opened_given = False  # whether we opened a pool given closed (ConnectionPool(open=False))
         self._ready = not self.create_table  # whether the table is known to exist with our columns
         self._next_purge = 0
         if isinstance(conninfo_or_pool, (ConnectionPool, AsyncConnectionPool)):
@@ -224,9 +224,9 @@ class PostgresStore(Store):
                     made.open(wait=False)  # connects in the background; a request waits at most pool_timeout
                     self._pool = made
                 pool = self._pool
-        elif self._given_pool is pool and pool.closed and not getattr(self, "_opened_given", False):
+        elif self._given_pool is pool and pool.closed and not self._opened_given:
             with self._lock:
-                if pool.closed and not getattr(self, "_opened_given", False):
+                if pool.closed and not self._opened_given:
                     pool.open(wait=False)
                     self._opened_given = True
         return pool
@@ -235,9 +235,8 @@ class PostgresStore(Store):
         loop = asyncio.get_running_loop()
         pool = self._apool
         if pool is None or (self._apool_loop is not None and self._apool_loop is not loop):
-            # a pool belongs to one event loop: another loop (a test's asyncio.run) gets its own
-            if pool is not None and pool is not self._given_pool:
-                self._stale_pools = [*getattr(self, "_stale_pools", []), pool]
+            # A pool belongs to one event loop: another loop (a test's asyncio.run) gets its own; the
+            # old one, unusable outside its finished loop, is dropped (aclose closes it in its loop).
             pool = AsyncConnectionPool(self._conninfo, kwargs=self._kwargs, min_size=1, max_size=self.pool_size,
                                        connection_class=self._classes[1],
                                        timeout=self.pool_timeout, open=False, name=f"wsgisession-{self.table}-async")
@@ -459,10 +458,7 @@ class PostgresStore(Store):
             pool, self._pool = self._pool, None if self._given_pool is None else self._pool
         if pool is not None and pool is not self._given_pool:
             pool.close(timeout=self.pool_timeout)
-        # An asynchronous pool closes in its loop (aclose); one left open here is dropped with its loop.
-        for stale in getattr(self, "_stale_pools", []):
-            logger.debug("dropping an asynchronous pool of a finished event loop (%s)", stale.name)
-        self._stale_pools = []
+        # (An asynchronous pool closes in its own loop: aclose.)
 
     # -- the port (asynchronous: lifecycle.arun calls these) ----------------------------------------
 
