@@ -327,6 +327,22 @@ def test_sqlite_memory_is_refused_and_a_file_of_that_name_opens_with_dot_slash(t
     assert run("--store", "sqlite:///./:memory:", "count", cwd=tmp_path).stdout == "1 session (0 logged in)\n"
 
 
+def test_a_missing_postgres_table_is_not_created(postgres_server):  # noqa: F811
+    import psycopg
+
+    from .postgres_fixtures import drop_database, fresh_database
+
+    url = fresh_database(postgres_server)
+    try:
+        assert_error(run("--store", url, "count"), 1, "no table 'session'")
+        assert_error(run("--store", url, "--table", "web", "purge"), 1, "no table 'web'")
+        with psycopg.connect(url) as connection:
+            assert connection.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone() == (0,)
+        assert_error(run("--store", url, "--collection", "web", "count"), 2, "a PostgreSQL store has a --table")
+    finally:
+        drop_database(postgres_server, url)
+
+
 def test_a_missing_sqlite_table_is_not_created(tmp_path):
     sqlite3.connect(tmp_path / "other.sqlite3").execute("CREATE TABLE t (x)").connection.close()
     assert_error(run("--store", f"sqlite:///{tmp_path}/other.sqlite3", "list"), 1, "no table 'sessions'")
