@@ -9,7 +9,8 @@ server listens on 127.0.0.1 and on a unix socket inside its directory, trusts lo
 ``stop()`` then ``start()`` restarts it on the same port with its data (the outage tests);
 ``close()`` stops it and deletes the directory. This module imports neither pytest nor (until
 ``start`` waits for the server) psycopg, so ``bench/`` and the interop tests start the same server
-with the same code::
+with the same code. The server dies with the thread that started it (a killed test run leaves no
+server behind): start it from a thread that outlives its use::
 
     from tests.postgres_server import started
     server = started()          # a running server, or RuntimeError with its log
@@ -28,6 +29,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 __all__ = ["PG_BIN", "PostgresServer", "ServerMissing", "free_port", "started"]
 
@@ -37,6 +39,26 @@ RUN_AS = os.environ.get("WSGISESSION_PG_USER") or "nobody"  # (when we are root)
 
 class ServerMissing(RuntimeError):
     """PostgreSQL's binaries are not installed; the message says how to get them."""
+
+
+def _die_with_parent() -> None:
+    """In the server's process, before exec: SIGQUIT (PostgreSQL's immediate shutdown) when the thread
+    that started it dies, so a test run that is killed leaves no server behind. (Linux; runs after
+    the switch to the unprivileged user, which would otherwise clear it.)"""
+    if _PRCTL is not None:
+        _PRCTL(1, int(signal.SIGQUIT))  # PR_SET_PDEATHSIG
+
+
+def _prctl() -> object:
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux
+        return None
+
+
+_PRCTL: Any = _prctl()  # (looked up here: the child between fork and exec only calls it)
 
 
 def free_port() -> int:
@@ -109,9 +131,9 @@ class PostgresServer:
         for name, value in self.settings.items():
             command += ["-c", f"{name}={value}"]
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                            cwd=self.dir, env=self._env(), start_new_session=True,
-                                            **self._user)  # type: ignore[call-overload]
+            self.process = subprocess.Popen(  # type: ignore[call-overload]
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=self.dir, env=self._env(),
+                start_new_session=True, preexec_fn=_die_with_parent, **self._user)
         self._wait(timeout)
 
     def _wait(self, timeout: float) -> None:
