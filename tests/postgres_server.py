@@ -9,7 +9,8 @@ server listens on 127.0.0.1 and on a unix socket inside its directory, trusts lo
 ``stop()`` then ``start()`` restarts it on the same port with its data (the outage tests);
 ``close()`` stops it and deletes the directory. This module imports neither pytest nor (until
 ``start`` waits for the server) psycopg, so ``bench/`` and the interop tests start the same server
-with the same code::
+with the same code. The server dies with the thread that started it (a killed test run leaves no
+server behind): start it from a thread that outlives its use::
 
     from tests.postgres_server import started
     server = started()          # a running server, or RuntimeError with its log
@@ -28,6 +29,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 __all__ = ["PG_BIN", "PostgresServer", "ServerMissing", "free_port", "started"]
 
@@ -37,6 +39,26 @@ RUN_AS = os.environ.get("WSGISESSION_PG_USER") or "nobody"  # (when we are root)
 
 class ServerMissing(RuntimeError):
     """PostgreSQL's binaries are not installed; the message says how to get them."""
+
+
+def _die_with_parent() -> None:
+    """In the server's process, before exec: SIGQUIT (PostgreSQL's immediate shutdown) when the thread
+    that started it dies, so a test run that is killed leaves no server behind. (Linux; runs after
+    the switch to the unprivileged user, which would otherwise clear it.)"""
+    if _PRCTL is not None:
+        _PRCTL(1, int(signal.SIGQUIT))  # PR_SET_PDEATHSIG
+
+
+def _prctl() -> object:
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux
+        return None
+
+
+_PRCTL: Any = _prctl()  # (looked up here: the child between fork and exec only calls it)
 
 
 def free_port() -> int:
@@ -88,8 +110,9 @@ class PostgresServer:
 
     def _run(self, command: list[str], timeout: float) -> None:
         with open(self.log_path, "ab") as log:
-            done = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                  cwd=self.dir, timeout=timeout, env=self._env(), **self._user)  # type: ignore[call-overload]
+            done = subprocess.run(  # type: ignore[call-overload]
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=self.dir,
+                timeout=timeout, env=self._env(), **self._user)
         if done.returncode != 0:
             raise RuntimeError(f"{command[0]} exited with code {done.returncode}:\n{self.log_tail()}")
 
@@ -108,9 +131,9 @@ class PostgresServer:
         for name, value in self.settings.items():
             command += ["-c", f"{name}={value}"]
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                            cwd=self.dir, env=self._env(), start_new_session=True,
-                                            **self._user)  # type: ignore[call-overload]
+            self.process = subprocess.Popen(  # type: ignore[call-overload]
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=self.dir, env=self._env(),
+                start_new_session=True, preexec_fn=_die_with_parent, **self._user)
         self._wait(timeout)
 
     def _wait(self, timeout: float) -> None:
@@ -136,6 +159,7 @@ class PostgresServer:
         """Fast shutdown (SIGINT: clients are disconnected, committed data is kept); killed if it lingers."""
         if self.process is None:
             return
+        self.resume()  # a stopped server cannot shut down
         self.process.send_signal(signal.SIGINT)
         try:
             self.process.wait(timeout=timeout)
@@ -154,6 +178,48 @@ class PostgresServer:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
         self.process = None
+
+    def pause(self, timeout: float = 10.0) -> None:
+        """SIGSTOP the postmaster, then each of its processes (every backend is a session of its own:
+        a group signal misses them), and wait until all are stopped: a server that keeps its
+        connections open and never answers."""
+        assert self.process is not None, f"{self.label} is not running"
+        self.process.send_signal(signal.SIGSTOP)  # first: it forks no new backend while stopped
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            states = self._states()
+            for pid, state in states.items():
+                if state not in "tT":
+                    try:
+                        os.kill(pid, signal.SIGSTOP)
+                    except ProcessLookupError:
+                        pass
+            if all(state in "tT" for state in states.values()):
+                return
+            time.sleep(0.01)
+        raise RuntimeError(f"{self.label} did not stop after SIGSTOP")
+
+    def resume(self) -> None:
+        if self.process is not None:
+            for pid in self._states():
+                try:
+                    os.kill(pid, signal.SIGCONT)
+                except ProcessLookupError:
+                    pass
+
+    def _states(self) -> dict[int, str]:
+        """The scheduler state of the postmaster and of each process it forked, by pid."""
+        assert self.process is not None
+        states = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:  # it exited while we looked
+                    continue
+                if int(entry.name) == self.process.pid or int(fields[1]) == self.process.pid:  # (ppid)
+                    states[int(entry.name)] = fields[0]
+        return states
 
     def restart(self) -> None:
         self.stop()

@@ -28,6 +28,7 @@ from wsgisession.stores.base import Account, Record
 from .mongo_fixtures import MONGO_SERVERS, database_on
 from .mongo_helpers import uri_with_database
 from .mongo_server import free_port
+from .postgres_fixtures import postgres_server  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
@@ -74,10 +75,20 @@ class Target(NamedTuple):
     url: str  # for the command line
 
 
-@pytest.fixture(params=["sqlite", *MONGO_SERVERS])
+@pytest.fixture(params=["sqlite", *MONGO_SERVERS, "postgres"])
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    """An empty store, and its URL: an SQLite file, then a database on each MongoDB server."""
-    if request.param == "sqlite":
+    """An empty store, and its URL: an SQLite file, a database on each MongoDB server, a PostgreSQL database."""
+    if request.param == "postgres":
+        from wsgisession import PostgresStore
+
+        from .postgres_fixtures import drop_database, fresh_database
+
+        server = request.getfixturevalue("postgres_server")
+        url = fresh_database(server)
+        request.addfinalizer(lambda: drop_database(server, url))
+        store = PostgresStore(url)
+        store.length()  # creates the table
+    elif request.param == "sqlite":
         path = tmp_path / "sessions.sqlite3"
         store: Store = SQLiteStore(path)
         store.length()  # creates the file
@@ -186,6 +197,9 @@ def test_a_custom_table_or_collection(target):
     if isinstance(target.store, SQLiteStore):
         store: Store = SQLiteStore(target.store.path, table="web_sessions")
         option = ["--table", "web_sessions"]
+    elif target.url.startswith("postgresql://"):
+        store = type(target.store)(target.url, table="web_sessions")
+        option = ["--table", "web_sessions"]
     else:
         store = type(target.store)(target.store.collection.database["web_sessions"], auto_remove="disabled")
         option = ["--collection", "web_sessions"]
@@ -202,7 +216,7 @@ def test_a_custom_table_or_collection(target):
 # -- failures: one line, the right status --------------------------------------------------------------
 
 @pytest.mark.parametrize("url", [
-    pytest.param("postgres://admin:hunter2@db/app", id="other-scheme"),
+    pytest.param("mysql://admin:hunter2@db/app", id="other-scheme"),
     pytest.param("sessions.sqlite3", id="a-bare-path"),
     pytest.param("sqlite://db/sessions.sqlite3", id="sqlite-host"),
     pytest.param("mongodb://admin:hunter2@127.0.0.1:27017", id="mongo-no-database"),
@@ -311,6 +325,22 @@ def test_sqlite_memory_is_refused_and_a_file_of_that_name_opens_with_dot_slash(t
     store.close()
     assert_error(run("--store", "sqlite:///:memory:", "count", cwd=tmp_path), 2, "sqlite:///./:memory:")
     assert run("--store", "sqlite:///./:memory:", "count", cwd=tmp_path).stdout == "1 session (0 logged in)\n"
+
+
+def test_a_missing_postgres_table_is_not_created(postgres_server):  # noqa: F811
+    import psycopg
+
+    from .postgres_fixtures import drop_database, fresh_database
+
+    url = fresh_database(postgres_server)
+    try:
+        assert_error(run("--store", url, "count"), 1, "no table 'session'")
+        assert_error(run("--store", url, "--table", "web", "purge"), 1, "no table 'web'")
+        with psycopg.connect(url) as connection:
+            assert connection.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone() == (0,)
+        assert_error(run("--store", url, "--collection", "web", "count"), 2, "a PostgreSQL store has a --table")
+    finally:
+        drop_database(postgres_server, url)
 
 
 def test_a_missing_sqlite_table_is_not_created(tmp_path):

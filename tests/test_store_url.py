@@ -57,7 +57,7 @@ def test_mongodb_urls_build_a_mongo_store_without_connecting():
 @pytest.mark.parametrize(("url", "says"), [
     pytest.param("", "unsupported store URL", id="empty"),
     pytest.param("sessions.sqlite3", "unsupported store URL", id="a-bare-path"),
-    pytest.param("postgres://u:secret@host/db", "unsupported store scheme 'postgres'", id="other-scheme"),
+    pytest.param("mysql://u:secret@host/db", "unsupported store scheme 'mysql'", id="other-scheme"),
     pytest.param("user:secret@host/db", "unsupported store URL", id="no-scheme"),
     pytest.param("sqlite://", "sqlite:////absolute", id="sqlite-no-path"),
     pytest.param("sqlite:///", "sqlite:////absolute", id="sqlite-empty-path"),
@@ -117,3 +117,28 @@ def test_not_a_str():
 def test_bad_options_are_the_stores_configuration_errors(url, options):
     with pytest.raises(ConfigurationError):
         open_store(url, **options)
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_postgresql_urls_build_a_postgres_store_without_connecting(scheme):
+    from wsgisession import PostgresStore
+
+    store = open_store(f"{scheme}://user:secret@127.0.0.1:1/app", timeout=1.5)
+    try:
+        assert isinstance(store, PostgresStore) and store._pool is None  # nothing opened
+        assert (store.table, store.pool_timeout, store.connect_timeout) == ("session", 1.5, 2)
+        assert open_store(f"{scheme}://127.0.0.1:1/app", table="web_sessions").table == "web_sessions"
+        assert "secret" not in repr(store)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(("url", "options"), [
+    pytest.param("postgresql://127.0.0.1:1/db", {"table": "no spaces please"}, id="postgres-table"),
+    pytest.param("postgresql://127.0.0.1:1/db", {"timeout": 0}, id="postgres-timeout"),
+    pytest.param("postgresql://u:secret@127.0.0.1:1/db?nonsense=1", {}, id="postgres-unparsable"),
+])
+def test_bad_postgresql_options_are_configuration_errors(url, options):
+    with pytest.raises(ConfigurationError) as caught:
+        open_store(url, **options)
+    assert "secret" not in str(caught.value)

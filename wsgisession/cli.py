@@ -37,6 +37,7 @@ store URLs (SQLite paths as in SQLAlchemy: the file name is everything after the
   mongodb://[::1]:27017/db           an IPv6 host, in brackets
   redis://host:6379/0                a Redis database, connect-redis's sess: keys; rediss:// (TLS),
                                      unix:///run/redis/redis.sock too; the URL is never printed
+  postgresql://user@host:5432/db     a PostgreSQL database (postgres:// too), table "session" (connect-pg-simple's)
 
 Session ids are never printed. Exit status: 0 done, 1 failed or refused, 2 bad arguments or URL,
 130 interrupted.
@@ -73,10 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG, description="Inspect and maintain the sessions of a wsgisession (or connect-mongo) store.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--store", required=True, metavar="URL",
-                        help="sqlite:///relative/path.sqlite3, sqlite:////absolute/path.sqlite3, mongodb://host/db "
-                        "or redis://host:6379/0")
+                        help="sqlite:///relative/path.sqlite3, sqlite:////absolute/path.sqlite3, mongodb://host/db, "
+                        "redis://host:6379/0 or postgresql://user@host/db")
     parser.add_argument("--collection", metavar="NAME", help="the MongoDB collection (default: sessions)")
-    parser.add_argument("--table", metavar="NAME", help="the SQLite table (default: sessions)")
+    parser.add_argument("--table", metavar="NAME",
+                        help="the SQLite table (default: sessions) or PostgreSQL table (default: session)")
     parser.add_argument("--timeout", type=float, default=3.0, metavar="SECONDS",
                         help="bound on each MongoDB operation or Redis reply, wait for a busy SQLite file (default: 3); "
                         "raise it for slow operations on large stores")
@@ -157,7 +159,7 @@ def _advice(exc: StoreUnavailable, timeout: float) -> str:
 
 def _open(args: argparse.Namespace) -> Store:
     """The store of ``--store``; an SQLite file and table must exist (never create an empty database)."""
-    store = open_store(args.store, collection=args.collection or "sessions", table=args.table or "sessions",
+    store = open_store(args.store, collection=args.collection or "sessions", table=args.table or None,
                        timeout=args.timeout, auto_remove="disabled")  # no TTL index made: `purge` is explicit
     try:
         if isinstance(store, SQLiteStore):
@@ -166,8 +168,13 @@ def _open(args: argparse.Namespace) -> Store:
             _check_sqlite(store, args.timeout)
         elif _is_redis(store):
             if args.table or args.collection:
-                raise ConfigurationError("--table and --collection are for SQLite and MongoDB URLs; a Redis store "
+                raise ConfigurationError("--table and --collection are for SQLite, PostgreSQL and MongoDB URLs; a Redis store "
                                          "keeps connect-redis's sess: keys.")
+        elif callable(getattr(store, "table_exists", None)):  # PostgreSQL
+            if args.collection:
+                raise ConfigurationError("--collection is for MongoDB URLs; a PostgreSQL store has a --table.")
+            if not store.table_exists():
+                raise Refused(f"the database has no table {store.table!r}: check --table")
         elif args.table:
             raise ConfigurationError("--table is for SQLite URLs; a MongoDB store has a --collection.")
     except BaseException:

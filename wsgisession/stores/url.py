@@ -1,4 +1,5 @@
-"""open_store: a store from a URL, ``sqlite:///path/to/sessions.sqlite3``, ``mongodb://host/db`` or ``redis://host:6379/0``.
+"""open_store: a store from a URL: ``sqlite:///sessions.sqlite3``, ``mongodb://host/db``,
+``redis://host:6379/0`` or ``postgresql://host/db``.
 
 SQLite URLs follow SQLAlchemy's convention: the file name is everything after the third slash,
 so ``sqlite:///sessions.sqlite3`` is relative to the current directory and
@@ -11,29 +12,34 @@ that name, never the SQLite URI ``file:x.sqlite3`` (which opens ``x.sqlite3``); 
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 
 from ..errors import ConfigurationError
+from ..options import check_seconds
 from .base import Store
 
 __all__ = ["URL_FORMS", "open_store"]
 
-URL_FORMS = ("sqlite:///relative/path.sqlite3, sqlite:////absolute/path.sqlite3, mongodb://host:27017/db or "
-             "redis://host:6379/0 (rediss:// for TLS, unix:///path/to/redis.sock)")
+URL_FORMS = ("sqlite:///relative/path.sqlite3, sqlite:////absolute/path.sqlite3, mongodb://host:27017/db, "
+             "redis://host:6379/0 (rediss:// for TLS, unix:///path/to/redis.sock) or postgresql://user@host:5432/db")
 
 
-def open_store(url: str, *, collection: str = "sessions", table: str = "sessions", timeout: float = 3.0,
+def open_store(url: str, *, collection: str = "sessions", table: str | None = None, timeout: float = 3.0,
                auto_remove: str = "native") -> Store:
     """The store ``url`` names; nothing is opened or connected yet::
 
         store = open_store("sqlite:///sessions.sqlite3")
         store = open_store("mongodb://db1:27017/app", collection="web_sessions")
         store = open_store("redis://cache1:6379/0")     # rediss:// (TLS), unix:///run/redis.sock
+        store = open_store("postgresql://app@db1:5432/app")     # connect-pg-simple's table "session"
 
-    ``table`` applies to SQLite, ``collection`` and ``auto_remove`` (MongoStore's option) to
+    ``table`` applies to SQLite (default ``sessions``) and PostgreSQL (default ``session``,
+    connect-pg-simple's), ``collection`` and ``auto_remove`` (MongoStore's option) to
     MongoDB; ``timeout`` (seconds) is SQLite's wait for a lock, MongoDB's bound on each operation,
-    Redis's on connecting and on each reply (RedisStore, connect-redis's ``sess:`` prefix).
+    Redis's on connecting and on each reply (RedisStore, connect-redis's ``sess:`` prefix),
+    PostgreSQL's wait for a connection (``pool_timeout``; libpq's connect_timeout, at least 2 s).
     A URL that names no store raises ConfigurationError, saying what to write instead; its
     message never repeats the URL, which may hold a password.
     """
@@ -43,11 +49,13 @@ def open_store(url: str, *, collection: str = "sessions", table: str = "sessions
     if scheme == "sqlite" and separator:
         from .sqlite import SQLiteStore
 
-        return SQLiteStore(_sqlite_path(rest), table=table, timeout=timeout)
+        return SQLiteStore(_sqlite_path(rest), table="sessions" if table is None else table, timeout=timeout)
     if scheme in ("mongodb", "mongodb+srv") and separator:
         return _mongo_store(url, rest, collection, timeout, auto_remove)
     if scheme in ("redis", "rediss", "unix") and separator:
         return _redis_store(url, timeout)
+    if scheme in ("postgresql", "postgres") and separator:
+        return _postgres_store(url, "session" if table is None else table, timeout)
     named = f"scheme {scheme!r}" if separator and scheme.isascii() and scheme.replace("+", "").isalnum() else "URL"
     raise ConfigurationError(f"unsupported store {named}: write {URL_FORMS}.")
 
@@ -84,8 +92,17 @@ def _redis_store(url: str, timeout: float) -> Store:
     try:
         from .redis import RedisStore
     except ImportError as exc:
-        raise ConfigurationError("Redis stores need redis-py: pip install 'wsgisession[redis]'.") from exc
+        raise ConfigurationError("Redis stores need redis-py: pip install 'wsgisession-express[redis]'.") from exc
     return RedisStore.from_url(url, timeout=timeout)
+
+
+def _postgres_store(url: str, table: str, timeout: float) -> Store:
+    try:
+        from .postgres import PostgresStore
+    except ImportError as exc:
+        raise ConfigurationError("PostgreSQL stores need psycopg: pip install 'wsgisession-express[postgres]'.") from exc
+    check_seconds("timeout", timeout, at_most=300)
+    return PostgresStore.from_url(url, table=table, pool_timeout=timeout, connect_timeout=max(2, math.ceil(timeout)))
 
 
 _BRACKETED = re.compile(r"\[([^\[\]]+)\](?::[0-9]*)?")

@@ -32,8 +32,10 @@ EXPIRES_MS = "round(extract(epoch FROM expire::timestamptz) * 1000)::bigint"
 ACCOUNT_COLUMNS = "user_id, logged_in, authenticated, user_agent"
 
 
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+def quote(name: str, schema: str | None = None) -> str:
+    """A quoted identifier, qualified by ``schema`` if given (connect-pg-simple's schemaName)."""
+    quoted = '"' + name.replace('"', '""') + '"'
+    return quoted if schema is None else quote(schema) + "." + quoted
 
 
 # connect-pg-simple 10's table.sql, verbatim (node_modules/connect-pg-simple/table.sql)
@@ -50,7 +52,7 @@ CREATE INDEX "IDX_session_expire" ON "session" ("expire");
 """
 
 
-def table_sql(table: str) -> str:
+def table_sql(table: str, schema: str | None = None) -> str:
     """connect-pg-simple's table.sql with ``"session"`` replaced by the table's quoted name, as its
     createTableIfMissing does. The default table is exactly its; another table's constraint and
     index are named after it (``<table>_pkey``, ``IDX_<table>_expire``) where connect-pg-simple
@@ -59,7 +61,7 @@ def table_sql(table: str) -> str:
     if table != "session":
         sql = sql.replace('"session_pkey"', quote(f"{table}_pkey")).replace('"IDX_session_expire"',
                                                                             quote(f"IDX_{table}_expire"))
-    return sql.replace('"session"', quote(table))
+    return sql.replace('"session"', quote(table, schema))
 
 
 def account_parameters(account: Account | None) -> dict[str, Any]:
@@ -73,8 +75,8 @@ class Statements:
     """Every statement on ``table`` (and its tombstones); ``sealed``: ``sess`` holds a JSON string
     (a ciphertext, crypto=), whose value is the record's text, rather than the record's JSON itself."""
 
-    def __init__(self, table: str, sealed: bool) -> None:
-        t, dead = quote(table), quote(f"{table}_tombstones")
+    def __init__(self, table: str, sealed: bool, schema: str | None = None) -> None:
+        t, dead = quote(table, schema), quote(f"{table}_tombstones", schema)
         self.table, self.tombstones = t, dead
         self.tombstones_ddl = f"CREATE TABLE IF NOT EXISTS {dead} (sid varchar PRIMARY KEY, until bigint NOT NULL)"
         self.user_index_ddl = (f"CREATE INDEX IF NOT EXISTS {quote(f'IDX_{table}_user_id')} ON {t} (user_id) "
@@ -88,7 +90,8 @@ class Statements:
         combined["authenticated"] = f"greatest({given['authenticated']}, s.authenticated)"
         live_s = "s.expire >= to_timestamp(%(now)s)"
         insert = (f"INSERT INTO {t} AS s (sid, sess, expire, created, {ACCOUNT_COLUMNS}) VALUES (%(sid)s, {value}, "
-                  f"to_timestamp(%(expire)s), %(created)s::bigint, {', '.join(given.values())}) ON CONFLICT (sid) DO UPDATE "
+                  f"to_timestamp(%(expire)s), %(created)s::bigint, {', '.join(given.values())}) "
+                  "ON CONFLICT (sid) DO UPDATE "
                   "SET sess = excluded.sess, expire = excluded.expire, ")
         self.load = (f"SELECT {text}, created, {EXPIRES_MS}, {ACCOUNT_COLUMNS} FROM {t} WHERE sid = %(sid)s AND {LIVE}")
         # write: create or replace; a live row keeps its creation time (unless given) and combines its account

@@ -36,6 +36,39 @@ PURGE_INTERVAL = 900  # seconds between sweeps of expired rows after writes (con
 Plan = Generator[tuple[str, dict[str, Any], str], Any, Any]
 
 
+def _bounded(limit: float) -> tuple[type[psycopg.Connection[Any]], type[psycopg.AsyncConnection[Any]]]:
+    """Connection classes whose every wait on the server ends within ``limit`` seconds.
+
+    psycopg waits for a reply as long as the socket stays open, and a server that hangs while its
+    kernel still acknowledges packets (a frozen process, a stuck disk) keeps it open: without this a
+    request would hang. On the deadline the connection is closed (its protocol state is unknown:
+    the pool discards it) and the wait fails with OperationalError, a 503.
+    """
+    wait_timeout = getattr(psycopg.errors, "_WaitTimeout", None)  # (psycopg-internal; absent: unbounded waits)
+    if wait_timeout is None:
+        return psycopg.Connection, psycopg.AsyncConnection
+
+    def expired(connection: Any) -> psycopg.OperationalError:
+        connection.pgconn.finish()
+        return psycopg.OperationalError(f"the server did not answer within the store's timeout ({limit:g} s)")
+
+    class BoundedConnection(psycopg.Connection):  # type: ignore[type-arg]
+        def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+            try:
+                return super().wait(gen, interval, limit if timeout is None else min(timeout, limit))
+            except wait_timeout:
+                raise expired(self) from None
+
+    class AsyncBoundedConnection(psycopg.AsyncConnection):  # type: ignore[type-arg]
+        async def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+            try:
+                return await super().wait(gen, interval, limit if timeout is None else min(timeout, limit))
+            except wait_timeout:
+                raise expired(self) from None
+
+    return BoundedConnection, AsyncBoundedConnection
+
+
 def _seconds(ms: int) -> float:
     """Epoch ms as the epoch seconds to_timestamp takes (a float: millisecond precision survives it)."""
     return ms / 1000
@@ -59,9 +92,11 @@ class PostgresStore(Store):
     psycopg's AsyncConnectionPool, created in the loop on first use (``lifecycle.arun`` calls them).
 
     Options: ``ttl`` (seconds a session whose cookie has no expiry lives; connect-pg-simple's
-    default, a day), ``touch_after``, ``table``, ``create_table`` (False: the table must exist,
-    made by this store), ``pool_size`` (connections at most, per pool), ``pool_timeout`` (seconds
+    default, a day), ``touch_after``, ``table``, ``schema`` (connect-pg-simple's schemaName; None:
+    the search_path), ``create_table`` (False: the table must exist, made by this store),
+    ``pool_size`` (connections at most, per pool), ``pool_timeout`` (seconds
     a request waits for a free connection, then 503), ``connect_timeout`` (seconds, libpq's),
+    ``timeout`` (seconds any one wait for the server may take: a hung server is a 503, not a hang),
     ``crypto``/``transform_id`` (the constructor then returns ``AtRestStore(PostgresStore(...))``;
     a ciphertext is kept as a JSON string in ``sess``). A failure of the database (psycopg's
     errors, a pool timeout) is StoreUnavailable: a 503 with Retry-After.
@@ -78,35 +113,43 @@ class PostgresStore(Store):
         return AtRestStore(cls(*args, **options), crypto, transform_id)
 
     def __init__(self, conninfo_or_pool: str | ConnectionPool | AsyncConnectionPool, *, table: str = "session",
-                 ttl: float = CONNECT_PG_SIMPLE_TTL, touch_after: float = 0, create_table: bool = True,
-                 pool_size: int = 10, pool_timeout: float = 5.0, connect_timeout: int = 3,
-                 sealed: bool = False, clock: Callable[[], float] = time.time,
-                 crypto: Any = None, transform_id: Callable[[str], str] | None = None) -> None:
+                 schema: str | None = None, ttl: float = CONNECT_PG_SIMPLE_TTL, touch_after: float = 0,
+                 create_table: bool = True, pool_size: int = 10, pool_timeout: float = 5.0,
+                 connect_timeout: int = 3, timeout: float = 10.0, sealed: bool = False,
+                 clock: Callable[[], float] = time.time, crypto: Any = None,
+                 transform_id: Callable[[str], str] | None = None) -> None:
         # (crypto and transform_id are taken by __new__: never given here)
         if not isinstance(table, str) or not _IDENTIFIER.fullmatch(table):
             raise ConfigurationError(f"table {table!r} is not a plain SQL identifier: use letters, digits and _ "
                                      "(at most 63).")
         if isinstance(pool_size, bool) or not isinstance(pool_size, int) or not 1 <= pool_size <= 1000:
             raise ConfigurationError(f"pool_size must be an int from 1 to 1000 (connections), not {pool_size!r}.")
+        if schema is not None and (not isinstance(schema, str) or not _IDENTIFIER.fullmatch(schema)):
+            raise ConfigurationError(f"schema {schema!r} is not a plain SQL identifier: use letters, digits and _ "
+                                     "(at most 63), or None for the connection's search_path.")
         check_seconds("pool_timeout", pool_timeout, at_most=300)
+        check_seconds("timeout", timeout, at_most=3600)
         if isinstance(connect_timeout, bool) or not isinstance(connect_timeout, int) or not 2 <= connect_timeout <= 300:
             raise ConfigurationError("connect_timeout must be an int of seconds from 2 to 300 (libpq counts whole "
                                      f"seconds, at least 2), not {connect_timeout!r}.")
         self.ttl = validate_ttl(ttl)
         self.touch_after = validate_touch_after(touch_after)
         self.table = table
+        self.schema = schema
         self.create_table = bool(create_table)
         self.pool_size = pool_size
         self.pool_timeout = pool_timeout
         self.connect_timeout = connect_timeout
+        self.timeout = timeout
+        self._classes = _bounded(timeout)
         self.sealed = bool(sealed)
         self._clock = clock
-        self._sql = Statements(table, self.sealed)
+        self._sql = Statements(table, self.sealed, schema)
         self._lock = threading.Lock()
         self._pool: ConnectionPool | None = None
         self._apool: AsyncConnectionPool | None = None
         self._apool_loop: asyncio.AbstractEventLoop | None = None
-        self._own_pools = True
+        self._opened_given = False  # whether we opened a pool given closed (ConnectionPool(open=False))
         self._ready = not self.create_table  # whether the table is known to exist with our columns
         self._next_purge = 0
         if isinstance(conninfo_or_pool, (ConnectionPool, AsyncConnectionPool)):
@@ -140,6 +183,8 @@ class PostgresStore(Store):
             options["connect_timeout"] = self.connect_timeout
         if "keepalives" not in given:  # a dead peer is noticed in about 20 s, not hours
             options.update(keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=2)
+        if "tcp_user_timeout" not in given:  # a statement sent into a partition fails in 10 s, not 15 min
+            options["tcp_user_timeout"] = 10_000
         return options
 
     @classmethod
@@ -151,7 +196,20 @@ class PostgresStore(Store):
         return cls(url, **options)  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:  # never the connection string: it may hold a password
-        return f"PostgresStore(table={self.table!r})"
+        return f"PostgresStore(table={self.table!r}, schema={self.schema!r})"
+
+    def table_exists(self) -> bool:
+        """Whether the table is there (created by nobody: the command line maintains, never creates)."""
+        def plan() -> Plan:
+            (found,) = yield ("SELECT to_regclass(%(name)s) IS NOT NULL", {"name": quote(self.table, self.schema)},
+                              "one")
+            return bool(found)
+
+        try:
+            with self._sync_pool().connection() as connection:
+                return bool(_drive(connection, plan()))
+        except psycopg.Error as exc:
+            raise _unavailable(exc) from exc
 
     # -- pools, opened on first use --------------------------------------------------------------
 
@@ -161,13 +219,14 @@ class PostgresStore(Store):
             with self._lock:
                 if self._pool is None:
                     made = ConnectionPool(self._conninfo, kwargs=self._kwargs, min_size=1, max_size=self.pool_size,
+                                          connection_class=self._classes[0],
                                           timeout=self.pool_timeout, open=False, name=f"wsgisession-{self.table}")
                     made.open(wait=False)  # connects in the background; a request waits at most pool_timeout
                     self._pool = made
                 pool = self._pool
-        elif self._given_pool is pool and pool.closed and not getattr(self, "_opened_given", False):
+        elif self._given_pool is pool and pool.closed and not self._opened_given:
             with self._lock:
-                if pool.closed and not getattr(self, "_opened_given", False):
+                if pool.closed and not self._opened_given:
                     pool.open(wait=False)
                     self._opened_given = True
         return pool
@@ -176,10 +235,10 @@ class PostgresStore(Store):
         loop = asyncio.get_running_loop()
         pool = self._apool
         if pool is None or (self._apool_loop is not None and self._apool_loop is not loop):
-            # a pool belongs to one event loop: another loop (a test's asyncio.run) gets its own
-            if pool is not None and pool is not self._given_pool:
-                self._stale_pools = [*getattr(self, "_stale_pools", []), pool]
+            # A pool belongs to one event loop: another loop (a test's asyncio.run) gets its own; the
+            # old one, unusable outside its finished loop, is dropped (aclose closes it in its loop).
             pool = AsyncConnectionPool(self._conninfo, kwargs=self._kwargs, min_size=1, max_size=self.pool_size,
+                                       connection_class=self._classes[1],
                                        timeout=self.pool_timeout, open=False, name=f"wsgisession-{self.table}-async")
             self._apool, self._apool_loop = pool, loop
         elif self._apool_loop is None:
@@ -216,12 +275,15 @@ class PostgresStore(Store):
     def _table_plan(self) -> Plan:
         """Create connect-pg-simple's table if missing and add our columns, under a transaction-scoped
         advisory lock (two processes starting at once take turns; the second finds it made)."""
-        yield "SELECT pg_advisory_xact_lock(hashtext(%(key)s))", {"key": f"wsgisession {self.table}"}, "one"
-        (found,) = yield "SELECT to_regclass(%(name)s) IS NOT NULL", {"name": quote(self.table)}, "one"
+        key = f"wsgisession {self.schema}.{self.table}"
+        yield "SELECT pg_advisory_xact_lock(hashtext(%(key)s))", {"key": key}, "one"
+        (found,) = yield "SELECT to_regclass(%(name)s) IS NOT NULL", {"name": quote(self.table, self.schema)}, \
+            "one"
         if not found:
-            yield table_sql(self.table), {}, ""
-        rows = yield ("SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
-                      "AND table_name = %(name)s"), {"name": self.table}, "all"
+            yield table_sql(self.table, self.schema), {}, ""
+        rows = yield ("SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                      "coalesce(%(schema)s::text, current_schema()) AND table_name = %(name)s"), \
+            {"name": self.table, "schema": self.schema}, "all"
         present = {row[0] for row in rows}
         for column, kind in EXTRA.items():
             if column not in present:
@@ -274,10 +336,12 @@ class PostgresStore(Store):
                 **account_parameters(record.account)}
 
     def _purge_now(self, now: int) -> Plan:
-        """Delete expired rows at most once per PURGE_INTERVAL, after a write (in batches)."""
+        """After a write, at most once per PURGE_INTERVAL: delete one batch of expired rows (a full
+        batch leaves the next one to the next write, so no request pays for a whole backlog)."""
         if now >= self._next_purge:
             self._next_purge = now + PURGE_INTERVAL * 1000
-            yield from self._purge(None, now)
+            if (yield from self._purge(PURGE_BATCH, now)) == PURGE_BATCH:
+                self._next_purge = now
         return None
 
     def _write(self, row: dict[str, Any]) -> Plan:
@@ -394,10 +458,7 @@ class PostgresStore(Store):
             pool, self._pool = self._pool, None if self._given_pool is None else self._pool
         if pool is not None and pool is not self._given_pool:
             pool.close(timeout=self.pool_timeout)
-        # An asynchronous pool closes in its loop (aclose); one left open here is dropped with its loop.
-        for stale in getattr(self, "_stale_pools", []):
-            logger.debug("dropping an asynchronous pool of a finished event loop (%s)", stale.name)
-        self._stale_pools = []
+        # (An asynchronous pool closes in its own loop: aclose.)
 
     # -- the port (asynchronous: lifecycle.arun calls these) ----------------------------------------
 
@@ -427,6 +488,9 @@ class PostgresStore(Store):
 
     async def apurge(self, limit: int | None = None) -> int:
         return await self._arun(self._purge(limit))  # type: ignore[no-any-return]
+
+    async def acount_expired(self) -> int:
+        return await self._arun(self._one(self._sql.count_expired))  # type: ignore[no-any-return]
 
     async def alength(self) -> int:
         return await self._arun(self._one(self._sql.length))  # type: ignore[no-any-return]
