@@ -8,7 +8,7 @@ back through ``expire::timestamptz``, the inverse conversion). A row is live whi
 now``, as connect-pg-simple's ``get`` reads it. The columns added beside them are nullable and
 never named by connect-pg-simple, which names its columns in every statement: ``created`` (epoch
 ms), the account (``user_id`` with its partial index, ``logged_in``, ``authenticated``,
-``user_agent``). Tombstones live in a table of their own, ``<table>_tombstones``, which an
+``user_agent``, ``account_seal``). Tombstones live in a table of their own, ``<table>_tombstones``, which an
 Express peer never reads.
 
 Compare-and-set compares the stored text itself (``sess``): any writer's change, an Express
@@ -25,11 +25,12 @@ from ..base import Account
 
 __all__ = ["ACCOUNT", "Statements", "account_parameters", "table_sql"]
 
-ACCOUNT = {"user_id": "varchar", "logged_in": "bigint", "authenticated": "bigint", "user_agent": "varchar"}
+ACCOUNT = {"user_id": "varchar", "logged_in": "bigint", "authenticated": "bigint", "user_agent": "varchar",
+           "account_seal": "varchar"}
 EXTRA = {"created": "bigint", **ACCOUNT}  # added to connect-pg-simple's table, in this order
 LIVE = "expire >= to_timestamp(%(now)s)"  # connect-pg-simple's get: expire >= to_timestamp(now)
 EXPIRES_MS = "round(extract(epoch FROM expire::timestamptz) * 1000)::bigint"
-ACCOUNT_COLUMNS = "user_id, logged_in, authenticated, user_agent"
+ACCOUNT_COLUMNS = "user_id, logged_in, authenticated, user_agent, account_seal"
 
 
 def quote(name: str, schema: str | None = None) -> str:
@@ -68,7 +69,7 @@ def account_parameters(account: Account | None) -> dict[str, Any]:
     if account is None:
         return dict.fromkeys(ACCOUNT)
     return {"user_id": account.user_id, "logged_in": account.logged_in_ms, "authenticated": account.authenticated_ms,
-            "user_agent": account.user_agent}
+            "user_agent": account.user_agent, "account_seal": account.seal}
 
 
 class Statements:
@@ -84,10 +85,13 @@ class Statements:
         text = "sess #>> '{}'" if sealed else "sess::text"  # the record's text, as the store hands it back
         value = "to_json(%(sess)s::text)" if sealed else "%(sess)s::json"
         given = {"user_id": "%(user_id)s::varchar", "logged_in": "%(logged_in)s::bigint",
-                 "authenticated": "%(authenticated)s::bigint", "user_agent": "%(user_agent)s::varchar"}
+                 "authenticated": "%(authenticated)s::bigint", "user_agent": "%(user_agent)s::varchar",
+                 "account_seal": "%(account_seal)s::varchar"}
         # combine() of stores/base.py: the given fields replace, the authentication time never goes back
         combined = {c: f"coalesce({g}, s.{c})" for c, g in given.items()}
         combined["authenticated"] = f"greatest({given['authenticated']}, s.authenticated)"
+        # the seal (AtRestStore's MAC of the binding) never goes back either: the greater text, bytewise
+        combined["account_seal"] = f'greatest({given["account_seal"]} COLLATE "C", s.account_seal COLLATE "C")'
         live_s = "s.expire >= to_timestamp(%(now)s)"
         insert = (f"INSERT INTO {t} AS s (sid, sess, expire, created, {ACCOUNT_COLUMNS}) VALUES (%(sid)s, {value}, "
                   f"to_timestamp(%(expire)s), %(created)s::bigint, {', '.join(given.values())}) "

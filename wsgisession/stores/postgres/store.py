@@ -74,8 +74,8 @@ def _seconds(ms: int) -> float:
     return ms / 1000
 
 
-def _account(user_id: object, logged_in: object, authenticated: object, agent: object) -> Account | None:
-    return None if user_id is None else read_account(user_id, logged_in, authenticated, agent)
+def _account(user_id: object, logged_in: object, authenticated: object, agent: object, seal: object) -> Account | None:
+    return None if user_id is None else read_account(user_id, logged_in, authenticated, agent, seal)
 
 
 class PostgresStore(Store):
