@@ -6,7 +6,6 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal
 
 from .config import SessionConfig, check_bool, default_genid
@@ -162,9 +161,7 @@ class SessionMiddleware:
 
 
 def _vary_index(headers: Headers) -> int | None:
-    """The position of the app's last Vary header, or None (the common case, found without a Python loop)."""
-    if "vary" not in map(str.lower, map(itemgetter(0), headers)):
-        return None
+    """The position of the app's last Vary header, or None (the common case: one pass, no allocation)."""
     found = None
     for i, (name, _) in enumerate(headers):
         if len(name) == 4 and name.lower() == "vary":
