@@ -1,0 +1,274 @@
+"""The Redis and PostgreSQL servers the benchmarks start, and how each counts the commands it is sent.
+
+Both are private processes on free loopback ports, started and stopped by the script that needs
+them, like the MongoDB-protocol servers of ``common.MongoServer``:
+
+- ``RedisServer``: Debian's ``redis-server`` through the tests' own launcher
+  (``tests/redis_server.py``: no persistence, a bounded wait for PING, a loud failure).
+  ``BENCH_REDIS_URL`` points the scripts at a running server instead.
+- ``PostgresServer``: PostgreSQL 15 from ``/usr/lib/postgresql/15/bin`` (``WSGISESSION_PG_BIN``
+  to change), ``initdb`` into a temporary directory, run as ``nobody`` when we are root (initdb
+  refuses root), listening on 127.0.0.1 only, trust authentication, ``synchronous_commit=off`` so
+  that a commit does not wait for this shared VM's disk (the same for every system measured).
+  ``BENCH_POSTGRES_URL`` points the scripts at a running server instead.
+
+Counting, for ``roundtrips.py``: Redis's own ``INFO commandstats`` before and after (server-wide:
+one system runs at a time, and the counting connection's INFO calls are left out); PostgreSQL's
+``log_statement=all`` (``PostgresServer(log_statements=True)``), one log line per statement a
+client sends (``BEGIN``, ``COMMIT`` included: with psycopg and node-postgres alike each is a round
+trip of its own).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.parse
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import common
+from common import INSTALL, Missing
+
+PG_BIN = Path(os.environ.get("WSGISESSION_PG_BIN", "/usr/lib/postgresql/15/bin"))
+PG_HINT = "apt-get install postgresql-15  (scripts/test installs it), or set WSGISESSION_PG_BIN"
+REDIS_HINT = "apt-get install redis-server  (scripts/test installs it), or set WSGISESSION_REDIS_SERVER"
+
+
+def tree_cpu_ticks(pid: int) -> int:
+    """utime+stime of a process and of its live children (PostgreSQL runs one backend per connection)."""
+    total = common.cpu_ticks(pid)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[1]) == pid:
+            total += int(fields[11]) + int(fields[12])
+    return total
+
+
+# -- Redis ----------------------------------------------------------------------------------------
+
+class RedisServer:
+    """BENCH_REDIS_URL if set, else a private redis-server (tests/redis_server.py) on a free port."""
+
+    def __init__(self) -> None:
+        self.external = os.environ.get("BENCH_REDIS_URL")
+        self.server: Any = None
+
+    def start(self) -> RedisServer:
+        common.require_module("redis", INSTALL)
+        if self.external:
+            return self
+        from tests.redis_server import RedisServer as Launcher
+
+        try:
+            self.server = Launcher(name="bench-redis")
+        except RuntimeError as exc:
+            raise Missing(f"{exc}; or set BENCH_REDIS_URL=redis://127.0.0.1:PORT") from None
+        self.server.start()
+        return self
+
+    def url(self, db: int = 0) -> str:
+        """The server's URL on logical database ``db`` (each benchmarked system gets its own)."""
+        base = self.external.rstrip("/") if self.external else f"redis://127.0.0.1:{self.server.port}"
+        base = re.sub(r"/\d+$", "", base)
+        return f"{base}/{db}"
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.server is None else self.server.pid
+
+    def describe(self) -> str:
+        if self.external:
+            return f"external server at {self.external} (BENCH_REDIS_URL)"
+        version = subprocess.run([self.server.binary, "--version"], capture_output=True, text=True,
+                                 timeout=10).stdout.split()
+        v = next((w[2:] for w in version if w.startswith("v=")), "?")
+        return f"redis-server {v} on 127.0.0.1:{self.server.port} (no persistence)"
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+
+
+class RedisCommands:
+    """Commands the server executed between two ``snapshot()`` calls, by name, from INFO commandstats."""
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(url, socket_timeout=10)
+
+    def snapshot(self) -> Counter[str]:
+        stats = self.client.info("commandstats")
+        return Counter({name[len("cmdstat_"):]: int(value["calls"]) for name, value in stats.items()
+                        if name != "cmdstat_info"})
+
+    def since(self, before: Counter[str]) -> Counter[str]:
+        after = self.snapshot()
+        return Counter({name: after[name] - before[name] for name in after if after[name] - before[name] > 0})
+
+    def close(self) -> None:
+        self.client.close()
+
+
+# -- PostgreSQL -----------------------------------------------------------------------------------
+
+class PostgresServer:
+    """BENCH_POSTGRES_URL if set, else a private PostgreSQL 15 cluster in a temporary directory.
+
+    ``database(name)`` creates a database (once) and returns its URL; ``log_statements=True``
+    logs every statement to ``self.log`` for ``PostgresStatements``."""
+
+    def __init__(self, log_statements: bool = False) -> None:
+        self.external = os.environ.get("BENCH_POSTGRES_URL")
+        self.log_statements = log_statements
+        self.process: subprocess.Popen[bytes] | None = None
+        self.dir: Path | None = None
+        self.port = 0
+        self.log: Path | None = None
+        self.created: set[str] = set()
+
+    def start(self) -> PostgresServer:
+        common.require_module("psycopg", INSTALL)
+        if self.external:
+            if self.log_statements:
+                raise Missing("counting statements needs the server's log: unset BENCH_POSTGRES_URL")
+            return self
+        for tool in ("initdb", "postgres"):
+            if not os.access(PG_BIN / tool, os.X_OK):
+                raise Missing(f"PostgreSQL 15's {tool} is not in {PG_BIN}; install it: {PG_HINT}")
+        self.dir = Path(tempfile.mkdtemp(prefix="wsgisession-bench-pg-"))
+        user: dict[str, Any] = {}
+        if os.geteuid() == 0:  # initdb and postgres refuse to run as root
+            nobody = pwd.getpwnam("nobody")
+            os.chown(self.dir, nobody.pw_uid, nobody.pw_gid)
+            user = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
+        data = self.dir / "data"
+        self.log = self.dir / "server.log"
+        init = subprocess.run([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+                               "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"], capture_output=True, text=True,
+                              timeout=120, cwd=self.dir, **user)
+        if init.returncode != 0:
+            raise RuntimeError(f"initdb failed ({init.returncode}):\n{init.stdout[-2000:]}\n{init.stderr[-2000:]}")
+        self.port = common.free_port()
+        settings = {"listen_addresses": "127.0.0.1", "port": str(self.port), "unix_socket_directories": str(self.dir),
+                    "synchronous_commit": "off", "max_connections": "100", "log_min_messages": "warning",
+                    "log_line_prefix": "%m [%p] ", "logging_collector": "off"}
+        if self.log_statements:
+            settings["log_statement"] = "all"
+        command = [str(PG_BIN / "postgres"), "-D", str(data)]
+        for key, value in settings.items():
+            command += ["-c", f"{key}={value}"]
+        log_handle = open(self.log, "ab")
+        if user:
+            os.chown(self.log, user["user"], user["group"])
+        with log_handle:
+            self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_handle,
+                                            stderr=subprocess.STDOUT, cwd=self.dir, **user)
+        self._wait_ready(30)
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        import psycopg
+
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"postgres exited with code {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                with psycopg.connect(self.url("postgres"), connect_timeout=2):
+                    return
+            except psycopg.OperationalError as exc:
+                last = str(exc)
+                time.sleep(0.1)
+        raise RuntimeError(f"postgres did not accept connections within {timeout} s ({last}):\n{self.log_tail()}")
+
+    def url(self, database: str) -> str:
+        if self.external:
+            parts = urllib.parse.urlsplit(self.external)
+            return urllib.parse.urlunsplit(parts._replace(path=f"/{database}"))
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def database(self, name: str) -> str:
+        """Create database ``name`` if this run has not yet (dropping a leftover one first); its URL."""
+        import psycopg
+
+        if name not in self.created:
+            with psycopg.connect(self.url("postgres"), autocommit=True, connect_timeout=5) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+                conn.execute(f'CREATE DATABASE "{name}"')
+            self.created.add(name)
+        return self.url(name)
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
+    def describe(self) -> str:
+        if self.external:
+            return f"external server at {self.external} (BENCH_POSTGRES_URL)"
+        version = subprocess.run([str(PG_BIN / "postgres"), "--version"], capture_output=True, text=True,
+                                 timeout=10).stdout.strip()
+        return f"{version} on 127.0.0.1:{self.port} (synchronous_commit=off, otherwise initdb's defaults)"
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-chars:] if self.log else ""
+        except OSError:
+            return ""
+
+    def close(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(2)  # SIGINT: PostgreSQL's fast shutdown (SIGTERM waits for clients)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.process = None
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+
+_STATEMENT = re.compile(r"LOG:  (?:statement|execute [^:]*): \s*(\S+)(?:\s+(\S+))?")
+
+
+class PostgresStatements:
+    """Statements clients sent between two ``snapshot()`` calls, by their first word, from the server's log.
+
+    An UPDATE ... / INSERT ... ON CONFLICT counts by its first keyword; a ``WITH`` statement by the
+    word after its CTE's name is not parsed: it counts as WITH."""
+
+    def __init__(self, server: PostgresServer) -> None:
+        assert server.log is not None and server.log_statements
+        self.log = server.log
+
+    def snapshot(self) -> int:
+        time.sleep(0.1)  # the server writes its log line as it starts the statement; let it land
+        return self.log.stat().st_size
+
+    def since(self, offset: int) -> Counter[str]:
+        time.sleep(0.1)
+        with open(self.log, "rb") as handle:
+            handle.seek(offset)
+            text = handle.read().decode("utf-8", "replace")
+        counts: Counter[str] = Counter()
+        for match in _STATEMENT.finditer(text):
+            counts[match.group(1).upper().rstrip(";")] += 1
+        return counts
