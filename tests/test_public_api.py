@@ -107,14 +107,24 @@ def test_the_session_stays_short():
     assert len(inspect.getsource(wsgisession.Session).splitlines()) < 200  # the dict, its verbs, the account verbs
 
 
-def test_only_the_adapters_touch_environ():
-    """The WSGI middleware, and the Flask adapter over it. (In code: names, not docstrings or comments.)"""
+def _modules_naming(name):
+    """The modules whose code (names, not docstrings or comments) says ``name``."""
     users = set()
     for path in MODULES:
         tokens = tokenize.generate_tokens(io.StringIO(path.read_text()).readline)
-        if any(token.type == tokenize.NAME and token.string == "environ" for token in tokens):
+        if any(token.type == tokenize.NAME and token.string == name for token in tokens):
             users.add(path.relative_to(PACKAGE).as_posix())
-    assert users == {"middleware.py", "flask.py"}
+    return users
+
+
+def test_only_the_adapters_touch_environ():
+    """The WSGI middleware, and the Flask adapter over it."""
+    assert _modules_naming("environ") == {"middleware.py", "flask.py"}
+
+
+def test_only_the_asgi_adapter_reads_a_scope():
+    """The ASGI middleware reads the request from its scope; the core it hands plain values to never sees one."""
+    assert _modules_naming("scope") == {"asgi.py"}
 
 
 def served(use):

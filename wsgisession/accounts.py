@@ -159,11 +159,25 @@ class Accounts:
 
     def login(self, state: SessionState, user_id: str, user_agent: str | None) -> Steps[None]:
         """A new id bound to the user, authenticated now; the user's oldest sessions beyond the limit end."""
+        self.bind_login(state, user_id, user_agent)
+        if self.limit is not None:
+            yield from self.limit_logins(state, user_id)
+
+    def bind_login(self, state: SessionState, user_id: str, user_agent: str | None) -> None:
+        """A login's change to the session, which needs no store: a new id, bound to the user."""
         self._check(user_id)
         now = now_ms(self.clock)
         state.login(Account(user_id, now, now, user_agent[:MAX_USER_AGENT] if user_agent else None))
         self.events.emit("login", state.id, user=user_id)
-        if self.limit is not None and (yield from state.save()) is not None:
+
+    def limit_logins(self, state: SessionState, user_id: str) -> Steps[None]:
+        """A login's store work under ``max_sessions_per_user``: save the session, then end the user's
+        oldest ones beyond the limit. (An async session runs it when the response starts: if a later
+        verb of the request logged the user out meanwhile, there is nothing left to do.)"""
+        if state.account is None or state.account.user_id != user_id:
+            return
+        assert self.limit is not None
+        if (yield from state.save()) is not None:
             yield from self._enforce_limit(user_id, self.limit)
 
     def _enforce_limit(self, user_id: str, limit: int) -> Steps[None]:

@@ -7,13 +7,14 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from .errors import ConfigurationError, InsecureSecretWarning
+from .cookies import TOKEN
 from .options import CookieOptions, check_seconds, validate_cookie_name
 from .stores.base import COMPARE_AND_SET, USER_INDEX, Store
 
-__all__ = ["SessionConfig", "check_bool", "default_genid"]
+__all__ = ["IdHeader", "SessionConfig", "check_bool", "check_header", "default_genid"]
 
 
 def default_genid(request: Any) -> str:
@@ -25,6 +26,46 @@ def check_bool(name: str, value: object) -> None:
     """Refuse an option that should be True or False."""
     if not isinstance(value, bool):
         raise ConfigurationError(f"{name} must be True or False, not {value!r}.")
+
+
+class IdHeader(NamedTuple):
+    """Where a request presents its session id, and where a response returns a new one, when ids travel
+    in a header (the ``header`` option) instead of the cookie: Spring Session's ``HeaderHttpSessionIdResolver``."""
+
+    request: str  # the request header's name, as given ("X-Session-Token", "Authorization")
+    response: str  # the response header that carries a new id (or, empty, says the session ended)
+    bearer: bool  # the request header is Authorization, its value "Bearer <signed id>"
+
+
+# Headers that cannot carry a session id: the cookie's own, and those HTTP or the server manage.
+_RESERVED_HEADERS = frozenset({"cookie", "set-cookie", "host", "content-length", "content-type", "transfer-encoding",
+                               "connection", "upgrade", "te", "trailer", "vary", "cache-control", "date", "location",
+                               "www-authenticate", "proxy-authorization", "proxy-authenticate", "keep-alive"})
+
+
+def check_header(header: object) -> IdHeader | None:
+    """The ``header`` option: None (ids travel in the cookie), a header name used both ways
+    ("X-Session-Token"), or a pair (request header, response header), the request's possibly
+    "Authorization" (then read as "Bearer <signed id>")."""
+    if header is None:
+        return None
+    pair = (header, header) if isinstance(header, str) else header
+    if not (isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(name, str) for name in pair)):
+        raise ConfigurationError(f"header must be a header name such as 'X-Session-Token', or a pair (request header, "
+                                 f"response header) such as ('Authorization', 'X-Session-Token'); not {header!r}.")
+    for name in pair:
+        if not TOKEN.fullmatch(name) or name.lower() in _RESERVED_HEADERS or name.lower().startswith("sec-"):
+            raise ConfigurationError(f"header {name!r} cannot carry session ids: choose a header name of your own "
+                                     "such as 'X-Session-Token' (letters, digits and '-').")
+    request, response = pair
+    if response.lower() == "authorization":
+        if isinstance(header, str):
+            raise ConfigurationError("header='Authorization' reads 'Authorization: Bearer <id>', but a response "
+                                     "cannot carry Authorization: name the response header too, e.g. "
+                                     "header=('Authorization', 'X-Session-Token').")
+        raise ConfigurationError("a response cannot carry Authorization: name another response header, e.g. "
+                                 "header=('Authorization', 'X-Session-Token').")
+    return IdHeader(request, response, request.lower() == "authorization")
 
 
 def _secrets(secret: object) -> tuple[str | bytes, ...]:
@@ -63,6 +104,9 @@ class SessionConfig:
     max_sessions_per_user: int | None = None
     tombstone_window: float = 60
     clock: Callable[[], float] = time.time
+    # Ids in a request header instead of the cookie (API clients): see check_header. The cookie is then ignored.
+    header: str | tuple[str, str] | None = None
+    id_header: IdHeader | None = field(init=False, repr=False)  # ``header``, checked
     merge: bool = field(init=False, repr=False)  # concurrency == "merge": saves are compare-and-sets that merge
     secrets: tuple[str | bytes, ...] = field(init=False, repr=False)  # ``secret`` as a tuple, newest first
 
@@ -101,6 +145,7 @@ class SessionConfig:
             raise ConfigurationError(f"max_sessions_per_user needs a store with the {USER_INDEX!r} capability, and "
                                      f"{type(self.store).__name__} has no iter_bound(): implement it (see "
                                      "wsgisession.Store), or use SQLiteStore, MongoStore or MemoryStore.")
+        object.__setattr__(self, "id_header", check_header(self.header))
         object.__setattr__(self, "secrets", _secrets(self.secret))
         object.__setattr__(self, "merge", self.concurrency == "merge")
 

@@ -9,7 +9,10 @@ add the headers it returns; it never calls back into them::
     headers = core.close(session)       # saves or touches; [("Vary", "Cookie"), ("Set-Cookie", ...)]
     core.finish(session)                # after the body: saves what changed while it streamed
 
-It drives each request's ``SessionState`` (lifecycle.py) against the store with ``run``.
+It drives each request's ``SessionState`` (lifecycle.py) against the store with ``run``; from an
+event loop (asgi.py), ``open_async``, ``aclose`` and ``afinish`` drive the same steps with ``arun``.
+With the ``header`` option, ids travel in a header of the transport's choosing instead of the cookie:
+it hands that header's value to ``open`` and gets that header back from ``close``.
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ from .config import SessionConfig
 from .cookies import render_set_cookie
 from .events import Events, SaveStats
 from .ids import SessionIds
-from .lifecycle import SET_COOKIE, Lifecycle, run
-from .session import Session, state_of
+from .lifecycle import SET_COOKIE, Lifecycle, arun, run
+from .session import AsyncSession, Session, state_of
+from .session_cookie import SessionCookie
 from .stores.base import Store
 
-__all__ = ["UNAVAILABLE_BODY", "UNAVAILABLE_HEADERS", "SessionAccounts", "SessionCore"]
+__all__ = ["UNAVAILABLE_BODY", "UNAVAILABLE_HEADERS", "VARY_COOKIE", "SessionAccounts", "SessionCore"]
 
 _EXPIRED = datetime(1970, 1, 1, tzinfo=timezone.utc)
 VARY_COOKIE = ("Vary", "Cookie")
@@ -56,6 +60,22 @@ class SessionAccounts:
         """End every session of the user but ``keep``'s ("log out my other devices"); return how many."""
         return run(self.steps.revoke_all(user_id, self.keys_of(keep)), self._store)
 
+    # The async twins, for an event loop (asgi.py): the same steps, driven by arun.
+
+    async def asessions_of(self, user_id: str, current: Session | None = None) -> list[SessionInfo]:
+        """``sessions_of``, awaited (``current``'s pending store work done first, so a login is listed)."""
+        await _flushed(current)
+        return await arun(self.steps.sessions_of(user_id, self.keys_of(current)), self._store)
+
+    async def arevoke(self, user_id: str, handle: str) -> bool:
+        """``revoke``, awaited."""
+        return await arun(self.steps.revoke(user_id, handle), self._store)
+
+    async def arevoke_all(self, user_id: str, keep: Session | None = None) -> int:
+        """``revoke_all``, awaited (``keep``'s pending store work done first, so a login is kept)."""
+        await _flushed(keep)
+        return await arun(self.steps.revoke_all(user_id, self.keys_of(keep)), self._store)
+
     def handle(self, key: str) -> str:
         """The handle of the session stored under ``key``."""
         return self.steps.handle(key)
@@ -80,7 +100,12 @@ class SessionCore:
         self.clock = config.clock
         self.events = Events(store.key)
         self.stats = SaveStats(self.events)
-        self.ids = SessionIds(config.name, config.secrets, self.events)
+        header = config.id_header
+        self.ids = SessionIds(config.name, config.secrets, self.events, header is not None,
+                              header is not None and header.bearer)
+        # Vary names what the response depends on: the cookie, or the header ids travel in.
+        self.vary = VARY_COOKIE if header is None else ("Vary", header.request)
+        self._no_cache = _NO_CACHE if header is None else ("Cache-Control", f'no-cache="{header.response}"')
         self.life = Lifecycle(config, self.events, self.ids)
         self._accounts = Accounts(store, self.events, self.clock, config.secrets[0], config.max_sessions_per_user,
                                   config.tombstone_window)
@@ -97,6 +122,12 @@ class SessionCore:
         """The request's session; nothing is read until the app uses it (``user_agent``: kept at login)."""
         return Session(self.life, self.store, self._accounts, cookie_header, is_secure, request, user_agent)
 
+    def open_async(self, header: str | None, is_secure: bool, request: Any, user_agent: str | None = None
+                   ) -> AsyncSession:
+        """The request's session, for an event loop: ``await session.aopen()`` reads it before the app
+        runs (only if the request presents a verified id: no store I/O otherwise)."""
+        return AsyncSession(self.life, self.store, self._accounts, header, is_secure, request, user_agent)
+
     def close(self, session: Session, unset: bool = False) -> list[tuple[str, str]]:
         """Save, touch or destroy as needed; return the headers to add (Vary, Set-Cookie...).
 
@@ -104,18 +135,43 @@ class SessionCore:
         """
         if unset:
             if self.config.unset == "keep":
-                return [VARY_COOKIE] if session.loaded else []  # a body that read it varies on it
+                return [self.vary] if session.loaded else []  # a body that read it varies on it
             session.destroy()
         state = state_of(session)
         if state is None:
             return []
-        action = state.commit_sync(store=self.store)
+        return self.headers(state.id, state.cookie, state.commit_sync(store=self.store))
+
+    async def aclose(self, session: AsyncSession, unset: bool = False) -> list[tuple[str, str]]:
+        """``close``, from an event loop: the store work the session's verbs left, then the commit."""
+        if unset:
+            if self.config.unset == "keep":
+                return [self.vary] if session.loaded else []
+            session.destroy()
+        state = state_of(session)
+        if state is None:
+            return []
+        await session.aflush()
+        return self.headers(state.id, state.cookie, await arun(state.commit(), self.store))
+
+    async def afinish(self, session: AsyncSession) -> None:
+        """``finish``, from an event loop."""
+        await session.aflush()
+        state = state_of(session)
+        if state is not None:
+            await arun(state.finish(), self.store)
+
+    def headers(self, sid: str, cookie: SessionCookie, action: str | None) -> list[tuple[str, str]]:
+        """The headers a commit's ``action`` (lifecycle.SET_COOKIE, EXPIRE_COOKIE or None) adds: Vary,
+        and the cookie (or the id header) with its Cache-Control."""
         if action is None:
-            return [VARY_COOKIE]
+            return [self.vary]
+        header = self.config.id_header
+        if header is not None:  # Spring's HeaderHttpSessionIdResolver: the new id, or empty when it ended
+            return [self.vary, (header.response, self.ids.token(sid) if action == SET_COOKIE else ""), self._no_cache]
         options = self.config.cookie  # the security attributes are the options' ("auto" resolved aside)
-        cookie = state.cookie
         if action == SET_COOKIE:
-            value = self.ids.cookie_value(state.id)
+            value = self.ids.cookie_value(sid)
             max_age = None if cookie.expires_ms is None else max(0, int(cookie.max_age or 0))
             expires = cookie.expires
         else:
@@ -132,3 +188,9 @@ class SessionCore:
         state = state_of(session)
         if state is not None:
             state.finish_sync(store=self.store)
+
+
+async def _flushed(session: Session | None) -> None:
+    """Do the store work an async session's verbs left pending (a login's save, with a limit)."""
+    if isinstance(session, AsyncSession):
+        await session.aflush()

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from .config import SessionConfig, check_bool, default_genid
-from .core import UNAVAILABLE_BODY, UNAVAILABLE_HEADERS, VARY_COOKIE, SessionCore
+from .core import UNAVAILABLE_BODY, UNAVAILABLE_HEADERS, SessionCore
 from .errors import ConfigurationError, SessionError, StoreUnavailable
 from .metrics import render_metrics
 from .options import CookieOptions
@@ -41,7 +41,8 @@ class SessionMiddleware:
 
     The options are ``SessionConfig``'s (see the README). ``trust_proxy`` makes
     ``X-Forwarded-Proto`` decide whether a request is https: turn it on only behind a proxy that
-    sets that header, or clients could claim https themselves.
+    sets that header, or clients could claim https themselves. ``header`` (API clients): ids travel
+    in that request header and come back in a response header, and the cookie is ignored.
     """
 
     def __init__(
@@ -52,6 +53,7 @@ class SessionMiddleware:
         environ_key: str = DEFAULT_ENVIRON_KEY, concurrency: Literal["merge", "overwrite"] = "merge",
         absolute_timeout: float | None = None, max_sessions_per_user: int | None = None,
         tombstone_window: float = 60, clock: Callable[[], float] = time.time,
+        header: str | tuple[str, str] | None = None,
     ) -> None:
         if not callable(app):
             raise ConfigurationError("app must be a WSGI application (a callable).")
@@ -63,14 +65,20 @@ class SessionMiddleware:
             secret=secret, store=store, name=name, cookie=CookieOptions() if cookie is None else cookie,  # type: ignore[arg-type]
             resave=resave, save_uninitialized=save_uninitialized, rolling=rolling, unset=unset,
             genid=genid or default_genid, concurrency=concurrency, absolute_timeout=absolute_timeout,
-            max_sessions_per_user=max_sessions_per_user, tombstone_window=tombstone_window, clock=clock)
+            max_sessions_per_user=max_sessions_per_user, tombstone_window=tombstone_window, clock=clock,
+            header=header)
         self.core = SessionCore(config)
+        id_header = config.id_header
+        # Where the request presents its id: the Cookie header, or the header option's (never both).
+        self.id_key = "HTTP_COOKIE" if id_header is None else "HTTP_" + id_header.request.upper().replace("-", "_")
+        self.vary_field = "cookie" if id_header is None else id_header.request.lower()
         self.store, self.name, self.cookie, self.environ_key = config.store, name, config.cookie, environ_key
         self.trust_proxy = trust_proxy
         self._warned_scheme = False
         self.events = self.core.events  # lifecycle events: counts, and hooks (events.subscribe)
         self.stats = self.core.stats  # merges and conflicts of concurrent saves, for monitoring
-        self._scope = "" if config.cookie.path == "/" else config.cookie.path  # "": every path is in scope
+        # "": every path is in scope (ids in a header have no path)
+        self._scope = "" if config.cookie.path == "/" or id_header is not None else config.cookie.path
 
     def sessions_of(self, user_id: str, current: Session | None = None) -> list[SessionInfo]:
         """The user's live sessions, most recently seen first; ``current`` (a request's session) is marked."""
@@ -97,7 +105,7 @@ class SessionMiddleware:
         # Read once, here, as express-session does: a scheme fixed by middleware inside this one
         # (ProxyFix) comes too late, and is reported (see _Exchange._send).
         secure = self._is_secure(environ)
-        session = self.core.open(environ.get("HTTP_COOKIE"), secure, environ, environ.get("HTTP_USER_AGENT"))
+        session = self.core.open(environ.get(self.id_key), secure, environ, environ.get("HTTP_USER_AGENT"))
         environ[self.environ_key] = session
         exchange = _Exchange(self, environ, session, start_response, secure)
         try:
@@ -118,6 +126,12 @@ class SessionMiddleware:
         path: str = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         return path.startswith(self._scope)
 
+    def presents_id(self, environ: WSGIEnvironment) -> bool:
+        """Whether the request may present a session id (our cookie's name in its Cookie header, or the
+        id header): a response whose body may still read the session then varies on it."""
+        value = environ.get(self.id_key)
+        return bool(value) and (self.id_key != "HTTP_COOKIE" or self.name in value)
+
     def check_scheme(self, environ: WSGIEnvironment) -> None:
         """Warn (once) if the request became https after this middleware read it: its cookie then
         lacks Secure (or, with ``secure=True``, is never sent)."""
@@ -136,11 +150,11 @@ class SessionMiddleware:
         return False
 
 
-def _varies_on_cookie(headers: Headers) -> bool:
-    """Whether the app's own Vary lists the token ``Cookie`` (any case) or ``*``."""
+def varies_on(headers: Headers, field: str) -> bool:
+    """Whether the app's own Vary lists ``field`` (lower case: ``cookie``, or the id header) or ``*``."""
     for name, value in headers:
         if len(name) == 4 and name.lower() == "vary" and any(
-                token.strip().lower() in ("cookie", "*") for token in value.split(",")):
+                token.strip().lower() in (field, "*") for token in value.split(",")):
             return True
     return False
 
@@ -223,16 +237,16 @@ class _Exchange:
                 if not self._secure:
                     self._middleware.check_scheme(self._environ)
                 extra = self._middleware.core.close(session, unset)
-            elif streaming and self._middleware.name in self._environ.get("HTTP_COOKIE", ""):
+            elif streaming and self._middleware.presents_id(self._environ):
                 # Not used yet, but the body may still read it: then the response depends on the
                 # cookie, and a shared cache must not serve it to another user.
-                extra = [VARY_COOKIE]
+                extra = [self._middleware.core.vary]
             else:
                 extra = []  # unused, and no session cookie (or no app code left to run)
             self._extra = extra
         if not extra:
             return self._start_response(status, headers, exc_info)
-        if _varies_on_cookie(headers):
+        if varies_on(headers, self._middleware.vary_field):
             extra = [h for h in extra if h[0] != "Vary"]  # the app's Vary already covers it
         return self._start_response(status, headers + extra, exc_info)
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
 from .accounts import Accounts
-from .lifecycle import Lifecycle, SessionState, run
+from .errors import SessionError
+from .lifecycle import Lifecycle, Op, SessionState, Steps, arun, run
 from .record import RESERVED_KEYS
 from .session_cookie import SessionCookie
 from .stores.base import Store
 
-__all__ = ["Session", "state_of"]
+__all__ = ["AsyncSession", "Session", "state_of"]
 
 
 class Session(MutableMapping[str, Any]):
@@ -180,6 +181,108 @@ class Session(MutableMapping[str, Any]):
         """Whether the user is logged in and proved who they are less than ``seconds`` ago: guard
         sensitive actions with it, and ask for the password again when it is False."""
         return self._accounts.authenticated_within(self._opened(), seconds)
+
+
+class AsyncSession(Session):
+    """The session of a request served from an event loop (asgi.py), where the store is never called
+    from a synchronous method, so that its I/O never blocks the loop.
+
+    Starlette's ``request.session`` is synchronous, so the session is read before the app runs
+    (``await aopen()``, only when the request presents a verified id: no store I/O otherwise). Its
+    verbs are called without ``await`` and take effect at once (``destroy()`` leaves an empty session,
+    ``login()`` a new id); the store work they need waits in ``_pending`` until the response starts,
+    when the core's ``aclose`` runs it (``aflush``) before the commit. ``save()`` and ``reload()``,
+    whose point is the store, are awaited: ``await session.asave()``, ``await session.areload()``.
+    """
+
+    __slots__ = ("_prepared", "_pending")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._prepared: SessionState | None = None  # opened by aopen(), not used by the app yet
+        self._pending: list[Callable[[], Steps[Any]]] = []  # the verbs' store work, for aflush()
+
+    async def aopen(self) -> None:
+        """Read the session, if the request presents a verified id (else nothing: no store I/O)."""
+        life = self._life
+        if life.ids.read(self._cookie_header) is None:
+            self._cookie_header = None  # no id: opened on first use without the store (nor a second HMAC)
+            return
+        state = life.begin(self._cookie_header, self._is_secure, self._request)
+        await arun(state.open(), self._store)
+        self._prepared = state
+
+    def _opened(self) -> SessionState:
+        if self.loaded:
+            return self._state
+        state = self._prepared
+        if state is None:  # no id presented: a fresh session, which needs no store
+            state = self._life.begin(self._cookie_header, self._is_secure, self._request)
+            if next(state.open(), None) is not None:
+                raise SessionError("an async session must be opened with 'await session.aopen()' first")
+        self._state = state
+        self.loaded = True
+        return state
+
+    async def aflush(self) -> None:
+        """Do the store work the verbs left, in the order they were called."""
+        while self._pending:
+            await arun(self._pending.pop(0)(), self._store)
+
+    def _queue(self, steps: Steps[None]) -> None:
+        """Run ``steps`` now, their store operations later (``aflush``): only for steps that ignore
+        the operations' results (a destroy's, a logout's: the ids they end), which are sent None."""
+        ops: list[Op] = []
+        try:
+            op = next(steps)
+            while True:
+                ops.append(op)
+                op = steps.send(None)
+        except StopIteration:
+            pass
+        if ops:
+            self._pending.append(lambda: _replay(ops))
+
+    def destroy(self) -> None:
+        """Delete the record and start an empty session at once; the record goes when the response starts."""
+        self._queue(self._opened().destroy())
+
+    def logout(self) -> None:
+        """Log out at once (``destroy()``); the records go when the response starts."""
+        self._queue(self._accounts.logout(self._opened()))
+
+    def login(self, user_id: str) -> None:
+        """Log a user in at once (a new id, bound to them); with ``max_sessions_per_user``, the save and
+        the eviction of their oldest sessions happen when the response starts."""
+        state, accounts = self._opened(), self._accounts
+        accounts.bind_login(state, user_id, self._user_agent)
+        if accounts.limit is not None:
+            self._pending.append(lambda: accounts.limit_logins(state, user_id))
+
+    def save(self) -> None:
+        raise SessionError("from an event loop, write the session with 'await session.asave()' (the store is "
+                           "never called from a synchronous method there); it is saved anyway when the response starts")
+
+    def reload(self) -> None:
+        raise SessionError("from an event loop, re-read the session with 'await session.areload()'")
+
+    async def asave(self) -> None:
+        """Write the session to the store now."""
+        state = self._opened()
+        await self.aflush()
+        await arun(state.save(), self._store)
+
+    async def areload(self) -> None:
+        """Re-read the record from the store, dropping unsaved changes."""
+        state = self._opened()
+        await self.aflush()
+        await arun(state.reload(), self._store)
+
+
+def _replay(ops: list[Op]) -> Steps[None]:
+    """The store operations a queued verb computed, as steps for a driver."""
+    for op in ops:
+        yield op
 
 
 def state_of(session: Session) -> SessionState | None:

@@ -1,0 +1,355 @@
+"""SessionMiddleware for ASGI (Starlette, FastAPI, Litestar): the same sessions, from an event loop.
+
+The only module that reads an ASGI scope. ``scope["session"]`` is the request's session, so
+``request.session`` works in Starlette and FastAPI, for ``http`` and ``websocket`` scopes::
+
+    app = FastAPI()
+    app.add_middleware(SessionMiddleware, secret=os.environ["SESSION_SECRET"],
+                       store=SQLiteStore("sessions.sqlite3"))
+
+    @app.get("/")
+    async def count(request: Request):
+        request.session["n"] = request.session.get("n", 0) + 1
+
+It drives the one lifecycle (lifecycle.py) with ``arun``: the store's coroutines (``aload``...)
+when it has them, its synchronous methods in a worker thread otherwise, so the store's I/O never
+blocks the event loop. ``request.session`` is synchronous, so the session is read before the app
+runs, when and only when the request presents a verified id (a request without one costs no store
+I/O); the verbs (``regenerate``, ``destroy``, ``login``, ``logout``, ``reauthenticated``) are called
+without ``await``, and their store work is done when the response starts, before the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
+from typing import Any, Literal, NoReturn
+
+from .config import SessionConfig, check_bool, default_genid
+from .core import UNAVAILABLE_BODY, UNAVAILABLE_HEADERS, SessionCore
+from .errors import ConfigurationError, SessionError, StoreUnavailable
+from .metrics import render_metrics
+from .options import CookieOptions
+from .session import AsyncSession, Session
+from .stores.base import Store
+
+__all__ = ["MIDDLEWARE_KEY", "SessionMiddleware", "get_middleware"]
+
+logger = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+RawHeaders = list[tuple[bytes, bytes]]
+
+MIDDLEWARE_KEY = "wsgisession.middleware"  # the scope holds the middleware too, for its accounts API
+_START = frozenset({"http.response.start", "websocket.http.response.start"})
+# What starts a response's body (and so sends its held headers): a chunk, or a file sent by path.
+_BODY = frozenset({"http.response.body", "websocket.http.response.body", "http.response.pathsend",
+                   "http.response.zerocopy"})
+
+
+class SessionMiddleware:
+    """Give every ``http`` and ``websocket`` request a server-side session: ``scope["session"]``.
+
+    A pure ASGI middleware (not Starlette's ``BaseHTTPMiddleware``)::
+
+        app.add_middleware(SessionMiddleware, secret=..., store=SQLiteStore("sessions.sqlite3"))
+        # or: app = SessionMiddleware(app, secret=..., store=...)
+
+    The options are the WSGI middleware's (``environ_key`` becomes ``scope_key``), plus
+    ``skip_paths``: path prefixes of routes that never use the session (static files, health
+    checks), which get no session and cost nothing. The accounts API is awaited:
+    ``await middleware.sessions_of(user_id, current=request.session)``; an app that added the
+    middleware with ``add_middleware`` finds it with ``get_middleware(request)``.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, secret: str | bytes | Sequence[str | bytes], store: Store | None = None,
+        name: str = "connect.sid", cookie: CookieOptions | None = None, resave: bool = False,
+        save_uninitialized: bool = False, rolling: bool = False, unset: Literal["keep", "destroy"] = "keep",
+        trust_proxy: bool = False, genid: Callable[[Scope], str] | None = None,
+        concurrency: Literal["merge", "overwrite"] = "merge", absolute_timeout: float | None = None,
+        max_sessions_per_user: int | None = None, tombstone_window: float = 60,
+        clock: Callable[[], float] = time.time, header: str | tuple[str, str] | None = None,
+        skip_paths: Sequence[str] = (), scope_key: str = "session",
+    ) -> None:
+        if not callable(app):
+            raise ConfigurationError("app must be an ASGI application (an async callable).")
+        check_bool("trust_proxy", trust_proxy)
+        if not isinstance(scope_key, str) or not scope_key:
+            raise ConfigurationError("scope_key must be a non-empty str ('session' is what request.session reads).")
+        self.app = app
+        self.config = config = SessionConfig(
+            secret=secret, store=store, name=name, cookie=CookieOptions() if cookie is None else cookie,  # type: ignore[arg-type]
+            resave=resave, save_uninitialized=save_uninitialized, rolling=rolling, unset=unset,
+            genid=genid or default_genid, concurrency=concurrency, absolute_timeout=absolute_timeout,
+            max_sessions_per_user=max_sessions_per_user, tombstone_window=tombstone_window, clock=clock,
+            header=header)
+        self.core = core = SessionCore(config)
+        self.store, self.name, self.cookie, self.scope_key = config.store, name, config.cookie, scope_key
+        self.trust_proxy = trust_proxy
+        self.events = core.events  # lifecycle events: counts, and hooks (events.subscribe)
+        self.stats = core.stats
+        self.skip_paths = _check_skip_paths(skip_paths)
+        id_header = config.id_header
+        # The request header that presents the id (never both: with ``header``, the cookie is not read).
+        self._id_name = b"cookie" if id_header is None else id_header.request.lower().encode("latin-1")
+        self._vary_field = self._id_name
+        self._scope = "" if config.cookie.path == "/" or id_header is not None else config.cookie.path
+        self._skipped = _Skipped(tuple(self.skip_paths))
+
+    # -- the accounts API, awaited ------------------------------------------------------------------
+
+    async def sessions_of(self, user_id: str, current: Session | None = None) -> list[Any]:
+        """The user's live sessions, most recently seen first; ``current`` (a request's session) is marked."""
+        return await self.core.accounts.asessions_of(user_id, current)
+
+    async def revoke(self, user_id: str, handle: str) -> bool:
+        """End the user's session named ``handle`` (from ``sessions_of``); False if there is none."""
+        return await self.core.accounts.arevoke(user_id, handle)
+
+    async def revoke_all(self, user_id: str, keep: Session | None = None) -> int:
+        """End every session of the user, but ``keep`` ("log out my other devices"); return how many."""
+        return await self.core.accounts.arevoke_all(user_id, keep)
+
+    def metrics(self) -> str:
+        """The lifecycle counters in Prometheus's text format, to serve on a route of your own."""
+        return render_metrics(self.events.counts)
+
+    def __repr__(self) -> str:  # no secrets
+        return f"<asgi.SessionMiddleware name={self.name!r} store={type(self.store).__name__}>"
+
+    # -- a request ----------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":
+            return await self.app(scope, receive, send)  # lifespan
+        if self._scope or self.skip_paths:
+            path = _path(scope)
+            if self._scope and not path.startswith(self._scope):
+                return await self.app(scope, receive, send)  # outside the cookie path: no session at all
+            if self.skip_paths and self._skipped.covers(path):
+                scope[self.scope_key] = self._skipped
+                return await self.app(scope, receive, send)
+        presented, user_agent, secure = self._read(scope)
+        session = self.core.open_async(presented, secure, scope, user_agent)
+        exchange = _Exchange(self, scope, session, send, presented is not None)
+        try:
+            await session.aopen()
+            scope[self.scope_key] = session
+            scope[MIDDLEWARE_KEY] = self
+            await self.app(scope, receive, exchange.send)
+        except StoreUnavailable as error:
+            if exchange.out:
+                raise  # the headers went out: nothing else can be said
+            await exchange.unavailable(error)
+            return
+        except Exception:
+            await exchange.abandoned()
+            raise
+        await exchange.end()
+
+    def _read(self, scope: Scope) -> tuple[str | None, str | None, bool]:
+        """The request's id header (its cookies, joined as a WSGI server joins them), user agent, and https."""
+        id_name, values, user_agent, forwarded = self._id_name, [], None, None
+        for name, value in scope["headers"]:
+            if name == id_name:
+                values.append(value)
+            elif name == b"user-agent":
+                user_agent = value.decode("latin-1")
+            elif name == b"x-forwarded-proto" and forwarded is None:
+                forwarded = value
+        presented = None
+        if values:
+            presented = (b"; ".join(values) if id_name == b"cookie" else values[0]).decode("latin-1")
+        secure = scope.get("scheme") in ("https", "wss")
+        if not secure and self.trust_proxy and forwarded is not None:
+            secure = forwarded.split(b",", 1)[0].strip().lower() == b"https"
+        return presented, user_agent, secure
+
+
+class _Exchange:
+    """One request through the middleware: its ``send``, which commits the session as the response
+    starts and adds its headers.
+
+    As under WSGI, when the app starts its response before it has used the session, the start is
+    held until the body's first chunk, so the session can still be used until then, with a cookie
+    if it needs one. A websocket's session is committed when it is accepted. Changes made later (a
+    streamed body, a background task, a websocket conversation) are saved when the app returns.
+    """
+
+    __slots__ = ("_middleware", "_scope", "_session", "_send", "_presented", "_held", "_error", "out", "answered")
+
+    def __init__(self, middleware: SessionMiddleware, scope: Scope, session: AsyncSession, send: Send,
+                 presented: bool) -> None:
+        self._middleware = middleware
+        self._scope = scope
+        self._session = session
+        self._send = send
+        self._presented = presented  # the request carried the id header (or a cookie): a body reading it varies
+        self._held: Message | None = None  # the app's response start, not passed on yet
+        self._error: StoreUnavailable | None = None  # the commit failed: the app's response is dropped
+        self.out = False  # the session's headers went out (or a websocket was accepted or refused)
+        self.answered = False  # a 503 went out instead of the app's response
+
+    def _unset(self) -> bool:
+        """Whether the app removed its session from the scope (the ``unset`` option decides what that means)."""
+        return self._scope.get(self._middleware.scope_key) is not self._session
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if self._error is not None or self.answered:
+            return  # answering 503: what the app still sends is dropped
+        if self._held is None:
+            if kind in _START:
+                if not self._session.loaded and not self._unset():
+                    self._held = message  # unused yet: it may be used until the body starts
+                    return
+                message = await self._start(message, streaming=True)
+            elif kind == "websocket.accept" and not self.out:
+                message = await self._accept(message)
+            elif kind == "websocket.close" and not self.out:
+                await self._accept(message)  # refused: the session is committed all the same, nothing to add
+        elif kind in _BODY:
+            held, self._held = self._held, None
+            streaming = kind == "http.response.body" and bool(message.get("more_body", False))
+            await self._send(await self._start(held, streaming))
+        return await self._send(message)
+
+    async def _start(self, message: Message, streaming: bool) -> Message:
+        """The response start with the session's headers added (the session committed first)."""
+        extra = await self._commit(streaming)
+        if not extra:
+            return message
+        headers = list(message.get("headers", ()))
+        if _varies_on(headers, self._middleware._vary_field):
+            extra = [h for h in extra if h[0] != "Vary"]  # the app's Vary already covers it
+        headers += [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in extra]
+        return {**message, "headers": headers}
+
+    async def _accept(self, message: Message) -> Message:
+        """A websocket's accept with the session's id header (Set-Cookie) added (Vary and Cache-Control
+        say nothing to a handshake)."""
+        extra = await self._commit(streaming=False)
+        carried = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in extra
+                   if name not in ("Vary", "Cache-Control")]
+        if not carried or message["type"] != "websocket.accept":
+            return message
+        return {**message, "headers": [*message.get("headers", ()), *carried]}
+
+    async def _commit(self, streaming: bool) -> list[tuple[str, str]]:
+        """Commit the session (once): the headers to add."""
+        session, unset = self._session, self._unset()
+        try:
+            if session.loaded or unset:
+                extra = await self._middleware.core.aclose(session, unset)
+            elif streaming and self._presented:
+                # Not used yet, but the body may still read it: then the response depends on the
+                # cookie, and a shared cache must not serve it to another user.
+                extra = [self._middleware.core.vary]
+            else:
+                extra = []
+        except StoreUnavailable as error:
+            self._error = error  # raised into the app: the middleware answers 503 (nothing went out)
+            raise
+        self.out = True
+        return extra
+
+    async def end(self) -> None:
+        """The app returned: a held start goes out; changes made after the headers are saved."""
+        if self._error is not None and not self.answered:
+            await self.unavailable(self._error)  # the app swallowed the commit's failure
+            return
+        if self._held is not None:  # (a start and no body: pass it on all the same)
+            held, self._held = self._held, None
+            await self._send(await self._start(held, streaming=False))
+        if self.answered:
+            return
+        session = self._session
+        if not self.out:
+            await session.aflush()  # no response (a websocket closed by the server): the verbs' store work
+        elif not self._unset():
+            await self._middleware.core.afinish(session)
+
+    async def abandoned(self) -> None:
+        """The app raised: the store work of verbs it called (a logout) is done all the same, as under WSGI."""
+        try:
+            await self._session.aflush()
+        except StoreUnavailable as error:
+            logger.warning("session store unavailable after the app failed: %s", error)
+
+    async def unavailable(self, error: StoreUnavailable) -> None:
+        """Answer 503 for a store failure the app did not handle (or refuse the websocket: 1013, try again later)."""
+        logger.warning("session store unavailable: %s", error)
+        self._middleware.events.emit("store_error")
+        self._held = None
+        self.answered = True
+        if self._scope["type"] == "websocket":
+            await self._send({"type": "websocket.close", "code": 1013, "reason": "session store unavailable"})
+            return
+        body = UNAVAILABLE_BODY
+        headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
+        headers += [(name.lower().encode(), value.encode()) for name, value in UNAVAILABLE_HEADERS]
+        await self._send({"type": "http.response.start", "status": 503, "headers": headers})
+        await self._send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _varies_on(headers: RawHeaders, field: bytes) -> bool:
+    """Whether the app's own Vary lists ``field`` (lower case) or ``*``."""
+    for name, value in headers:
+        if name.lower() == b"vary" and any(token.strip().lower() in (field, b"*") for token in value.split(b",")):
+            return True
+    return False
+
+
+def _path(scope: Scope) -> str:
+    """The request's path from the server's root (servers disagree on whether ``path`` holds ``root_path``)."""
+    path: str = scope.get("path", "")
+    root: str = scope.get("root_path", "")
+    return path if not root or path.startswith(root) else root + path
+
+
+def _check_skip_paths(paths: object) -> tuple[str, ...]:
+    if isinstance(paths, str) or not isinstance(paths, (list, tuple, set, frozenset)) or not all(
+            isinstance(path, str) and path.startswith("/") for path in paths):
+        raise ConfigurationError(f"skip_paths must be a list of path prefixes such as ['/static', '/health'], "
+                                 f"not {paths!r}.")
+    return tuple(paths)
+
+
+class _Skipped(MutableMapping[str, Any]):
+    """``scope["session"]`` on a route of ``skip_paths``: any use says why there is no session."""
+
+    def __init__(self, prefixes: tuple[str, ...]) -> None:
+        # "/static" covers "/static" and "/static/...", not "/statics"
+        self._prefixes = tuple(p.rstrip("/") or "/" for p in prefixes)
+
+    def covers(self, path: str) -> bool:
+        return any(path == p or path.startswith(p if p.endswith("/") else p + "/") for p in self._prefixes)
+
+    def _refuse(self, *args: Any) -> NoReturn:
+        raise SessionError("this route is in SessionMiddleware's skip_paths, so it has no session: remove its "
+                           "prefix from skip_paths to use the session there")
+
+    __getitem__ = __setitem__ = __delitem__ = __len__ = _refuse  # type: ignore[assignment]
+
+    def __iter__(self) -> Iterator[str]:
+        self._refuse()
+
+    def __repr__(self) -> str:
+        return "<no session: skip_paths>"
+
+
+def get_middleware(scope: Any) -> SessionMiddleware:
+    """The SessionMiddleware that served this request (``request`` or its scope), for the accounts API
+    when the app added it with ``add_middleware``; SessionError if none did."""
+    middleware = getattr(scope, "scope", scope).get(MIDDLEWARE_KEY)
+    if not isinstance(middleware, SessionMiddleware):
+        raise SessionError("no wsgisession.asgi.SessionMiddleware served this request: add it to the app "
+                           "(routes in skip_paths, and outside the cookie path, have none).")
+    return middleware
