@@ -268,6 +268,24 @@ def run_wrk(server: Server, duration: float, connections: int, dbs: Databases) -
     )
 
 
+def measure(servers: list[Server], dbs: Databases, connections: int, duration: float, repeat: int,
+            warmup: float) -> tuple[dict[str, list[Run]], float]:
+    """A warm-up of each server, then ``repeat`` rounds of every server once, in an order rotated each round."""
+    for server in servers:  # warm-up, not recorded
+        run_wrk(server, warmup, connections, dbs)
+    runs: dict[str, list[Run]] = {s.spec.key: [] for s in servers}
+    started = time.monotonic()
+    for rep in range(repeat):
+        shift = rep % len(servers)
+        for server in servers[shift:] + servers[:shift]:
+            result = run_wrk(server, duration, connections, dbs)
+            runs[server.spec.key].append(result)
+            print(f"  rep {rep + 1}/{repeat} {server.spec.label:34s} {result.rps:8.0f} req/s "
+                  f"p50 {result.p50_ms:6.2f} ms p99 {result.p99_ms:7.2f} ms cpu {result.cpu_us:7.0f} µs/req "
+                  f"{'ok' if result.ok else 'CHECK FAILED: ' + '; '.join(result.problems)}", file=sys.stderr)
+    return runs, time.monotonic() - started
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", "--ci", action="store_true", help="1 repetition of 1 s per system")
@@ -348,19 +366,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: skipping {key}: {reason}", file=sys.stderr)
         if not servers or servers[0].spec.key != "bare":
             raise SystemExit("bench: the bare app did not start; see the messages above")
-        for server in servers:  # warm-up, not recorded
-            run_wrk(server, warmup, args.connections, dbs)
-        runs: dict[str, list[Run]] = {s.spec.key: [] for s in servers}
-        started = time.monotonic()
-        for rep in range(repeat):
-            shift = rep % len(servers)
-            for server in servers[shift:] + servers[:shift]:
-                result = run_wrk(server, duration, args.connections, dbs)
-                runs[server.spec.key].append(result)
-                print(f"  rep {rep + 1}/{repeat} {server.spec.label:34s} {result.rps:8.0f} req/s "
-                      f"p50 {result.p50_ms:6.2f} ms p99 {result.p99_ms:7.2f} ms cpu {result.cpu_us:7.0f} µs/req "
-                      f"{'ok' if result.ok else 'CHECK FAILED: ' + '; '.join(result.problems)}", file=sys.stderr)
-        elapsed = time.monotonic() - started
+        runs, elapsed = measure(servers, dbs, args.connections, duration, repeat, warmup)
         text = report(servers, runs, skipped, dbs, args, duration, repeat, elapsed)
     finally:
         for server in servers:
@@ -392,8 +398,12 @@ def _ratio_cell(values: list[float]) -> str:
     return f"{fmt(median(values))} ({fmt(min(values))}–{fmt(max(values))})" if values else "–"
 
 
-def report(servers: list[Server], runs: dict[str, list[Run]], skipped: dict[str, str], dbs: Databases,
-           args: Any, duration: float, repeat: int, elapsed: float) -> str:
+COLUMNS = ["system", "req/s", "× bare", "p50 ms", "× bare", "p99 ms", "× bare", "server CPU µs/req", "× bare",
+           "DB CPU µs/req", "counter check"]
+
+
+def system_rows(servers: list[Server], runs: dict[str, list[Run]]) -> list[list[str]]:
+    """One row per system (COLUMNS): medians over repetitions, and ratios to runs["bare"] within each repetition."""
     bare = runs["bare"]
     rows = []
     for server in servers:
@@ -412,21 +422,38 @@ def report(servers: list[Server], runs: dict[str, list[Run]], skipped: dict[str,
                      fmt(median([r.p99_ms for r in rs])), _ratio_cell(p99_r),
                      fmt(median([r.cpu_us for r in rs])), _ratio_cell(cpu_r),
                      fmt(median(db)) if db else "–", verdict])
+    return rows
+
+
+def run_notes(args: Any, dbs: Databases, duration: float, repeat: int, elapsed: float, server: str = "waitress") -> list[str]:
     notes = [f"{repeat} repetitions x {duration:g} s per system, order rotated each repetition; {elapsed:.0f} s of load",
              f"wrk {args.connections} threads x 1 connection each (one cookie jar per connection), "
-             f"waitress {args.threads} threads; node: one process",
+             + (f"waitress {args.threads} threads; node: one process" if server == "waitress" else server),
              *dbs.describe(),
              "a 2-core VM shared with other work (see the machine above): compare only ratios taken within one run",
              "ratios: median (min–max) over repetitions of system/bare within the same repetition"]
-    if args.ws_option:
+    if getattr(args, "ws_option", None):
         notes.append("wsgisession options: " + ", ".join(args.ws_option))
-    parts = [common.header("End-to-end benchmark: visit counter over HTTP", sys.argv, notes)]
+    return notes
+
+
+def ahead(ours: list[Run], other: list[Run]) -> tuple[str, str]:
+    """(measured, verdict) of "ours serves more req/s than other on every repetition"."""
+    r = [a.rps / b.rps for a, b in zip(ours, other)]
+    return (f"{fmt(median(r))}× its req/s (min {fmt(min(r))}×, max {fmt(max(r))}×)",
+            "met" if min(r) > 1 else "missed" if median(r) <= 1 else "met on median, not every repetition")
+
+
+def report(servers: list[Server], runs: dict[str, list[Run]], skipped: dict[str, str], dbs: Databases,
+           args: Any, duration: float, repeat: int, elapsed: float) -> str:
+    parts = [common.header("End-to-end benchmark: visit counter over HTTP", sys.argv, run_notes(args, dbs, duration,
+                                                                                              repeat, elapsed))]
     if args.quick:
         parts.append("_quick mode: runs too short for conclusions_\n")
-    parts.append(table(["system", "req/s", "× bare", "p50 ms", "× bare", "p99 ms", "× bare",
-                        "server CPU µs/req", "× bare", "DB CPU µs/req", "counter check"], rows))
+    parts.append(table(COLUMNS, system_rows(servers, runs)))
     if skipped:
         parts += ["", "Skipped:", ""] + [f"- {key}: {one_line(reason)}" for key, reason in skipped.items()]
+    bare = runs["bare"]
     checks = []
     for key, label, floor in (("ws-memory", "MemoryStore", 0.85), ("ws-sqlite", "SQLiteStore", 0.65)):
         if key in runs:
@@ -446,9 +473,7 @@ def report(servers: list[Server], runs: dict[str, list[Run]], skipped: dict[str,
         spec = next(s for s in SPECS if s.key == ours)
         what = f"{spec.label} ahead of {label}"
         if ours in runs and other in runs:
-            r = [a.rps / b.rps for a, b in zip(runs[ours], runs[other])]
-            checks.append([what, f"{fmt(median(r))}× its req/s (min {fmt(min(r))}×, max {fmt(max(r))}×)",
-                           "met" if min(r) > 1 else "missed" if median(r) <= 1 else "met on median, not every repetition"])
+            checks.append([what, *ahead(runs[ours], runs[other])])
         elif other in skipped or ours in skipped:
             checks.append([what, "not measured", "skipped: " + one_line(skipped.get(ours, skipped.get(other, "")))])
     parts += ["", "## Targets", "", table(["target", "measured", "verdict"], checks), ""]
@@ -470,7 +495,7 @@ def chart(servers: list[Server], runs: dict[str, list[Run]], path: Path, duratio
     ax1.set_title(f"Throughput ({repeat}×{duration:g} s, {connections} connections)")
     ax1.margins(y=0.15)
     ax2.bar(range(len(servers)), cpu, color="tab:orange", label="app server process")
-    ax2.bar(range(len(servers)), db, bottom=cpu, color="tab:gray", label="MongoDB server process")
+    ax2.bar(range(len(servers)), db, bottom=cpu, color="tab:gray", label="database server process(es)")
     ax2.set_xticks(range(len(servers)), labels, fontsize=7, rotation=30, ha="right")
     ax2.set_ylabel("CPU µs per request (median)")
     ax2.set_title("Server CPU per request")
