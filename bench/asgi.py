@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         return 3
 
     skipped: dict[str, str] = {}
+    missing: set[str] = set()  # skipped for a missing tool (the table says which), not for a failure
     dbs = e2e.Databases()
     workdir = Path(tempfile.mkdtemp(prefix="wsgisession-bench-asgi-"))
     servers: list[Server] = []
@@ -100,13 +101,14 @@ def main(argv: list[str] | None = None) -> int:
                 dbs.start("redis", "")
             except Missing as exc:
                 skipped.update({s.key: str(exc) for s in specs if s.db == "redis"})
+                missing.update(skipped)
         for spec in specs:
             if spec.key in skipped:
                 continue
             try:
                 server = start_server(spec, dbs, workdir)
             except RuntimeError as exc:
-                skipped[spec.key] = f"server did not start: {exc}"
+                skipped[spec.key] = f"server did not start: {exc}"  # a failure, unlike a missing tool
                 continue
             reason = e2e.probe(server)
             if reason:
@@ -130,7 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     e2e.chart(servers, runs, out / f"{stem}.png", duration, repeat, args.connections)
     print(f"wrote {out / (stem + '.md')} and {out / (stem + '.png')}")
     failed = [k for k, rs in runs.items() if not all(r.ok for r in rs)]
-    return 1 if failed else 0
+    # a wsgisession system that did not start or did not count is a failure, not a skip
+    broken = [k for k in skipped if k.startswith("ws-") and k not in missing]
+    if broken:
+        print(f"bench: FAILED: {', '.join(broken)} did not run (see Skipped above)", file=sys.stderr)
+    return 1 if failed or broken else 0
 
 
 def report(servers: list[Server], runs: dict[str, list[e2e.Run]], skipped: dict[str, str], dbs: e2e.Databases,

@@ -314,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("the bare app is the baseline: keep 'bare' in --systems")
     out = common.out_dir(args.out, args.quick)
     skipped: dict[str, str] = {}
+    missing: set[str] = set()  # skipped for a missing tool (the table says which), not for a failure
     try:
         common.require_binary("wrk", WRK_HINT)
         common.require_module("waitress", INSTALL)
@@ -349,12 +350,13 @@ def main(argv: list[str] | None = None) -> int:
                 for s in specs:
                     if s.db == kind:
                         skipped[s.key] = str(exc)
+                        missing.add(s.key)
         specs = [s for s in specs if s.db is None or dbs.running(s.db)]
         for spec in specs:
             try:
                 server = start_server(spec, dbs, workdir, args.threads, args.ws_option)
             except RuntimeError as exc:
-                skipped[spec.key] = f"server did not start: {exc}"
+                skipped[spec.key] = f"server did not start: {exc}"  # a failure, unlike a missing tool
                 continue
             reason = probe(server)
             if reason:
@@ -382,7 +384,11 @@ def main(argv: list[str] | None = None) -> int:
     chart(servers, runs, out / f"{stem}.png", duration, repeat, args.connections)
     print(f"wrote {out / (stem + '.md')} and {out / (stem + '.png')}")
     failed = [k for k, rs in runs.items() if not all(r.ok for r in rs)]
-    return 1 if failed else 0
+    # a wsgisession system that did not start or did not count is a failure, not a skip
+    broken = [k for k in skipped if k.startswith("ws-") and k not in missing]
+    if broken:
+        print(f"bench: FAILED: {', '.join(broken)} did not run (see Skipped above)", file=sys.stderr)
+    return 1 if failed or broken else 0
 
 
 def one_line(reason: str) -> str:
