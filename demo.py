@@ -1,7 +1,8 @@
 """The express-session tutorial's visit counter, and account pages, on wsgisession, served by waitress.
 
     python3 demo.py                      # sessions in ./sessions.sqlite3 (SESSION_DB to change)
-    MONGODB_URI=mongodb://127.0.0.1:27017/wsgisession python3 demo.py   # sessions in MongoDB
+    SESSION_STORE=redis://127.0.0.1:6379/0 python3 demo.py   # any store URL: redis://, mongodb://, sqlite:///
+    MONGODB_URI=mongodb://127.0.0.1:27017/wsgisession python3 demo.py   # sessions in MongoDB (as before)
 
 Open http://127.0.0.1:8080/ and reload: the count goes up. Restart the demo: it goes on, because
 the sessions live in a database. Delete the ``connect.sid`` cookie: a new session starts at 1.
@@ -15,7 +16,7 @@ the sessions live in a database. Delete the ``connect.sid`` cookie: a new sessio
     GET  /metrics                   the session events, in Prometheus's text format
 
 Log in under one name in two browsers (or a private window) and end one from the other.
-Environment: PORT (8080), HOST (127.0.0.1), SESSION_SECRET, SESSION_DB, MONGODB_URI.
+Environment: PORT (8080), HOST (127.0.0.1), SESSION_SECRET, SESSION_STORE, SESSION_DB, MONGODB_URI.
 """
 
 from __future__ import annotations
@@ -229,7 +230,13 @@ class Demo:
 
 
 def make_store() -> Any:
-    """MongoStore when MONGODB_URI is set, else the embedded SQLiteStore."""
+    """The store SESSION_STORE names (any URL open_store takes), else MongoStore when MONGODB_URI is
+    set, else the embedded SQLiteStore."""
+    url = os.environ.get("SESSION_STORE")
+    if url:
+        from wsgisession.stores.url import open_store
+
+        return open_store(url)
     uri = os.environ.get("MONGODB_URI")
     if uri:
         from wsgisession import MongoStore

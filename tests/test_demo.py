@@ -104,6 +104,13 @@ def test_demo_survives_a_restart_with_mongodb(tmp_path, mongo_uri):
     assert not (tmp_path / "sessions.sqlite3").exists()
 
 
+def test_demo_survives_a_restart_with_redis(tmp_path, redis_url):
+    demo = Demo(tmp_path, SESSION_STORE=redis_url)  # SESSION_STORE: any URL open_store takes
+    walkthrough(demo)
+    assert "RedisStore" in demo.log.read_text()
+    assert not (tmp_path / "sessions.sqlite3").exists()
+
+
 def fetch(demo: Demo, method: str, path: str, cookie: str | None = None) -> http.client.HTTPResponse:
     """One request to the running demo; the response, its body read."""
     connection = http.client.HTTPConnection("127.0.0.1", demo.port, timeout=10)
@@ -144,6 +151,7 @@ def served(request, tmp_path, monkeypatch):
     """demo.make_app(): on a MemoryStore, or on the SQLiteStore that SESSION_DB names."""
     monkeypatch.setenv("SESSION_SECRET", SECRET)
     monkeypatch.delenv("MONGODB_URI", raising=False)
+    monkeypatch.delenv("SESSION_STORE", raising=False)
     if request.param == "memory":
         app, store = demo_module.make_app(MemoryStore())
     else:

@@ -14,6 +14,7 @@ from .stores.memory import MemoryStore
 
 if TYPE_CHECKING:
     from .stores.mongo import MongoStore
+    from .stores.redis import RedisStore
     from .stores.sqlite import SQLiteStore
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "CookieOptions",
     "MemoryStore",
     "MongoStore",
+    "RedisStore",
     "SQLiteStore",
     "Session",
     "SessionCookie",
@@ -31,7 +33,7 @@ __all__ = [
     "get_session",
 ]
 
-_LAZY = {"MongoStore": ".stores.mongo", "SQLiteStore": ".stores.sqlite"}
+_LAZY = {"MongoStore": ".stores.mongo", "SQLiteStore": ".stores.sqlite", "RedisStore": ".stores.redis"}
 
 
 def __getattr__(name: str) -> Any:

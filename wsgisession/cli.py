@@ -35,6 +35,8 @@ store URLs (SQLite paths as in SQLAlchemy: the file name is everything after the
   sqlite:////var/lib/app/s.sqlite3   absolute (four slashes); a path is a file name, even file:...
   mongodb://host:27017/db            a MongoDB database, mongodb+srv:// too; the URL is never printed
   mongodb://[::1]:27017/db           an IPv6 host, in brackets
+  redis://host:6379/0                a Redis database, connect-redis's sess: keys; rediss:// (TLS),
+                                     unix:///run/redis/redis.sock too; the URL is never printed
 
 Session ids are never printed. Exit status: 0 done, 1 failed or refused, 2 bad arguments or URL,
 130 interrupted.
@@ -71,11 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG, description="Inspect and maintain the sessions of a wsgisession (or connect-mongo) store.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--store", required=True, metavar="URL",
-                        help="sqlite:///relative/path.sqlite3, sqlite:////absolute/path.sqlite3 or mongodb://host/db")
+                        help="sqlite:///relative/path.sqlite3, sqlite:////absolute/path.sqlite3, mongodb://host/db "
+                        "or redis://host:6379/0")
     parser.add_argument("--collection", metavar="NAME", help="the MongoDB collection (default: sessions)")
     parser.add_argument("--table", metavar="NAME", help="the SQLite table (default: sessions)")
     parser.add_argument("--timeout", type=float, default=3.0, metavar="SECONDS",
-                        help="bound on each MongoDB operation, wait for a busy SQLite file (default: 3); "
+                        help="bound on each MongoDB operation or Redis reply, wait for a busy SQLite file (default: 3); "
                         "raise it for slow operations on large stores")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("count", help="how many sessions are live, and how many logged in")
@@ -126,6 +129,15 @@ def _advice(exc: StoreUnavailable, timeout: float) -> str:
     """What to do about a store that failed, where the driver's error says (MongoDB); else the store's message.
     Never the driver's own message: it names hosts, and the URL may hold a password."""
     cause = exc.__cause__
+    if type(cause).__module__.startswith("redis."):
+        from redis.exceptions import AuthenticationError, ConnectionError, TimeoutError
+
+        if isinstance(cause, AuthenticationError):
+            return f"{exc} The server refused the credentials: check the user and password in the URL."
+        if isinstance(cause, (ConnectionError, TimeoutError)):
+            return (f"no Redis server answered within --timeout {timeout:g} s: check that the server runs and is "
+                    "reachable from here (the URL's host and port, rediss:// for TLS), and the --timeout")
+        return str(exc)
     if not type(cause).__module__.startswith("pymongo."):
         return str(exc)
     from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError, ServerSelectionTimeoutError
@@ -152,12 +164,20 @@ def _open(args: argparse.Namespace) -> Store:
             if args.collection:
                 raise ConfigurationError("--collection is for MongoDB URLs; an SQLite store has a --table.")
             _check_sqlite(store, args.timeout)
+        elif _is_redis(store):
+            if args.table or args.collection:
+                raise ConfigurationError("--table and --collection are for SQLite and MongoDB URLs; a Redis store "
+                                         "keeps connect-redis's sess: keys.")
         elif args.table:
             raise ConfigurationError("--table is for SQLite URLs; a MongoDB store has a --collection.")
     except BaseException:
         store.close()
         raise
     return store
+
+
+def _is_redis(store: Store) -> bool:
+    return type(getattr(store, "inner", store)).__name__ == "RedisStore"  # (no import of redis-py for the others)
 
 
 def _check_sqlite(store: SQLiteStore, timeout: float) -> None:

@@ -10,7 +10,7 @@ only; the core still deals in ids and JSON.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ..errors import ConfigurationError, StoreUnavailable
@@ -61,7 +61,48 @@ class AtRestStore(Store):
         """Any other attribute is the inner store's (only called for names this wrapper lacks)."""
         if name == "inner" or name.startswith("__"):  # (not yet set: while unpickling, say)
             raise AttributeError(name)
+        if name in _ASYNC:  # an inner store's coroutine, through this wrapper's keys and crypto
+            if getattr(self.inner, name, None) is None:
+                raise AttributeError(name)  # (lifecycle's arun then runs the method in a thread)
+            return getattr(self, "_" + name)
         return getattr(self.inner, name)
+
+    # The inner store's coroutines (lifecycle's arun awaits ``a`` + a port method's name), wrapped
+    # as the synchronous methods are: found through __getattr__ only when the inner store has them.
+
+    async def _aload(self, sid: str) -> Loaded | None:
+        loaded = await self.inner.aload(self.key(sid))
+        if loaded is None or self.crypto is None:
+            return loaded
+        opened = self._open(loaded.text)
+        if opened is None:
+            return None
+        return Loaded(opened[0], loaded.version, loaded.created_ms, loaded.account, opened[1], loaded.expires_ms)
+
+    async def _awrite(self, sid: str, record: Record) -> None:
+        await self.inner.awrite(self.key(sid), self._sealed(record))
+
+    async def _asave(self, sid: str, record: Record, version: Any) -> Any:
+        return await self.inner.asave(self.key(sid), self._sealed(record), version)
+
+    async def _arefresh(self, sid: str, expires_ms: int | None, version: Any) -> bool | None:
+        return await self.inner.arefresh(self.key(sid), expires_ms, version)
+
+    async def _adestroy(self, sid: str) -> bool | None:
+        return await self.inner.adestroy(self.key(sid))
+
+    async def _adestroy_key(self, key: str) -> bool | None:
+        return await self.inner.adestroy(key)
+
+    async def _abury(self, key: str, until_ms: int) -> bool | None:
+        return await self.inner.abury(key, until_ms)
+
+    async def _aburied(self, key: str) -> bool:
+        return await self.inner.aburied(key)
+
+    async def _aiter_bound(self, user_id: str | None = None) -> list[Bound]:
+        bound = await self.inner.aiter_bound(user_id)
+        return list(self._opened_bound(bound))
 
     @property  # type: ignore[override]
     def ttl(self) -> float:
@@ -143,7 +184,10 @@ class AtRestStore(Store):
 
     def iter_bound(self, user_id: str | None = None) -> Iterator[Bound]:
         """The inner store's, each text opened (None if no secret opens it: still listed, and can be ended)."""
-        for bound in self.inner.iter_bound(user_id):
+        return self._opened_bound(self.inner.iter_bound(user_id))
+
+    def _opened_bound(self, bounds: Iterable[Bound]) -> Iterator[Bound]:
+        for bound in bounds:
             if self.crypto is not None and bound.text is not None:
                 opened = self._open(bound.text)
                 bound = Bound(bound.key, bound.account, bound.expires_ms, None if opened is None else opened[0])
@@ -186,6 +230,10 @@ class AtRestStore(Store):
 
     def _version_of(self, session: dict[str, Any]) -> Any:
         return self.inner._version_of(session)
+
+
+_ASYNC = frozenset({"aload", "awrite", "asave", "arefresh", "adestroy", "adestroy_key", "abury", "aburied",
+                    "aiter_bound"})
 
 
 def _checked(key: object) -> str:

@@ -1,4 +1,4 @@
-"""open_store: a store from a URL, ``sqlite:///path/to/sessions.sqlite3`` or ``mongodb://host/db``.
+"""open_store: a store from a URL, ``sqlite:///path/to/sessions.sqlite3``, ``mongodb://host/db`` or ``redis://host:6379/0``.
 
 SQLite URLs follow SQLAlchemy's convention: the file name is everything after the third slash,
 so ``sqlite:///sessions.sqlite3`` is relative to the current directory and
@@ -19,7 +19,8 @@ from .base import Store
 
 __all__ = ["URL_FORMS", "open_store"]
 
-URL_FORMS = "sqlite:///relative/path.sqlite3, sqlite:////absolute/path.sqlite3 or mongodb://host:27017/db"
+URL_FORMS = ("sqlite:///relative/path.sqlite3, sqlite:////absolute/path.sqlite3, mongodb://host:27017/db or "
+             "redis://host:6379/0 (rediss:// for TLS, unix:///path/to/redis.sock)")
 
 
 def open_store(url: str, *, collection: str = "sessions", table: str = "sessions", timeout: float = 3.0,
@@ -28,9 +29,11 @@ def open_store(url: str, *, collection: str = "sessions", table: str = "sessions
 
         store = open_store("sqlite:///sessions.sqlite3")
         store = open_store("mongodb://db1:27017/app", collection="web_sessions")
+        store = open_store("redis://cache1:6379/0")     # rediss:// (TLS), unix:///run/redis.sock
 
     ``table`` applies to SQLite, ``collection`` and ``auto_remove`` (MongoStore's option) to
-    MongoDB; ``timeout`` (seconds) is SQLite's wait for a lock, MongoDB's bound on each operation.
+    MongoDB; ``timeout`` (seconds) is SQLite's wait for a lock, MongoDB's bound on each operation,
+    Redis's on connecting and on each reply (RedisStore, connect-redis's ``sess:`` prefix).
     A URL that names no store raises ConfigurationError, saying what to write instead; its
     message never repeats the URL, which may hold a password.
     """
@@ -43,6 +46,8 @@ def open_store(url: str, *, collection: str = "sessions", table: str = "sessions
         return SQLiteStore(_sqlite_path(rest), table=table, timeout=timeout)
     if scheme in ("mongodb", "mongodb+srv") and separator:
         return _mongo_store(url, rest, collection, timeout, auto_remove)
+    if scheme in ("redis", "rediss", "unix") and separator:
+        return _redis_store(url, timeout)
     named = f"scheme {scheme!r}" if separator and scheme.isascii() and scheme.replace("+", "").isalnum() else "URL"
     raise ConfigurationError(f"unsupported store {named}: write {URL_FORMS}.")
 
@@ -73,6 +78,14 @@ def _mongo_store(url: str, rest: str, collection: str, timeout: float, auto_remo
     except ImportError as exc:
         raise ConfigurationError("MongoDB stores need pymongo: pip install 'wsgisession[mongo]'.") from exc
     return MongoStore.from_url(url, collection=collection, server_selection_timeout=timeout, auto_remove=auto_remove)
+
+
+def _redis_store(url: str, timeout: float) -> Store:
+    try:
+        from .redis import RedisStore
+    except ImportError as exc:
+        raise ConfigurationError("Redis stores need redis-py: pip install 'wsgisession[redis]'.") from exc
+    return RedisStore.from_url(url, timeout=timeout)
 
 
 _BRACKETED = re.compile(r"\[([^\[\]]+)\](?::[0-9]*)?")

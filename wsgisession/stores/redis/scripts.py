@@ -1,0 +1,162 @@
+"""RedisStore's Lua scripts: each store operation on one session is one script on one slot.
+
+Why scripts: a compare-and-set must read and write atomically (Redis runs a script without
+interleaving any other command), and one EVALSHA is one round trip whatever the script does.
+Every script takes the session key, its meta hash and its tombstone (``keys.py``: one cluster
+slot) and ``now`` in epoch ms from the store's clock, so that an expiry is judged by the same clock
+that set it (the contract kit's fake clock included; with the default clock, Redis's own expiry
+agrees with it up to clock skew between the hosts).
+
+Expiries are absolute (``PXAT``, ``PEXPIREAT``): ``now`` plus connect-redis's TTL, a whole number
+of seconds (``ceil((cookie.expires - now) / 1000)``, else ``ttl``), computed by the store, so the
+key's TTL is exactly what connect-redis would have set. A record's version is the SHA-1 of its
+text as stored (Redis's ``redis.sha1hex``): connect-redis's own writes change it too, and the value
+stays the plain session JSON that connect-redis reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+__all__ = ["BURY", "DESTROY", "LOAD", "PRUNE", "PRUNE_INDEX", "REFRESH", "SCRIPTS", "STATUS", "WRITE", "Script", "version_of"]
+
+
+def version_of(stored: bytes) -> str:
+    """The version of a stored value: what ``redis.sha1hex`` computes in the scripts."""
+    return hashlib.sha1(stored).hexdigest()  # noqa: S324  (an identity of the text, not a security hash)
+
+
+class Script:
+    """A Lua script and its SHA-1, run with EVALSHA (EVAL, which caches it, when the server lacks it)."""
+
+    def __init__(self, name: str, source: str) -> None:
+        self.name = name
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324  (Redis names scripts by SHA-1)
+
+
+# Shared preamble: the expiry of a key in epoch ms (-1: none, -2: no key). PEXPIRETIME is Redis
+# 7.0's; older servers get it from PTTL and the server's TIME.
+_EXPIRY = """
+local function expiry(key)
+  local at = redis.pcall('PEXPIRETIME', key)
+  if type(at) == 'number' then return at end
+  local ttl = redis.call('PTTL', key)
+  if ttl < 0 then return ttl end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + ttl
+end
+local function live(key, now)  -- a session: a string value whose expiry has not passed
+  if redis.call('TYPE', key)['ok'] ~= 'string' then return false, -2 end
+  local at = expiry(key)
+  return at < 0 or at > now, at
+end
+"""
+
+# KEYS: session, meta. ARGV: now, grace (ms the meta hash outlives its session).
+# -> false, or {value, expiry, created, user, logged in, authenticated, user agent}
+LOAD = Script("load", _EXPIRY + """
+local now = tonumber(ARGV[1])
+local ok, at = live(KEYS[1], now)
+if not ok then return false end
+local meta = redis.call('HMGET', KEYS[2], 'c', 'u', 'l', 'a', 'ua')
+if at >= 0 and (meta[1] or meta[2]) then  -- an Express touch (EXPIRE) extended the session only:
+  local mat = expiry(KEYS[2])             -- keep the meta hash alive as long as the session
+  if mat >= 0 and mat < at + tonumber(ARGV[2]) then redis.call('PEXPIREAT', KEYS[2], at + tonumber(ARGV[2])) end
+end
+return {redis.call('GET', KEYS[1]), at, meta[1], meta[2], meta[3], meta[4], meta[5]}
+""")
+
+# KEYS: session, meta. ARGV: now, mode ('w' write, 'c' create, 's' swap), version (sha1 of the
+# value a swap expects), value, expires at (ms; <= now: delete, as connect-redis does with TTL <= 0),
+# created ('' keep), has account ('0'/'1'), user, logged in, authenticated, user agent ('' none; a
+# user agent given is prefixed with '='), grace. -> 1 written, 0 refused (a conflict).
+WRITE = Script("write", _EXPIRY + """
+local now = tonumber(ARGV[1])
+local mode = ARGV[2]
+local ok = live(KEYS[1], now)
+if mode == 'c' and ok then return 0 end
+if mode == 's' and (not ok or redis.sha1hex(redis.call('GET', KEYS[1])) ~= ARGV[3]) then return 0 end
+if not ok then redis.call('DEL', KEYS[2]) end  -- a record created anew: no account, created now
+local at = tonumber(ARGV[5])
+if at <= now then redis.call('DEL', KEYS[1], KEYS[2]) return 1 end
+redis.call('SET', KEYS[1], ARGV[4], 'PXAT', at)
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[2], 'c', ARGV[6])
+elseif not ok then redis.call('HSET', KEYS[2], 'c', ARGV[1]) end
+if ARGV[7] == '1' then
+  local old = redis.call('HMGET', KEYS[2], 'u', 'l', 'a', 'ua')
+  local l, a, ua = ARGV[9], ARGV[10], ARGV[11]
+  if old[1] then  -- stores/base.py's combine(): given fields replace, authentication never goes back
+    if l == '' and old[2] then l = old[2] end
+    if ua == '' and old[4] then ua = '=' .. old[4] end
+    local oa = tonumber(old[3] or '')
+    if oa and (a == '' or oa > tonumber(a)) then a = old[3] end
+  end
+  redis.call('HSET', KEYS[2], 'u', ARGV[8])
+  for field, value in pairs({l = l, a = a}) do
+    if value == '' then redis.call('HDEL', KEYS[2], field) else redis.call('HSET', KEYS[2], field, value) end
+  end
+  if ua == '' then redis.call('HDEL', KEYS[2], 'ua') else redis.call('HSET', KEYS[2], 'ua', string.sub(ua, 2)) end
+end
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PEXPIREAT', KEYS[2], at + tonumber(ARGV[12])) end
+return 1
+""")
+
+# KEYS: session, meta. ARGV: now, expires at, grace. -> 1 refreshed, 0 missing or expired.
+# connect-redis's touch(): the key's expiry only, never its value (its cookie.expires stays).
+REFRESH = Script("refresh", _EXPIRY + """
+local now = tonumber(ARGV[1])
+if not live(KEYS[1], now) then return 0 end
+local at = tonumber(ARGV[2])
+if at <= now then redis.call('DEL', KEYS[1], KEYS[2]) return 1 end
+redis.call('PEXPIREAT', KEYS[1], at)
+local mat = expiry(KEYS[2])
+if mat >= 0 and mat < at + tonumber(ARGV[3]) then redis.call('PEXPIREAT', KEYS[2], at + tonumber(ARGV[3])) end
+return 1
+""")
+
+# KEYS: session, meta. ARGV: now. -> 1 if a live record was deleted.
+DESTROY = Script("destroy", _EXPIRY + """
+local ok = live(KEYS[1], tonumber(ARGV[1]))
+redis.call('DEL', KEYS[1], KEYS[2])
+return ok and 1 or 0
+""")
+
+# KEYS: session, meta, tombstone. ARGV: now, until. The tombstone first, then the record: the
+# key is never unknown and not yet buried. -> 1 if a live record was deleted.
+BURY = Script("bury", _EXPIRY + """
+local now, untl = tonumber(ARGV[1]), tonumber(ARGV[2])
+if untl > now then redis.call('SET', KEYS[3], ARGV[2], 'PXAT', untl) end
+local ok = live(KEYS[1], now)
+redis.call('DEL', KEYS[1], KEYS[2])
+return ok and 1 or 0
+""")
+
+# KEYS: session, meta. ARGV: now. Deletes the record only if it is still expired (a save may have
+# created it anew since it was found expired). -> 1 if deleted.
+PRUNE = Script("prune", _EXPIRY + """
+local ok, at = live(KEYS[1], tonumber(ARGV[1]))
+if ok or at == -2 then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+return 1
+""")
+
+# KEYS: session. -> {type, expiry} (maintenance: whether a key is a live session).
+STATUS = Script("status", _EXPIRY + """
+return {redis.call('TYPE', KEYS[1])['ok'], expiry(KEYS[1])}
+""")
+
+# KEYS: a user's index. ARGV: cutoff, members... Removes each member only if it was added before
+# the cutoff (a login adds its member before it writes the session: a member younger than that may
+# belong to a write still on its way); deletes the index once empty. -> how many were removed.
+PRUNE_INDEX = Script("prune index", """
+local removed = 0
+for i = 2, #ARGV do
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if score and tonumber(score) < tonumber(ARGV[1]) then removed = removed + redis.call('ZREM', KEYS[1], ARGV[i]) end
+end
+if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[1]) end
+return removed
+""")
+
+SCRIPTS = {script.name: script for script in (LOAD, WRITE, REFRESH, DESTROY, BURY, PRUNE, STATUS, PRUNE_INDEX)}
