@@ -22,7 +22,7 @@ MODULES = sorted(PACKAGE.rglob("*.py"))
 
 def test_the_public_names_are_pinned():
     assert wsgisession.__all__ == [
-        "ConfigurationError", "CookieOptions", "MemoryStore", "MongoStore", "SQLiteStore", "Session",
+        "ConfigurationError", "CookieOptions", "MemoryStore", "MongoStore", "PostgresStore", "SQLiteStore", "Session",
         "SessionCookie", "SessionError", "SessionMiddleware", "Store", "StoreUnavailable", "get_session",
     ]
     for name in wsgisession.__all__:
@@ -31,7 +31,7 @@ def test_the_public_names_are_pinned():
 
 def test_importing_the_package_imports_the_standard_library_only():
     code = ("import sys, wsgisession; "
-            "print(sorted(m for m in ('pymongo', 'bson', 'cryptography', 'flask', 'django') if m in sys.modules))")
+            "print(sorted(m for m in ('pymongo', 'bson', 'cryptography', 'flask', 'django', 'psycopg', 'psycopg_pool') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 

@@ -14,6 +14,7 @@ from .stores.memory import MemoryStore
 
 if TYPE_CHECKING:
     from .stores.mongo import MongoStore
+    from .stores.postgres import PostgresStore
     from .stores.redis import RedisStore
     from .stores.sqlite import SQLiteStore
 
@@ -22,6 +23,7 @@ __all__ = [
     "CookieOptions",
     "MemoryStore",
     "MongoStore",
+    "PostgresStore",
     "RedisStore",
     "SQLiteStore",
     "Session",
@@ -33,11 +35,12 @@ __all__ = [
     "get_session",
 ]
 
-_LAZY = {"MongoStore": ".stores.mongo", "SQLiteStore": ".stores.sqlite", "RedisStore": ".stores.redis"}
+_LAZY = {"MongoStore": ".stores.mongo", "SQLiteStore": ".stores.sqlite", "PostgresStore": ".stores.postgres",
+         "RedisStore": ".stores.redis"}
 
 
 def __getattr__(name: str) -> Any:
-    """Import stores with optional dependencies (pymongo) only when they are asked for."""
+    """Import stores with optional dependencies (pymongo, psycopg) only when they are asked for."""
     if name in _LAZY:
         from importlib import import_module
 
