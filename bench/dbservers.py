@@ -12,8 +12,8 @@ them, like the MongoDB-protocol servers of ``common.MongoServer``:
   that a commit does not wait for this shared VM's disk (the same for every system measured).
   ``BENCH_POSTGRES_URL`` points the scripts at a running server instead.
 
-Counting, for ``roundtrips.py``: Redis's own ``INFO commandstats`` before and after (server-wide:
-one system runs at a time, and the counting connection's INFO calls are left out); PostgreSQL's
+Counting, for ``roundtrips.py``: Redis's MONITOR (server-wide: one system runs at a time), which
+tells a client's commands, the round trips, from those its Lua scripts run; PostgreSQL's
 ``log_statement=all`` (``PostgresServer(log_statements=True)``), one log line per statement a
 client sends (``BEGIN``, ``COMMIT`` included: with psycopg and node-postgres alike each is a round
 trip of its own).
@@ -27,6 +27,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.parse
 from collections import Counter
@@ -104,23 +105,73 @@ class RedisServer:
 
 
 class RedisCommands:
-    """Commands the server executed between two ``snapshot()`` calls, by name, from INFO commandstats."""
+    """Commands clients sent between ``snapshot()`` and ``since()``, by name, seen through MONITOR.
+
+    MONITOR tells a client's command from one a Lua script runs (``[0 lua]``): the round trips are
+    the former; the latter are kept under ``"script: <name>"`` keys (``cell`` in roundtrips.py shows
+    them apart and leaves them out of the total). A marker (``ECHO``) sent after the requests and
+    seen come back through MONITOR closes each window, so nothing in flight is missed."""
 
     def __init__(self, url: str) -> None:
         import redis
 
         self.client = redis.Redis.from_url(url, socket_timeout=10)
+        self._monitor_client = redis.Redis.from_url(url)  # no timeout: it waits for the next command
+        self._monitor = self._monitor_client.monitor()
+        self._monitor.__enter__()
+        self._lock = threading.Lock()
+        self._seen: list[tuple[str, str]] = []  # (client_type, command line)
+        self._markers: set[str] = set()
+        self._serial = 0
+        self._thread = threading.Thread(target=self._read, name="redis-monitor", daemon=True)
+        self._thread.start()
 
-    def snapshot(self) -> Counter[str]:
-        stats = self.client.info("commandstats")
-        return Counter({name[len("cmdstat_"):]: int(value["calls"]) for name, value in stats.items()
-                        if name != "cmdstat_info"})
+    def _read(self) -> None:
+        try:
+            for event in self._monitor.listen():
+                command = str(event.get("command", ""))
+                with self._lock:
+                    if command.startswith("ECHO bench-marker-"):
+                        self._markers.add(command.split()[-1])
+                    else:
+                        self._seen.append((str(event.get("client_type", "")), command))
+        except Exception:  # noqa: BLE001 - the connection closed: the counter is done
+            return
 
-    def since(self, before: Counter[str]) -> Counter[str]:
-        after = self.snapshot()
-        return Counter({name: after[name] - before[name] for name in after if after[name] - before[name] > 0})
+    def _mark(self) -> int:
+        """Send a marker and wait (bounded) until MONITOR shows it: everything sent before it was seen."""
+        self._serial += 1
+        marker = f"bench-marker-{self._serial}"
+        self.client.echo(marker)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with self._lock:
+                if marker in self._markers:
+                    return len(self._seen)
+            time.sleep(0.005)
+        raise RuntimeError("MONITOR did not show the marker within 10 s")
+
+    def snapshot(self) -> int:
+        return self._mark()
+
+    def since(self, before: int) -> Counter[str]:
+        end = self._mark()
+        with self._lock:
+            window = self._seen[before:end]
+        counts: Counter[str] = Counter()
+        for client_type, command in window:
+            name = command.split(" ", 1)[0].lower()
+            if name in ("info", "echo", "monitor"):
+                continue
+            counts[f"script: {name}" if client_type == "lua" else name] += 1
+        return counts
 
     def close(self) -> None:
+        try:
+            self._monitor.__exit__(None, None, None)
+        except Exception:  # noqa: BLE001 - closing a connection the reader may be blocked on
+            pass
+        self._monitor_client.close()
         self.client.close()
 
 
