@@ -6,10 +6,10 @@ them, like the MongoDB-protocol servers of ``common.MongoServer``:
 - ``RedisServer``: Debian's ``redis-server`` through the tests' own launcher
   (``tests/redis_server.py``: no persistence, a bounded wait for PING, a loud failure).
   ``BENCH_REDIS_URL`` points the scripts at a running server instead.
-- ``PostgresServer``: PostgreSQL 15 from ``/usr/lib/postgresql/15/bin`` (``WSGISESSION_PG_BIN``
-  to change), ``initdb`` into a temporary directory, run as ``nobody`` when we are root (initdb
-  refuses root), listening on 127.0.0.1 only, trust authentication, ``synchronous_commit=off`` so
-  that a commit does not wait for this shared VM's disk (the same for every system measured).
+- ``PostgresServer``: PostgreSQL 15 through the tests' own launcher (``tests/postgres_server.py``:
+  ``initdb`` into a temporary directory as an unprivileged user, 127.0.0.1 only, trust
+  authentication), with PostgreSQL's default settings but ``synchronous_commit=off``, so that a
+  commit does not wait for this shared VM's disk (the same for every system measured).
   ``BENCH_POSTGRES_URL`` points the scripts at a running server instead.
 
 Counting, for ``roundtrips.py``: Redis's MONITOR (server-wide: one system runs at a time), which
@@ -22,11 +22,8 @@ trip of its own).
 from __future__ import annotations
 
 import os
-import pwd
 import re
-import shutil
 import subprocess
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -37,9 +34,6 @@ from typing import Any
 import common
 from common import INSTALL, Missing
 
-PG_BIN = Path(os.environ.get("WSGISESSION_PG_BIN", "/usr/lib/postgresql/15/bin"))
-PG_HINT = "apt-get install postgresql-15  (scripts/test installs it), or set WSGISESSION_PG_BIN"
-REDIS_HINT = "apt-get install redis-server  (scripts/test installs it), or set WSGISESSION_REDIS_SERVER"
 
 
 def tree_cpu_ticks(pid: int) -> int:
@@ -178,18 +172,19 @@ class RedisCommands:
 # -- PostgreSQL -----------------------------------------------------------------------------------
 
 class PostgresServer:
-    """BENCH_POSTGRES_URL if set, else a private PostgreSQL 15 cluster in a temporary directory.
+    """BENCH_POSTGRES_URL if set, else a private PostgreSQL 15 from the tests' launcher (tests/postgres_server.py).
 
-    ``database(name)`` creates a database (once) and returns its URL; ``log_statements=True``
-    logs every statement to ``self.log`` for ``PostgresStatements``."""
+    The launcher's disposable settings (fsync off) are put back to PostgreSQL's defaults but for
+    ``synchronous_commit=off``; ``database(name)`` creates a database (once) and returns its URL;
+    ``log_statements=True`` logs every statement to ``self.log`` for ``PostgresStatements``."""
+
+    SETTINGS = {"fsync": "on", "full_page_writes": "on", "shared_buffers": "128MB", "synchronous_commit": "off",
+                "log_line_prefix": "%m [%p] "}
 
     def __init__(self, log_statements: bool = False) -> None:
         self.external = os.environ.get("BENCH_POSTGRES_URL")
         self.log_statements = log_statements
-        self.process: subprocess.Popen[bytes] | None = None
-        self.dir: Path | None = None
-        self.port = 0
-        self.log: Path | None = None
+        self.server: Any = None
         self.created: set[str] = set()
 
     def start(self) -> PostgresServer:
@@ -198,62 +193,24 @@ class PostgresServer:
             if self.log_statements:
                 raise Missing("counting statements needs the server's log: unset BENCH_POSTGRES_URL")
             return self
-        for tool in ("initdb", "postgres"):
-            if not os.access(PG_BIN / tool, os.X_OK):
-                raise Missing(f"PostgreSQL 15's {tool} is not in {PG_BIN}; install it: {PG_HINT}")
-        self.dir = Path(tempfile.mkdtemp(prefix="wsgisession-bench-pg-"))
-        user: dict[str, Any] = {}
-        if os.geteuid() == 0:  # initdb and postgres refuse to run as root
-            nobody = pwd.getpwnam("nobody")
-            os.chown(self.dir, nobody.pw_uid, nobody.pw_gid)
-            user = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
-        data = self.dir / "data"
-        self.log = self.dir / "server.log"
-        init = subprocess.run([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-                               "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"], capture_output=True, text=True,
-                              timeout=120, cwd=self.dir, **user)
-        if init.returncode != 0:
-            raise RuntimeError(f"initdb failed ({init.returncode}):\n{init.stdout[-2000:]}\n{init.stderr[-2000:]}")
-        self.port = common.free_port()
-        settings = {"listen_addresses": "127.0.0.1", "port": str(self.port), "unix_socket_directories": str(self.dir),
-                    "synchronous_commit": "off", "max_connections": "100", "log_min_messages": "warning",
-                    "log_line_prefix": "%m [%p] ", "logging_collector": "off"}
-        if self.log_statements:
-            settings["log_statement"] = "all"
-        command = [str(PG_BIN / "postgres"), "-D", str(data)]
-        for key, value in settings.items():
-            command += ["-c", f"{key}={value}"]
-        log_handle = open(self.log, "ab")
-        if user:
-            os.chown(self.log, user["user"], user["group"])
-        with log_handle:
-            self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_handle,
-                                            stderr=subprocess.STDOUT, cwd=self.dir, **user)
-        self._wait_ready(30)
+        from tests.postgres_server import ServerMissing, started
+
+        settings = dict(self.SETTINGS, **({"log_statement": "all"} if self.log_statements else {}))
+        try:
+            self.server = started(settings=settings)
+        except ServerMissing as exc:
+            raise Missing(f"{exc}; or set BENCH_POSTGRES_URL=postgresql://USER@127.0.0.1:PORT/postgres") from None
         return self
 
-    def _wait_ready(self, timeout: float) -> None:
-        import psycopg
-
-        deadline = time.monotonic() + timeout
-        last = ""
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise RuntimeError(f"postgres exited with code {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                with psycopg.connect(self.url("postgres"), connect_timeout=2):
-                    return
-            except psycopg.OperationalError as exc:
-                last = str(exc)
-                time.sleep(0.1)
-        raise RuntimeError(f"postgres did not accept connections within {timeout} s ({last}):\n{self.log_tail()}")
+    @property
+    def log(self) -> Path | None:
+        return None if self.server is None else Path(self.server.log_path)
 
     def url(self, database: str) -> str:
         if self.external:
             parts = urllib.parse.urlsplit(self.external)
             return urllib.parse.urlunsplit(parts._replace(path=f"/{database}"))
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+        return str(self.server.database_url(database))
 
     def database(self, name: str) -> str:
         """Create database ``name`` if this run has not yet (dropping a leftover one first); its URL."""
@@ -268,33 +225,21 @@ class PostgresServer:
 
     @property
     def pid(self) -> int | None:
-        return None if self.process is None else self.process.pid
+        return None if self.server is None or self.server.process is None else int(self.server.process.pid)
 
     def describe(self) -> str:
         if self.external:
             return f"external server at {self.external} (BENCH_POSTGRES_URL)"
+        from tests.postgres_server import PG_BIN
+
         version = subprocess.run([str(PG_BIN / "postgres"), "--version"], capture_output=True, text=True,
                                  timeout=10).stdout.strip()
-        return f"{version} on 127.0.0.1:{self.port} (synchronous_commit=off, otherwise initdb's defaults)"
-
-    def log_tail(self, chars: int = 3000) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-chars:] if self.log else ""
-        except OSError:
-            return ""
+        return f"{version} on 127.0.0.1:{self.server.port} (synchronous_commit=off, otherwise the defaults)"
 
     def close(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(2)  # SIGINT: PostgreSQL's fast shutdown (SIGTERM waits for clients)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self.process = None
-        if self.dir is not None:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
+        if self.server is not None:
+            self.server.close()
+            self.server = None
 
 
 _STATEMENT = re.compile(r"LOG:  (?:statement|execute [^:]*): \s*(\S+)(?:\s+(\S+))?")
