@@ -192,6 +192,10 @@ async def _revoke(request: Request) -> Any:
     return JSONResponse(await middleware.revoke(request.session.user_id, request.query_params["handle"]))
 
 
+async def _events(request: Request) -> Any:
+    return JSONResponse(dict(get_middleware(request).events.counts))
+
+
 async def _ws(websocket: WebSocket) -> None:
     await websocket.accept()
     await websocket.send_json(dict(websocket.session))
@@ -207,7 +211,7 @@ def asgi_app(**options: Any) -> Starlette:
         Route("/plain", _plain), Route("/stream", _stream), Route("/stream-unused", _stream_unused),
         Route("/background", _background), Route("/own-vary", _own_vary), Route("/store-down", _down),
         Route("/unset", _unset), Route("/devices", _devices), Route("/revoke-others", _revoke_others),
-        Route("/revoke", _revoke), WebSocketRoute("/ws", _ws), Route("/{name}", _action),
+        Route("/revoke", _revoke), Route("/events", _events), WebSocketRoute("/ws", _ws), Route("/{name}", _action),
     ])
     options.setdefault("secret", SECRET)
     app.add_middleware(SessionMiddleware, **options)

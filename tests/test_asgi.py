@@ -506,3 +506,84 @@ def test_the_options_are_checked_as_under_wsgi():
 def test_lifespan_passes_through():
     with TestClient(asgi_app(store=MemoryStore())) as client:
         assert client.get("/count").json() == 1
+
+
+def test_memory_store_runs_on_the_loop_and_a_subclass_that_may_block_in_a_thread():
+    """MemoryStore's coroutine twins (nothing there waits on I/O) save two thread hops a request; a
+    subclass overriding a method loses that method's twin, so its own code never runs on the loop."""
+    threads = []
+
+    class Recording(MemoryStore):
+        def save(self, sid, record, version):
+            threads.append(threading.get_ident())
+            return super().save(sid, record, version)
+
+    assert Recording.asave is None and Recording.aload is MemoryStore.aload
+
+    async def scenario(store):
+        transport = httpx.ASGITransport(app=asgi_app(store=store))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            assert [(await client.get("/count")).json() for _ in range(2)] == [1, 2]
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(scenario(Recording()))
+    assert len(threads) == 2 and loop_thread not in threads
+
+
+async def late_app(scope, receive, send):
+    """A raw ASGI app that starts its response before it uses the session (the start is held)."""
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    scope["session"]["late"] = True  # after the start, before the body: still gets its cookie
+    await send({"type": "http.response.body", "body": b"late"})
+
+
+def test_a_session_used_between_the_start_and_the_body_gets_its_cookie():
+    store = MemoryStore()
+    client = TestClient(SessionMiddleware(late_app, secret=SECRET, store=store))
+    response = client.get("/")
+    sid = sid_of(response)
+    assert response.text == "late" and sid and store.get(sid)["late"] is True
+    assert response.headers["vary"] == "Cookie"
+
+
+def test_a_store_failure_on_the_held_start_is_a_503():
+    store = DownStore()
+    store.failing = frozenset({"save"})
+    assert _is_503(TestClient(SessionMiddleware(late_app, secret=SECRET, store=store)).get("/"))
+
+
+def test_a_websocket_that_uses_a_new_session_before_accepting_sends_its_cookie_on_the_handshake():
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+
+    async def ws(websocket):
+        websocket.session["greeted"] = True
+        await websocket.accept()
+        await websocket.close()
+
+    store = MemoryStore()
+    app = Starlette(routes=[WebSocketRoute("/ws", ws)])
+    app.add_middleware(SessionMiddleware, secret=SECRET, store=store)
+    with TestClient(app).websocket_connect("/ws") as connection:
+        headers = dict(connection.extra_headers or [])
+    assert headers[b"set-cookie"].startswith(b"connect.sid=s%3A") and b"vary" not in headers
+    assert len(store.texts()) == 1
+
+
+def test_the_verbs_store_work_is_done_when_the_app_raises():
+    """A logout whose response never comes (the app raised after it) still ends the session, as under WSGI."""
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    async def crash(request):
+        request.session.logout()
+        raise RuntimeError("after the logout")
+
+    store = MemoryStore()
+    app = Starlette(routes=[Route("/crash", crash)])
+    app.add_middleware(SessionMiddleware, secret=SECRET, store=store)
+    client, _ = asgi_client(store)
+    sid = sid_of(client.get("/count"))
+    with pytest.raises(RuntimeError, match="after the logout"):
+        TestClient(app).get("/crash", headers={"Cookie": cookie_for(sid)})
+    assert store.load(sid) is None

@@ -1,5 +1,6 @@
 """A Flask app (wsgisession.flask, with Flask-Login) shares its sessions with the real express-session 1.19 +
-connect-mongo 6: one collection of the test MongoDB server, one secret, one browser-like cookie jar.
+connect-mongo 6 (one collection of the test MongoDB server), connect-redis 9 or connect-pg-simple 10:
+one store, one secret, one browser-like cookie jar.
 
 The Express peer is server.js, started by tests/interop/harness.py's Cluster; the Flask twin
 (tests/interop/flask_twin.py) is started here, under the same environment contract.
@@ -17,6 +18,9 @@ import pytest
 
 from .interop.checks import signed
 from .interop.harness import HERE, SECRET, START_TIMEOUT, App, Cluster, Jar
+from .interop.peers import open_peer
+from .mongo_fixtures import MONGO_SERVERS
+from .postgres_fixtures import postgres_server  # noqa: F401  (fixture)
 
 
 class FlaskTwin(App):
@@ -31,7 +35,7 @@ class FlaskTwin(App):
 def start_flask(cluster: Cluster, options: dict[str, Any] | None = None) -> App:
     """Start a Flask twin on the cluster's collection, configured as Cluster.start configures its twins."""
     options = options or {}
-    env = {"MONGODB_URL": cluster.url, "COLLECTION": cluster.collection_name,
+    env = {**cluster.store_env(),
            "SECRETS": json.dumps(options.get("secrets", [SECRET])), "COOKIE": json.dumps(options.get("cookie", {})),
            "PROXY": "false", "TOUCH_AFTER": "0", "AUTO_REMOVE": "interval"}
     app = FlaskTwin("flask", f"flask{len(cluster.apps)}", env, cluster.workdir)
@@ -41,9 +45,11 @@ def start_flask(cluster: Cluster, options: dict[str, Any] | None = None) -> App:
     return app
 
 
-@pytest.fixture
-def cluster(mongo_uri, tmp_path):
-    made = Cluster(mongo_uri, tmp_path)
+@pytest.fixture(params=[*MONGO_SERVERS, "redis", "postgres"])
+def cluster(request, tmp_path):
+    """The twins' store: connect-mongo's collection (on each MongoDB server), connect-redis's keys,
+    connect-pg-simple's table."""
+    made = Cluster(open_peer(request, request.param), tmp_path)
     yield made
     made.close()
 
@@ -53,11 +59,6 @@ def pair(cluster) -> tuple[App, App]:
     """(flask, node), with the same defaults: one secret, express's default cookie."""
     [node] = cluster.start(("node", {}))
     return start_flask(cluster), node
-
-
-def sessions_in(cluster: Cluster) -> int:
-    """The session documents (not the tombstones a login or logout leaves, which connect-mongo never reads)."""
-    return cluster.collection.count_documents({"_id": {"$not": {"$regex": "^tombstone:"}}})
 
 
 @pytest.mark.parametrize("first", ["flask", "node"])
@@ -73,8 +74,8 @@ def test_a_visit_counter_alternates_exactly_between_flask_and_express(pair, clus
         assert reply.body == {"cuenta": n, "id": sid}, f"request {n} on {side}"
         assert (reply.set_cookie is not None) == (n == 1)  # both follow express's Set-Cookie rules
     assert jar.value == signed(sid)
-    assert sessions_in(cluster) == 1
-    assert json.loads(cluster.document(sid)["session"])["cuenta"] == 10
+    assert cluster.peer.sids() == {sid}  # (not the tombstones a login or logout may leave)
+    assert json.loads(cluster.peer.stored(sid).text)["cuenta"] == 10
 
 
 def test_a_flask_login_login_and_logout_hold_for_express(pair, cluster):
@@ -84,16 +85,17 @@ def test_a_flask_login_login_and_logout_hold_for_express(pair, cluster):
     login = flask.get("/login?user=alice", jar).body
     assert login["user"] == login["user_id"] == "alice" and login["id"] != anonymous
     assert jar.value == signed(login["id"])  # the login's new id reached the browser
-    assert cluster.document(anonymous) is None  # the old id is dead, for Node too
+    assert cluster.peer.stored(anonymous) is None  # the old id is dead, for Node too
     stale = node.get("/inc", Jar(signed(anonymous))).body
     assert stale["cuenta"] == 1 and stale["id"] not in (anonymous, login["id"])
     seen = node.get("/session", jar).body  # Express follows the logged-in session, data and all
     assert seen["id"] == login["id"] and seen["data"]["cuenta"] == 1 and seen["data"]["_user_id"] == "alice"
-    assert node.get("/inc", jar).body == {"cuenta": 2, "id": login["id"]}  # a connect-mongo save...
-    assert cluster.document(login["id"])["userId"] == "alice"  # ...keeps wsgisession's binding
+    assert node.get("/inc", jar).body == {"cuenta": 2, "id": login["id"]}  # a save by the Express store...
+    if cluster.peer.kind == "mongo":  # ...keeps wsgisession's binding (connect-mongo: the userId field)
+        assert cluster.document(login["id"])["userId"] == "alice"
     me = flask.get("/me", jar).body
     assert me["user"] == me["user_id"] == "alice" and me["data"]["cuenta"] == 2
     flask.get("/logout", jar)
-    assert cluster.document(login["id"]) is None and jar.value is None
+    assert cluster.peer.stored(login["id"]) is None and jar.value is None
     fresh = node.get("/inc", Jar(signed(login["id"]))).body  # a browser that kept the cookie starts afresh
     assert fresh["cuenta"] == 1 and fresh["id"] != login["id"]

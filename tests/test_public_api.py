@@ -22,8 +22,8 @@ MODULES = sorted(PACKAGE.rglob("*.py"))
 
 def test_the_public_names_are_pinned():
     assert wsgisession.__all__ == [
-        "ConfigurationError", "CookieOptions", "MemoryStore", "MongoStore", "PostgresStore", "SQLiteStore", "Session",
-        "SessionCookie", "SessionError", "SessionMiddleware", "Store", "StoreUnavailable", "get_session",
+        "ConfigurationError", "CookieOptions", "MemoryStore", "MongoStore", "PostgresStore", "RedisStore", "SQLiteStore",
+        "Session", "SessionCookie", "SessionError", "SessionMiddleware", "Store", "StoreUnavailable", "get_session",
     ]
     for name in wsgisession.__all__:
         assert getattr(wsgisession, name) is not None

@@ -1,8 +1,8 @@
-"""The Flask twin of server.js: a Flask app with Flask-Login on wsgisession.flask + MongoStore, on waitress.
+"""The Flask twin of server.js: a Flask app with Flask-Login on wsgisession.flask, on waitress.
 
-The environment contract of python_app.py (PORT, MONGODB_URL, COLLECTION, SECRETS, COOKIE holding
-*express* cookie options, PROXY, TOUCH_AFTER, AUTO_REMOVE, AT_REST_CRYPTO, AT_REST_TRANSFORM), read by
-its own helpers. Routes: GET /inc and /session as server.js's; GET /login?user=U is Flask-Login's
+The environment contract of python_app.py (PORT, SECRETS, COOKIE holding *express* cookie options,
+PROXY, the store: STORE and its variables, AT_REST_CRYPTO, AT_REST_TRANSFORM), read by its own
+helpers. Routes: GET /inc and /session as server.js's; GET /login?user=U is Flask-Login's
 ``login_user`` (no password: a test), /logout its ``logout_user``, /me who Flask-Login and
 wsgisession say is logged in.
 """
@@ -16,8 +16,7 @@ from typing import Any
 from flask import Flask, jsonify, request, session
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
-from tests.interop.python_app import at_rest_options, cookie_options, describe, fail, serve
-from wsgisession import MongoStore
+from tests.interop.python_app import cookie_options, describe, fail, serve, store_from_env
 from wsgisession.flask import install
 
 
@@ -26,16 +25,13 @@ class User(UserMixin):
         self.id = user_id
 
 
-def create_app(env: Any) -> tuple[Flask, MongoStore]:
+def create_app(env: Any) -> tuple[Flask, Any]:
     try:
         secrets = json.loads(env["SECRETS"])
         express_cookie = json.loads(env.get("COOKIE") or "{}")
-        url = env["MONGODB_URL"]
     except (KeyError, ValueError) as exc:
-        fail(f"bad or missing MONGODB_URL/SECRETS/COOKIE ({exc!r})")
-    store = MongoStore.from_url(url, collection=env.get("COLLECTION") or "sessions",
-                                touch_after=float(env.get("TOUCH_AFTER") or 0),
-                                auto_remove=env.get("AUTO_REMOVE") or "interval", **at_rest_options(env))
+        fail(f"bad or missing SECRETS/COOKIE ({exc!r})")
+    store = store_from_env(env)
     app = Flask(__name__)
     login_manager = LoginManager(app)
     login_manager.user_loader(User)

@@ -1,8 +1,10 @@
-"""Run server.js (the real npm packages) and python_app.py side by side on one MongoDB collection.
+"""Run server.js (the real npm packages) and python_app.py side by side on one store.
 
-``Cluster`` owns a fresh database on the test server and starts any number of twins on free
-loopback ports; ``Jar`` is the browser: one ``connect.sid`` cookie, kept from any Set-Cookie and
-sent to every server, as for two services on one site.
+``Cluster`` owns the store both twins share (a peer of tests/interop/peers.py: a fresh MongoDB
+database by default, or Redis keys, or a PostgreSQL table) and starts any number of twins on free
+loopback ports, each told which store to use (STORE and the peer's variables); ``Jar`` is the
+browser: one ``connect.sid`` cookie, kept from any Set-Cookie and sent to every server, as for two
+services on one site.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
@@ -22,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pymongo import MongoClient
 
 from ..mongo_server import free_port
+from .peers import MongoPeer, PostgresPeer, RedisPeer
+
+Peer = MongoPeer | RedisPeer | PostgresPeer
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -40,7 +43,8 @@ def require_node() -> str:
     node = shutil.which("node")
     if node is None:
         pytest.fail(f"the interop tests need Node.js >= 20.19 (node is not on PATH); then run: {NPM_CI}", pytrace=False)
-    for package in ("express", "express-session", "connect-mongo", "mongodb"):
+    for package in ("express", "express-session", "connect-mongo", "mongodb", "connect-redis", "redis",
+                    "connect-pg-simple", "pg"):
         if not (HERE / "node_modules" / package / "package.json").is_file():
             pytest.fail(f"tests/interop/node_modules/{package} is missing: run `{NPM_CI}`", pytrace=False)
     return node
@@ -180,34 +184,64 @@ class App:
 
 
 class Cluster:
-    """A fresh database on the test server, and the twins started on it (all stopped by ``close``)."""
+    """The store the twins share, and the twins started on it (all stopped by ``close``).
 
-    def __init__(self, mongo_uri: str, workdir: Path, collection: str = "sessions") -> None:
-        self.database = "interop_" + uuid.uuid4().hex[:12]
-        self.url = mongo_uri.rstrip("/") + "/" + self.database
-        self.collection_name = collection
+    Given a MongoDB URI, a fresh database on that server (``collection``, ``document`` and the other
+    MongoDB attributes are for that case); given a peer (tests/interop/peers.py), that store."""
+
+    def __init__(self, store: str | Peer, workdir: Path, collection: str = "sessions") -> None:
+        self.peer: Peer = MongoPeer(store, collection) if isinstance(store, str) else store
         self.workdir = workdir
-        self.client: MongoClient[dict[str, Any]] = MongoClient(mongo_uri, tz_aware=True, serverSelectionTimeoutMS=5000)
-        self.collection = self.client[self.database][collection]
         self.apps: list[App] = []
+
+    def _mongo(self) -> MongoPeer:
+        assert isinstance(self.peer, MongoPeer), f"a MongoDB attribute of a {self.peer.kind} cluster"
+        return self.peer
+
+    @property
+    def database(self) -> str:
+        return self._mongo().database
+
+    @property
+    def url(self) -> str:
+        return self._mongo().url
+
+    @property
+    def collection_name(self) -> str:
+        return self._mongo().collection_name
+
+    @property
+    def client(self) -> Any:
+        return self._mongo().client
+
+    @property
+    def collection(self) -> Any:
+        return self._mongo().collection
+
+    def store_env(self) -> dict[str, str]:
+        """What tells a twin which store to use: STORE and the peer's variables."""
+        return {"STORE": self.peer.kind, **self.peer.env()}
 
     def start(self, *specs: tuple[str, dict[str, Any]]) -> list[App]:
         """Start ``(kind, options)`` twins concurrently; options: secrets, cookie, proxy, touch_after, auto_remove,
-        at_rest_crypto (a dict, as AT_REST_CRYPTO) and at_rest_transform (``"sha256"``), both off by default."""
+        at_rest_crypto (a dict, as AT_REST_CRYPTO) and at_rest_transform (``"sha256"``), both off by default
+        (the last four are connect-mongo's); ttl (seconds: connect-redis's and connect-pg-simple's, and their
+        Python stores')."""
         if any(kind == "node" for kind, _ in specs):
             require_node()
         started = []
         for kind, options in specs:
             label = f"{kind}{len(self.apps)}"
             env = {
-                "MONGODB_URL": self.url,
-                "COLLECTION": self.collection_name,
+                **self.store_env(),
                 "SECRETS": json.dumps(options.get("secrets", [SECRET])),
                 "COOKIE": json.dumps(options.get("cookie", {})),
                 "PROXY": "true" if options.get("proxy") else "false",
                 "TOUCH_AFTER": str(options.get("touch_after", 0)),
                 "AUTO_REMOVE": options.get("auto_remove", "interval"),
             }
+            if options.get("ttl") is not None:
+                env["TTL"] = str(options["ttl"])
             if options.get("at_rest_crypto") is not None:
                 env["AT_REST_CRYPTO"] = json.dumps(options["at_rest_crypto"])
             if options.get("at_rest_transform") is not None:
@@ -235,6 +269,5 @@ class Cluster:
                 app.stop()
             for app in self.apps:  # shown by pytest only when the test failed
                 print(f"----- {app.label} log -----\n{app.log_text()}")
-            self.client.drop_database(self.database)
         finally:
-            self.client.close()
+            self.peer.close()

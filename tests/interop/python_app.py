@@ -1,9 +1,12 @@
-"""The Python twin of server.js: the same routes under SessionMiddleware + MongoStore, on waitress.
+"""The Python twin of server.js: the same routes under SessionMiddleware, on waitress.
 
-Configured from the same environment variables as server.js (PORT, MONGODB_URL, COLLECTION,
-SECRETS, COOKIE, PROXY, TOUCH_AFTER, AUTO_REMOVE); COOKIE holds *express* cookie options, which
-are mapped to CookieOptions here (maxAge in ms -> max_age in seconds, ...). Missing keys get
-express's defaults, not wsgisession's, so both twins start from the same configuration.
+Configured from the same environment variables as server.js (PORT, SECRETS, COOKIE, PROXY, and the
+store: STORE ``mongo`` (the default: MongoStore on MONGODB_URL, COLLECTION, TOUCH_AFTER,
+AUTO_REMOVE), ``redis`` (RedisStore on REDIS_URL, PREFIX, TTL) or ``postgres`` (PostgresStore on
+POSTGRES_URL, TABLE, TTL), each the Python side of server.js's store); COOKIE holds *express*
+cookie options, which are mapped to CookieOptions here (maxAge in ms -> max_age in seconds, ...).
+Missing keys get express's defaults, not wsgisession's, so both twins start from the same
+configuration.
 
 Encryption at rest and hashed ids, read exactly as server.js reads them (absent: off):
 AT_REST_CRYPTO is JSON ``{"kind": "webcrypto" | "kruptein", "secret": "<non-empty string>"}``,
@@ -185,35 +188,77 @@ def at_rest_options(env: Any) -> dict[str, Any]:
     return options
 
 
-def build() -> tuple[Any, int, MongoStore, bool]:
+def ttl_option(env: Any) -> dict[str, float]:
+    """TTL (seconds, as server.js reads it for connect-redis and connect-pg-simple) as the store's ``ttl``."""
+    if not env.get("TTL"):
+        return {}
+    try:
+        ttl = float(env["TTL"])
+    except ValueError:
+        ttl = 0
+    if not ttl > 0:
+        fail("TTL must be seconds > 0")
+    return {"ttl": ttl}
+
+
+def store_from_env(env: Any) -> Any:
+    """The store STORE names, configured as server.js configures its own from the same variables."""
+    kind = env.get("STORE") or "mongo"
+    if kind == "mongo":
+        if not env.get("MONGODB_URL"):
+            fail("MONGODB_URL (with the database in its path) is required")
+        return MongoStore.from_url(env["MONGODB_URL"], collection=env.get("COLLECTION") or "sessions",
+                                   touch_after=float(env.get("TOUCH_AFTER") or 0),
+                                   auto_remove=env.get("AUTO_REMOVE") or "interval", **at_rest_options(env))
+    if env.get("AT_REST_CRYPTO") or env.get("AT_REST_TRANSFORM"):
+        fail(f"AT_REST_CRYPTO and AT_REST_TRANSFORM are connect-mongo's: server.js refuses them with STORE={kind}")
+    if kind == "redis":
+        from wsgisession import RedisStore
+
+        if not env.get("REDIS_URL"):
+            fail("REDIS_URL (redis://host:port) is required with STORE=redis")
+        return RedisStore.from_url(env["REDIS_URL"], prefix=env.get("PREFIX", "sess:"), **ttl_option(env))
+    if kind == "postgres":
+        from wsgisession import PostgresStore
+
+        if not env.get("POSTGRES_URL"):
+            fail("POSTGRES_URL (postgresql://user@host:port/db) is required with STORE=postgres")
+        return PostgresStore.from_url(env["POSTGRES_URL"], table=env.get("TABLE") or "session", **ttl_option(env))
+    fail('STORE must be "mongo", "redis" or "postgres"')
+
+
+def build() -> tuple[Any, int, Any, bool]:
     env = os.environ
     try:
         port = int(env["PORT"])
-        url = env["MONGODB_URL"]
         secrets = json.loads(env["SECRETS"])
         express_cookie = json.loads(env.get("COOKIE") or "{}")
     except (KeyError, ValueError) as exc:
-        raise SystemExit(f"interop python_app cannot start: bad or missing PORT/MONGODB_URL/SECRETS/COOKIE ({exc!r})")
+        raise SystemExit(f"interop python_app cannot start: bad or missing PORT/SECRETS/COOKIE ({exc!r})")
     proxy = env.get("PROXY", "false")
     if proxy not in ("true", "false"):
         raise SystemExit('interop python_app cannot start: PROXY must be "true" or "false"')
-    store = MongoStore.from_url(url, collection=env.get("COLLECTION") or "sessions",
-                                touch_after=float(env.get("TOUCH_AFTER") or 0),
-                                auto_remove=env.get("AUTO_REMOVE") or "interval", **at_rest_options(env))
+    store = store_from_env(env)
     wrapped = SessionMiddleware(app, secret=secrets, store=store, cookie=cookie_options(express_cookie),
                                 trust_proxy=proxy == "true", resave=False, save_uninitialized=False)
     return with_admin_routes(wrapped), port, store, proxy == "true"
 
 
-def serve(wsgi: Any, port: int, store: MongoStore, proxy: bool, label: str) -> None:
-    """Check MongoDB answers, then serve ``wsgi`` with waitress on 127.0.0.1:``port`` until SIGTERM
+def serve(wsgi: Any, port: int, store: Any, proxy: bool, label: str) -> None:
+    """Check the store answers, then serve ``wsgi`` with waitress on 127.0.0.1:``port`` until SIGTERM
     (then close the store); the harness waits for the "listening on" line."""
     import waitress
 
-    try:
-        store.collection.database.command("ping")
-    except Exception as exc:
-        fail(f"MongoDB at MONGODB_URL does not answer: {exc}")
+    if (os.environ.get("STORE") or "mongo") == "mongo":
+        try:
+            store.collection.database.command("ping")
+        except Exception as exc:
+            fail(f"MongoDB at MONGODB_URL does not answer: {exc}")
+    else:
+        try:
+            store.load("interop-startup-probe")  # a read of an id no one has: the store answers, or this fails
+        except Exception as exc:
+            fail(f"the {type(store).__name__} does not answer: {exc!r}")
     try:
         # waitress deletes X-Forwarded-* headers unless told otherwise; with PROXY=true the
         # middleware's trust_proxy (not waitress) is what must honour X-Forwarded-Proto.

@@ -197,3 +197,47 @@ class MemoryStore(Store):
 
     def close(self) -> None:
         """Nothing to release."""
+
+    # Coroutine twins, for an event loop: lifecycle.arun awaits a store's ``a`` + method when it has
+    # one, else runs the method in a worker thread. Nothing here waits on I/O (a dict, a lock held for
+    # microseconds), so the loop calls the methods directly: a thread hop would cost more than the
+    # operation. A subclass that overrides a method (and may block in it) loses its twin: see below.
+
+    async def aload(self, sid: str) -> Loaded | None:
+        return self.load(sid)
+
+    async def awrite(self, sid: str, record: Record) -> None:
+        self.write(sid, record)
+
+    async def asave(self, sid: str, record: Record, version: Any) -> str | None:
+        return self.save(sid, record, version)
+
+    async def arefresh(self, sid: str, expires_ms: int | None, version: Any) -> bool:
+        return self.refresh(sid, expires_ms, version)
+
+    async def adestroy(self, sid: str) -> bool:
+        return self.destroy(sid)
+
+    async def adestroy_key(self, key: str) -> bool | None:
+        return self.destroy_key(key)
+
+    async def abury(self, key: str, until_ms: int) -> bool:
+        return self.bury(key, until_ms)
+
+    async def aburied(self, key: str) -> bool:
+        return self.buried(key)
+
+    async def aiter_bound(self, user_id: str | None = None) -> list[Bound]:
+        return list(self.iter_bound(user_id))
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass's own ``load`` (a test's stalling store, a wrapper adding I/O) may block: unless
+        it gives its own ``aload`` too, an event loop runs it in a worker thread."""
+        super().__init_subclass__(**kwargs)
+        for name in _TWINNED:
+            if getattr(cls, name) is not getattr(MemoryStore, name) and \
+                    getattr(cls, "a" + name) is getattr(MemoryStore, "a" + name):
+                setattr(cls, "a" + name, None)  # (arun takes None as "no coroutine")
+
+
+_TWINNED = ("load", "write", "save", "refresh", "destroy", "destroy_key", "bury", "buried", "iter_bound")
