@@ -94,8 +94,14 @@ def _remember(session, query):
     return "remembered"
 
 
+def _inc(session, query):  # server.js's /inc (tests/interop): express's visit counter
+    session["cuenta"] = session.get("cuenta", 0) + 1
+    return {"cuenta": session["cuenta"], "id": session.id}
+
+
 ACTIONS = {
     "count": _count,
+    "inc": _inc,
     "read": lambda session, query: dict(session),
     "set": _set,
     "id": lambda session, query: {"is_new": session.is_new},
@@ -263,9 +269,55 @@ def wsgi_client(store: Any, **options: Any) -> tuple[Any, SpyStore]:
 
 # -- for uvicorn ------------------------------------------------------------------------------------
 
-def create_app() -> Starlette:
-    """The app a uvicorn process of the tests serves: its SQLite file from WSGISESSION_TEST_DB (shared by
-    the processes of one test)."""
+def _store_from_env() -> Any:
+    """WSGISESSION_TEST_STORE (a store URL: open_store's), else the SQLite file WSGISESSION_TEST_DB."""
     from wsgisession import SQLiteStore
+    from wsgisession.stores.url import open_store
 
-    return asgi_app(store=SQLiteStore(os.environ["WSGISESSION_TEST_DB"]))
+    url = os.environ.get("WSGISESSION_TEST_STORE")
+    return open_store(url, timeout=10) if url else SQLiteStore(os.environ["WSGISESSION_TEST_DB"])
+
+
+def _options_from_env() -> dict[str, Any]:
+    """WSGISESSION_TEST_EXPRESS=1: the cookie options of server.js (express's defaults: no Secure, no
+    SameSite) and its secret, to share sessions with the Express twin of tests/interop."""
+    if os.environ.get("WSGISESSION_TEST_EXPRESS") != "1":
+        return {}
+    from wsgisession import CookieOptions
+
+    return {"secret": os.environ["WSGISESSION_TEST_SECRET"], "cookie": CookieOptions(secure=False, same_site=None)}
+
+
+def create_app() -> Starlette:
+    """The Starlette app a uvicorn process of the tests serves, on the store the environment names
+    (shared by the processes of one test)."""
+    return asgi_app(store=_store_from_env(), **_options_from_env())
+
+
+def create_fastapi_app() -> Any:
+    """The same actions as a FastAPI app, ``async def`` and ``def`` endpoints (``/sync/{name}``)."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    options = {"secret": SECRET, **_options_from_env()}
+    app.add_middleware(SessionMiddleware, store=_store_from_env(), **options)
+
+    @app.get("/plain")
+    async def plain() -> str:
+        return "no session used"
+
+    @app.get("/events")
+    async def events(request: Request) -> Any:
+        return dict(get_middleware(request).events.counts)
+
+    @app.get("/sync/{name}")
+    def sync_action(name: str, request: Request) -> Any:  # FastAPI runs it in a worker thread
+        return ACTIONS[name](request.session, dict(request.query_params))
+
+    @app.get("/{name}")
+    async def action(name: str, request: Request) -> Any:
+        if name not in ACTIONS:
+            return JSONResponse("not found", 404)
+        return ACTIONS[name](request.session, dict(request.query_params))
+
+    return app

@@ -10,6 +10,7 @@ import threading
 import httpx
 import pytest
 from fastapi import FastAPI, Request  # (module level: the endpoints' string annotations resolve here)
+from starlette.background import BackgroundTask
 
 from wsgisession import ConfigurationError, MemoryStore, SessionError, StoreUnavailable
 from wsgisession.asgi import SessionMiddleware, get_middleware
@@ -587,3 +588,115 @@ def test_the_verbs_store_work_is_done_when_the_app_raises():
     with pytest.raises(RuntimeError, match="after the logout"):
         TestClient(app).get("/crash", headers={"Cookie": cookie_for(sid)})
     assert store.load(sid) is None
+
+
+@pytest.mark.parametrize("where", ["inside", "outside"])
+def test_with_other_middleware_around_or_inside(where):
+    """Starlette's GZipMiddleware and a BaseHTTPMiddleware, inside or outside the session middleware."""
+    from starlette.middleware import Middleware
+    from starlette.middleware.base import BaseHTTPMiddleware
+    from starlette.middleware.gzip import GZipMiddleware
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def big(request):
+        request.session["n"] = request.session.get("n", 0) + 1
+        return PlainTextResponse(str(request.session["n"]) * 2000)
+
+    async def stamp(request, call_next):
+        response = await call_next(request)
+        response.headers["x-stamp"] = "1"
+        return response
+
+    others = [Middleware(GZipMiddleware, minimum_size=100), Middleware(BaseHTTPMiddleware, dispatch=stamp)]
+    ours = Middleware(SessionMiddleware, secret=SECRET, store=MemoryStore())
+    stack = [ours, *others] if where == "inside" else [*others, ours]  # (the first is the outermost)
+    client = TestClient(Starlette(routes=[Route("/", big)], middleware=stack))
+    first = client.get("/", headers={"Accept-Encoding": "gzip"})
+    assert first.text == "1" * 2000 and first.headers["content-encoding"] == "gzip"
+    assert first.headers["x-stamp"] == "1" and sid_of(first)
+    assert "Cookie" in first.headers["vary"]
+    assert client.get("/").text == "2" * 2000
+
+
+def test_an_admin_route_in_skip_paths_can_still_revoke():
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def revoke_all(request):  # no session here, but the accounts API
+        return JSONResponse(await get_middleware(request).revoke_all(request.query_params["user"]))
+
+    store = MemoryStore()
+    app = asgi_app(store=store, skip_paths=["/admin"])
+    app.router.routes.insert(0, Route("/admin/revoke-all", revoke_all))
+    user = TestClient(app)
+    user.get("/login?user=alice")
+    user.get("/count")
+    admin = TestClient(app)
+    assert admin.get("/admin/revoke-all?user=alice").json() == 1
+    assert user.get("/read").json() == {}
+
+
+def test_a_streamed_body_varies_on_cookie_only_if_our_cookie_came():
+    client, _ = asgi_client(MemoryStore())
+    other = {"Cookie": "theme=dark"}
+    assert "vary" not in client.get("/stream-unused", headers=other).headers
+
+
+def test_a_request_presenting_an_id_a_logout_just_ended_stores_nothing_and_sends_no_cookie():
+    """The tombstone rule, as under WSGI: a request still presenting the id (a tab racing the logout)."""
+    store = MemoryStore()
+    client, _ = asgi_client(AccountsSpy(store))
+    client.get("/login?user=alice")
+    old = client.cookies["connect.sid"]
+    client.get("/logout")
+    stale = TestClient(client.app)
+    response = stale.get("/count", headers={"Cookie": f"connect.sid={old}"})
+    assert response.json() == 1 and "set-cookie" not in response.headers
+    assert store.length() == 0
+    assert get_middleware_events(client)["tombstoned"] == 1
+
+
+def get_middleware_events(client):
+    app = client.app
+    node = app.middleware_stack or app.build_middleware_stack()
+    while not isinstance(node, SessionMiddleware):
+        node = node.app
+    return node.events.counts
+
+
+def test_the_absolute_timeout_holds_under_asgi():
+    clock = FakeClock()
+    client, spy = asgi_client(MemoryStore(clock=clock), clock=clock, absolute_timeout=3600)
+    sid = sid_of(client.get("/count"))
+    clock.advance(1800)
+    assert client.get("/count").json() == 2
+    clock.advance(1801)
+    fresh = client.get("/count")
+    assert fresh.json() == 1 and sid_of(fresh) != sid and spy.inner.load(sid) is None
+
+
+def test_a_background_task_that_raises_keeps_what_it_changed_before():
+    """As a WSGI server closes a failed body (and the session saves its late changes)."""
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def failing_background(request):
+        session = request.session
+
+        def later():
+            session["seen"] = True
+            raise RuntimeError("the task failed after its change")
+
+        return PlainTextResponse("ok", background=BackgroundTask(later))
+
+    store = MemoryStore()
+    app = Starlette(routes=[Route("/bg", failing_background)])
+    app.add_middleware(SessionMiddleware, secret=SECRET, store=store)
+    client, _ = asgi_client(store)
+    sid = sid_of(client.get("/count"))
+    with pytest.raises(RuntimeError, match="after its change"):
+        TestClient(app).get("/bg", headers={"Cookie": cookie_for(sid)})
+    assert store.get(sid)["seen"] is True

@@ -28,13 +28,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def uvicorn_serving(db: Path, log: Path) -> Iterator[str]:
-    """A uvicorn process serving tests/asgi_app.py's app over the SQLite file ``db``; its base URL."""
+def uvicorn_serving(store: Path | str, log: Path, factory: str = "create_app", **env_vars: str) -> Iterator[str]:
+    """A uvicorn process serving tests/asgi_app.py's ``factory`` app over ``store`` (a SQLite file, or a
+    store URL); its base URL."""
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "WSGISESSION_TEST_DB": str(db)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **env_vars}
+    env["WSGISESSION_TEST_STORE" if isinstance(store, str) else "WSGISESSION_TEST_DB"] = str(store)
     with open(log, "ab") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "tests.asgi_app:create_app", "--factory", "--host", "127.0.0.1",
+            [sys.executable, "-m", "uvicorn", f"tests.asgi_app:{factory}", "--factory", "--host", "127.0.0.1",
              "--port", str(port), "--log-level", "warning", "--no-access-log"],
             cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -82,11 +84,14 @@ def json_of(text):
     return json.loads(text)
 
 
-def test_two_uvicorn_processes_over_one_sqlite_file_lose_no_concurrent_update(tmp_path):
-    """One browser's concurrent requests, spread over two processes, each setting its own key: every key
-    survives, whichever save lands first (a compare-and-set that merges, driven from each event loop)."""
-    db, log = tmp_path / "sessions.sqlite3", tmp_path / "uvicorn.log"
-    with uvicorn_serving(db, log) as first, uvicorn_serving(db, log) as second:
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_two_uvicorn_processes_over_one_store_lose_no_concurrent_update(kind, tmp_path, request):
+    """One browser's concurrent requests, spread over two processes (one SQLite file, or one Redis
+    server: RedisStore's asyncio client), each setting its own key: every key survives, whichever save
+    lands first (a compare-and-set that merges, driven from each event loop)."""
+    db = tmp_path / "sessions.sqlite3" if kind == "sqlite" else request.getfixturevalue("redis_url")
+    log = tmp_path / "uvicorn.log"
+    with uvicorn_serving(db, log) as first, uvicorn_serving(db, log, "create_fastapi_app") as second:
         with httpx.Client(timeout=60) as browser:
             assert browser.get(first + "/count").json() == 1
             assert browser.get(second + "/count").json() == 2  # the other process reads what the first wrote
@@ -104,6 +109,6 @@ def test_two_uvicorn_processes_over_one_sqlite_file_lose_no_concurrent_update(tm
             merged = sum(browser.get(url + "/events").json().get("merged", 0) for url in (first, second))
     # How often a save found another process's save in between and merged (measured, not asserted: the
     # interleaving is the machine's).
-    print(f"\n40 concurrent updates over two uvicorn processes: {merged} merged saves")
+    print(f"\n40 concurrent updates over two uvicorn processes ({kind}): {merged} merged saves")
     assert {key: value for key, value in final.items() if key.startswith("k")} == {f"k{i}": i for i in range(40)}
     assert final["n"] == 2

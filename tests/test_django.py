@@ -529,6 +529,8 @@ def middleware():
                  "SECURE_PROXY_SSL_HEADER", id="trust_proxy"),
     pytest.param({"WSGISESSION": {"secret": SECRET, "store": MemoryStore(), "unset": "destroy"}},
                  "no option 'unset'; unset: the session is request.session", id="unset"),
+    pytest.param({"WSGISESSION": {"secret": SECRET, "store": MemoryStore(), "header": "X-Session-Token"}},
+                 "no option 'header'; header: ids in a header are the WSGI and ASGI", id="header"),
     pytest.param({"WSGISESSION": {"store": MemoryStore()}}, "secret is required", id="no-secret"),
     pytest.param({"WSGISESSION": {"secret": SECRET, "store": "redis://x"}}, "unsupported store", id="bad-url"),
     pytest.param({"WSGISESSION": {"secret": SECRET, "store": MemoryStore(), "cookie": {"maxage": 1}}},
@@ -550,11 +552,12 @@ def test_configuration_errors_say_what_to_do(site, changes, message):
 
 def test_wsgisession_takes_sessionconfigs_options_but_the_one_django_supplies():
     """WSGISESSION's keys are SessionConfig's options, in its order, less ``unset`` (the session is
-    request.session: nothing removes it). The WSGI adapter's own options are not SessionConfig's."""
+    request.session: nothing removes it) and ``header`` (the adapter reads the cookie). The WSGI
+    adapter's own options are not SessionConfig's."""
     from wsgisession.django.config import OPTIONS
 
     options = [field.name for field in dataclasses.fields(SessionConfig) if field.init]
-    assert [name for name in options if name not in OPTIONS] == ["unset"]
+    assert [name for name in options if name not in OPTIONS] == ["unset", "header"]
     assert list(OPTIONS) == [name for name in options if name in OPTIONS]
     assert "trust_proxy" not in options and "environ_key" not in options
 

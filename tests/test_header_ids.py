@@ -214,3 +214,14 @@ def test_the_asgi_websocket_handshake_returns_a_new_id_in_the_header():
     with TestClient(app).websocket_connect("/ws") as connection:
         headers = dict(connection.extra_headers or [])
     assert sid_in(headers[b"x-session-token"].decode()) and b"vary" not in headers
+
+
+def test_the_flask_adapter_refuses_the_option():
+    """It reads the cookie itself: the option would silently never find an id there (Django's adapter
+    refuses it too: tests/test_django.py's configuration errors)."""
+    import flask
+
+    from wsgisession.flask import install
+
+    with pytest.raises(ConfigurationError, match="Flask adapter reads the cookie"):
+        install(flask.Flask("t"), secret=SECRET, store=MemoryStore(), header="X-Session-Token")

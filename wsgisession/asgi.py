@@ -98,7 +98,7 @@ class SessionMiddleware:
         id_header = config.id_header
         # The request header that presents the id (never both: with ``header``, the cookie is not read).
         self._id_name = b"cookie" if id_header is None else id_header.request.lower().encode("latin-1")
-        self._vary_field = self._id_name
+        self._vary_field = core.vary_field.encode("latin-1")
         self._scope = "" if config.cookie.path == "/" or id_header is not None else config.cookie.path
         self._skipped = _Skipped(tuple(self.skip_paths))
 
@@ -129,6 +129,7 @@ class SessionMiddleware:
         kind = scope["type"]
         if kind != "http" and kind != "websocket":
             return await self.app(scope, receive, send)  # lifespan
+        scope[MIDDLEWARE_KEY] = self  # (an admin route in skip_paths may still revoke sessions)
         if self._scope or self.skip_paths:
             path = _path(scope)
             if self._scope and not path.startswith(self._scope):
@@ -138,11 +139,10 @@ class SessionMiddleware:
                 return await self.app(scope, receive, send)
         presented, user_agent, secure = self._read(scope)
         session = self.core.open_async(presented, secure, scope, user_agent)
-        exchange = _Exchange(self, scope, session, send, presented is not None)
+        exchange = _Exchange(self, scope, session, send, self.core.presents(presented))
         try:
             await session.aopen()
             scope[self.scope_key] = session
-            scope[MIDDLEWARE_KEY] = self
             await self.app(scope, receive, exchange.send)
         except StoreUnavailable as error:
             if exchange.out:
@@ -277,9 +277,13 @@ class _Exchange:
             await self._middleware.core.afinish(session)
 
     async def abandoned(self) -> None:
-        """The app raised: the store work of verbs it called (a logout) is done all the same, as under WSGI."""
+        """The app raised: the store work of verbs it called (a logout) is done all the same, and, once its
+        headers went out, what it changed since is saved (as a WSGI server's close() of a failed body)."""
         try:
-            await self._session.aflush()
+            if self.out and not self.answered and not self._unset():
+                await self._middleware.core.afinish(self._session)
+            else:
+                await self._session.aflush()
         except StoreUnavailable as error:
             logger.warning("session store unavailable after the app failed: %s", error)
 
@@ -347,9 +351,9 @@ class _Skipped(MutableMapping[str, Any]):
 
 def get_middleware(scope: Any) -> SessionMiddleware:
     """The SessionMiddleware that served this request (``request`` or its scope), for the accounts API
-    when the app added it with ``add_middleware``; SessionError if none did."""
+    when the app added it with ``add_middleware`` (routes in ``skip_paths`` have it too); SessionError
+    if none did."""
     middleware = getattr(scope, "scope", scope).get(MIDDLEWARE_KEY)
     if not isinstance(middleware, SessionMiddleware):
-        raise SessionError("no wsgisession.asgi.SessionMiddleware served this request: add it to the app "
-                           "(routes in skip_paths, and outside the cookie path, have none).")
+        raise SessionError("no wsgisession.asgi.SessionMiddleware served this request: add it to the app.")
     return middleware

@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
-from .errors import ConfigurationError, InsecureSecretWarning
 from .cookies import TOKEN
+from .errors import ConfigurationError, InsecureSecretWarning
 from .options import CookieOptions, check_seconds, validate_cookie_name
 from .stores.base import COMPARE_AND_SET, USER_INDEX, Store
 

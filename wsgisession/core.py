@@ -105,6 +105,7 @@ class SessionCore:
                               header is not None and header.bearer)
         # Vary names what the response depends on: the cookie, or the header ids travel in.
         self.vary = VARY_COOKIE if header is None else ("Vary", header.request)
+        self.vary_field = self.vary[1].lower()  # to find it in the app's own Vary
         self._no_cache = _NO_CACHE if header is None else ("Cache-Control", f'no-cache="{header.response}"')
         self.life = Lifecycle(config, self.events, self.ids)
         self._accounts = Accounts(store, self.events, self.clock, config.secrets[0], config.max_sessions_per_user,
@@ -121,6 +122,13 @@ class SessionCore:
     def open(self, cookie_header: str | None, is_secure: bool, request: Any, user_agent: str | None = None) -> Session:
         """The request's session; nothing is read until the app uses it (``user_agent``: kept at login)."""
         return Session(self.life, self.store, self._accounts, cookie_header, is_secure, request, user_agent)
+
+    def presents(self, header: str | None) -> bool:
+        """Whether a request whose id header (its Cookie header, or the header option's) is ``header``
+        may present a session id: a response whose body may still read the session then varies on it."""
+        if not header:
+            return False
+        return self.config.id_header is not None or self.config.name in header
 
     def open_async(self, header: str | None, is_secure: bool, request: Any, user_agent: str | None = None
                    ) -> AsyncSession:

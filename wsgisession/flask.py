@@ -125,6 +125,10 @@ def install(app: flask.Flask, **options: Any) -> SessionMiddleware:
     (contradicting ``name=`` or ``cookie=`` is an error); ``PERMANENT_SESSION_LIFETIME`` is the max
     age ``session.permanent = True`` gives. Returns the middleware (``sessions_of``, ``revoke_all``...).
     """
+    if options.get("header") is not None:
+        raise ConfigurationError("header= (ids in a request header) is the WSGI and ASGI middlewares' option; the "
+                                 "Flask adapter reads the cookie: wrap app.wsgi_app in SessionMiddleware(header=...) "
+                                 "for an API without Flask's session interface.")
     name, cookie = _cookie_settings(app, options.pop("name", None), options.pop("cookie", None))
     lifetime = app.permanent_session_lifetime.total_seconds()
     try:

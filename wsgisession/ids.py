@@ -3,10 +3,9 @@ presents, and the cookie value (or header value) of an id."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
-
-import re
 
 from .cookies import cookie_values, decode_uri_component, encode_uri_component
 from .errors import SessionError

@@ -71,7 +71,6 @@ class SessionMiddleware:
         id_header = config.id_header
         # Where the request presents its id: the Cookie header, or the header option's (never both).
         self.id_key = "HTTP_COOKIE" if id_header is None else "HTTP_" + id_header.request.upper().replace("-", "_")
-        self.vary_field = "cookie" if id_header is None else id_header.request.lower()
         self.store, self.name, self.cookie, self.environ_key = config.store, name, config.cookie, environ_key
         self.trust_proxy = trust_proxy
         self._warned_scheme = False
@@ -125,12 +124,6 @@ class SessionMiddleware:
         """Like express-session: outside the cookie path there is no session at all."""
         path: str = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         return path.startswith(self._scope)
-
-    def presents_id(self, environ: WSGIEnvironment) -> bool:
-        """Whether the request may present a session id (our cookie's name in its Cookie header, or the
-        id header): a response whose body may still read the session then varies on it."""
-        value = environ.get(self.id_key)
-        return bool(value) and (self.id_key != "HTTP_COOKIE" or self.name in value)
 
     def check_scheme(self, environ: WSGIEnvironment) -> None:
         """Warn (once) if the request became https after this middleware read it: its cookie then
@@ -237,7 +230,7 @@ class _Exchange:
                 if not self._secure:
                     self._middleware.check_scheme(self._environ)
                 extra = self._middleware.core.close(session, unset)
-            elif streaming and self._middleware.presents_id(self._environ):
+            elif streaming and self._middleware.core.presents(self._environ.get(self._middleware.id_key)):
                 # Not used yet, but the body may still read it: then the response depends on the
                 # cookie, and a shared cache must not serve it to another user.
                 extra = [self._middleware.core.vary]
@@ -246,7 +239,7 @@ class _Exchange:
             self._extra = extra
         if not extra:
             return self._start_response(status, headers, exc_info)
-        if varies_on(headers, self._middleware.vary_field):
+        if varies_on(headers, self._middleware.core.vary_field):
             extra = [h for h in extra if h[0] != "Vary"]  # the app's Vary already covers it
         return self._start_response(status, headers + extra, exc_info)
 

@@ -27,7 +27,9 @@ ENGINE = "wsgisession.django"
 # The WSGI middleware's options that Django supplies in its own way (the WSGI adapter's own, and
 # SessionConfig's ``unset``), with what to do instead.
 _ELSEWHERE = {"trust_proxy": "Django's SECURE_PROXY_SSL_HEADER decides which requests are https",
-              "environ_key": "the session is request.session", "unset": "the session is request.session"}
+              "environ_key": "the session is request.session", "unset": "the session is request.session",
+              "header": "ids in a header are the WSGI and ASGI middlewares' option (Django's adapter reads the "
+                        "cookie)"}
 # WSGISESSION's keys: SessionConfig's options, but those.
 OPTIONS = tuple(field.name for field in dataclasses.fields(SessionConfig)
                 if field.init and field.name not in _ELSEWHERE)
