@@ -119,6 +119,11 @@ class RedisStore(Store):
             raise ConfigurationError("client must be a synchronous redis-py client, like redis.Redis(host=...) or "
                                      "redis.cluster.RedisCluster(...); to connect from a URL use "
                                      "RedisStore.from_url(url); an asyncio client goes in async_client=.")
+        encoder = getattr(client, "get_encoder", None)
+        if callable(encoder) and getattr(encoder(), "decode_responses", False):
+            raise ConfigurationError("RedisStore reads values as bytes (a value another writer left that is not "
+                                     "UTF-8 must read as missing, not fail the request): give it a client made "
+                                     "with decode_responses=False, redis-py's default.")
         if async_client is not None and not inspect.iscoroutinefunction(
                 getattr(async_client, "execute_command", None)):
             raise ConfigurationError("async_client must be a redis.asyncio client, like "
@@ -585,5 +590,5 @@ def _derive_async(client: Any) -> Any:
               if name in accepted and name not in ("self", "retry", "redis_connect_func", "event_dispatcher")}
     retries = getattr(pool.connection_kwargs.get("retry"), "_retries", 1)
     kwargs["retry"] = Retry(ExponentialBackoff(cap=0.5, base=0.05), retries)
-    return aio.Redis(connection_pool=aio.ConnectionPool(connection_class=connection_class, **kwargs))
+    return aio.Redis.from_pool(aio.ConnectionPool(connection_class=connection_class, **kwargs))  # (owns the pool)
 
