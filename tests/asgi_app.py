@@ -275,6 +275,10 @@ def _store_from_env() -> Any:
     from wsgisession.stores.url import open_store
 
     url = os.environ.get("WSGISESSION_TEST_STORE")
+    if url and url.startswith("postgresql://"):  # (PostgresStore directly: open_store may not name it yet)
+        from wsgisession import PostgresStore
+
+        return PostgresStore.from_url(url)
     return open_store(url, timeout=10) if url else SQLiteStore(os.environ["WSGISESSION_TEST_DB"])
 
 

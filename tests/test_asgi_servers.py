@@ -17,6 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from .postgres_fixtures import postgres_server, postgres_url  # noqa: F401  (fixtures)
+
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 60  # seconds for a uvicorn process to answer (a busy 2-core machine)
 
@@ -84,12 +86,13 @@ def json_of(text):
     return json.loads(text)
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+@pytest.mark.parametrize("kind", ["sqlite", "redis", "postgres"])
 def test_two_uvicorn_processes_over_one_store_lose_no_concurrent_update(kind, tmp_path, request):
-    """One browser's concurrent requests, spread over two processes (one SQLite file, or one Redis
-    server: RedisStore's asyncio client), each setting its own key: every key survives, whichever save
-    lands first (a compare-and-set that merges, driven from each event loop)."""
-    db = tmp_path / "sessions.sqlite3" if kind == "sqlite" else request.getfixturevalue("redis_url")
+    """One browser's concurrent requests, spread over two processes (one SQLite file, one Redis server
+    through RedisStore's asyncio client, or one PostgreSQL database through PostgresStore's async
+    pool), each setting its own key: every key survives, whichever save lands first (a
+    compare-and-set that merges, driven from each event loop)."""
+    db = tmp_path / "sessions.sqlite3" if kind == "sqlite" else request.getfixturevalue(f"{kind}_url")
     log = tmp_path / "uvicorn.log"
     with uvicorn_serving(db, log) as first, uvicorn_serving(db, log, "create_fastapi_app") as second:
         with httpx.Client(timeout=60) as browser:
