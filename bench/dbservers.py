@@ -37,8 +37,13 @@ from common import INSTALL, Missing
 
 
 def tree_cpu_ticks(pid: int) -> int:
-    """utime+stime of a process and of its live children (PostgreSQL runs one backend per connection)."""
-    total = common.cpu_ticks(pid)
+    """CPU of a process and all its children, live or exited (PostgreSQL runs one backend per connection).
+
+    utime+stime of the process, plus cutime+cstime (its exited children's, once reaped: a backend
+    whose connection a pool closed mid-run keeps counting), plus utime+stime of its live children."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()
+    total = sum(int(value) for value in fields[11:15])
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
