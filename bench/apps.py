@@ -139,3 +139,65 @@ def beaker_spy_namespace() -> tuple[type, Counter[str]]:
             super().__delitem__(key)
 
     return SpyNamespace, calls
+
+
+# -- Flask: the same counter as a Flask app, for Flask-Session and wsgisession.flask side by side --
+
+def flask_counter_app(sessions: bool = True) -> Any:
+    """The workload's routes as a Flask app on ``flask.session`` (``sessions=False``: a throw-away dict).
+
+    ``/`` and ``/inc`` increment, ``/read`` reads, ``/static`` never touches the session; text/plain
+    bodies identical to the WSGI twins'. What serves ``flask.session`` is configured by the caller."""
+    import flask
+
+    app = flask.Flask("bench")
+    get = (lambda: flask.session) if sessions else dict
+
+    def page(count: int) -> Any:
+        return flask.Response(f"Hola has visto esta página {count}", mimetype="text/plain")
+
+    @app.get("/static")
+    def static_page() -> Any:
+        return flask.Response("static page, no session\n", mimetype="text/plain")
+
+    @app.get("/read")
+    def read() -> Any:
+        return page(get().get("cuenta", 0))
+
+    @app.get("/")
+    @app.get("/inc")
+    def inc() -> Any:
+        session = get()
+        session["cuenta"] = session.get("cuenta", 0) + 1
+        return page(session["cuenta"])
+
+    return app
+
+
+def flask_session_app(**config: Any) -> Any:
+    """Flask-Session 0.8 on the counter, set as close to wsgisession's defaults as it goes.
+
+    ``SESSION_PERMANENT=False``: a browser-session cookie (as ``max_age=None``);
+    ``SESSION_REFRESH_EACH_REQUEST=False``: no write on a read-only request (Flask's default, True,
+    rewrites the record on every request). The rest stays Flask-Session's defaults, its fastest:
+    msgpack (msgspec), an unsigned 32-byte id (its signer is deprecated)."""
+    from flask_session import Session
+
+    app = flask_counter_app()
+    app.config.update(SECRET_KEY=SECRET, SESSION_PERMANENT=False, SESSION_REFRESH_EACH_REQUEST=False,
+                      SESSION_COOKIE_SAMESITE="Lax", **config)
+    if config.get("SESSION_TYPE") == "sqlalchemy" and "SESSION_SQLALCHEMY" not in config:
+        from flask_sqlalchemy import SQLAlchemy
+
+        app.config["SESSION_SQLALCHEMY"] = SQLAlchemy(app)
+    Session(app)
+    return app
+
+
+def wsgisession_flask_app(store: Any, **options: Any) -> Any:
+    """wsgisession.flask.install on the same Flask counter (the middleware's defaults)."""
+    from wsgisession.flask import install
+
+    app = flask_counter_app()
+    install(app, secret=SECRET, store=store, **options)
+    return app

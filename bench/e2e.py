@@ -4,6 +4,8 @@
     python bench/e2e.py --quick          # 1 repetition x 1 s each: the same table, not a measurement
     python bench/e2e.py --duration 10 --repeat 5 --systems bare,ws-memory
     python bench/e2e.py --server mongo-java-server   # the MongoDB-backed systems on the second test server
+    python bench/e2e.py --systems redis      # the Redis group: RedisStore, Flask-Session, Beaker, connect-redis
+    python bench/e2e.py --systems postgres   # the PostgreSQL group: PostgresStore, Flask-Session, connect-pg-simple
 
 Each system runs in its own server process (waitress with 4 threads for the Python ones; node for
 express-session + connect-mongo), all started before the first run and kept up. Every repetition
@@ -12,7 +14,10 @@ same repetition. wrk runs with as many threads as connections (one connection, o
 per thread; bench/counter.lua): it captures the session cookie and sends it back, and checks that
 the k-th response of each connection says k visits. Server CPU is utime+stime of the server
 process (and of the MongoDB server, for MongoDB-backed systems) from /proc/<pid>/stat around each run.
-The MongoDB-backed systems share one server: FerretDB, or mongo-java-server with ``--server``.
+The MongoDB-backed systems share one server: FerretDB, or mongo-java-server with ``--server``; the
+Redis-backed ones one redis-server (a logical database each), the PostgreSQL-backed ones one
+PostgreSQL 15 (a database each), both started here (bench/dbservers.py). The Flask systems serve one
+Flask app (bench/apps.py), under Flask-Session or wsgisession.flask, beside a bare Flask app.
 """
 
 from __future__ import annotations
@@ -31,10 +36,12 @@ from pathlib import Path
 from typing import Any
 
 import common
+import dbservers
 from common import BENCH, CLOCK_TICK, INSTALL, ROOT, SECRET, Missing, fmt, median, table
 
 WRK_HINT = "apt-get install wrk  (Debian/Ubuntu package 'wrk')"
 SERVER_JS = ROOT / "tests" / "interop" / "server.js"
+EXPRESS_JS = BENCH / "express_counting.js"  # express-session on connect-redis / connect-pg-simple
 
 
 @dataclass
@@ -43,19 +50,41 @@ class Spec:
     label: str
     cookie: str = "connect.sid"
     path: str = "/"
-    mongo: bool = False
+    db: str | None = None  # "mongo", "redis" or "postgres": the shared database server it uses
     check: bool = True
+    node: str | None = None  # express_counting.js's STORE, for the Node systems other than "express"
+
+    @property
+    def mongo(self) -> bool:
+        return self.db == "mongo"
 
 
 SPECS = [
     Spec("bare", "bare app", check=False),
     Spec("ws-memory", "wsgisession + MemoryStore"),
     Spec("ws-sqlite", "wsgisession + SQLiteStore"),
-    Spec("ws-mongo", "wsgisession + MongoStore", mongo=True),
+    Spec("ws-mongo", "wsgisession + MongoStore", db="mongo"),
     Spec("beaker-memory", "Beaker memory", cookie="beaker.session.id"),
-    Spec("beaker-mongo", "Beaker ext:mongodb", cookie="beaker.session.id", mongo=True),
-    Spec("express", "express-session + connect-mongo", path="/inc", mongo=True),
+    Spec("beaker-mongo", "Beaker ext:mongodb", cookie="beaker.session.id", db="mongo"),
+    Spec("express", "express-session + connect-mongo", path="/inc", db="mongo"),
+    Spec("flask-bare", "bare Flask app", check=False),
+    Spec("ws-redis", "wsgisession + RedisStore", db="redis"),
+    Spec("ws-flask-redis", "Flask + wsgisession + RedisStore", db="redis"),
+    Spec("flask-session-redis", "Flask + Flask-Session (Redis)", cookie="session", db="redis"),
+    Spec("beaker-redis", "Beaker ext:redis", cookie="beaker.session.id", db="redis"),
+    Spec("express-redis", "express-session + connect-redis", path="/inc", db="redis", node="redis"),
+    Spec("ws-postgres", "wsgisession + PostgresStore", db="postgres"),
+    Spec("ws-flask-postgres", "Flask + wsgisession + PostgresStore", db="postgres"),
+    Spec("flask-session-postgres", "Flask + Flask-Session (SQLAlchemy)", cookie="session", db="postgres"),
+    Spec("express-postgres", "express-session + connect-pg-simple", path="/inc", db="postgres", node="postgres"),
 ]
+# --systems accepts these names for their lists (the default is "mongo", this script's original set)
+GROUPS = {
+    "mongo": "bare,ws-memory,ws-sqlite,ws-mongo,beaker-memory,beaker-mongo,express",
+    "redis": "bare,flask-bare,ws-redis,ws-flask-redis,flask-session-redis,beaker-redis,express-redis",
+    "postgres": "bare,flask-bare,ws-postgres,ws-flask-postgres,flask-session-postgres,express-postgres",
+}
+REDIS_DBS = {"ws-redis": 1, "ws-flask-redis": 2, "flask-session-redis": 3, "beaker-redis": 4, "express-redis": 5}
 
 
 @dataclass
@@ -88,19 +117,82 @@ class Run:
     problems: list[str] = field(default_factory=list)
 
 
-def start_server(spec: Spec, mongo_uri: str | None, workdir: Path, threads: int, ws_options: list[str]) -> Server:
+class Databases:
+    """The database servers this run started (each shared by the systems of its kind), and their CPU."""
+
+    def __init__(self) -> None:
+        self.mongo: Any = None
+        self.redis: dbservers.RedisServer | None = None
+        self.postgres: dbservers.PostgresServer | None = None
+
+    def start(self, kind: str, server_name: str) -> None:
+        if kind == "mongo" and self.mongo is None:
+            self.mongo = common.MongoServer(server_name).start()
+        elif kind == "redis" and self.redis is None:
+            self.redis = dbservers.RedisServer().start()
+        elif kind == "postgres" and self.postgres is None:
+            self.postgres = dbservers.PostgresServer().start()
+
+    def running(self, kind: str | None) -> bool:
+        return {"mongo": self.mongo, "redis": self.redis, "postgres": self.postgres}.get(kind or "") is not None
+
+    def cpu_ticks(self, kind: str | None) -> int | None:
+        """utime+stime of the server ``kind`` (PostgreSQL: the postmaster and its backends), None if not ours."""
+        if kind == "mongo" and self.mongo is not None and self.mongo.pid:
+            return common.cpu_ticks(self.mongo.pid)
+        if kind == "redis" and self.redis is not None and self.redis.pid:
+            return common.cpu_ticks(self.redis.pid)
+        if kind == "postgres" and self.postgres is not None and self.postgres.pid:
+            return dbservers.tree_cpu_ticks(self.postgres.pid)
+        return None
+
+    def describe(self) -> list[str]:
+        out = []
+        if self.mongo is not None:
+            out.append("every MongoDB-backed system uses the same server: " + self.mongo.describe())
+        if self.redis is not None:
+            out.append("every Redis-backed system uses the same server (a logical database each): "
+                       + self.redis.describe())
+        if self.postgres is not None:
+            out.append("every PostgreSQL-backed system uses the same server (a database each): "
+                       + self.postgres.describe())
+        return out
+
+    def close(self) -> None:
+        for server in (self.mongo, self.redis, self.postgres):
+            if server is not None:
+                server.close()
+
+
+def start_server(spec: Spec, dbs: Databases, workdir: Path, threads: int, ws_options: list[str]) -> Server:
     port = common.free_port()
     log = workdir / f"{spec.key}.log"
     env = dict(os.environ)
+    db_name = f"bench_{spec.key.replace('-', '_')}"
     if spec.key == "express":
         cmd = ["node", str(SERVER_JS)]
-        env.update(PORT=str(port), MONGODB_URL=f"{mongo_uri}/bench_express", SECRETS=json.dumps([SECRET]),
+        env.update(PORT=str(port), MONGODB_URL=f"{dbs.mongo.uri}/bench_express", SECRETS=json.dumps([SECRET]),
                    AUTO_REMOVE="interval", COLLECTION="sessions")
+    elif spec.node:
+        cmd = ["node", str(EXPRESS_JS)]
+        env.update(PORT=str(port), SECRET=SECRET, STORE=spec.node)
+        if spec.db == "redis":
+            assert dbs.redis is not None
+            env["REDIS_URL"] = dbs.redis.url(REDIS_DBS[spec.key])
+        else:
+            assert dbs.postgres is not None
+            env["DATABASE_URL"] = dbs.postgres.database(db_name)
     else:
         cmd = [sys.executable, str(BENCH / "serve.py"), spec.key, "--port", str(port), "--threads", str(threads),
-               "--db", f"bench_{spec.key.replace('-', '_')}"]
-        if mongo_uri:
-            cmd += ["--mongo-uri", mongo_uri]
+               "--db", db_name]
+        if spec.db == "mongo":
+            cmd += ["--mongo-uri", dbs.mongo.uri]
+        elif spec.db == "redis":
+            assert dbs.redis is not None
+            cmd += ["--redis-url", dbs.redis.url(REDIS_DBS[spec.key])]
+        elif spec.db == "postgres":
+            assert dbs.postgres is not None
+            cmd += ["--postgres-url", dbs.postgres.database(db_name)]
         if spec.key.startswith("ws-"):
             for option in ws_options:
                 cmd += ["--option", option]
@@ -108,7 +200,11 @@ def start_server(spec: Spec, mongo_uri: str | None, workdir: Path, threads: int,
         process = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
                                    cwd=ROOT)
     server = Server(spec, process, port, log)
-    common.wait_port(port, process, 30, spec.label, log)
+    try:
+        common.wait_port(port, process, 30, spec.label, log)
+    except RuntimeError:
+        common.stop(process)
+        raise
     return server
 
 
@@ -131,15 +227,15 @@ def probe(server: Server) -> str | None:
     return None
 
 
-def run_wrk(server: Server, duration: float, connections: int, db_pid: int | None) -> Run:
+def run_wrk(server: Server, duration: float, connections: int, dbs: Databases) -> Run:
     env = dict(os.environ, BENCH_COOKIE=server.spec.cookie, BENCH_CHECK="1" if server.spec.check else "0")
     cmd = ["wrk", f"-t{connections}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "10s",
            "-s", str(BENCH / "counter.lua"), server.url]
     before = common.cpu_ticks(server.process.pid)
-    db_before = common.cpu_ticks(db_pid) if db_pid else 0
+    db_before = dbs.cpu_ticks(server.spec.db)
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=duration + 60)
     after = common.cpu_ticks(server.process.pid)
-    db_after = common.cpu_ticks(db_pid) if db_pid else 0
+    db_after = dbs.cpu_ticks(server.spec.db)
     line = next((l for l in done.stdout.splitlines() if l.startswith("BENCHJSON ")), None)
     if done.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
@@ -164,11 +260,30 @@ def run_wrk(server: Server, duration: float, connections: int, db_pid: int | Non
         p50_ms=data["latency_us"]["p50"] / 1000,
         p99_ms=data["latency_us"]["p99"] / 1000,
         cpu_us=ticks / CLOCK_TICK * 1e6 / requests,
-        db_cpu_us=(db_after - db_before) / CLOCK_TICK * 1e6 / requests if db_pid and server.spec.mongo else None,
+        db_cpu_us=(db_after - db_before) / CLOCK_TICK * 1e6 / requests if db_after is not None and db_before is not None
+        else None,
         requests=data["requests"],
         ok=not problems,
         problems=problems,
     )
+
+
+def measure(servers: list[Server], dbs: Databases, connections: int, duration: float, repeat: int,
+            warmup: float) -> tuple[dict[str, list[Run]], float]:
+    """A warm-up of each server, then ``repeat`` rounds of every server once, in an order rotated each round."""
+    for server in servers:  # warm-up, not recorded
+        run_wrk(server, warmup, connections, dbs)
+    runs: dict[str, list[Run]] = {s.spec.key: [] for s in servers}
+    started = time.monotonic()
+    for rep in range(repeat):
+        shift = rep % len(servers)
+        for server in servers[shift:] + servers[:shift]:
+            result = run_wrk(server, duration, connections, dbs)
+            runs[server.spec.key].append(result)
+            print(f"  rep {rep + 1}/{repeat} {server.spec.label:34s} {result.rps:8.0f} req/s "
+                  f"p50 {result.p50_ms:6.2f} ms p99 {result.p99_ms:7.2f} ms cpu {result.cpu_us:7.0f} µs/req "
+                  f"{'ok' if result.ok else 'CHECK FAILED: ' + '; '.join(result.problems)}", file=sys.stderr)
+    return runs, time.monotonic() - started
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,8 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, help="repetitions (default 3, quick 1)")
     parser.add_argument("--connections", type=int, default=4, help="wrk connections = wrk threads (default 4)")
     parser.add_argument("--threads", type=int, default=4, help="waitress threads (default 4)")
-    parser.add_argument("--systems", default=",".join(s.key for s in SPECS),
-                        help="comma-separated subset of " + ",".join(s.key for s in SPECS))
+    parser.add_argument("--systems", default="mongo",
+                        help="comma-separated systems or groups (" + ", ".join(f"{k}: {v}" for k, v in GROUPS.items())
+                        + "; default mongo); systems: " + ",".join(s.key for s in SPECS))
     parser.add_argument("--ws-option", action="append", default=[], metavar="KEY=VALUE",
                         help="SessionMiddleware option for the wsgisession systems, e.g. concurrency=overwrite")
     parser.add_argument("--out", help="results directory (default bench/results)")
@@ -189,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     duration = args.duration or (1.0 if args.quick else 5.0)
     repeat = args.repeat or (1 if args.quick else 3)
     warmup = 1.0
-    wanted = args.systems.split(",")
+    wanted = [key for name in args.systems.split(",") for key in GROUPS.get(name, name).split(",")]
     unknown = set(wanted) - {s.key for s in SPECS}
     if unknown:
         parser.error(f"unknown systems {sorted(unknown)}")
@@ -198,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("the bare app is the baseline: keep 'bare' in --systems")
     out = common.out_dir(args.out, args.quick)
     skipped: dict[str, str] = {}
+    missing: set[str] = set()  # skipped for a missing tool (the table says which), not for a failure
     try:
         common.require_binary("wrk", WRK_HINT)
         common.require_module("waitress", INSTALL)
@@ -206,13 +323,15 @@ def main(argv: list[str] | None = None) -> int:
     except Missing as exc:
         common.die_missing(exc)
         return 3
+    node_packages = {"express": "connect-mongo", "express-redis": "connect-redis", "express-postgres": "connect-pg-simple"}
     for spec in specs:
-        if spec.key == "express":
+        if spec.key in node_packages:
             node_modules = SERVER_JS.parent / "node_modules"
+            package = node_packages[spec.key]
             if not SERVER_JS.exists():
                 skipped[spec.key] = f"{SERVER_JS.relative_to(ROOT)} does not exist (yet)"
-            elif not (node_modules / "express-session").is_dir() or not (node_modules / "connect-mongo").is_dir():
-                skipped[spec.key] = "tests/interop/node_modules is not installed: run (cd tests/interop && npm ci)"
+            elif not (node_modules / "express-session").is_dir() or not (node_modules / package).is_dir():
+                skipped[spec.key] = (f"{package} is not in tests/interop/node_modules: run (cd tests/interop && npm ci)")
             else:
                 try:
                     common.require_binary("node", "apt-get install nodejs (Node >= 20)")
@@ -220,23 +339,24 @@ def main(argv: list[str] | None = None) -> int:
                     skipped[spec.key] = str(exc)
     specs = [s for s in specs if s.key not in skipped]
 
-    mongo = None
+    dbs = Databases()
     workdir = Path(tempfile.mkdtemp(prefix="wsgisession-bench-e2e-"))
     servers: list[Server] = []
     try:
-        if any(s.mongo for s in specs):
+        for kind in dict.fromkeys(s.db for s in specs if s.db):
             try:
-                mongo = common.MongoServer(args.server).start()
+                dbs.start(kind, args.server)
             except Missing as exc:
                 for s in specs:
-                    if s.mongo:
+                    if s.db == kind:
                         skipped[s.key] = str(exc)
-                specs = [s for s in specs if not s.mongo]
+                        missing.add(s.key)
+        specs = [s for s in specs if s.db is None or dbs.running(s.db)]
         for spec in specs:
             try:
-                server = start_server(spec, mongo.uri if mongo else None, workdir, args.threads, args.ws_option)
+                server = start_server(spec, dbs, workdir, args.threads, args.ws_option)
             except RuntimeError as exc:
-                skipped[spec.key] = f"server did not start: {exc}"
+                skipped[spec.key] = f"server did not start: {exc}"  # a failure, unlike a missing tool
                 continue
             reason = probe(server)
             if reason:
@@ -248,42 +368,48 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: skipping {key}: {reason}", file=sys.stderr)
         if not servers or servers[0].spec.key != "bare":
             raise SystemExit("bench: the bare app did not start; see the messages above")
-        db_pid = mongo.pid if mongo else None
-        for server in servers:  # warm-up, not recorded
-            run_wrk(server, warmup, args.connections, db_pid)
-        runs: dict[str, list[Run]] = {s.spec.key: [] for s in servers}
-        started = time.monotonic()
-        for rep in range(repeat):
-            shift = rep % len(servers)
-            for server in servers[shift:] + servers[:shift]:
-                result = run_wrk(server, duration, args.connections, db_pid)
-                runs[server.spec.key].append(result)
-                print(f"  rep {rep + 1}/{repeat} {server.spec.label:34s} {result.rps:8.0f} req/s "
-                      f"p50 {result.p50_ms:6.2f} ms p99 {result.p99_ms:7.2f} ms cpu {result.cpu_us:7.0f} µs/req "
-                      f"{'ok' if result.ok else 'CHECK FAILED: ' + '; '.join(result.problems)}", file=sys.stderr)
-        elapsed = time.monotonic() - started
-        text = report(servers, runs, skipped, mongo, args, duration, repeat, elapsed)
+        runs, elapsed = measure(servers, dbs, args.connections, duration, repeat, warmup)
+        text = report(servers, runs, skipped, dbs, args, duration, repeat, elapsed)
     finally:
         for server in servers:
             common.stop(server.process)
-        if mongo is not None:
-            mongo.close()
+        dbs.close()
     print(text)
     stem = "e2e" if args.threads == 4 and args.connections == 4 else f"e2e-t{args.threads}-c{args.connections}"
-    stem = common.server_stem(stem, args.server)
+    if args.systems in ("redis", "postgres"):
+        stem = f"{stem}-{args.systems}"
+    elif args.systems != "mongo" or any(s.spec.mongo for s in servers):
+        stem = common.server_stem(stem, args.server)
     common.write_report(out, stem, text)
     chart(servers, runs, out / f"{stem}.png", duration, repeat, args.connections)
     print(f"wrote {out / (stem + '.md')} and {out / (stem + '.png')}")
     failed = [k for k, rs in runs.items() if not all(r.ok for r in rs)]
-    return 1 if failed else 0
+    # a wsgisession system that did not start or did not count is a failure, not a skip
+    broken = [k for k in skipped if k.startswith("ws-") and k not in missing]
+    if broken:
+        print(f"bench: FAILED: {', '.join(broken)} did not run (see Skipped above)", file=sys.stderr)
+    return 1 if failed or broken else 0
+
+
+def one_line(reason: str) -> str:
+    """A skip reason for a table cell: its first line, and its last one (a traceback's error) if it has more."""
+    lines = [line.strip() for line in reason.strip().splitlines() if line.strip()]
+    if not lines:
+        return "?"
+    text = lines[0] if len(lines) == 1 else f"{lines[0]} … {lines[-1]}"
+    return text.replace("|", "/")[:240]
 
 
 def _ratio_cell(values: list[float]) -> str:
     return f"{fmt(median(values))} ({fmt(min(values))}–{fmt(max(values))})" if values else "–"
 
 
-def report(servers: list[Server], runs: dict[str, list[Run]], skipped: dict[str, str], mongo: Any,
-           args: Any, duration: float, repeat: int, elapsed: float) -> str:
+COLUMNS = ["system", "req/s", "× bare", "p50 ms", "× bare", "p99 ms", "× bare", "server CPU µs/req", "× bare",
+           "DB CPU µs/req", "counter check"]
+
+
+def system_rows(servers: list[Server], runs: dict[str, list[Run]]) -> list[list[str]]:
+    """One row per system (COLUMNS): medians over repetitions, and ratios to runs["bare"] within each repetition."""
     bare = runs["bare"]
     rows = []
     for server in servers:
@@ -302,34 +428,60 @@ def report(servers: list[Server], runs: dict[str, list[Run]], skipped: dict[str,
                      fmt(median([r.p99_ms for r in rs])), _ratio_cell(p99_r),
                      fmt(median([r.cpu_us for r in rs])), _ratio_cell(cpu_r),
                      fmt(median(db)) if db else "–", verdict])
+    return rows
+
+
+def run_notes(args: Any, dbs: Databases, duration: float, repeat: int, elapsed: float, server: str = "waitress") -> list[str]:
     notes = [f"{repeat} repetitions x {duration:g} s per system, order rotated each repetition; {elapsed:.0f} s of load",
              f"wrk {args.connections} threads x 1 connection each (one cookie jar per connection), "
-             f"waitress {args.threads} threads; node: one process",
-             "every MongoDB-backed system uses the same server: " + (mongo.describe() if mongo else "none"),
+             + (f"waitress {args.threads} threads; node: one process" if server == "waitress" else server),
+             *dbs.describe(),
+             "a 2-core VM shared with other work (see the machine above): compare only ratios taken within one run",
              "ratios: median (min–max) over repetitions of system/bare within the same repetition"]
-    if args.ws_option:
+    if getattr(args, "ws_option", None):
         notes.append("wsgisession options: " + ", ".join(args.ws_option))
-    parts = [common.header("End-to-end benchmark: visit counter over HTTP", sys.argv, notes)]
+    return notes
+
+
+def ahead(ours: list[Run], other: list[Run]) -> tuple[str, str]:
+    """(measured, verdict) of "ours serves more req/s than other on every repetition"."""
+    r = [a.rps / b.rps for a, b in zip(ours, other)]
+    return (f"{fmt(median(r))}× its req/s (min {fmt(min(r))}×, max {fmt(max(r))}×)",
+            "met" if min(r) > 1 else "missed" if median(r) <= 1 else "met on median, not every repetition")
+
+
+def report(servers: list[Server], runs: dict[str, list[Run]], skipped: dict[str, str], dbs: Databases,
+           args: Any, duration: float, repeat: int, elapsed: float) -> str:
+    parts = [common.header("End-to-end benchmark: visit counter over HTTP", sys.argv, run_notes(args, dbs, duration,
+                                                                                              repeat, elapsed))]
     if args.quick:
         parts.append("_quick mode: runs too short for conclusions_\n")
-    parts.append(table(["system", "req/s", "× bare", "p50 ms", "× bare", "p99 ms", "× bare",
-                        "server CPU µs/req", "× bare", "DB CPU µs/req", "counter check"], rows))
+    parts.append(table(COLUMNS, system_rows(servers, runs)))
     if skipped:
-        parts += ["", "Skipped:", ""] + [f"- {key}: {reason}" for key, reason in skipped.items()]
+        parts += ["", "Skipped:", ""] + [f"- {key}: {one_line(reason)}" for key, reason in skipped.items()]
+    bare = runs["bare"]
     checks = []
     for key, label, floor in (("ws-memory", "MemoryStore", 0.85), ("ws-sqlite", "SQLiteStore", 0.65)):
         if key in runs:
             r = [a.rps / b.rps for a, b in zip(runs[key], bare)]
             checks.append([f"wsgisession + {label} ≥ {floor:g}× bare req/s", f"median {fmt(median(r))}×, min {fmt(min(r))}×",
                            "met" if median(r) >= floor else f"missed by {fmt(floor - median(r))}×"])
-    for other, label in (("beaker-mongo", "Beaker ext:mongodb"), ("express", "express-session + connect-mongo")):
-        if "ws-mongo" in runs and other in runs:
-            r = [a.rps / b.rps for a, b in zip(runs["ws-mongo"], runs[other])]
-            checks.append([f"wsgisession + MongoStore ahead of {label}",
-                           f"{fmt(median(r))}× its req/s (min {fmt(min(r))}×)",
-                           "met" if min(r) > 1 else "missed" if median(r) <= 1 else "met on median, not every repetition"])
-        elif other in skipped:
-            checks.append([f"wsgisession + MongoStore ahead of {label}", "not measured", f"skipped: {skipped[other]}"])
+    for ours, other, label in (
+            ("ws-mongo", "beaker-mongo", "Beaker ext:mongodb"),
+            ("ws-mongo", "express", "express-session + connect-mongo"),
+            ("ws-flask-redis", "flask-session-redis", "Flask-Session (Redis), both under Flask"),
+            ("ws-redis", "flask-session-redis", "Flask-Session (Redis)"),
+            ("ws-redis", "beaker-redis", "Beaker ext:redis"),
+            ("ws-redis", "express-redis", "express-session + connect-redis (ratio reported)"),
+            ("ws-flask-postgres", "flask-session-postgres", "Flask-Session (SQLAlchemy), both under Flask"),
+            ("ws-postgres", "flask-session-postgres", "Flask-Session (SQLAlchemy)"),
+            ("ws-postgres", "express-postgres", "express-session + connect-pg-simple (ratio reported)")):
+        spec = next(s for s in SPECS if s.key == ours)
+        what = f"{spec.label} ahead of {label}"
+        if ours in runs and other in runs:
+            checks.append([what, *ahead(runs[ours], runs[other])])
+        elif other in skipped or ours in skipped:
+            checks.append([what, "not measured", "skipped: " + one_line(skipped.get(ours, skipped.get(other, "")))])
     parts += ["", "## Targets", "", table(["target", "measured", "verdict"], checks), ""]
     return "\n".join(parts)
 
@@ -349,7 +501,7 @@ def chart(servers: list[Server], runs: dict[str, list[Run]], path: Path, duratio
     ax1.set_title(f"Throughput ({repeat}×{duration:g} s, {connections} connections)")
     ax1.margins(y=0.15)
     ax2.bar(range(len(servers)), cpu, color="tab:orange", label="app server process")
-    ax2.bar(range(len(servers)), db, bottom=cpu, color="tab:gray", label="MongoDB server process")
+    ax2.bar(range(len(servers)), db, bottom=cpu, color="tab:gray", label="database server process(es)")
     ax2.set_xticks(range(len(servers)), labels, fontsize=7, rotation=30, ha="right")
     ax2.set_ylabel("CPU µs per request (median)")
     ax2.set_title("Server CPU per request")

@@ -1,10 +1,14 @@
-// express-session + connect-mongo with the MongoDB driver's command monitoring, for
-// bench/roundtrips.py: counts the commands each request sends. Uses the packages installed in
-// tests/interop/node_modules (cd tests/interop && npm ci), never modifies them.
+// express-session on one of three stores, for bench/roundtrips.py and bench/e2e.py: connect-mongo
+// (with the MongoDB driver's command monitoring, to count the commands each request sends),
+// connect-redis 9 on node-redis 5, or connect-pg-simple 10 on pg 8, each with its defaults. Uses the
+// packages installed in tests/interop/node_modules (cd tests/interop && npm ci), never modifies them.
 //
-// Environment: PORT, MONGODB_URL (with the database), SECRET, TOUCH_AFTER (seconds),
-// BENCH_COUNT_COMMANDS=1 to count (commandStarted listener). Routes, registered after the session
-// middleware as an app using sessions everywhere would:
+// Environment: PORT, SECRET, STORE ("mongo", the default, "redis" or "postgres"), and
+//   mongo:    MONGODB_URL (with the database), TOUCH_AFTER (seconds), BENCH_COUNT_COMMANDS=1 to count
+//             (commandStarted listener; Redis and PostgreSQL are counted by the servers themselves)
+//   redis:    REDIS_URL (redis://127.0.0.1:PORT/DB)
+//   postgres: DATABASE_URL (postgresql://USER@127.0.0.1:PORT/DB); the table "session" is created if missing
+// Routes, registered after the session middleware as an app using sessions everywhere would:
 //   GET /static  never touches req.session      GET /read  reads the counter
 //   GET /inc     increments the counter         GET /__commands[?reset=1]  counts so far (JSON),
 //                                                registered before the session middleware
@@ -16,20 +20,39 @@ const { createRequire } = require('node:module');
 const interop = createRequire(path.join(__dirname, '..', 'tests', 'interop', 'package.json'));
 const express = interop('express');
 const session = interop('express-session');
-const { MongoStore } = interop('connect-mongo');
-const { MongoClient } = interop('mongodb');
 
 const env = process.env;
 const port = Number(env.PORT);
-if (!Number.isInteger(port) || port <= 0 || !env.MONGODB_URL || !env.SECRET) {
-  console.error('express_counting.js needs PORT, MONGODB_URL (with a database) and SECRET');
+const kind = env.STORE || 'mongo';
+const needs = { mongo: 'MONGODB_URL', redis: 'REDIS_URL', postgres: 'DATABASE_URL' }[kind];
+if (!Number.isInteger(port) || port <= 0 || !env.SECRET || !needs || !env[needs]) {
+  console.error('express_counting.js needs PORT, SECRET, STORE (mongo, redis or postgres) and ' +
+                'MONGODB_URL (with a database), REDIS_URL or DATABASE_URL for that store');
   process.exit(2);
 }
 
 const counting = env.BENCH_COUNT_COMMANDS === '1';
 let counts = {};
 
-async function main() {
+// The store and a function that closes it (and its client).
+async function openStore() {
+  if (kind === 'redis') {
+    const { RedisStore } = interop('connect-redis');
+    const { createClient } = interop('redis');
+    const client = createClient({ url: env.REDIS_URL });
+    client.on('error', (err) => console.error('redis client:', err.message));
+    await client.connect();
+    return [new RedisStore({ client }), () => client.quit()];
+  }
+  if (kind === 'postgres') {
+    const { Pool } = interop('pg');
+    const PgStore = interop('connect-pg-simple')(session);
+    const pool = new Pool({ connectionString: env.DATABASE_URL });
+    const store = new PgStore({ pool, createTableIfMissing: true });
+    return [store, async () => { store.close(); await pool.end(); }];
+  }
+  const { MongoStore } = interop('connect-mongo');
+  const { MongoClient } = interop('mongodb');
   const client = new MongoClient(env.MONGODB_URL, { serverSelectionTimeoutMS: 5000, monitorCommands: counting });
   if (counting) {
     client.on('commandStarted', (event) => {
@@ -43,6 +66,11 @@ async function main() {
     touchAfter: Number(env.TOUCH_AFTER || 0),
     autoRemove: 'interval', // FerretDB has no TTL indexes (as tests/interop/server.js)
   });
+  return [store, () => store.close()];
+}
+
+async function main() {
+  const [store, closeStore] = await openStore();
   const app = express();
   app.get('/__commands', (req, res) => {
     const snapshot = counts;
@@ -60,7 +88,7 @@ async function main() {
   process.on('SIGTERM', () => {
     server.close();
     server.closeAllConnections();
-    store.close().finally(() => process.exit(0));
+    Promise.resolve().then(closeStore).finally(() => process.exit(0));
   });
 }
 
