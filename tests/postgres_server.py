@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
 import signal
-import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from .server_process import ServerProcess, free_port
 
 __all__ = ["PG_BIN", "PostgresServer", "ServerMissing", "free_port", "started"]
 
@@ -61,31 +60,32 @@ def _prctl() -> object:
 _PRCTL: Any = _prctl()  # (looked up here: the child between fork and exec only calls it)
 
 
-def free_port() -> int:
-    """A loopback TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+class PostgresServer(ServerProcess):
+    """One PostgreSQL server process, its data and socket in a temporary directory it owns.
 
+    The process handling is tests/server_process.py's, except where PostgreSQL differs: it runs as
+    another user when we are root, in a session of its own that dies with the thread that started
+    it; it stops on SIGINT, is killed with SIGQUIT (then the whole group with SIGKILL), and pauses
+    backend by backend.
+    """
 
-class PostgresServer:
-    """One PostgreSQL server process, its data and socket in a temporary directory it owns."""
-
+    name = "postgres"
     label = "PostgreSQL 15"
+    ready_what = "accept a query"
+    start_timeout = 60.0
+    stop_signal = signal.SIGINT  # fast shutdown: clients are disconnected, committed data is kept
+    stop_timeout = 30.0
 
     def __init__(self, port: int | None = None, settings: dict[str, str] | None = None) -> None:
         for binary in ("initdb", "postgres"):
             if not os.access(PG_BIN / binary, os.X_OK):
                 raise ServerMissing(f"no {PG_BIN / binary}: apt-get install postgresql-15 (scripts/test does it "
                                     "as root), or point WSGISESSION_PG_BIN at PostgreSQL 15's bin directory")
-        self.dir = Path(tempfile.mkdtemp(prefix="wsgisession-postgres-"))
+        super().__init__(port)
         self.data = self.dir / "data"
         self.socket_dir = self.dir / "socket"
-        self.log_path = self.dir / "server.log"
-        self.port = free_port() if port is None else port
         self.settings = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
                          "max_connections": "100", "shared_buffers": "32MB", **(settings or {})}
-        self.process: subprocess.Popen[bytes] | None = None
         self._user: dict[str, object] = {}
         if os.geteuid() == 0:  # initdb refuses root: the directory is handed to an unprivileged user
             entry = pwd.getpwnam(RUN_AS)
@@ -123,49 +123,25 @@ class PostgresServer:
         self._run([str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
                    "--no-locale", "--no-sync"], timeout=120)
 
-    def start(self, timeout: float = 60.0) -> None:
-        """Start the server and wait (bounded) until it accepts a query."""
-        assert self.process is None, f"{self.label} is already running"
+    def command(self) -> list[str]:
         command = [str(PG_BIN / "postgres"), "-D", str(self.data), "-p", str(self.port), "-h", "127.0.0.1",
                    "-k", str(self.socket_dir)]
         for name, value in self.settings.items():
             command += ["-c", f"{name}={value}"]
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(  # type: ignore[call-overload]
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=self.dir, env=self._env(),
-                start_new_session=True, preexec_fn=_die_with_parent, **self._user)
-        self._wait(timeout)
+        return command
 
-    def _wait(self, timeout: float) -> None:
+    def popen_options(self) -> dict[str, Any]:
+        return {"env": self._env(), "start_new_session": True, "preexec_fn": _die_with_parent, **self._user}
+
+    def probe(self) -> str | None:
         import psycopg
 
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                code = self.process.returncode
-                self.process = None
-                raise RuntimeError(f"{self.label} exited with code {code}:\n{self.log_tail()}")
-            try:
-                with psycopg.connect(self.conninfo.replace("connect_timeout=3", "connect_timeout=2")) as connection:
-                    connection.execute("SELECT 1")
-                return
-            except psycopg.OperationalError:
-                time.sleep(0.05)
-        self.kill()
-        raise RuntimeError(f"{self.label} did not accept a query within {timeout} s:\n{self.log_tail()}")
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Fast shutdown (SIGINT: clients are disconnected, committed data is kept); killed if it lingers."""
-        if self.process is None:
-            return
-        self.resume()  # a stopped server cannot shut down
-        self.process.send_signal(signal.SIGINT)
         try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-        self.process = None
+            with psycopg.connect(self.conninfo.replace("connect_timeout=3", "connect_timeout=2")) as connection:
+                connection.execute("SELECT 1")
+            return None
+        except psycopg.OperationalError as error:
+            return str(error)
 
     def kill(self) -> None:
         """Immediate shutdown (SIGQUIT: no checkpoint; recovery replays the WAL at the next start)."""
@@ -224,19 +200,6 @@ class PostgresServer:
     def restart(self) -> None:
         self.stop()
         self.start()
-
-    def close(self) -> None:
-        """Stop the server and delete its directory."""
-        try:
-            self.stop()
-        finally:
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
 
 
 def started(**options: object) -> PostgresServer:

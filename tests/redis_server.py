@@ -2,7 +2,8 @@
 
 One class, ``RedisServer``, that starts ``redis-server`` (``$WSGISESSION_REDIS_SERVER``, else
 ``/usr/bin/redis-server``, else PATH) in its own temporary directory, waits (bounded) until it
-answers PING, and stops, kills, pauses or restarts it on the same port for the outage tests. It
+answers PING, and stops, kills, pauses or restarts it on the same port for the outage tests (the
+process handling is tests/server_process.py's ``ServerProcess``, shared with the other launchers). It
 speaks to the server over a raw socket (RESP), so it imports neither redis-py nor, unless pytest is
 there, pytest: ``bench/`` and the Cluster and Sentinel topologies (``tests/redis_topologies.py``,
 which pass ``extra_args`` such as ``--cluster-enabled yes`` or ``--sentinel``) start servers with the
@@ -16,22 +17,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from .server_process import ServerProcess, free_port
+
 __all__ = ["RedisServer", "find_redis_server", "free_port", "resp_command"]
-
-
-def free_port() -> int:
-    """A loopback TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def find_redis_server() -> str:
@@ -67,35 +59,37 @@ def resp_command(port: int, *args: str | bytes | int, host: str = "127.0.0.1", t
         return reply.split(b"\r\n", 1)[0]
 
 
-class RedisServer:
+class RedisServer(ServerProcess):
     """One redis-server on 127.0.0.1:``port`` with its own directory and log, and no persistence.
 
     ``stop()``/``kill()`` then ``start()`` restarts it on the same port (empty: nothing is saved);
     ``pause()``/``resume()`` freeze it (it accepts connections but never answers). ``extra_args``
     are appended to the command line (``["--cluster-enabled", "yes", ...]``); ``config`` is written
     to a ``redis.conf`` given first (Sentinel needs a writable config file: ``sentinel=True``
-    starts ``redis-server <conf> --sentinel``).
+    starts ``redis-server <conf> --sentinel``). The process handling is tests/server_process.py's.
     """
+
+    ready_what = "answer PING"
+    start_timeout = 20.0
 
     def __init__(self, *, port: int | None = None, extra_args: Sequence[str] = (), config: str = "",
                  sentinel: bool = False, binary: str | None = None, name: str = "redis") -> None:
         self.binary = binary or find_redis_server()
         self.name = name
-        self.dir = Path(tempfile.mkdtemp(prefix=f"wsgisession-{name}-"))
-        self.port = free_port() if port is None else port
+        self.label = f"redis-server ({name})"
+        super().__init__(port)
         self.extra_args = list(extra_args)
         self.config = config
         self.sentinel = sentinel
-        self.log_path = self.dir / "server.log"
-        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     @property
-    def pid(self) -> int | None:
-        return None if self.process is None else self.process.pid
+    def output_path(self) -> Path:
+        """redis-server writes its log to ``--logfile`` (server.log); its stdout, to a file of its own."""
+        return self.dir / "stdout.log"
 
     def command(self) -> list[str]:
         conf = self.dir / "redis.conf"
@@ -109,91 +103,17 @@ class RedisServer:
             command += ["--save", "", "--appendonly", "no"]
         return command + self.extra_args
 
-    def start(self, timeout: float = 20.0) -> None:
-        """Start the server and wait (bounded) until it answers PING; raise with its log if it does not."""
-        assert self.process is None, f"{self.name} on port {self.port} is already running"
-        with open(self.dir / "stdout.log", "ab") as out:
-            self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=out,
-                                            stderr=subprocess.STDOUT, cwd=self.dir)
-        deadline = time.monotonic() + timeout
-        last = ""
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                code = self.process.returncode
-                self.process = None
-                raise RuntimeError(f"redis-server ({self.name}) exited with code {code}:\n{self.log_tail()}")
-            try:
-                reply = resp_command(self.port, "PING", timeout=0.5)
-                if reply == b"+PONG":
-                    return
-                last = reply.decode(errors="replace")  # -LOADING ...: not ready yet
-            except OSError as error:
-                last = str(error)
-            time.sleep(0.05)
-        self.kill()
-        raise RuntimeError(f"redis-server ({self.name}) did not answer PING within {timeout} s "
-                           f"(last: {last}):\n{self.log_tail()}")
-
-    def stop(self) -> None:
-        """Terminate gracefully (SIGTERM), killing it if it lingers."""
-        if self.process is None:
-            return
-        self.resume()  # a stopped process cannot handle SIGTERM
-        self.process.terminate()
+    def probe(self) -> str | None:
         try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.kill()
-        self.process = None
-
-    def kill(self) -> None:
-        """SIGKILL: the crash case."""
-        if self.process is None:
-            return
-        self.process.send_signal(signal.SIGCONT)
-        self.process.kill()
-        self.process.wait(timeout=10)
-        self.process = None
-
-    def pause(self) -> None:
-        """SIGSTOP: the server keeps its socket (connections are accepted by the kernel) but answers nothing."""
-        assert self.process is not None, f"{self.name} is not running"
-        self.process.send_signal(signal.SIGSTOP)
-        deadline = time.monotonic() + 5
-        stat = Path(f"/proc/{self.process.pid}/stat")
-        while time.monotonic() < deadline:  # the signal is asynchronous: wait until it took effect
-            try:
-                if stat.read_text().rsplit(")", 1)[1].split()[0] in "tT":
-                    return
-            except OSError:
-                return
-            time.sleep(0.01)
-        raise RuntimeError(f"{self.name} did not stop after SIGSTOP")
-
-    def resume(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGCONT)
+            reply = resp_command(self.port, "PING", timeout=0.5)
+        except OSError as error:
+            return str(error)
+        return None if reply == b"+PONG" else reply.decode(errors="replace")  # -LOADING ...: not ready yet
 
     def flushall(self) -> None:
         reply = resp_command(self.port, "FLUSHALL")
         if reply != b"+OK":
             raise RuntimeError(f"FLUSHALL on {self.name} answered {reply!r}")
-
-    def close(self) -> None:
-        """Stop the server and delete its directory."""
-        try:
-            self.stop()
-        finally:
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-    def log_tail(self, lines: int = 30) -> str:
-        texts = []
-        for path in (self.log_path, self.dir / "stdout.log"):
-            try:
-                texts += path.read_text(errors="replace").splitlines()
-            except OSError:
-                pass
-        return "\n".join(texts[-lines:]) or "(no log)"
 
     def __enter__(self) -> RedisServer:
         self.start()

@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 
+from . import server_process
 from .redis_server import RedisServer
 
 __all__ = ["MASTER_NAME", "RedisCluster", "RedisSentinel", "TopologyFailed", "fresh_redis_cluster",
@@ -60,9 +61,7 @@ def _port_free(port: int) -> bool:
 def free_port(with_bus: bool = False) -> int:
     """A loopback TCP port nothing listens on right now (and, ``with_bus``, nor on port + 10000)."""
     for _ in range(200):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
+        port = server_process.free_port()
         if not with_bus or (port + CLUSTER_BUS_OFFSET < 65536 and _port_free(port + CLUSTER_BUS_OFFSET)):
             return port
     raise TopologyFailed("no free loopback port (with a free port + 10000 for the cluster bus) in 200 tries")
