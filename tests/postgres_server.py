@@ -33,6 +33,7 @@ from .server_process import ServerProcess, free_port
 __all__ = ["PG_BIN", "PostgresServer", "ServerMissing", "free_port", "started"]
 
 PG_BIN = Path(os.environ.get("WSGISESSION_PG_BIN") or "/usr/lib/postgresql/15/bin")
+STOPPED = "tTZX"  # /proc states of a process that answers nothing: stopped, traced, zombie, dead
 RUN_AS = os.environ.get("WSGISESSION_PG_USER") or "nobody"  # (when we are root)
 
 
@@ -158,19 +159,20 @@ class PostgresServer(ServerProcess):
     def pause(self, timeout: float = 10.0) -> None:
         """SIGSTOP the postmaster, then each of its processes (every backend is a session of its own:
         a group signal misses them), and wait until all are stopped: a server that keeps its
-        connections open and never answers."""
+        connections open and never answers. A backend that has exited but that the postmaster has not
+        reaped yet (a zombie, e.g. the start's probe connection) counts as stopped: it runs nothing."""
         assert self.process is not None, f"{self.label} is not running"
         self.process.send_signal(signal.SIGSTOP)  # first: it forks no new backend while stopped
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             states = self._states()
             for pid, state in states.items():
-                if state not in "tT":
+                if state not in STOPPED:
                     try:
                         os.kill(pid, signal.SIGSTOP)
                     except ProcessLookupError:
                         pass
-            if all(state in "tT" for state in states.values()):
+            if all(state in STOPPED for state in states.values()):
                 return
             time.sleep(0.01)
         raise RuntimeError(f"{self.label} did not stop after SIGSTOP")
