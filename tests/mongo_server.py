@@ -148,10 +148,4 @@ def launcher(name: str) -> MongoServer:
 
 def started(name: str) -> MongoServer:
     """``launcher(name)``, started; its directory is deleted if it cannot start."""
-    server = launcher(name)
-    try:
-        server.start()
-    except BaseException:
-        server.close()
-        raise
-    return server
+    return launcher(name).started()

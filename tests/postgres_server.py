@@ -206,13 +206,7 @@ class PostgresServer(ServerProcess):
 
 def started(**options: object) -> PostgresServer:
     """A new server, started; its directory is deleted if it cannot start."""
-    server = PostgresServer(**options)  # type: ignore[arg-type]
-    try:
-        server.start()
-    except BaseException:
-        server.close()
-        raise
-    return server
+    return PostgresServer(**options).started()  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":  # python -m tests.postgres_server: a server to try things on, until Ctrl-C

@@ -26,7 +26,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -117,6 +117,10 @@ class Topology:
         except RuntimeError as exc:
             raise TopologyFailed(f"{exc}\n{self.logs()}") from exc
         return server
+
+    def started(self, timeout: float = START_TIMEOUT) -> Topology:
+        """Start the servers and wait (bounded) until the topology is ready; return it."""
+        raise NotImplementedError
 
     def logs(self) -> str:
         return "\n".join(f"--- {server.name} (port {server.port}, {server.dir}):\n{server.log_tail(20)}"
@@ -321,52 +325,45 @@ class RedisSentinel(Topology):
 # -- pytest fixtures --------------------------------------------------------------------------------
 
 
-def _started(topology: Any) -> Any:
+T = TypeVar("T", bound=Topology)
+
+
+def _running(topology: T) -> Iterator[T]:
+    """The body of each fixture: ``topology`` started (one that cannot start fails the test, with its
+    logs, never a skip), yielded, and closed after its tests."""
     try:
-        return topology.started()
+        topology.started()
     except TopologyFailed as exc:
         topology.close()
         pytest.fail(str(exc), pytrace=False)
     except BaseException:
         topology.close()
         raise
+    try:
+        yield topology
+    finally:
+        topology.close()
 
 
 @pytest.fixture(scope="module")
 def redis_cluster() -> Iterator[RedisCluster]:
     """A three-master Redis Cluster for the module's tests (each test cleans up its own keys)."""
-    cluster = _started(RedisCluster())
-    try:
-        yield cluster
-    finally:
-        cluster.close()
+    yield from _running(RedisCluster())
 
 
 @pytest.fixture
 def fresh_redis_cluster() -> Iterator[RedisCluster]:
     """A three-master Redis Cluster of the test's own, quick to notice a dead node (2 s): it may kill one."""
-    cluster = _started(RedisCluster(node_timeout_ms=2000))
-    try:
-        yield cluster
-    finally:
-        cluster.close()
+    yield from _running(RedisCluster(node_timeout_ms=2000))
 
 
 @pytest.fixture(scope="module")
 def redis_sentinel() -> Iterator[RedisSentinel]:
     """A master + replica + Sentinel for the module's tests, none of which kills a process."""
-    topology = _started(RedisSentinel())
-    try:
-        yield topology
-    finally:
-        topology.close()
+    yield from _running(RedisSentinel())
 
 
 @pytest.fixture
 def fresh_redis_sentinel() -> Iterator[RedisSentinel]:
     """A master + replica + Sentinel of the test's own: it may kill the master."""
-    topology = _started(RedisSentinel())
-    try:
-        yield topology
-    finally:
-        topology.close()
+    yield from _running(RedisSentinel())

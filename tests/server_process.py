@@ -21,9 +21,11 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = ["ServerProcess", "free_port"]
+
+S = TypeVar("S", bound="ServerProcess")
 
 
 def free_port() -> int:
@@ -88,6 +90,15 @@ class ServerProcess:
         except BaseException:
             self.kill()  # a wait that failed (or was interrupted) leaves no process behind
             raise
+
+    def started(self: S) -> S:
+        """``start()``, then this server; if it cannot start, ``close()`` (its directory is deleted) and raise."""
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
 
     def _wait(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
