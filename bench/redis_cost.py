@@ -8,8 +8,10 @@ Runs the bench's counter app in-process (direct WSGI calls, as bench/inprocess.p
 private redis-server (bench/dbservers.py), with the store as bench/serve.py makes it
 (``RedisStore.from_url``, default options) and with ``touch_after=3600``. Per scenario: the app
 process's CPU per request (``time.process_time``), redis-server's CPU per request (``INFO cpu``,
-used_cpu_sys + used_cpu_user, deltas), and the commands Redis ran per request (``INFO
-commandstats`` deltas: those inside the Lua scripts included). CPU, not time: on a shared box
+used_cpu_sys + used_cpu_user, deltas), the µs Redis spent inside the commands the client sent
+(``INFO commandstats`` usec of EVALSHA and the like: a script's include the commands it runs;
+the rest of the server's CPU is its event loop and sockets), and the commands Redis ran per
+request (calls deltas, those inside the Lua scripts included). CPU, not time: on a shared box
 the wall clock measures the neighbours, CPU time much less so.
 """
 
@@ -33,12 +35,14 @@ def redis_cpu(client: Any) -> float:
     return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
 
 
-def commandstats(client: Any) -> dict[str, int]:
-    return {name.removeprefix("cmdstat_"): int(stats["calls"]) for name, stats in client.info("commandstats").items()}
+def commandstats(client: Any) -> dict[str, tuple[int, int]]:
+    """name -> (calls, µs spent in it): a script's µs include the commands it runs."""
+    return {name.removeprefix("cmdstat_"): (int(stats["calls"]), int(stats["usec"]))
+            for name, stats in client.info("commandstats").items()}
 
 
-def run(app: Any, env: dict[str, Any], n: int, client: Any) -> tuple[float, float, dict[str, float]]:
-    """(app CPU µs, redis-server CPU µs, commands) per request over n requests."""
+def run(app: Any, env: dict[str, Any], n: int, client: Any) -> tuple[float, float, float, dict[str, float]]:
+    """(app CPU µs, redis-server CPU µs, µs inside commands, commands) per request over n requests."""
     before_stats, before_cpu = commandstats(client), redis_cpu(client)
     gc.collect()
     gc.disable()
@@ -50,9 +54,11 @@ def run(app: Any, env: dict[str, Any], n: int, client: Any) -> tuple[float, floa
         app_cpu = time.process_time() - start
         gc.enable()
     after_cpu, after_stats = redis_cpu(client), commandstats(client)
-    calls = {name: (after_stats[name] - before_stats.get(name, 0)) / n for name in after_stats
-             if name != "info" and after_stats[name] != before_stats.get(name, 0)}
-    return app_cpu / n * 1e6, (after_cpu - before_cpu) / n * 1e6, calls
+    calls = {name: (after_stats[name][0] - before_stats.get(name, (0, 0))[0]) / n for name in after_stats
+             if name != "info" and after_stats[name] != before_stats.get(name, (0, 0))}
+    top = sum(after_stats[name][1] - before_stats.get(name, (0, 0))[1]
+              for name in ("evalsha", "eval", "get", "set", "expire", "zadd") if name in after_stats)
+    return app_cpu / n * 1e6, (after_cpu - before_cpu) / n * 1e6, top / n, calls
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         client = redis.Redis.from_url(server.url())
         print(f"redis-server {client.info('server')['redis_version']}, {n} requests per scenario, "
               f"min of {args.repeat}")
-        print(f"{'store':<18} {'scenario':<10} {'app µs':>8} {'redis µs':>9}  commands per request")
+        print(f"{'store':<18} {'scenario':<10} {'app µs':>8} {'redis µs':>9} {'in cmds':>8}  commands per request")
         for label, options in (("default", {}), ("touch_after=3600", {"touch_after": 3600})):
             store = RedisStore.from_url(server.url(), **options)
             app = wsgisession_app(store)
@@ -84,9 +90,10 @@ def main(argv: list[str] | None = None) -> int:
                 results = [run(app, env, n, client) for _ in range(args.repeat)]
                 app_us = min(r[0] for r in results)
                 redis_us = min(r[1] for r in results)
-                calls = results[-1][2]
+                inside_us = min(r[2] for r in results)
+                calls = results[-1][3]
                 shown = ", ".join(f"{name} {count:g}" for name, count in sorted(calls.items()))
-                print(f"{label:<18} {scenario:<10} {app_us:8.0f} {redis_us:9.0f}  {shown}")
+                print(f"{label:<18} {scenario:<10} {app_us:8.0f} {redis_us:9.0f} {inside_us:8.1f}  {shown}")
             if args.profile and label == "default":
                 env = inprocess.environ("/inc", cookie)
                 profile = cProfile.Profile()
