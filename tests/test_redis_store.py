@@ -296,6 +296,32 @@ def test_a_binding_lasts_as_long_as_express_keeps_the_session(client, clock):
     assert client.pttl(keys.meta("plain")) == -1 and store.load("plain").account.user_id == "bob"
 
 
+def test_an_unbound_meta_hash_follows_each_write_later_or_earlier(client, clock):
+    """scripts.WRITE moves an unbound hash's expiry by PEXPIREAT GT (one call) and falls back to an
+    exact PEXPIREAT when that moves nothing (an expiry moving earlier): either way it ends a grace
+    after its session; a load after an Express touch only extends it; a bound hash never gets a TTL."""
+    store = RedisStore(client, clock=clock, ttl=60)
+    meta = Keys("sess:", "wsgisession:").meta("u")
+    grace = 60_000
+    store.write("u", Record(TEXT, now_ms(clock) + 3_600_000))
+    assert client.pexpiretime(meta) == client.pexpiretime("sess:u") + grace
+    clock.advance(5)
+    loaded = store.load("u")
+    assert store.save("u", Record(TEXT, now_ms(clock) + 3_600_000), loaded.version)  # later: GT moves it
+    assert client.pexpiretime(meta) == client.pexpiretime("sess:u") + grace == now_ms(clock) + 3_600_000 + grace
+    loaded = store.load("u")
+    assert store.save("u", Record(TEXT, now_ms(clock) + 600_000), loaded.version)  # earlier: GT refuses, exact
+    assert client.pexpiretime(meta) == now_ms(clock) + 600_000 + grace
+    client.expire("sess:u", 7200)  # an Express touch: the next load extends the hash, never shortens it
+    store.load("u")
+    assert client.pexpiretime(meta) == client.pexpiretime("sess:u") + grace
+    store.write("u", Record(TEXT, now_ms(clock) + 600_000, None, Account("alice", 1, 1, None)))
+    assert client.pttl(meta) == -1
+    loaded = store.load("u")
+    assert store.save("u", Record(TEXT, now_ms(clock) + 3_600_000), loaded.version)  # GT leaves a bound hash
+    assert client.pttl(meta) == -1 and store.load("u").account.user_id == "alice"
+
+
 def test_a_bound_hash_whose_session_went_is_deleted_by_the_next_reader(client, clock):
     """No meta hash leaks: a bound session that Redis expired (or an Express app destroyed) has its hash
     deleted by the next sessions_of, its index entry once past the grace; purge() sweeps a hash that

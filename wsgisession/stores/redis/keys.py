@@ -70,6 +70,11 @@ class Keys:
     def user(self, user_id: str) -> str:
         return f"{self.meta_prefix}u:{user_id}"
 
+    def pair(self, key: str) -> tuple[str, str]:
+        """The session key and its meta hash (one cluster slot): the KEYS of most scripts."""
+        session = self.prefix + key
+        return session, f"{self.meta_prefix}m:{hash_tagged(session)}"
+
     def slotted(self, key: str) -> tuple[str, str, str]:
         """The session key and its two companions, all in one cluster slot."""
         return self.session(key), self.meta(key), self.tombstone(key)

@@ -37,7 +37,11 @@ class Script:
 
 
 # Shared preamble: the expiry of a key in epoch ms (-1: none, -2: no key). PEXPIRETIME is Redis
-# 7.0's; older servers get it from PTTL and the server's TIME.
+# 7.0's; older servers get it from PTTL and the server's TIME. Each redis.call inside a script
+# costs the server 2 to 5 µs, several times the command itself (arguments and reply converted to
+# and from Lua; a write command costs more than a read): a session is checked by one GET (its
+# value, which most callers need anyway; a key of another type answers WRONGTYPE, caught by pcall)
+# and one PEXPIRETIME (bench/redis_cost.py measures what a request costs the server).
 _EXPIRY = """
 local function expiry(key)
   local at = redis.pcall('PEXPIRETIME', key)
@@ -47,10 +51,15 @@ local function expiry(key)
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + ttl
 end
-local function live(key, now)  -- a session: a string value whose expiry has not passed
-  if redis.call('TYPE', key)['ok'] ~= 'string' then return false, -2 end
+local function live(key, now)  -- a session: a string value whose expiry has not passed -> ok, expiry, value
+  local value = redis.pcall('GET', key)
+  if type(value) ~= 'string' then return false, -2 end  -- (none: false; another type: an error table)
   local at = expiry(key)
-  return at < 0 or at > now, at
+  return at < 0 or at > now, at, value
+end
+local function extend(key, at)  -- PEXPIREAT key at if that moves a set expiry later (no TTL, no key: nothing)
+  local was = expiry(key)  -- (a read, then a write only if needed: cheaper than PEXPIREAT GT, a write each time)
+  if was >= 0 and was < at then redis.call('PEXPIREAT', key, at) end
 end
 """
 
@@ -68,36 +77,37 @@ end
 # -> false, or {value, expiry, created, user, logged in, authenticated, user agent, seal}
 LOAD = Script("load", _EXPIRY + """
 local now = tonumber(ARGV[1])
-local ok, at = live(KEYS[1], now)
+local ok, at, value = live(KEYS[1], now)
 if not ok then redis.call('DEL', KEYS[2]) return false end  -- (a bound hash whose session went)
 local meta = redis.call('HMGET', KEYS[2], 'c', 'u', 'l', 'a', 'ua', 's')
 if at >= 0 and meta[1] and not meta[2] then  -- unbound: an Express touch (EXPIRE) moved the session
-  local mat = expiry(KEYS[2])                -- only: keep the hash as long as the session plus grace
-  if mat >= 0 and mat < at + tonumber(ARGV[2]) then redis.call('PEXPIREAT', KEYS[2], at + tonumber(ARGV[2])) end
+  extend(KEYS[2], at + tonumber(ARGV[2]))    -- only: keep the hash as long as the session plus grace
 end
-return {redis.call('GET', KEYS[1]), at, meta[1], meta[2], meta[3], meta[4], meta[5], meta[6]}
+return {value, at, meta[1], meta[2], meta[3], meta[4], meta[5], meta[6]}
 """)
 
 # KEYS: session, meta. ARGV: now, mode ('w' write, 'c' create, 's' swap), version (sha1 of the
 # value a swap expects), value, expires at (ms; <= now: delete, as connect-redis does with TTL <= 0),
-# created ('' keep), has account ('0'/'1'), user, logged in, authenticated, user agent ('' none; a
-# user agent given is prefixed with '='), grace, seal ('' none; AtRestStore's MAC of the binding, kept
-# as text that never goes back, as the authentication time). -> 1 written, 0 refused (a conflict).
+# created ('' keep), grace; then, for a record with an account only (fewer arguments to send and
+# convert for the others): user, logged in, authenticated, user agent ('' none; a user agent given
+# is prefixed with '='), seal ('' none; AtRestStore's MAC of the binding, kept as text that never
+# goes back, as the authentication time). -> 1 written, 0 refused (a conflict).
 WRITE = Script("write", _EXPIRY + """
 local now = tonumber(ARGV[1])
 local mode = ARGV[2]
-local ok = live(KEYS[1], now)
+local ok, _, value = live(KEYS[1], now)
 if mode == 'c' and ok then return 0 end
-if mode == 's' and (not ok or redis.sha1hex(redis.call('GET', KEYS[1])) ~= ARGV[3]) then return 0 end
+if mode == 's' and (not ok or redis.sha1hex(value) ~= ARGV[3]) then return 0 end
 if not ok then redis.call('DEL', KEYS[2]) end  -- a record created anew: no account, created now
 local at = tonumber(ARGV[5])
 if at <= now then redis.call('DEL', KEYS[1], KEYS[2]) return 1 end
 redis.call('SET', KEYS[1], ARGV[4], 'PXAT', at)
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[2], 'c', ARGV[6])
 elseif not ok then redis.call('HSET', KEYS[2], 'c', ARGV[1]) end
-if ARGV[7] == '1' then
+local bound = #ARGV > 7
+if bound then
   local old = redis.call('HMGET', KEYS[2], 'u', 'l', 'a', 'ua', 's')
-  local l, a, ua, s = ARGV[9], ARGV[10], ARGV[11], ARGV[13]
+  local l, a, ua, s = ARGV[9], ARGV[10], ARGV[11], ARGV[12]
   if old[1] then  -- stores/base.py's combine(): given fields replace, authentication never goes back
     if l == '' and old[2] then l = old[2] end
     if ua == '' and old[4] then ua = '=' .. old[4] end
@@ -111,8 +121,15 @@ if ARGV[7] == '1' then
   end
   if ua == '' then redis.call('HDEL', KEYS[2], 'ua') else redis.call('HSET', KEYS[2], 'ua', string.sub(ua, 2)) end
 end
-if ARGV[7] == '1' or redis.call('HEXISTS', KEYS[2], 'u') == 1 then redis.call('PERSIST', KEYS[2])  -- bound
-else redis.call('PEXPIREAT', KEYS[2], at + tonumber(ARGV[12])) end  -- unbound (no hash: a no-op)
+local mat = at + tonumber(ARGV[7])
+-- Bound: no TTL; unbound: expires at mat (no hash: a no-op). A hash with a TTL is unbound (nothing
+-- gives a bound one a TTL), so the common case, an unbound session's expiry moving later, is one
+-- PEXPIREAT GT; anything else (bound, an expiry moving earlier) asks HEXISTS.
+if bound then redis.call('PERSIST', KEYS[2])
+elseif not ok then redis.call('PEXPIREAT', KEYS[2], mat)  -- (made anew above: unbound, no TTL yet)
+elseif redis.pcall('PEXPIREAT', KEYS[2], mat, 'GT') == 1 then  -- (moved: unbound)
+elseif redis.call('HEXISTS', KEYS[2], 'u') == 1 then redis.call('PERSIST', KEYS[2])
+else redis.call('PEXPIREAT', KEYS[2], mat) end
 return 1
 """)
 
@@ -124,8 +141,7 @@ if not live(KEYS[1], now) then return 0 end
 local at = tonumber(ARGV[2])
 if at <= now then redis.call('DEL', KEYS[1], KEYS[2]) return 1 end
 redis.call('PEXPIREAT', KEYS[1], at)
-local mat = expiry(KEYS[2])  -- (-1 for a bound hash, which has no TTL; -2 for none)
-if mat >= 0 and mat < at + tonumber(ARGV[3]) then redis.call('PEXPIREAT', KEYS[2], at + tonumber(ARGV[3])) end
+extend(KEYS[2], at + tonumber(ARGV[3]))  -- (a bound hash has no TTL: it stays without)
 return 1
 """)
 

@@ -228,8 +228,7 @@ class RedisStore(Store):
 
     def _peek(self, key: str) -> Op:
         """The live record under ``key``: (value as stored, its text or None, expiry, created, account), or None."""
-        session, meta, _ = self.keys.slotted(key)
-        reply = yield ("eval", LOAD, (session, meta), (self._now(), self._grace_ms))
+        reply = yield ("eval", LOAD, self.keys.pair(key), (self._now(), self._grace_ms))
         if not reply:
             return None
         raw, at, created, user, logged_in, authenticated, agent, seal = reply
@@ -252,14 +251,12 @@ class RedisStore(Store):
         account = record.account
         if account is not None:  # the index first: it may name a session not written yet, never miss one
             yield ("cmd", "ZADD", self.keys.user(account.user_id), now, key)
-        fields: tuple[Any, ...] = ("0", "", "", "", "")
-        if account is not None:
-            fields = ("1", account.user_id, _opt(account.logged_in_ms), _opt(account.authenticated_ms),
-                      "" if account.user_agent is None else "=" + account.user_agent)
-        session, meta, _ = self.keys.slotted(key)
-        written = yield ("eval", WRITE, (session, meta),
-                         (now, mode, version or "", record.text, at, _opt(record.created_ms), *fields, self._grace_ms,
-                          "" if account is None or account.seal is None else account.seal))
+        args: tuple[Any, ...] = (now, mode, version or "", record.text, at, _opt(record.created_ms), self._grace_ms)
+        if account is not None:  # (the account's fields are sent only when there is one: scripts.WRITE)
+            args += (account.user_id, _opt(account.logged_in_ms), _opt(account.authenticated_ms),
+                     "" if account.user_agent is None else "=" + account.user_agent,
+                     "" if account.seal is None else account.seal)
+        written = yield ("eval", WRITE, self.keys.pair(key), args)
         return written == 1
 
     def _save(self, key: str, record: Record, version: Any) -> Op:
@@ -270,13 +267,11 @@ class RedisStore(Store):
 
     def _refresh(self, key: str, expires_ms: int | None) -> Op:
         now = self._now()
-        session, meta, _ = self.keys.slotted(key)
-        refreshed = yield ("eval", REFRESH, (session, meta), (now, self.expiry(expires_ms, now), self._grace_ms))
+        refreshed = yield ("eval", REFRESH, self.keys.pair(key), (now, self.expiry(expires_ms, now), self._grace_ms))
         return refreshed == 1
 
     def _destroy(self, key: str) -> Op:
-        session, meta, _ = self.keys.slotted(key)
-        return (yield ("eval", DESTROY, (session, meta), (self._now(),))) == 1
+        return (yield ("eval", DESTROY, self.keys.pair(key), (self._now(),))) == 1
 
     def _bury(self, key: str, until_ms: int) -> Op:
         return (yield ("eval", BURY, self.keys.slotted(key), (self._now(), until_ms))) == 1
@@ -564,27 +559,24 @@ def _unavailable(action: str, exc: RedisError) -> StoreUnavailable:
     return StoreUnavailable(f"Redis session store: {action} failed ({type(exc).__name__}).")
 
 
-def _args(command: tuple[Any, ...]) -> tuple[Any, ...]:
-    _, script, keys, args = command
-    return (len(keys), *keys, *args)
-
-
 def _execute(client: Any, command: tuple[Any, ...]) -> Any:
-    if command[0] == "cmd":
+    if command[0] != "eval":
         return client.execute_command(*command[1:])
+    _, script, keys, args = command
     try:
-        return client.execute_command("EVALSHA", command[1].sha, *_args(command))
+        return client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
     except NoScriptError:  # (a new or restarted server: EVAL runs the script and caches it)
-        return client.execute_command("EVAL", command[1].source, *_args(command))
+        return client.execute_command("EVAL", script.source, len(keys), *keys, *args)
 
 
 async def _aexecute(client: Any, command: tuple[Any, ...]) -> Any:
-    if command[0] == "cmd":
+    if command[0] != "eval":
         return await client.execute_command(*command[1:])
+    _, script, keys, args = command
     try:
-        return await client.execute_command("EVALSHA", command[1].sha, *_args(command))
+        return await client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
     except NoScriptError:
-        return await client.execute_command("EVAL", command[1].source, *_args(command))
+        return await client.execute_command("EVAL", script.source, len(keys), *keys, *args)
 
 
 def _derive_async(client: Any) -> Any:
