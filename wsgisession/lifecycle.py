@@ -49,7 +49,7 @@ from .session_cookie import SessionCookie, plain_cookie_json
 from .stores.base import Account, Record, Store
 
 __all__ = ["COMMITTED", "DROPPED", "EXPIRE_COOKIE", "FINISHED", "LIVE", "MAX_SAVE_ATTEMPTS", "SET_COOKIE",
-           "Lifecycle", "SessionState", "Steps", "arun", "end_op", "run"]
+           "Lifecycle", "SessionState", "Steps", "arun", "end_op", "never_blocks", "run"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class Lifecycle:
     what the store declared (``SessionCore`` makes it; nothing here calls the store)."""
 
     __slots__ = ("config", "clock", "events", "ids", "key", "tombstones", "tombstone_ms", "touch_after_ms", "ttl_ms",
-                 "plain_cookie_json", "save_uninitialized", "rolling")
+                 "plain_cookie_json", "save_uninitialized", "rolling", "inline")
 
     def __init__(self, config: SessionConfig, events: Events, ids: SessionIds) -> None:
         store = config.store
@@ -102,6 +102,8 @@ class Lifecycle:
         # (With a ``cookie`` callable, per options: ``plain_cookie_json``, cached.)
         static = config.static_cookie
         self.plain_cookie_json = None if static is None else plain_cookie_json(static)
+        # From an event loop, the store's synchronous methods may be called directly (the steps' twins).
+        self.inline = never_blocks(store)
 
     def begin(self, cookie_header: str | None, is_secure: bool, request: Any,
               options: CookieOptions | None = None) -> SessionState:
@@ -514,10 +516,21 @@ def run(steps: Steps[T], store: Store) -> T:
         return done.value  # type: ignore[no-any-return]
 
 
+def never_blocks(store: Any) -> bool:
+    """Whether ``store``'s class declares that its synchronous methods never block (``never_blocks =
+    True``: MemoryStore, whose operations are a dict's): an event loop then calls them directly,
+    which costs a fraction of awaiting a coroutine per operation (bench/asgi_cpu.py). Read from
+    the class, not the instance, so a wrapper that forwards attributes (AtRestStore) never
+    inherits the claim from the store it wraps."""
+    return getattr(type(store), "never_blocks", False) is True
+
+
 async def arun(steps: Steps[T], store: Any) -> T:
     """Drive ``steps`` from an event loop: an operation is the store's coroutine method ``a`` + its
     name (``aload``, ``asave``...) when it has one, else its synchronous method in a worker thread,
-    so the store's I/O never blocks the loop."""
+    so the store's I/O never blocks the loop. A store that never blocks is called directly (``run``)."""
+    if never_blocks(store):
+        return run(steps, store)
     import asyncio  # (only an event loop needs it: a WSGI process never imports it)
 
     try:

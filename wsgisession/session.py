@@ -219,7 +219,10 @@ class AsyncSession(Session):
             self._cookie_header = None  # no id: opened on first use without the store (nor a second HMAC)
             return
         state = life.begin(self._cookie_header, self._is_secure, self._request)
-        await arun(state.open(), self._store)
+        if life.inline:  # a store that never blocks: its twin, no coroutine per operation
+            state.open_sync(store=self._store)
+        else:
+            await arun(state.open(), self._store)
         self._prepared = state
 
     def _opened(self) -> SessionState:

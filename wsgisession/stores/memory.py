@@ -40,6 +40,10 @@ class MemoryStore(Store):
     """
 
     tracks_creation = True  # load() reports when each record was first written
+    # Nothing here waits on I/O (a dict, a lock held for microseconds): an event loop may call the
+    # synchronous methods directly (lifecycle.never_blocks). A subclass that overrides a method
+    # (and may block in it, or await in its own coroutine) loses this: see __init_subclass__.
+    never_blocks = True
 
     def __new__(cls, *args: Any, crypto: Any = None, transform_id: Callable[[str], str] | None = None,
                 **options: Any) -> Any:
@@ -234,10 +238,17 @@ class MemoryStore(Store):
         """A subclass's own ``load`` (a test's stalling store, a wrapper adding I/O) may block: unless
         it gives its own ``aload`` too, an event loop runs it in a worker thread."""
         super().__init_subclass__(**kwargs)
+        overrides = False
         for name in _TWINNED:
             if getattr(cls, name) is not getattr(MemoryStore, name) and \
                     getattr(cls, "a" + name) is getattr(MemoryStore, "a" + name):
                 setattr(cls, "a" + name, None)  # (arun takes None as "no coroutine")
+            overrides = overrides or getattr(cls, name) is not getattr(MemoryStore, name) or \
+                getattr(cls, "a" + name) is not getattr(MemoryStore, "a" + name)
+        if overrides and "never_blocks" not in vars(cls):
+            # Its own code (a stalling load, a coroutine that awaits) is driven as any store's: the
+            # coroutines awaited, the other methods in a worker thread. (It may say otherwise.)
+            cls.never_blocks = False
 
 
 _TWINNED = ("load", "write", "save", "refresh", "destroy", "destroy_key", "bury", "buried", "iter_bound")
