@@ -168,6 +168,28 @@ class SessionCore:
             return self.headers(state, state.commit_sync(store=self.store))
         return self.headers(state, await arun(state.commit(), self.store))
 
+    def close_now(self, session: AsyncSession, unset: bool = False) -> list[tuple[str, str]]:
+        """``aclose``, for a store that never blocks (``life.inline``, lifecycle.never_blocks): called
+        directly from the loop, without a coroutine (bench/asgi_cpu.py)."""
+        if unset:
+            if self.config.unset == "keep":
+                return [self.vary] if session.loaded else []
+            session.destroy()
+        state = state_of(session)
+        if state is None:
+            return []
+        if session._pending:
+            session.flush_now()
+        return self.headers(state, state.commit_sync(store=self.store))
+
+    def finish_now(self, session: AsyncSession) -> None:
+        """``afinish``, for a store that never blocks."""
+        if session._pending:
+            session.flush_now()
+        state = state_of(session)
+        if state is not None:
+            state.finish_sync(store=self.store)
+
     async def afinish(self, session: AsyncSession) -> None:
         """``finish``, from an event loop."""
         if session._pending:
