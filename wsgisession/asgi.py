@@ -166,17 +166,29 @@ class SessionMiddleware:
 
     def _read(self, scope: Scope) -> tuple[str | None, str | None, bool]:
         """The request's id header (its cookies, joined as a WSGI server joins them), user agent, and https."""
-        id_name, values, user_agent, forwarded = self._id_name, [], None, None
-        for name, value in scope["headers"]:
-            if name == id_name:
-                values.append(value)
-            elif name == b"user-agent":
-                user_agent = value.decode("latin-1")
-            elif name == b"x-forwarded-proto" and forwarded is None:
-                forwarded = value
-        presented = None
-        if values:
-            presented = (b"; ".join(values) if id_name == b"cookie" else values[0]).decode("latin-1")
+        id_name, raw = self._id_name, scope["headers"]
+        if not isinstance(raw, (list, tuple)):
+            raw = list(raw)  # (an iterable of pairs, read once)
+        found = dict(raw)  # (each name once, the common case: the dict answers; in C, a third of the loop's cost)
+        if len(found) == len(raw):
+            value = found.get(id_name)
+            presented = None if value is None else value.decode("latin-1")
+            value = found.get(b"user-agent")
+            user_agent = None if value is None else value.decode("latin-1")
+            forwarded = found.get(b"x-forwarded-proto")
+        else:  # a name repeated (two Cookie headers, say): joined as a WSGI server joins them
+            values: list[bytes] = []
+            user_agent = forwarded = None
+            for name, value in raw:
+                if name == id_name:
+                    values.append(value)
+                elif name == b"user-agent":
+                    user_agent = value.decode("latin-1")
+                elif name == b"x-forwarded-proto" and forwarded is None:
+                    forwarded = value
+            presented = None
+            if values:
+                presented = (b"; ".join(values) if id_name == b"cookie" else values[0]).decode("latin-1")
         secure = scope.get("scheme") in ("https", "wss")
         if not secure and self.trust_proxy and forwarded is not None:
             secure = forwarded.split(b",", 1)[0].strip().lower() == b"https"
