@@ -531,21 +531,30 @@ async def arun(steps: Steps[T], store: Any) -> T:
     so the store's I/O never blocks the loop. A store that never blocks is called directly (``run``)."""
     if never_blocks(store):
         return run(steps, store)
-    import asyncio  # (only an event loop needs it: a WSGI process never imports it)
-
     try:
         op = next(steps)
         while True:
-            name, args = op[0], op[1:]
-            native = getattr(store, "a" + name, None)
+            name = op[0]
+            native = getattr(store, _COROUTINE_NAMES.get(name) or "a" + name, None)
             if native is not None:
-                result = await native(*args)
+                result = await native(*op[1:])
             else:
-                method = getattr(store, name)
-                result = await asyncio.to_thread(lambda: _materialized(method(*args)))
+                result = await _in_thread(getattr(store, name), op[1:])
             op = steps.send(result)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
+
+
+# The coroutine twin of each port method ("load" -> "aload"), spelled once rather than per operation.
+_COROUTINE_NAMES = {name: "a" + name for name in ("load", "write", "save", "refresh", "destroy", "destroy_key", "bury",
+                                                  "buried", "iter_bound")}
+
+
+async def _in_thread(method: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    """A synchronous store method, run in a worker thread (its lazy result read whole there)."""
+    import asyncio  # (only an event loop needs it: a WSGI process never imports it)
+
+    return await asyncio.to_thread(lambda: _materialized(method(*args)))
 
 
 def _perform(store: Store, op: Op) -> Any:
