@@ -13,7 +13,8 @@ The only module that reads an ASGI scope. ``scope["session"]`` is the request's 
 
 It drives the one lifecycle (lifecycle.py) with ``arun``: the store's coroutines (``aload``...)
 when it has them, its synchronous methods in a worker thread otherwise, so the store's I/O never
-blocks the event loop. ``request.session`` is synchronous, so the session is read before the app
+blocks the event loop; a store whose class declares ``never_blocks = True`` (MemoryStore: a dict)
+is called directly, through the steps' synchronous twins, as under WSGI. ``request.session`` is synchronous, so the session is read before the app
 runs, when and only when the request presents a verified id (a request without one costs no store
 I/O); the verbs (``regenerate``, ``destroy``, ``login``, ``logout``, ``reauthenticated``) are called
 without ``await``, and their store work is done when the response starts, before the commit.
