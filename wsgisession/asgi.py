@@ -13,7 +13,8 @@ The only module that reads an ASGI scope. ``scope["session"]`` is the request's 
 
 It drives the one lifecycle (lifecycle.py) with ``arun``: the store's coroutines (``aload``...)
 when it has them, its synchronous methods in a worker thread otherwise, so the store's I/O never
-blocks the event loop. ``request.session`` is synchronous, so the session is read before the app
+blocks the event loop; a store whose class declares ``never_blocks = True`` (MemoryStore: a dict)
+is called directly, through the steps' synchronous twins, as under WSGI. ``request.session`` is synchronous, so the session is read before the app
 runs, when and only when the request presents a verified id (a request without one costs no store
 I/O); the verbs (``regenerate``, ``destroy``, ``login``, ``logout``, ``reauthenticated``) are called
 without ``await``, and their store work is done when the response starts, before the commit.
@@ -101,6 +102,12 @@ class SessionMiddleware:
         self._vary_field = core.vary_field.encode("latin-1")
         self._scope = "" if config.cookie.path == "/" or id_header is not None else config.cookie.path
         self._skipped = _Skipped(tuple(self.skip_paths))
+        # A store that never blocks (MemoryStore: lifecycle.never_blocks) is called directly from the
+        # loop, through the steps' synchronous twins: no coroutine per step (bench/asgi_cpu.py).
+        self._inline = core.life.inline
+        # The session's constant headers as ASGI bytes, encoded once (Set-Cookie is encoded per response).
+        self._encoded: dict[tuple[str, str], tuple[bytes, bytes]] = {
+            header: _encode(header) for header in (core.vary, core._no_cache)}
 
     # -- the accounts API, awaited ------------------------------------------------------------------
 
@@ -138,10 +145,14 @@ class SessionMiddleware:
                 scope[self.scope_key] = self._skipped
                 return await self.app(scope, receive, send)
         presented, user_agent, secure = self._read(scope)
-        session = self.core.open_async(presented, secure, scope, user_agent)
-        exchange = _Exchange(self, scope, session, send, self.core.presents(presented))
+        core = self.core
+        session = AsyncSession(core.life, self.store, core._accounts, presented, secure, scope, user_agent)
+        exchange = _Exchange(self, scope, session, send, core.presents(presented))
         try:
-            await session.aopen()
+            if self._inline:
+                session.open_now()
+            else:
+                await session.aopen()
             scope[self.scope_key] = session
             await self.app(scope, receive, exchange.send)
         except StoreUnavailable as error:
@@ -156,17 +167,29 @@ class SessionMiddleware:
 
     def _read(self, scope: Scope) -> tuple[str | None, str | None, bool]:
         """The request's id header (its cookies, joined as a WSGI server joins them), user agent, and https."""
-        id_name, values, user_agent, forwarded = self._id_name, [], None, None
-        for name, value in scope["headers"]:
-            if name == id_name:
-                values.append(value)
-            elif name == b"user-agent":
-                user_agent = value.decode("latin-1")
-            elif name == b"x-forwarded-proto" and forwarded is None:
-                forwarded = value
-        presented = None
-        if values:
-            presented = (b"; ".join(values) if id_name == b"cookie" else values[0]).decode("latin-1")
+        id_name, raw = self._id_name, scope["headers"]
+        if not isinstance(raw, (list, tuple)):
+            raw = list(raw)  # (an iterable of pairs, read once)
+        found = dict(raw)  # (each name once, the common case: the dict answers; in C, a third of the loop's cost)
+        if len(found) == len(raw):
+            value = found.get(id_name)
+            presented = None if value is None else value.decode("latin-1")
+            value = found.get(b"user-agent")
+            user_agent = None if value is None else value.decode("latin-1")
+            forwarded = found.get(b"x-forwarded-proto")
+        else:  # a name repeated (two Cookie headers, say): joined as a WSGI server joins them
+            values: list[bytes] = []
+            user_agent = forwarded = None
+            for name, value in raw:
+                if name == id_name:
+                    values.append(value)
+                elif name == b"user-agent":
+                    user_agent = value.decode("latin-1")
+                elif name == b"x-forwarded-proto" and forwarded is None:
+                    forwarded = value
+            presented = None
+            if values:
+                presented = (b"; ".join(values) if id_name == b"cookie" else values[0]).decode("latin-1")
         secure = scope.get("scheme") in ("https", "wss")
         if not secure and self.trust_proxy and forwarded is not None:
             secure = forwarded.split(b",", 1)[0].strip().lower() == b"https"
@@ -183,7 +206,8 @@ class _Exchange:
     streamed body, a background task, a websocket conversation) are saved when the app returns.
     """
 
-    __slots__ = ("_middleware", "_scope", "_session", "_send", "_presented", "_held", "_error", "out", "answered")
+    __slots__ = ("_middleware", "_scope", "_session", "_send", "_presented", "_inline", "_held", "_error", "out",
+                 "answered")
 
     def __init__(self, middleware: SessionMiddleware, scope: Scope, session: AsyncSession, send: Send,
                  presented: bool) -> None:
@@ -192,6 +216,7 @@ class _Exchange:
         self._session = session
         self._send = send
         self._presented = presented  # the request carried the id header (or a cookie): a body reading it varies
+        self._inline = middleware._inline  # the store never blocks: committed without a coroutine
         self._held: Message | None = None  # the app's response start, not passed on yet
         self._error: StoreUnavailable | None = None  # the commit failed: the app's response is dropped
         self.out = False  # the session's headers went out (or a websocket was accepted or refused)
@@ -210,7 +235,7 @@ class _Exchange:
                 if not self._session.loaded and not self._unset():
                     self._held = message  # unused yet: it may be used until the body starts
                     return
-                message = await self._start(message, streaming=True)
+                message = self._add(message, self._commit_now(True) if self._inline else await self._commit(True))
             elif kind == "websocket.accept" and not self.out:
                 message = await self._accept(message)
             elif kind == "websocket.close" and not self.out:
@@ -223,21 +248,25 @@ class _Exchange:
 
     async def _start(self, message: Message, streaming: bool) -> Message:
         """The response start with the session's headers added (the session committed first)."""
-        extra = await self._commit(streaming)
+        return self._add(message, self._commit_now(streaming) if self._inline else await self._commit(streaming))
+
+    def _add(self, message: Message, extra: list[tuple[str, str]]) -> Message:
+        """The response start with ``extra``, the session's headers, added (a copy: the app's is left alone)."""
         if not extra:
             return message
+        middleware = self._middleware
         headers = list(message.get("headers", ()))
-        if _varies_on(headers, self._middleware._vary_field):
+        if _varies_on(headers, middleware._vary_field):
             extra = [h for h in extra if h[0] != "Vary"]  # the app's Vary already covers it
-        headers += [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in extra]
+        encoded = middleware._encoded
+        headers += [encoded.get(header) or _encode(header) for header in extra]
         return {**message, "headers": headers}
 
     async def _accept(self, message: Message) -> Message:
         """A websocket's accept with the session's id header (Set-Cookie) added (Vary and Cache-Control
         say nothing to a handshake)."""
-        extra = await self._commit(streaming=False)
-        carried = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in extra
-                   if name not in ("Vary", "Cache-Control")]
+        extra = self._commit_now(False) if self._inline else await self._commit(False)
+        carried = [_encode(header) for header in extra if header[0] not in ("Vary", "Cache-Control")]
         if not carried or message["type"] != "websocket.accept":
             return message
         return {**message, "headers": [*message.get("headers", ()), *carried]}
@@ -245,20 +274,37 @@ class _Exchange:
     async def _commit(self, streaming: bool) -> list[tuple[str, str]]:
         """Commit the session (once): the headers to add."""
         session, unset = self._session, self._unset()
+        if not (session.loaded or unset):
+            return self._unused(streaming)
         try:
-            if session.loaded or unset:
-                extra = await self._middleware.core.aclose(session, unset)
-            elif streaming and self._presented:
-                # Not used yet, but the body may still read it: then the response depends on the
-                # cookie, and a shared cache must not serve it to another user.
-                extra = [self._middleware.core.vary]
-            else:
-                extra = []
+            extra = await self._middleware.core.aclose(session, unset)
         except StoreUnavailable as error:
             self._error = error  # raised into the app: the middleware answers 503 (nothing went out)
             raise
         self.out = True
         return extra
+
+    def _commit_now(self, streaming: bool) -> list[tuple[str, str]]:
+        """``_commit``, for a store that never blocks: the core's ``close_now``, called directly."""
+        session, unset = self._session, self._unset()
+        if not (session.loaded or unset):
+            return self._unused(streaming)
+        try:
+            extra = self._middleware.core.close_now(session, unset)
+        except StoreUnavailable as error:
+            self._error = error
+            raise
+        self.out = True
+        return extra
+
+    def _unused(self, streaming: bool) -> list[tuple[str, str]]:
+        """The commit of a session the app has not used (nothing to store)."""
+        self.out = True
+        if streaming and self._presented:
+            # Not used yet, but the body may still read it: then the response depends on the
+            # cookie, and a shared cache must not serve it to another user.
+            return [self._middleware.core.vary]
+        return []
 
     async def end(self) -> None:
         """The app returned: a held start goes out; changes made after the headers are saved."""
@@ -271,10 +317,16 @@ class _Exchange:
         if self.answered:
             return
         session = self._session
-        if not self.out:
-            await session.aflush()  # no response (a websocket closed by the server): the verbs' store work
+        if not self.out:  # no response (a websocket closed by the server): the verbs' store work
+            if self._inline:
+                session.flush_now()
+            else:
+                await session.aflush()
         elif not self._unset():
-            await self._middleware.core.afinish(session)
+            if self._inline:
+                self._middleware.core.finish_now(session)
+            else:
+                await self._middleware.core.afinish(session)
 
     async def abandoned(self) -> None:
         """The app raised: the store work of verbs it called (a logout) is done all the same, and, once its
@@ -303,10 +355,15 @@ class _Exchange:
         await self._send({"type": "http.response.body", "body": body, "more_body": False})
 
 
+def _encode(header: tuple[str, str]) -> tuple[bytes, bytes]:
+    """A header as ASGI has it: the name in lower case, both in bytes."""
+    return header[0].lower().encode("latin-1"), header[1].encode("latin-1")
+
+
 def _varies_on(headers: RawHeaders, field: bytes) -> bool:
     """Whether the app's own Vary lists ``field`` (lower case) or ``*``."""
     for name, value in headers:
-        if name.lower() == b"vary" and any(token.strip().lower() in (field, b"*") for token in value.split(b",")):
+        if len(name) == 4 and name.lower() == b"vary" and any(token.strip().lower() in (field, b"*") for token in value.split(b",")):
             return True
     return False
 

@@ -162,15 +162,44 @@ class SessionCore:
         state = state_of(session)
         if state is None:
             return []
-        await session.aflush()
+        if session._pending:
+            await session.aflush()
+        if self.life.inline:  # a store that never blocks (lifecycle.never_blocks): the twin, called directly
+            return self.headers(state, state.commit_sync(store=self.store))
         return self.headers(state, await arun(state.commit(), self.store))
+
+    def close_now(self, session: AsyncSession, unset: bool = False) -> list[tuple[str, str]]:
+        """``aclose``, for a store that never blocks (``life.inline``, lifecycle.never_blocks): called
+        directly from the loop, without a coroutine (bench/asgi_cpu.py)."""
+        if unset:
+            if self.config.unset == "keep":
+                return [self.vary] if session.loaded else []
+            session.destroy()
+        state = state_of(session)
+        if state is None:
+            return []
+        if session._pending:
+            session.flush_now()
+        return self.headers(state, state.commit_sync(store=self.store))
+
+    def finish_now(self, session: AsyncSession) -> None:
+        """``afinish``, for a store that never blocks."""
+        if session._pending:
+            session.flush_now()
+        state = state_of(session)
+        if state is not None:
+            state.finish_sync(store=self.store)
 
     async def afinish(self, session: AsyncSession) -> None:
         """``finish``, from an event loop."""
-        await session.aflush()
+        if session._pending:
+            await session.aflush()
         state = state_of(session)
         if state is not None:
-            await arun(state.finish(), self.store)
+            if self.life.inline:
+                state.finish_sync(store=self.store)
+            else:
+                await arun(state.finish(), self.store)
 
     def headers(self, state: SessionState, action: str | None) -> list[tuple[str, str]]:
         """The headers a commit's ``action`` (lifecycle.SET_COOKIE, EXPIRE_COOKIE or None) adds: Vary,

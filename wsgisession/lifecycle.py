@@ -49,7 +49,7 @@ from .session_cookie import SessionCookie, plain_cookie_json
 from .stores.base import Account, Record, Store
 
 __all__ = ["COMMITTED", "DROPPED", "EXPIRE_COOKIE", "FINISHED", "LIVE", "MAX_SAVE_ATTEMPTS", "SET_COOKIE",
-           "Lifecycle", "SessionState", "Steps", "arun", "end_op", "run"]
+           "Lifecycle", "SessionState", "Steps", "arun", "end_op", "never_blocks", "run"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class Lifecycle:
     what the store declared (``SessionCore`` makes it; nothing here calls the store)."""
 
     __slots__ = ("config", "clock", "events", "ids", "key", "tombstones", "tombstone_ms", "touch_after_ms", "ttl_ms",
-                 "plain_cookie_json", "save_uninitialized", "rolling")
+                 "plain_cookie_json", "save_uninitialized", "rolling", "inline")
 
     def __init__(self, config: SessionConfig, events: Events, ids: SessionIds) -> None:
         store = config.store
@@ -102,6 +102,8 @@ class Lifecycle:
         # (With a ``cookie`` callable, per options: ``plain_cookie_json``, cached.)
         static = config.static_cookie
         self.plain_cookie_json = None if static is None else plain_cookie_json(static)
+        # From an event loop, the store's synchronous methods may be called directly (the steps' twins).
+        self.inline = never_blocks(store)
 
     def begin(self, cookie_header: str | None, is_secure: bool, request: Any,
               options: CookieOptions | None = None) -> SessionState:
@@ -514,25 +516,45 @@ def run(steps: Steps[T], store: Store) -> T:
         return done.value  # type: ignore[no-any-return]
 
 
+def never_blocks(store: Any) -> bool:
+    """Whether ``store``'s class declares that its synchronous methods never block (``never_blocks =
+    True``: MemoryStore, whose operations are a dict's): an event loop then calls them directly,
+    which costs a fraction of awaiting a coroutine per operation (bench/asgi_cpu.py). Read from
+    the class, not the instance, so a wrapper that forwards attributes (AtRestStore) never
+    inherits the claim from the store it wraps."""
+    return getattr(type(store), "never_blocks", False) is True
+
+
 async def arun(steps: Steps[T], store: Any) -> T:
     """Drive ``steps`` from an event loop: an operation is the store's coroutine method ``a`` + its
     name (``aload``, ``asave``...) when it has one, else its synchronous method in a worker thread,
-    so the store's I/O never blocks the loop."""
-    import asyncio  # (only an event loop needs it: a WSGI process never imports it)
-
+    so the store's I/O never blocks the loop. A store that never blocks is called directly (``run``)."""
+    if never_blocks(store):
+        return run(steps, store)
     try:
         op = next(steps)
         while True:
-            name, args = op[0], op[1:]
-            native = getattr(store, "a" + name, None)
+            name = op[0]
+            native = getattr(store, _COROUTINE_NAMES.get(name) or "a" + name, None)
             if native is not None:
-                result = await native(*args)
+                result = await native(*op[1:])
             else:
-                method = getattr(store, name)
-                result = await asyncio.to_thread(lambda: _materialized(method(*args)))
+                result = await _in_thread(getattr(store, name), op[1:])
             op = steps.send(result)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
+
+
+# The coroutine twin of each port method ("load" -> "aload"), spelled once rather than per operation.
+_COROUTINE_NAMES = {name: "a" + name for name in ("load", "write", "save", "refresh", "destroy", "destroy_key", "bury",
+                                                  "buried", "iter_bound")}
+
+
+async def _in_thread(method: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    """A synchronous store method, run in a worker thread (its lazy result read whole there)."""
+    import asyncio  # (only an event loop needs it: a WSGI process never imports it)
+
+    return await asyncio.to_thread(lambda: _materialized(method(*args)))
 
 
 def _perform(store: Store, op: Op) -> Any:

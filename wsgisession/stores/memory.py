@@ -13,7 +13,7 @@ from typing import Any
 
 from ..serialization import now_ms
 from .at_rest import AtRestStore
-from .base import (DEFAULT_TTL, Account, Bound, Loaded, Record, Store, check_size, combine, parse_texts,
+from .base import (DEFAULT_TTL, MAX_SIZE, Account, Bound, Loaded, Record, Store, check_size, combine, parse_texts,
                    validate_touch_after, validate_ttl)
 
 __all__ = ["MemoryStore"]
@@ -40,6 +40,10 @@ class MemoryStore(Store):
     """
 
     tracks_creation = True  # load() reports when each record was first written
+    # Nothing here waits on I/O (a dict, a lock held for microseconds): an event loop may call the
+    # synchronous methods directly (lifecycle.never_blocks). A subclass that overrides a method
+    # (and may block in it, or await in its own coroutine) loses this: see __init_subclass__.
+    never_blocks = True
 
     def __new__(cls, *args: Any, crypto: Any = None, transform_id: Callable[[str], str] | None = None,
                 **options: Any) -> Any:
@@ -74,22 +78,30 @@ class MemoryStore(Store):
         return _new(Loaded, (entry[0], entry[0], entry[1], entry[2], False, expires))
 
     def _put(self, key: str, record: Record, version: Any, check: bool) -> str | None:
+        # (once per modified request: the helpers' calls spelled out where they are one line, and
+        # the index left alone when no account is involved, bench/asgi_cpu.py --instructions)
         text = record.text
-        check_size(text)
-        now = now_ms(self._clock)
-        expires = self.expiry(record.expires_ms, now)
+        if len(text) * 4 > MAX_SIZE:  # (check_size's own first test: most sessions are far below)
+            check_size(text)
+        now = int(self._clock() * 1000)
+        expires_ms = record.expires_ms
+        expires = now + int(self.ttl * 1000) if expires_ms is None else expires_ms  # (``expiry()``)
+        records = self._records
         with self._lock:
-            entry = self._live_entry(key, now)
+            old = records.get(key)
+            entry = old if old is not None and self._expires.get(key, 0) > now else None  # (``_live_entry``)
             if check and (None if entry is None else entry[0]) != version:
                 return None
             created = record.created_ms
             if created is None:
                 created = now if entry is None else entry[1]
             # A live record keeps or combines its account; a new one has exactly the account given.
-            account = record.account if entry is None else combine(entry[2], record.account)
-            self._index(key, account)
+            given = record.account
+            account = given if entry is None else combine(entry[2], given)
+            if account is not None or (old is not None and old[2] is not None):
+                self._index(key, account)  # (no account before or after: nothing to index)
             self._expires[key] = expires  # (first: a lock-free load never sees a new record without it)
-            self._records[key] = (text, created, account)
+            records[key] = (text, created, account)
             if now >= self._next_purge:  # reads never delete: expired records are swept here
                 self._next_purge = now + PURGE_INTERVAL * 1000
                 self._remove_expired(now, None)
@@ -234,10 +246,17 @@ class MemoryStore(Store):
         """A subclass's own ``load`` (a test's stalling store, a wrapper adding I/O) may block: unless
         it gives its own ``aload`` too, an event loop runs it in a worker thread."""
         super().__init_subclass__(**kwargs)
+        overrides = False
         for name in _TWINNED:
             if getattr(cls, name) is not getattr(MemoryStore, name) and \
                     getattr(cls, "a" + name) is getattr(MemoryStore, "a" + name):
                 setattr(cls, "a" + name, None)  # (arun takes None as "no coroutine")
+            overrides = overrides or getattr(cls, name) is not getattr(MemoryStore, name) or \
+                getattr(cls, "a" + name) is not getattr(MemoryStore, "a" + name)
+        if overrides and "never_blocks" not in vars(cls):
+            # Its own code (a stalling load, a coroutine that awaits) is driven as any store's: the
+            # coroutines awaited, the other methods in a worker thread. (It may say otherwise.)
+            cls.never_blocks = False
 
 
 _TWINNED = ("load", "write", "save", "refresh", "destroy", "destroy_key", "bury", "buried", "iter_bound")
