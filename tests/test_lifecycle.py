@@ -310,3 +310,24 @@ def test_without_the_source_a_twin_drives_the_generator():
     state.use(True)["n"] = 1
     assert _driving(SessionState.commit)(state, store=core.store) == SET_COOKIE
     assert core.store.get(state.id)["n"] == 1
+
+
+def test_only_a_store_whose_class_declares_it_never_blocks_is_called_from_the_loop():
+    """MemoryStore says so; a subclass that overrides a method (which may block) loses the claim,
+    and a wrapper that forwards attributes (AtRestStore) never takes it from the store it wraps."""
+    from wsgisession.lifecycle import never_blocks
+    from wsgisession.stores.at_rest import AtRestStore
+
+    class Slow(MemoryStore):
+        def load(self, sid):
+            return super().load(sid)
+
+    class Promised(MemoryStore):  # a subclass may keep the claim by saying so itself
+        never_blocks = True
+
+        def load(self, sid):
+            return super().load(sid)
+
+    assert never_blocks(MemoryStore()) and never_blocks(Promised())
+    assert not never_blocks(Slow())
+    assert not never_blocks(AtRestStore(MemoryStore(), transform_id=lambda sid: "k" + sid))
