@@ -703,3 +703,68 @@ def test_a_background_task_that_raises_keeps_what_it_changed_before():
     with pytest.raises(RuntimeError, match="after its change"):
         TestClient(app).get("/bg", headers={"Cookie": cookie_for(sid)})
     assert store.get(sid)["seen"] is True
+
+
+# -- the WSGI middleware's newer options, under ASGI too ---------------------------------------------
+
+
+def test_a_cookie_callable_decides_each_requests_cookie_and_path():
+    """express-session 1.19's ``cookie: function (req)``: called with the scope; its path scopes the session."""
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from wsgisession import CookieOptions
+
+    async def count(request):
+        request.session["n"] = request.session.get("n", 0) + 1
+        return PlainTextResponse(str(request.session["n"]))
+
+    async def other(request):
+        return PlainTextResponse(str("session" in request.scope))
+
+    def cookie(scope):
+        remember = scope["path"].startswith("/app/remember")
+        return CookieOptions(path="/app", max_age=3600 if remember else None)
+
+    app = Starlette(routes=[Route("/app/{name}", count), Route("/other", other)])
+    app.add_middleware(SessionMiddleware, secret=SECRET, store=MemoryStore(), cookie=cookie)
+    browser, remembering = TestClient(app), TestClient(app)
+    first = browser.get("/app/plain")
+    assert first.text == "1" and "Path=/app" in first.headers["set-cookie"]
+    assert "Max-Age" not in first.headers["set-cookie"]  # this request's options: a browser-session cookie
+    assert browser.get("/app/plain").text == "2"
+    assert "Max-Age=3600" in remembering.get("/app/remember").headers["set-cookie"]
+    assert browser.get("/other").text == "False"  # outside the callable's path: no session at all
+
+
+def test_the_refuse_policy_is_awaited_where_the_app_can_answer_it():
+    """max_sessions_policy="refuse": a login that may be refused is ``await session.alogin(user)``; the
+    plain verb says so rather than fail later, when the response starts."""
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from wsgisession import TooManySessions
+
+    async def login(request):
+        try:
+            await request.session.alogin("alice")
+        except TooManySessions:
+            return PlainTextResponse("refused", status_code=409)
+        return PlainTextResponse("in")
+
+    async def plain_login(request):
+        try:
+            request.session.login("alice")
+        except SessionError as error:
+            return PlainTextResponse(str(error), status_code=500)
+        return PlainTextResponse("in")
+
+    app = Starlette(routes=[Route("/login", login), Route("/plain-login", plain_login)])
+    app.add_middleware(SessionMiddleware, secret=SECRET, store=MemoryStore(), max_sessions_per_user=1,
+                       max_sessions_policy="refuse")
+    assert TestClient(app).get("/login").text == "in"
+    second = TestClient(app).get("/login")  # another browser: alice already has her one session
+    assert (second.status_code, second.text) == (409, "refused")
+    assert "alogin" in TestClient(app).get("/plain-login").text

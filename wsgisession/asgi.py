@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
-from typing import Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from .config import SessionConfig, check_bool, default_genid
 from .core import UNAVAILABLE_BODY, UNAVAILABLE_HEADERS, SessionCore
@@ -34,6 +34,9 @@ from .metrics import render_metrics
 from .options import CookieOptions
 from .session import AsyncSession, Session
 from .stores.base import Store
+
+if TYPE_CHECKING:
+    from .config import CookieSource
 
 __all__ = ["MIDDLEWARE_KEY", "SessionMiddleware", "get_middleware"]
 
@@ -70,13 +73,14 @@ class SessionMiddleware:
 
     def __init__(
         self, app: ASGIApp, *, secret: str | bytes | Sequence[str | bytes], store: Store | None = None,
-        name: str = "connect.sid", cookie: CookieOptions | None = None, resave: bool = False,
+        name: str = "connect.sid", cookie: CookieSource | None = None, resave: bool = False,
         save_uninitialized: bool = False, rolling: bool = False, unset: Literal["keep", "destroy"] = "keep",
         trust_proxy: bool = False, genid: Callable[[Scope], str] | None = None,
         concurrency: Literal["merge", "overwrite"] = "merge", absolute_timeout: float | None = None,
         max_sessions_per_user: int | None = None, tombstone_window: float = 60,
         clock: Callable[[], float] = time.time, header: str | tuple[str, str] | None = None,
         skip_paths: Sequence[str] = (), scope_key: str = "session",
+        max_sessions_policy: Literal["end_oldest", "refuse"] = "end_oldest",
     ) -> None:
         if not callable(app):
             raise ConfigurationError("app must be an ASGI application (an async callable).")
@@ -89,7 +93,7 @@ class SessionMiddleware:
             resave=resave, save_uninitialized=save_uninitialized, rolling=rolling, unset=unset,
             genid=genid or default_genid, concurrency=concurrency, absolute_timeout=absolute_timeout,
             max_sessions_per_user=max_sessions_per_user, tombstone_window=tombstone_window, clock=clock,
-            header=header)
+            header=header, max_sessions_policy=max_sessions_policy)
         self.core = core = SessionCore(config)
         self.store, self.name, self.cookie, self.scope_key = config.store, name, config.cookie, scope_key
         self.trust_proxy = trust_proxy
@@ -100,7 +104,10 @@ class SessionMiddleware:
         # The request header that presents the id (never both: with ``header``, the cookie is not read).
         self._id_name = b"cookie" if id_header is None else id_header.request.lower().encode("latin-1")
         self._vary_field = core.vary_field.encode("latin-1")
-        self._scope = "" if config.cookie.path == "/" or id_header is not None else config.cookie.path
+        static = config.static_cookie  # (None: a cookie callable decides the path of each request)
+        # "": every path is in scope (ids in a header have no path); None: the callable's path decides
+        self._scope = "" if id_header is not None or static is not None and static.path == "/" else (
+            None if static is None else static.path)
         self._skipped = _Skipped(tuple(self.skip_paths))
         # A store that never blocks (MemoryStore: lifecycle.never_blocks) is called directly from the
         # loop, through the steps' synchronous twins: no coroutine per step (bench/asgi_cpu.py).
@@ -137,16 +144,20 @@ class SessionMiddleware:
         if kind != "http" and kind != "websocket":
             return await self.app(scope, receive, send)  # lifespan
         scope[MIDDLEWARE_KEY] = self  # (an admin route in skip_paths may still revoke sessions)
-        if self._scope or self.skip_paths:
+        prefix, options = self._scope, None
+        if prefix is None:  # a cookie callable: called for every request, as express-session 1.19 does
+            options = self.config.options_for(scope)  # (a bad return raises ConfigurationError: a 500)
+            prefix = "" if options.path == "/" else options.path
+        if prefix or self.skip_paths:
             path = _path(scope)
-            if self._scope and not path.startswith(self._scope):
+            if prefix and not path.startswith(prefix):
                 return await self.app(scope, receive, send)  # outside the cookie path: no session at all
             if self.skip_paths and self._skipped.covers(path):
                 scope[self.scope_key] = self._skipped
                 return await self.app(scope, receive, send)
         presented, user_agent, secure = self._read(scope)
         core = self.core
-        session = AsyncSession(core.life, self.store, core._accounts, presented, secure, scope, user_agent)
+        session = AsyncSession(core.life, self.store, core._accounts, presented, secure, scope, user_agent, options)
         exchange = _Exchange(self, scope, session, send, core.presents(presented))
         try:
             if self._inline:

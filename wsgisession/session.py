@@ -208,7 +208,8 @@ class AsyncSession(Session):
     __slots__ = ("_prepared", "_pending")
 
     def __init__(self, life: Lifecycle, store: Store, accounts: Accounts, cookie_header: str | None,
-                 is_secure: bool, request: Any, user_agent: str | None = None) -> None:
+                 is_secure: bool, request: Any, user_agent: str | None = None,
+                 options: CookieOptions | None = None) -> None:
         # (Session.__init__'s assignments, spelled out: one Python call less per request)
         self._life = life
         self._store = store
@@ -217,7 +218,7 @@ class AsyncSession(Session):
         self._is_secure = is_secure
         self._request = request
         self._user_agent = user_agent
-        self._options = None
+        self._options = options  # the request's cookie options, if not the static ones (a ``cookie`` callable's)
         self.loaded = False
         self._state: SessionState | None = None
         self._prepared: SessionState | None = None  # opened by aopen(), not used by the app yet
@@ -229,7 +230,7 @@ class AsyncSession(Session):
         if life.ids.read(self._cookie_header) is None:
             self._cookie_header = None  # no id: opened on first use without the store (nor a second HMAC)
             return
-        state = life.begin(self._cookie_header, self._is_secure, self._request)
+        state = life.begin(self._cookie_header, self._is_secure, self._request, self._options)
         if life.inline:  # a store that never blocks: its twin, no coroutine per operation
             state.open_sync(store=self._store)
         else:
@@ -242,7 +243,7 @@ class AsyncSession(Session):
         if life.ids.read(self._cookie_header) is None:
             self._cookie_header = None
             return
-        state = life.begin(self._cookie_header, self._is_secure, self._request)
+        state = life.begin(self._cookie_header, self._is_secure, self._request, self._options)
         state.open_sync(store=self._store)
         self._prepared = state
 
@@ -251,7 +252,7 @@ class AsyncSession(Session):
             return self._state
         state = self._prepared
         if state is None:  # no id presented: a fresh session, which needs no store
-            state = self._life.begin(self._cookie_header, self._is_secure, self._request)
+            state = self._life.begin(self._cookie_header, self._is_secure, self._request, self._options)
             if next(state.open(), None) is not None:
                 raise SessionError("an async session must be opened with 'await session.aopen()' first")
         self._state = state
