@@ -167,3 +167,20 @@ def test_nothing_lower_holds_the_core():
     for obj in (session, state, state.life, core._accounts):
         for name, value in fields(obj).items():
             assert value is not core and getattr(value, "__self__", None) is not core, (type(obj).__name__, name)
+
+
+def test_both_middlewares_take_the_same_session_options():
+    """The ASGI middleware takes "the WSGI middleware's options": a new option added to one and not the
+    other (max_sessions_policy and the cookie callable once were) fails here."""
+    import inspect
+
+    from wsgisession.asgi import SessionMiddleware as ASGIMiddleware
+
+    def options(cls, transport_only):
+        parameters = inspect.signature(cls.__init__).parameters
+        return {name: parameter.default for name, parameter in parameters.items()
+                if name not in ("self", "app", *transport_only)}
+
+    wsgi = options(wsgisession.SessionMiddleware, ("environ_key",))
+    asgi = options(ASGIMiddleware, ("scope_key", "skip_paths"))
+    assert wsgi == asgi
