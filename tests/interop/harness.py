@@ -100,6 +100,9 @@ class Reply:
         return ours[0] if ours else None
 
 
+PORT_RETRIES = 3  # new ports tried when the one found free was taken before the app bound it
+
+
 class App:
     """One twin (``node`` or ``python``) as a subprocess with its own log file."""
 
@@ -124,11 +127,23 @@ class App:
                                             stdout=log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, deadline: float) -> None:
-        """Wait (bounded) for the "listening" line: each app prints it once it can serve."""
+        """Wait (bounded) for the "listening" line: each app prints it once it can serve.
+
+        A port found free can be taken before the app binds it (an outgoing connection of another
+        server gets an ephemeral port from the same range): the app then says "cannot listen", and
+        it is started again on another free port, at most PORT_RETRIES times."""
         assert self.process is not None
+        retries = 0
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self} exited with code {self.process.returncode}:\n{self.log_text()}")
+                text = self.log_text()
+                if f"cannot listen on 127.0.0.1:{self.port}" in text and retries < PORT_RETRIES:
+                    retries += 1
+                    self.port = free_port()
+                    self.env["PORT"] = str(self.port)
+                    self.start()
+                    continue
+                raise RuntimeError(f"{self} exited with code {self.process.returncode}:\n{text}")
             if "listening on http://127.0.0.1:" in self.log_text():
                 return
             time.sleep(0.05)
