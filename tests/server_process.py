@@ -14,6 +14,7 @@ subclass imports its database driver only when it waits for the server.
 
 from __future__ import annotations
 
+import random
 import shutil
 import signal
 import socket
@@ -28,8 +29,30 @@ __all__ = ["ServerProcess", "free_port"]
 S = TypeVar("S", bound="ServerProcess")
 
 
+# Ports handed to test servers come from below the kernel's ephemeral range (and 10000 below it, for
+# a Redis Cluster's bus at port + 10000): a port from bind(0) is an ephemeral one, which an outgoing
+# connection (a client of another test server) can take between the probe and the server's bind.
+# CI saw that once ("Address already in use").
+_LOW, _HIGH = 10000, 22768
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """A loopback TCP port nothing listens on right now."""
+    """A loopback TCP port nothing listens on right now, outside the ephemeral range when there is room."""
+    high = min(_HIGH, _ephemeral_low() - 10000)
+    for _ in range(100 if high > _LOW else 0):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", random.randrange(_LOW, high)))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,15 +17,10 @@ import httpx
 import pytest
 
 from .postgres_fixtures import postgres_server, postgres_url  # noqa: F401  (fixtures)
+from .server_process import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 60  # seconds for a uvicorn process to answer (a busy 2-core machine)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextlib.contextmanager
