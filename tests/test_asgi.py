@@ -728,7 +728,8 @@ def test_a_cookie_callable_decides_each_requests_cookie_and_path():
         return CookieOptions(path="/app", max_age=3600 if remember else None)
 
     app = Starlette(routes=[Route("/app/{name}", count), Route("/other", other)])
-    app.add_middleware(SessionMiddleware, secret=SECRET, store=MemoryStore(), cookie=cookie)
+    clock = FakeClock(1_800_000_000.0)  # (a real clock makes the Max-Age 3599 when a millisecond passes)
+    app.add_middleware(SessionMiddleware, secret=SECRET, store=MemoryStore(clock=clock), cookie=cookie, clock=clock)
     browser, remembering = TestClient(app), TestClient(app)
     first = browser.get("/app/plain")
     assert first.text == "1" and "Path=/app" in first.headers["set-cookie"]
