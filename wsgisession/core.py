@@ -139,15 +139,21 @@ class SessionCore:
         runs (only if the request presents a verified id: no store I/O otherwise)."""
         return AsyncSession(self.life, self.store, self._accounts, header, is_secure, request, user_agent)
 
+    def _unset(self, session: Session) -> list[tuple[str, str]] | None:
+        """The app removed the session from the request: with express's ``unset="keep"``, the headers
+        to add (a body that read it varies on it); with ``"destroy"``, None once it is destroyed."""
+        if self.config.unset == "keep":
+            return [self.vary] if session.loaded else []
+        session.destroy()
+        return None
+
     def close(self, session: Session, unset: bool = False) -> list[tuple[str, str]]:
         """Save, touch or destroy as needed; return the headers to add (Vary, Set-Cookie...).
 
         ``unset``: the app removed the session from the request (express's ``unset`` option decides).
         """
-        if unset:
-            if self.config.unset == "keep":
-                return [self.vary] if session.loaded else []  # a body that read it varies on it
-            session.destroy()
+        if unset and (kept := self._unset(session)) is not None:
+            return kept
         state = state_of(session)
         if state is None:
             return []
@@ -155,10 +161,8 @@ class SessionCore:
 
     async def aclose(self, session: AsyncSession, unset: bool = False) -> list[tuple[str, str]]:
         """``close``, from an event loop: the store work the session's verbs left, then the commit."""
-        if unset:
-            if self.config.unset == "keep":
-                return [self.vary] if session.loaded else []
-            session.destroy()
+        if unset and (kept := self._unset(session)) is not None:
+            return kept
         state = state_of(session)
         if state is None:
             return []
@@ -171,10 +175,8 @@ class SessionCore:
     def close_now(self, session: AsyncSession, unset: bool = False) -> list[tuple[str, str]]:
         """``aclose``, for a store that never blocks (``life.inline``, lifecycle.never_blocks): called
         directly from the loop, without a coroutine (bench/asgi_cpu.py)."""
-        if unset:
-            if self.config.unset == "keep":
-                return [self.vary] if session.loaded else []
-            session.destroy()
+        if unset and (kept := self._unset(session)) is not None:
+            return kept
         state = state_of(session)
         if state is None:
             return []
