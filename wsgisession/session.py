@@ -53,8 +53,9 @@ class Session(MutableMapping[str, Any]):
     def _opened(self) -> SessionState:
         if self.loaded:
             return self._state
-        state = self._life.begin(self._cookie_header, self._is_secure, self._request, self._options)
-        state.open_sync(store=self._store)
+        # (SessionState itself, not Lifecycle.begin: one call less per request that uses its session)
+        state = SessionState(self._life, self._cookie_header, self._is_secure, self._request, self._options)
+        state.open_sync(self._store)
         self._state = state
         self.loaded = True
         return state
@@ -132,15 +133,15 @@ class Session(MutableMapping[str, Any]):
 
     def destroy(self) -> None:
         """Delete the record and start an empty session; the cookie is expired (use on logout)."""
-        self._opened().destroy_sync(store=self._store)
+        self._opened().destroy_sync(self._store)
 
     def reload(self) -> None:
         """Re-read the record from the store, dropping unsaved changes."""
-        self._opened().reload_sync(store=self._store)
+        self._opened().reload_sync(self._store)
 
     def save(self) -> None:
         """Write the session to the store now."""
-        self._opened().save_sync(store=self._store)
+        self._opened().save_sync(self._store)
 
     def touch(self) -> None:
         """Restart the cookie's max-age countdown (the store's expiry follows when it is saved)."""
@@ -232,7 +233,7 @@ class AsyncSession(Session):
             return
         state = life.begin(self._cookie_header, self._is_secure, self._request, self._options)
         if life.inline:  # a store that never blocks: its twin, no coroutine per operation
-            state.open_sync(store=self._store)
+            state.open_sync(self._store)
         else:
             await arun(state.open(), self._store)
         self._prepared = state
@@ -244,7 +245,7 @@ class AsyncSession(Session):
             self._cookie_header = None
             return
         state = life.begin(self._cookie_header, self._is_secure, self._request, self._options)
-        state.open_sync(store=self._store)
+        state.open_sync(self._store)
         self._prepared = state
 
     def _opened(self) -> SessionState:
