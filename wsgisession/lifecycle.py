@@ -201,7 +201,9 @@ class SessionState:
                              else "unreadable", sid)
             return self._failed(opening)
         stored_cookie, data, data_json, known = parsed
-        created, pending = loaded.created_ms, None
+        # (unpacked once: a NamedTuple's field is a descriptor call each time it is read)
+        _, version, created, account, stale, stored_expires_ms = loaded
+        pending = None
         limit = life.absolute_timeout
         if limit is not None:
             now = now_ms(life.clock)
@@ -211,20 +213,23 @@ class SessionState:
                 yield ("destroy", sid)
                 life.events.emit("timed_out", sid)
                 return self._failed(opening)
-        cookie, invalid = SessionCookie.restore(stored_cookie, known, self.options, self.is_secure, life.clock)
+        if known:  # the common case: a browser-session cookie stored as this middleware writes it
+            cookie, invalid = SessionCookie.plain(self.options, self.is_secure, life.clock), None
+        else:
+            cookie, invalid = SessionCookie.restore(stored_cookie, known, self.options, self.is_secure, life.clock)
         if invalid:
             logger.warning("session %s: ignored invalid stored cookie value(s) %s; using the configured ones",
                            life.events.tag(sid), ", ".join(invalid))
         if opening:
             self.id = self.original_id = sid
         self.cookie, self.created_ms, self.pending_created = cookie, created, pending
-        self.data, self.version, self.base, self.account = data, loaded.version, data_json, loaded.account
-        self.stored_expires_ms = loaded.expires_ms
+        self.data, self.version, self.base, self.account = data, version, data_json, account
+        self.stored_expires_ms = stored_expires_ms
         self.written = self.account_dirty = False
-        self.reseal = loaded.stale and loaded.account is not None
+        self.reseal = stale and account is not None
         self.loaded = (data_json, cookie.settings())
         # With resave, a record to repair or re-encrypt, or a creation time to write, it is saved even if unchanged.
-        self.saved = None if life.resave or invalid or loaded.stale or pending is not None else self.loaded
+        self.saved = None if life.resave or invalid or stale or pending is not None else self.loaded
         life.events.emit("loaded", sid)
         return True
 

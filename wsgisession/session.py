@@ -91,11 +91,10 @@ class Session(MutableMapping[str, Any]):
         return key in self._use()
 
     def get(self, key: str, default: Any = None) -> Any:
-        if self.loaded:
-            state = self._state
-            if state.committed is None:  # loaded, headers not out yet: the common case
-                return state.data.get(key, default)
-        return self._use().get(key, default)
+        state = self._state if self.loaded else self._opened()  # (``_use``, spelled out: a call less)
+        if state.committed is None:  # headers not out yet: the common case, nothing to note
+            return state.data.get(key, default)
+        return state.use(False).get(key, default)
 
     def __repr__(self) -> str:  # never shows the id
         return f"<Session {f'{len(self._state.data)} keys' if self.loaded else 'not loaded'}>"
