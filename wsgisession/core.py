@@ -157,7 +157,8 @@ class SessionCore:
         state = state_of(session)
         if state is None:
             return []
-        return self.headers(state, state.commit_sync(self.store))
+        action = state.commit_sync(self.store)
+        return [self.vary] if action is None else self.headers(state, action)  # (most requests: no cookie to send)
 
     async def aclose(self, session: AsyncSession, unset: bool = False) -> list[tuple[str, str]]:
         """``close``, from an event loop: the store work the session's verbs left, then the commit."""
