@@ -456,10 +456,10 @@ class SessionState:
         # express's rules, and one case they miss: a lifetime removed in this request (Flask's
         # ``permanent = False``, Django's ``set_expiry(0)``) must reach the browser, which would
         # otherwise keep the persistent cookie it holds.
-        if not send and cookie.expires_ms is None and self.loaded[1][0] is not None:
+        if not send and self.loaded[1][0] is not None and cookie.expires_ms is None:
             send = True
         self.delivered_id = self.id if send else self.cookie_id
-        if cookie.secure and not self.is_secure:
+        if not self.is_secure and cookie.secure:
             return None  # a Secure cookie never travels over plain http (as express)
         if send:
             return SET_COOKIE

@@ -87,6 +87,10 @@ class SessionMiddleware:
         # Whether __call__ must look at the request before it opens a session: a cookie path other
         # than "/", or a cookie callable. (One test on the common path: bench/instructions.py.)
         self._scoped = self._scope != ""
+        # The session holds the environ only for what may read it (a genid of the app's, a cookie
+        # callable): otherwise environ -> session -> environ would be a reference cycle, every
+        # request's environ and session then freed by the garbage collector instead of at once.
+        self._keeps_environ = genid is not None or static is None
 
     def sessions_of(self, user_id: str, current: Session | None = None) -> list[SessionInfo]:
         """The user's live sessions, most recently seen first; ``current`` (a request's session) is marked."""
@@ -119,7 +123,8 @@ class SessionMiddleware:
         # Read once, here, as express-session does: a scheme fixed by middleware inside this one
         # (ProxyFix) comes too late, and is reported (see _Exchange._send).
         secure = environ.get("wsgi.url_scheme") == "https" or self.trust_proxy and self._forwarded_https(environ)
-        session = self.core.open(environ.get(self.id_key), secure, environ, environ.get("HTTP_USER_AGENT"), options)
+        session = self.core.open(environ.get(self.id_key), secure, environ if self._keeps_environ else None,
+                                 environ.get("HTTP_USER_AGENT"), options)
         environ[self.environ_key] = session
         exchange = _Exchange(self, environ, session, start_response, secure)
         try:
