@@ -33,6 +33,7 @@ from ..base import (Bound, Loaded, Record, Store, check_size, parse_texts, read_
                     validate_touch_after, validate_ttl)
 from .keys import Keys
 from .scripts import BURY, DESTROY, FORGET, LOAD, PRUNE, PRUNE_INDEX, REFRESH, STATUS, WRITE, Script, version_of
+from .wire import Wire
 
 __all__ = ["CONNECT_REDIS_TTL", "INDEX_GRACE_MS", "RedisStore"]
 
@@ -142,6 +143,7 @@ class RedisStore(Store):
         self.touch_after = validate_touch_after(touch_after)
         self.client = client
         self.cluster = isinstance(client, redis.cluster.RedisCluster)
+        self._wire = Wire.for_client(client)  # the per-request commands' short way (wire.py), when it has one
         self._clock = clock
         self._grace_ms = int(self.ttl * 1000)  # how long an unbound meta hash outlives its session
         self._async_given = async_client
@@ -304,11 +306,12 @@ class RedisStore(Store):
 
     def _drive(self, op: Op, action: str) -> Any:
         """Run ``op`` on the synchronous client; Redis errors become StoreUnavailable."""
+        wire = self._wire
         client = self.client
         try:
             command = next(op)
             while True:
-                command = op.send(_execute(client, command))
+                command = op.send(_execute(client, command) if wire is None else _send(wire, command))
         except StopIteration as done:
             return done.value
         except RedisError as exc:
@@ -374,6 +377,8 @@ class RedisStore(Store):
     def close(self) -> None:
         """Close the clients ``from_url`` made (an asyncio one is dropped: ``aclose()`` closes it on
         its loop); a client you passed in stays yours to close."""
+        if self._wire is not None:
+            self._wire.close()
         if self._owns_client:
             self.client.close()
         self._async = None
@@ -567,6 +572,17 @@ def _execute(client: Any, command: tuple[Any, ...]) -> Any:
         return client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
     except NoScriptError:  # (a new or restarted server: EVAL runs the script and caches it)
         return client.execute_command("EVAL", script.source, len(keys), *keys, *args)
+
+
+def _send(wire: Wire, command: tuple[Any, ...]) -> Any:
+    """_execute on a Wire."""
+    if command[0] != "eval":
+        return wire.call(*command[1:])
+    _, script, keys, args = command
+    try:
+        return wire.call("EVALSHA", script.sha, len(keys), *keys, *args)
+    except NoScriptError:
+        return wire.call("EVAL", script.source, len(keys), *keys, *args)
 
 
 async def _aexecute(client: Any, command: tuple[Any, ...]) -> Any:
