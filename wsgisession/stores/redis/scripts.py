@@ -51,9 +51,10 @@ local function expiry(key)
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + ttl
 end
-local function live(key, now)  -- a session: a string value whose expiry has not passed -> ok, expiry, value
+local function live(key, now, trust)  -- a session: a string value whose expiry has not passed -> ok, expiry, value
   local value = redis.pcall('GET', key)
   if type(value) ~= 'string' then return false, -2 end  -- (none: false; another type: an error table)
+  if trust then return true, -1, value end  -- (the store's clock is Redis's: what Redis still has is live)
   local at = expiry(key)
   return at < 0 or at > now, at, value
 end
@@ -74,7 +75,8 @@ end
 # the session first, and a write creating the session anew deletes it), so deleting it loses nothing.
 
 # KEYS: session, meta. ARGV: now, grace (ms an unbound meta hash outlives its session).
-# -> false, or {value, expiry, created, user, logged in, authenticated, user agent, seal}
+# -> false, or {value, expiry, created} for an unbound session, or {value, expiry, created, user,
+# logged in, authenticated, user agent, seal} for a bound one (a shorter reply is less to parse).
 LOAD = Script("load", _EXPIRY + """
 local now = tonumber(ARGV[1])
 local ok, at, value = live(KEYS[1], now)
@@ -83,19 +85,21 @@ local meta = redis.call('HMGET', KEYS[2], 'c', 'u', 'l', 'a', 'ua', 's')
 if at >= 0 and meta[1] and not meta[2] then  -- unbound: an Express touch (EXPIRE) moved the session
   extend(KEYS[2], at + tonumber(ARGV[2]))    -- only: keep the hash as long as the session plus grace
 end
+if not meta[2] then return {value, at, meta[1]} end
 return {value, at, meta[1], meta[2], meta[3], meta[4], meta[5], meta[6]}
 """)
 
-# KEYS: session, meta. ARGV: now, mode ('w' write, 'c' create, 's' swap), version (sha1 of the
-# value a swap expects), value, expires at (ms; <= now: delete, as connect-redis does with TTL <= 0),
+# KEYS: session, meta. ARGV: now, mode ('w' write, 'c' create, 's' swap; in capitals when the store's
+# clock is the system clock: the session's expiry is then Redis's to judge, not read here), version
+# (sha1 of the value a swap expects), value, expires at (ms; <= now: delete, as connect-redis does with TTL <= 0),
 # created ('' keep), grace; then, for a record with an account only (fewer arguments to send and
 # convert for the others): user, logged in, authenticated, user agent ('' none; a user agent given
 # is prefixed with '='), seal ('' none; AtRestStore's MAC of the binding, kept as text that never
 # goes back, as the authentication time). -> 1 written, 0 refused (a conflict).
 WRITE = Script("write", _EXPIRY + """
 local now = tonumber(ARGV[1])
-local mode = ARGV[2]
-local ok, _, value = live(KEYS[1], now)
+local mode = string.lower(ARGV[2])
+local ok, _, value = live(KEYS[1], now, mode ~= ARGV[2])
 if mode == 'c' and ok then return 0 end
 if mode == 's' and (not ok or redis.sha1hex(value) ~= ARGV[3]) then return 0 end
 if not ok then redis.call('DEL', KEYS[2]) end  -- a record created anew: no account, created now
@@ -133,11 +137,12 @@ else redis.call('PEXPIREAT', KEYS[2], mat) end
 return 1
 """)
 
-# KEYS: session, meta. ARGV: now, expires at, grace. -> 1 refreshed, 0 missing or expired.
+# KEYS: session, meta. ARGV: now, expires at, grace, trust ('1': the store's clock is the system
+# clock, as WRITE's capitals). -> 1 refreshed, 0 missing or expired.
 # connect-redis's touch(): the key's expiry only, never its value (its cookie.expires stays).
 REFRESH = Script("refresh", _EXPIRY + """
 local now = tonumber(ARGV[1])
-if not live(KEYS[1], now) then return 0 end
+if not live(KEYS[1], now, ARGV[4] == '1') then return 0 end
 local at = tonumber(ARGV[2])
 if at <= now then redis.call('DEL', KEYS[1], KEYS[2]) return 1 end
 redis.call('PEXPIREAT', KEYS[1], at)
