@@ -40,16 +40,18 @@ __all__ = ["Wire", "pack"]
 def pack(args: tuple[Any, ...]) -> bytes:
     """A command in RESP: an array of bulk strings (str as UTF-8, int as decimal, bytes as they are)."""
     out = [b"*%d\r\n" % len(args)]
+    append = out.append
     for arg in args:
-        if isinstance(arg, str):
+        kind = type(arg)  # (exact types, not isinstance: cheaper, and a bool is no int here)
+        if kind is str:
             data = arg.encode("utf-8")
-        elif isinstance(arg, bytes):
+        elif kind is bytes:
             data = arg
-        elif isinstance(arg, int) and not isinstance(arg, bool):
+        elif kind is int:
             data = b"%d" % arg
         else:
-            raise TypeError(f"a Redis command argument must be str, bytes or int, not {type(arg).__name__}")
-        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+            raise TypeError(f"a Redis command argument must be str, bytes or int, not {kind.__name__}")
+        append(b"$%d\r\n%s\r\n" % (len(data), data))
     return b"".join(out)
 
 
