@@ -108,3 +108,36 @@ def test_the_store_uses_a_wire_and_close_gives_its_connections_back(redis_url):
         assert store.load("w-sid").text == TEXT
     finally:
         store.close()
+
+
+def test_an_async_wire_keeps_its_connection_and_drops_one_left_mid_reply(redis_url):
+    """A request cancelled while its command waits leaves its reply on the way: that connection is
+    disconnected, never handed to the next command with a stale reply in it."""
+    import asyncio
+
+    import redis.asyncio as aio
+
+    from wsgisession.stores.redis.wire import AsyncWire
+
+    async def scenario() -> None:
+        client = aio.Redis.from_url(redis_url)
+        wire = AsyncWire.for_client(client)
+        assert wire is not None and AsyncWire.for_client(redis.Redis.from_url(redis_url)) is None
+        try:
+            first = await wire.call("CLIENT", "ID")
+            assert await wire.call("CLIENT", "ID") == first
+            await wire.call("SET", "aw:k", "v")
+            blocked = asyncio.ensure_future(wire.call("BLPOP", "aw:list", 5))
+            await asyncio.sleep(0.2)
+            blocked.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await blocked
+            assert await wire.call("GET", "aw:k") == b"v"  # not BLPOP's late reply
+            assert await wire.call("CLIENT", "ID") != first  # (a new connection)
+            with pytest.raises(ResponseError):
+                await wire.call("HGET", "aw:k", "f")
+        finally:
+            await wire.aclose()
+            await client.aclose()
+
+    asyncio.run(scenario())

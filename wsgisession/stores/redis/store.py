@@ -33,7 +33,7 @@ from ..base import (Bound, Loaded, Record, Store, check_size, parse_texts, read_
                     validate_touch_after, validate_ttl)
 from .keys import Keys
 from .scripts import BURY, DESTROY, FORGET, LOAD, PRUNE, PRUNE_INDEX, REFRESH, STATUS, WRITE, Script, version_of
-from .wire import Wire
+from .wire import AsyncWire, Wire
 
 __all__ = ["CONNECT_REDIS_TTL", "INDEX_GRACE_MS", "RedisStore"]
 
@@ -152,7 +152,7 @@ class RedisStore(Store):
         self._grace_ms = int(self.ttl * 1000)  # how long an unbound meta hash outlives its session
         self._async_given = async_client
         self._async_factory: Callable[[], Any] | None = None  # from_url's: the same URL, asyncio
-        self._async: tuple[Any, Any] | None = None  # (event loop, client made for it)
+        self._async: tuple[Any, Any, AsyncWire | None] | None = None  # (event loop, client for it, its wire)
         self._owns_client = False
 
     @classmethod
@@ -329,28 +329,33 @@ class RedisStore(Store):
     async def _adrive(self, op: Op, action: str) -> Any:
         """Run ``op`` on the asyncio client (made on first use, per event loop); in a worker thread on
         the synchronous one when there is none."""
-        client = self._async_client()
+        client, wire = self._async_client()
         if client is None:
             return await asyncio.to_thread(self._drive, op, action)
         try:
             command = next(op)
             while True:
-                command = op.send(await _aexecute(client, command))
+                command = op.send(await (_aexecute(client, command) if wire is None else _asend(wire, command)))
         except StopIteration as done:
             return done.value
         except RedisError as exc:
             raise _unavailable(action, exc) from exc
 
-    def _async_client(self) -> Any:
-        if self._async_given is not None:
-            return self._async_given
+    def _async_client(self) -> tuple[Any, AsyncWire | None]:
+        """(the asyncio client, its AsyncWire or None); (None, None) when there is none."""
         loop = asyncio.get_running_loop()
         if self._async is not None and self._async[0] is loop:
-            return self._async[1]
-        # A redis.asyncio client's connections belong to the loop that opened them: one per loop.
-        client = self._async_factory() if self._async_factory is not None else _derive_async(self.client)
-        self._async = (loop, client) if client is not None else None
-        return client
+            return self._async[1], self._async[2]
+        # A redis.asyncio client's connections belong to the loop that opened them: one per loop
+        # (and a Wire's with them: a given client gets one per loop too).
+        client = self._async_given
+        if client is None:
+            client = self._async_factory() if self._async_factory is not None else _derive_async(self.client)
+        if client is None:
+            return None, None
+        wire = AsyncWire.for_client(client)
+        self._async = (loop, client, wire)
+        return client, wire
 
     # -- the port ------------------------------------------------------------------------------------
 
@@ -427,7 +432,10 @@ class RedisStore(Store):
         """Close the asyncio client made for the running loop, then ``close()``."""
         made, self._async = self._async, None
         if made is not None and made[0] is asyncio.get_running_loop():
-            await made[1].aclose()
+            if made[2] is not None:
+                await made[2].aclose()
+            if made[1] is not self._async_given:
+                await made[1].aclose()
         self.close()
 
     # -- maintenance: SCAN of prefix* (on every master of a Cluster) ---------------------------------
@@ -602,6 +610,17 @@ async def _aexecute(client: Any, command: tuple[Any, ...]) -> Any:
         return await client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
     except NoScriptError:
         return await client.execute_command("EVAL", script.source, len(keys), *keys, *args)
+
+
+async def _asend(wire: AsyncWire, command: tuple[Any, ...]) -> Any:
+    """_aexecute on an AsyncWire."""
+    if command[0] != "eval":
+        return await wire.call(*command[1:])
+    _, script, keys, args = command
+    try:
+        return await wire.call("EVALSHA", script.sha, len(keys), *keys, *args)
+    except NoScriptError:
+        return await wire.call("EVAL", script.source, len(keys), *keys, *args)
 
 
 def _derive_async(client: Any) -> Any:

@@ -22,6 +22,8 @@ Performance section). ``Wire`` keeps what matters and drops the rest:
 Only a plain ``redis.Redis`` on a plain ``ConnectionPool`` gets a ``Wire`` (``for_client``): a
 Cluster routes by slot, a Sentinel's pool asks the Sentinel on each connection, a blocking pool
 bounds its connections, client-side caching wraps them: those keep ``execute_command``.
+``AsyncWire`` is the same for a plain ``redis.asyncio.Redis`` (the store's async methods): its
+connections belong to one event loop, as the client does.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-__all__ = ["Wire", "pack"]
+__all__ = ["AsyncWire", "Wire", "pack"]
 
 
 def pack(args: tuple[Any, ...]) -> bytes:
@@ -115,3 +117,57 @@ class Wire:
 def _roundtrip(conn: Any, packed: bytes) -> Any:
     conn.send_packed_command((packed,))  # (its health check, if the client asked for one, included)
     return conn.read_response()
+
+
+class AsyncWire:
+    """Wire for a ``redis.asyncio`` pool: the same, awaited (one event loop, so no list is shared between threads)."""
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+        self._idle: list[Any] = []
+
+    @classmethod
+    def for_client(cls, client: Any) -> AsyncWire | None:
+        import redis.asyncio as aio
+
+        pool = getattr(client, "connection_pool", None)
+        if type(client) is not aio.Redis or type(pool) is not aio.ConnectionPool:
+            return None
+        if getattr(client, "connection", None) is not None or getattr(pool, "cache", None) is not None:
+            return None
+        return cls(pool)
+
+    async def call(self, *args: Any) -> Any:
+        packed = pack(args)
+        idle = self._idle
+        reused = bool(idle)
+        conn = idle.pop() if reused else await self._pool.get_connection()
+        try:
+            try:
+                reply = await conn.retry.call_with_retry(lambda: _aroundtrip(conn, packed),
+                                                         lambda error: conn.disconnect())
+            except RedisConnectionError:
+                if not reused:
+                    raise
+                await conn.disconnect()  # closed while idle: reconnect and send it once more
+                reply = await conn.retry.call_with_retry(lambda: _aroundtrip(conn, packed),
+                                                         lambda error: conn.disconnect())
+        except ResponseError:
+            idle.append(conn)
+            raise
+        except BaseException:  # (a cancelled request included: its reply may still be on the way)
+            await conn.disconnect(nowait=True)
+            idle.append(conn)
+            raise
+        idle.append(conn)
+        return reply
+
+    async def aclose(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            await self._pool.release(conn)
+
+
+async def _aroundtrip(conn: Any, packed: bytes) -> Any:
+    await conn.send_packed_command((packed,))
+    return await conn.read_response()
