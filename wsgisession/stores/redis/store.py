@@ -237,8 +237,10 @@ class RedisStore(Store):
         reply = yield ("eval", LOAD, self.keys.pair(key), (self._now(), self._grace_ms))
         if not reply:
             return None
-        if len(reply) == 3:  # (unbound: scripts.LOAD's short reply)
-            (raw, at, created), account = reply, None
+        if type(reply) is bytes:  # (unbound: scripts.LOAD's one string, expiry|created|value)
+            head, _, rest = reply.partition(b"|")
+            created, _, raw = rest.partition(b"|")
+            at, account = int(head), None
         else:
             raw, at, created, user, logged_in, authenticated, agent, seal = reply
             account = None if user is None else read_account(_str(user), _int(logged_in), _int(authenticated),
@@ -530,7 +532,7 @@ class RedisStore(Store):
         keys = self._sessions()
         replies = self._each(LOAD, [((self.keys.session(key), self.keys.meta(key)), (self._now(), self._grace_ms))
                                     for key in keys], "all")
-        texts = ((key, _str(reply[0]) if reply else None) for key, reply in zip(keys, replies))
+        texts = ((key, _str(_value_of(reply)) if reply else None) for key, reply in zip(keys, replies))
         return {key: text for key, text in texts if text is not None}
 
     def clear(self) -> None:
@@ -566,6 +568,11 @@ def _check_url(url: str) -> None:
                                      "unix:///run/redis/redis.sock (the database as ?db=0).")
     elif parts.path.strip("/") and not parts.path.strip("/").isdigit():
         raise ConfigurationError("the Redis URL's path must be a database number, as in redis://host:6379/0.")
+
+
+def _value_of(loaded: Any) -> Any:
+    """The stored value in a reply of scripts.LOAD (one string for an unbound session, else an array)."""
+    return loaded.split(b"|", 2)[2] if type(loaded) is bytes else loaded[0]
 
 
 def _opt(value: int | None) -> str:
