@@ -4,8 +4,9 @@ Why scripts: a compare-and-set must read and write atomically (Redis runs a scri
 interleaving any other command), and one EVALSHA is one round trip whatever the script does.
 Every script takes the session key, its meta hash and its tombstone (``keys.py``: one cluster
 slot) and ``now`` in epoch ms from the store's clock, so that an expiry is judged by the same clock
-that set it (the contract kit's fake clock included; with the default clock, Redis's own expiry
-agrees with it up to clock skew between the hosts).
+that set it (the contract kit's fake clock included). With the default clock, Redis's own expiry
+agrees with it up to clock skew between the hosts, so WRITE and REFRESH, told so, trust it: a value
+Redis still returns is live, and its expiry is not read (one ``PEXPIRETIME`` less per script).
 
 Expiries are absolute (``PXAT``, ``PEXPIREAT``): ``now`` plus connect-redis's TTL, a whole number
 of seconds (``ceil((cookie.expires - now) / 1000)``, else ``ttl``), computed by the store, so the
