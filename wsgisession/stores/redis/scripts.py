@@ -130,14 +130,15 @@ if bound then
   if ua == '' then redis.call('HDEL', KEYS[2], 'ua') else redis.call('HSET', KEYS[2], 'ua', string.sub(ua, 2)) end
 end
 local mat = at + tonumber(ARGV[7])
--- Bound: no TTL; unbound: expires at mat (no hash: a no-op). A hash with a TTL is unbound (nothing
--- gives a bound one a TTL), so the common case, an unbound session's expiry moving later, is one
--- PEXPIREAT GT; anything else (bound, an expiry moving earlier) asks HEXISTS.
+-- Bound: no TTL; unbound: expires at mat (no hash: a no-op). A hash with a TTL is unbound and one
+-- without is bound (nothing gives a bound one a TTL, nor leaves an unbound one without), so the
+-- common case, an unbound session's expiry moving later, is one PEXPIREAT GT; when GT moves nothing
+-- (bound, no hash, the same millisecond, an expiry moving earlier) one read tells which.
 if bound then redis.call('PERSIST', KEYS[2])
 elseif not ok then redis.call('PEXPIREAT', KEYS[2], mat)  -- (made anew above: unbound, no TTL yet)
-elseif redis.pcall('PEXPIREAT', KEYS[2], mat, 'GT') == 1 then  -- (moved: unbound)
-elseif redis.call('HEXISTS', KEYS[2], 'u') == 1 then redis.call('PERSIST', KEYS[2])
-else redis.call('PEXPIREAT', KEYS[2], mat) end
+elseif redis.pcall('PEXPIREAT', KEYS[2], mat, 'GT') ~= 1 and expiry(KEYS[2]) > mat then
+  redis.call('PEXPIREAT', KEYS[2], mat)  -- (an unbound session's expiry moving earlier)
+end
 return 1
 """)
 
