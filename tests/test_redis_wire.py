@@ -141,3 +141,32 @@ def test_an_async_wire_keeps_its_connection_and_drops_one_left_mid_reply(redis_u
             await client.aclose()
 
     asyncio.run(scenario())
+
+
+def test_threads_share_a_wire_without_losing_a_connection(client):
+    """Many threads at once: each command gets a connection (an idle one, or a new one from the pool
+    when another thread took the last idle one between its look and its pop), and all come back."""
+    import threading
+
+    wire = Wire.for_client(client)
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for i in range(200):
+                assert wire.call("SET", f"wt:{n}", str(i)) in (b"OK", "OK")
+                assert wire.call("GET", f"wt:{n}") == str(i).encode()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert errors == []
+        assert 1 <= len(wire._idle) <= 8 and not client.connection_pool._available_connections
+    finally:
+        wire.close()
+    assert len(client.connection_pool._in_use_connections) == 0

@@ -86,8 +86,10 @@ class Wire:
         if self._pid != os.getpid():  # a forked child: the parent's sockets are not ours to use
             self._idle, self._pid = [], os.getpid()
         idle = self._idle
-        reused = bool(idle)
-        conn = idle.pop() if reused else self._pool.get_connection(*self._checkout_args)
+        try:
+            conn, reused = idle.pop(), True
+        except IndexError:  # (none idle, or another thread took the last one since)
+            conn, reused = self._pool.get_connection(*self._checkout_args), False
         try:
             try:
                 reply = conn.retry.call_with_retry(lambda: _roundtrip(conn, packed), lambda error: conn.disconnect())
@@ -140,8 +142,10 @@ class AsyncWire:
     async def call(self, *args: Any) -> Any:
         packed = pack(args)
         idle = self._idle
-        reused = bool(idle)
-        conn = idle.pop() if reused else await self._pool.get_connection()
+        if idle:  # (one event loop: nothing takes it between the test and the pop)
+            conn, reused = idle.pop(), True
+        else:
+            conn, reused = await self._pool.get_connection(), False
         try:
             try:
                 reply = await conn.retry.call_with_retry(lambda: _aroundtrip(conn, packed),
