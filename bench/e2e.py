@@ -469,9 +469,12 @@ def report(servers: list[Server], runs: dict[str, list[Run]], skipped: dict[str,
     for ours, other, label in (
             ("ws-mongo", "beaker-mongo", "Beaker ext:mongodb"),
             ("ws-mongo", "express", "express-session + connect-mongo"),
+            # like for like: Flask-Session is a Flask extension, so it is measured against
+            # wsgisession.flask on the same Flask app; Beaker is WSGI middleware on the same plain
+            # WSGI counter as wsgisession's (plain WSGI against a Flask app is only a reference)
             ("ws-flask-redis", "flask-session-redis", "Flask-Session (Redis), both under Flask"),
-            ("ws-redis", "flask-session-redis", "Flask-Session (Redis)"),
-            ("ws-redis", "beaker-redis", "Beaker ext:redis"),
+            ("ws-redis", "beaker-redis", "Beaker ext:redis, both plain WSGI"),
+            ("ws-redis", "flask-session-redis", "Flask-Session (Redis) under Flask (reference: not like for like)"),
             ("ws-redis", "express-redis", "express-session + connect-redis (ratio reported)"),
             ("ws-flask-postgres", "flask-session-postgres", "Flask-Session (SQLAlchemy), both under Flask"),
             ("ws-postgres", "flask-session-postgres", "Flask-Session (SQLAlchemy)"),

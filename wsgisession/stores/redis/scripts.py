@@ -4,8 +4,9 @@ Why scripts: a compare-and-set must read and write atomically (Redis runs a scri
 interleaving any other command), and one EVALSHA is one round trip whatever the script does.
 Every script takes the session key, its meta hash and its tombstone (``keys.py``: one cluster
 slot) and ``now`` in epoch ms from the store's clock, so that an expiry is judged by the same clock
-that set it (the contract kit's fake clock included; with the default clock, Redis's own expiry
-agrees with it up to clock skew between the hosts).
+that set it (the contract kit's fake clock included). With the default clock, Redis's own expiry
+agrees with it up to clock skew between the hosts, so WRITE and REFRESH, told so, trust it: a value
+Redis still returns is live, and its expiry is not read (one ``PEXPIRETIME`` less per script).
 
 Expiries are absolute (``PXAT``, ``PEXPIREAT``): ``now`` plus connect-redis's TTL, a whole number
 of seconds (``ceil((cookie.expires - now) / 1000)``, else ``ttl``), computed by the store, so the
@@ -51,9 +52,10 @@ local function expiry(key)
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + ttl
 end
-local function live(key, now)  -- a session: a string value whose expiry has not passed -> ok, expiry, value
+local function live(key, now, trust)  -- a session: a string value whose expiry has not passed -> ok, expiry, value
   local value = redis.pcall('GET', key)
   if type(value) ~= 'string' then return false, -2 end  -- (none: false; another type: an error table)
+  if trust then return true, -1, value end  -- (the store's clock is Redis's: what Redis still has is live)
   local at = expiry(key)
   return at < 0 or at > now, at, value
 end
@@ -74,7 +76,9 @@ end
 # the session first, and a write creating the session anew deletes it), so deleting it loses nothing.
 
 # KEYS: session, meta. ARGV: now, grace (ms an unbound meta hash outlives its session).
-# -> false, or {value, expiry, created, user, logged in, authenticated, user agent, seal}
+# -> false; for an unbound session one string, '<expiry>|<created>|<value>' (created '' unknown): one
+# bulk string costs redis-py a third less to parse than an array (bench/redis_cost.py, app µs); for
+# a bound one {value, expiry, created, user, logged in, authenticated, user agent, seal}.
 LOAD = Script("load", _EXPIRY + """
 local now = tonumber(ARGV[1])
 local ok, at, value = live(KEYS[1], now)
@@ -83,19 +87,23 @@ local meta = redis.call('HMGET', KEYS[2], 'c', 'u', 'l', 'a', 'ua', 's')
 if at >= 0 and meta[1] and not meta[2] then  -- unbound: an Express touch (EXPIRE) moved the session
   extend(KEYS[2], at + tonumber(ARGV[2]))    -- only: keep the hash as long as the session plus grace
 end
+if not meta[2] then  -- (a created that is not digits, which no writer of ours leaves, reads as unknown)
+  return string.format('%d|', at) .. (meta[1] and string.match(meta[1], '^%d+$') or '') .. '|' .. value
+end
 return {value, at, meta[1], meta[2], meta[3], meta[4], meta[5], meta[6]}
 """)
 
-# KEYS: session, meta. ARGV: now, mode ('w' write, 'c' create, 's' swap), version (sha1 of the
-# value a swap expects), value, expires at (ms; <= now: delete, as connect-redis does with TTL <= 0),
+# KEYS: session, meta. ARGV: now, mode ('w' write, 'c' create, 's' swap; in capitals when the store's
+# clock is the system clock: the session's expiry is then Redis's to judge, not read here), version
+# (sha1 of the value a swap expects), value, expires at (ms; <= now: delete, as connect-redis does with TTL <= 0),
 # created ('' keep), grace; then, for a record with an account only (fewer arguments to send and
 # convert for the others): user, logged in, authenticated, user agent ('' none; a user agent given
 # is prefixed with '='), seal ('' none; AtRestStore's MAC of the binding, kept as text that never
 # goes back, as the authentication time). -> 1 written, 0 refused (a conflict).
 WRITE = Script("write", _EXPIRY + """
 local now = tonumber(ARGV[1])
-local mode = ARGV[2]
-local ok, _, value = live(KEYS[1], now)
+local mode = string.lower(ARGV[2])
+local ok, _, value = live(KEYS[1], now, mode ~= ARGV[2])
 if mode == 'c' and ok then return 0 end
 if mode == 's' and (not ok or redis.sha1hex(value) ~= ARGV[3]) then return 0 end
 if not ok then redis.call('DEL', KEYS[2]) end  -- a record created anew: no account, created now
@@ -122,22 +130,24 @@ if bound then
   if ua == '' then redis.call('HDEL', KEYS[2], 'ua') else redis.call('HSET', KEYS[2], 'ua', string.sub(ua, 2)) end
 end
 local mat = at + tonumber(ARGV[7])
--- Bound: no TTL; unbound: expires at mat (no hash: a no-op). A hash with a TTL is unbound (nothing
--- gives a bound one a TTL), so the common case, an unbound session's expiry moving later, is one
--- PEXPIREAT GT; anything else (bound, an expiry moving earlier) asks HEXISTS.
+-- Bound: no TTL; unbound: expires at mat (no hash: a no-op). A hash with a TTL is unbound and one
+-- without is bound (nothing gives a bound one a TTL, nor leaves an unbound one without), so the
+-- common case, an unbound session's expiry moving later, is one PEXPIREAT GT; when GT moves nothing
+-- (bound, no hash, the same millisecond, an expiry moving earlier) one read tells which.
 if bound then redis.call('PERSIST', KEYS[2])
 elseif not ok then redis.call('PEXPIREAT', KEYS[2], mat)  -- (made anew above: unbound, no TTL yet)
-elseif redis.pcall('PEXPIREAT', KEYS[2], mat, 'GT') == 1 then  -- (moved: unbound)
-elseif redis.call('HEXISTS', KEYS[2], 'u') == 1 then redis.call('PERSIST', KEYS[2])
-else redis.call('PEXPIREAT', KEYS[2], mat) end
+elseif redis.pcall('PEXPIREAT', KEYS[2], mat, 'GT') ~= 1 and expiry(KEYS[2]) > mat then
+  redis.call('PEXPIREAT', KEYS[2], mat)  -- (an unbound session's expiry moving earlier)
+end
 return 1
 """)
 
-# KEYS: session, meta. ARGV: now, expires at, grace. -> 1 refreshed, 0 missing or expired.
+# KEYS: session, meta. ARGV: now, expires at, grace, trust ('1': the store's clock is the system
+# clock, as WRITE's capitals). -> 1 refreshed, 0 missing or expired.
 # connect-redis's touch(): the key's expiry only, never its value (its cookie.expires stays).
 REFRESH = Script("refresh", _EXPIRY + """
 local now = tonumber(ARGV[1])
-if not live(KEYS[1], now) then return 0 end
+if not live(KEYS[1], now, ARGV[4] == '1') then return 0 end
 local at = tonumber(ARGV[2])
 if at <= now then redis.call('DEL', KEYS[1], KEYS[2]) return 1 end
 redis.call('PEXPIREAT', KEYS[1], at)

@@ -33,6 +33,7 @@ from ..base import (Bound, Loaded, Record, Store, check_size, parse_texts, read_
                     validate_touch_after, validate_ttl)
 from .keys import Keys
 from .scripts import BURY, DESTROY, FORGET, LOAD, PRUNE, PRUNE_INDEX, REFRESH, STATUS, WRITE, Script, version_of
+from .wire import AsyncWire, Wire
 
 __all__ = ["CONNECT_REDIS_TTL", "INDEX_GRACE_MS", "RedisStore"]
 
@@ -142,11 +143,16 @@ class RedisStore(Store):
         self.touch_after = validate_touch_after(touch_after)
         self.client = client
         self.cluster = isinstance(client, redis.cluster.RedisCluster)
+        self._wire = Wire.for_client(client)  # the per-request commands' short way (wire.py), when it has one
         self._clock = clock
+        # With the system clock, Redis's own expiry of a key is the store's (up to the hosts' clock skew):
+        # a write or refresh then skips reading it (a PEXPIRETIME per script, scripts.WRITE). Another
+        # clock (the contract kit's fake one) judges each expiry itself.
+        self._trust_expiry = clock is time.time
         self._grace_ms = int(self.ttl * 1000)  # how long an unbound meta hash outlives its session
         self._async_given = async_client
         self._async_factory: Callable[[], Any] | None = None  # from_url's: the same URL, asyncio
-        self._async: tuple[Any, Any] | None = None  # (event loop, client made for it)
+        self._async: tuple[Any, Any, AsyncWire | None] | None = None  # (event loop, client for it, its wire)
         self._owns_client = False
 
     @classmethod
@@ -231,10 +237,15 @@ class RedisStore(Store):
         reply = yield ("eval", LOAD, self.keys.pair(key), (self._now(), self._grace_ms))
         if not reply:
             return None
-        raw, at, created, user, logged_in, authenticated, agent, seal = reply
-        account = None if user is None else read_account(_str(user), _int(logged_in), _int(authenticated),
-                                                          None if agent is None else _str(agent),
-                                                          None if seal is None else _str(seal))
+        if type(reply) is bytes:  # (unbound: scripts.LOAD's one string, expiry|created|value)
+            head, _, rest = reply.partition(b"|")
+            created, _, raw = rest.partition(b"|")
+            at, account = int(head), None
+        else:
+            raw, at, created, user, logged_in, authenticated, agent, seal = reply
+            account = None if user is None else read_account(_str(user), _int(logged_in), _int(authenticated),
+                                                              None if agent is None else _str(agent),
+                                                              None if seal is None else _str(seal))
         return raw, _str(raw), (at if isinstance(at, int) and at >= 0 else None), _int(created), account
 
     def _load(self, key: str) -> Op:
@@ -251,7 +262,8 @@ class RedisStore(Store):
         account = record.account
         if account is not None:  # the index first: it may name a session not written yet, never miss one
             yield ("cmd", "ZADD", self.keys.user(account.user_id), now, key)
-        args: tuple[Any, ...] = (now, mode, version or "", record.text, at, _opt(record.created_ms), self._grace_ms)
+        args: tuple[Any, ...] = (now, mode.upper() if self._trust_expiry else mode, version or "", record.text, at,
+                                 _opt(record.created_ms), self._grace_ms)
         if account is not None:  # (the account's fields are sent only when there is one: scripts.WRITE)
             args += (account.user_id, _opt(account.logged_in_ms), _opt(account.authenticated_ms),
                      "" if account.user_agent is None else "=" + account.user_agent,
@@ -267,7 +279,8 @@ class RedisStore(Store):
 
     def _refresh(self, key: str, expires_ms: int | None) -> Op:
         now = self._now()
-        refreshed = yield ("eval", REFRESH, self.keys.pair(key), (now, self.expiry(expires_ms, now), self._grace_ms))
+        refreshed = yield ("eval", REFRESH, self.keys.pair(key),
+                           (now, self.expiry(expires_ms, now), self._grace_ms, "1" if self._trust_expiry else ""))
         return refreshed == 1
 
     def _destroy(self, key: str) -> Op:
@@ -304,11 +317,12 @@ class RedisStore(Store):
 
     def _drive(self, op: Op, action: str) -> Any:
         """Run ``op`` on the synchronous client; Redis errors become StoreUnavailable."""
+        wire = self._wire
         client = self.client
         try:
             command = next(op)
             while True:
-                command = op.send(_execute(client, command))
+                command = op.send(_execute(client, command) if wire is None else _send(wire, command))
         except StopIteration as done:
             return done.value
         except RedisError as exc:
@@ -317,28 +331,33 @@ class RedisStore(Store):
     async def _adrive(self, op: Op, action: str) -> Any:
         """Run ``op`` on the asyncio client (made on first use, per event loop); in a worker thread on
         the synchronous one when there is none."""
-        client = self._async_client()
+        client, wire = self._async_client()
         if client is None:
             return await asyncio.to_thread(self._drive, op, action)
         try:
             command = next(op)
             while True:
-                command = op.send(await _aexecute(client, command))
+                command = op.send(await (_aexecute(client, command) if wire is None else _asend(wire, command)))
         except StopIteration as done:
             return done.value
         except RedisError as exc:
             raise _unavailable(action, exc) from exc
 
-    def _async_client(self) -> Any:
-        if self._async_given is not None:
-            return self._async_given
+    def _async_client(self) -> tuple[Any, AsyncWire | None]:
+        """(the asyncio client, its AsyncWire or None); (None, None) when there is none."""
         loop = asyncio.get_running_loop()
         if self._async is not None and self._async[0] is loop:
-            return self._async[1]
-        # A redis.asyncio client's connections belong to the loop that opened them: one per loop.
-        client = self._async_factory() if self._async_factory is not None else _derive_async(self.client)
-        self._async = (loop, client) if client is not None else None
-        return client
+            return self._async[1], self._async[2]
+        # A redis.asyncio client's connections belong to the loop that opened them: one per loop
+        # (and a Wire's with them: a given client gets one per loop too).
+        client = self._async_given
+        if client is None:
+            client = self._async_factory() if self._async_factory is not None else _derive_async(self.client)
+        if client is None:
+            return None, None
+        wire = AsyncWire.for_client(client)
+        self._async = (loop, client, wire)
+        return client, wire
 
     # -- the port ------------------------------------------------------------------------------------
 
@@ -374,6 +393,8 @@ class RedisStore(Store):
     def close(self) -> None:
         """Close the clients ``from_url`` made (an asyncio one is dropped: ``aclose()`` closes it on
         its loop); a client you passed in stays yours to close."""
+        if self._wire is not None:
+            self._wire.close()
         if self._owns_client:
             self.client.close()
         self._async = None
@@ -413,7 +434,10 @@ class RedisStore(Store):
         """Close the asyncio client made for the running loop, then ``close()``."""
         made, self._async = self._async, None
         if made is not None and made[0] is asyncio.get_running_loop():
-            await made[1].aclose()
+            if made[2] is not None:
+                await made[2].aclose()
+            if made[1] is not self._async_given:
+                await made[1].aclose()
         self.close()
 
     # -- maintenance: SCAN of prefix* (on every master of a Cluster) ---------------------------------
@@ -508,7 +532,7 @@ class RedisStore(Store):
         keys = self._sessions()
         replies = self._each(LOAD, [((self.keys.session(key), self.keys.meta(key)), (self._now(), self._grace_ms))
                                     for key in keys], "all")
-        texts = ((key, _str(reply[0]) if reply else None) for key, reply in zip(keys, replies))
+        texts = ((key, _str(_value_of(reply)) if reply else None) for key, reply in zip(keys, replies))
         return {key: text for key, text in texts if text is not None}
 
     def clear(self) -> None:
@@ -546,6 +570,11 @@ def _check_url(url: str) -> None:
         raise ConfigurationError("the Redis URL's path must be a database number, as in redis://host:6379/0.")
 
 
+def _value_of(loaded: Any) -> Any:
+    """The stored value in a reply of scripts.LOAD (one string for an unbound session, else an array)."""
+    return loaded.split(b"|", 2)[2] if type(loaded) is bytes else loaded[0]
+
+
 def _opt(value: int | None) -> str:
     return "" if value is None else str(int(value))
 
@@ -569,6 +598,17 @@ def _execute(client: Any, command: tuple[Any, ...]) -> Any:
         return client.execute_command("EVAL", script.source, len(keys), *keys, *args)
 
 
+def _send(wire: Wire, command: tuple[Any, ...]) -> Any:
+    """_execute on a Wire."""
+    if command[0] != "eval":
+        return wire.call(*command[1:])
+    _, script, keys, args = command
+    try:
+        return wire.call("EVALSHA", script.sha, len(keys), *keys, *args)
+    except NoScriptError:
+        return wire.call("EVAL", script.source, len(keys), *keys, *args)
+
+
 async def _aexecute(client: Any, command: tuple[Any, ...]) -> Any:
     if command[0] != "eval":
         return await client.execute_command(*command[1:])
@@ -577,6 +617,17 @@ async def _aexecute(client: Any, command: tuple[Any, ...]) -> Any:
         return await client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
     except NoScriptError:
         return await client.execute_command("EVAL", script.source, len(keys), *keys, *args)
+
+
+async def _asend(wire: AsyncWire, command: tuple[Any, ...]) -> Any:
+    """_aexecute on an AsyncWire."""
+    if command[0] != "eval":
+        return await wire.call(*command[1:])
+    _, script, keys, args = command
+    try:
+        return await wire.call("EVALSHA", script.sha, len(keys), *keys, *args)
+    except NoScriptError:
+        return await wire.call("EVAL", script.source, len(keys), *keys, *args)
 
 
 def _derive_async(client: Any) -> Any:
