@@ -10,6 +10,12 @@ divided by the difference of the counts is the cost of one request, start-up and
 out. The same binary, inputs and environment give the same count whatever else the machine does,
 so a change of one or two per cent is real here where wall-clock tables (bench/compare.py) need
 the noise rows to judge it. Needs valgrind (Debian's package); slow: about a minute per tree.
+
+The garbage collector is off while the requests run (as inprocess.py times them), and what they
+left in reference cycles is collected when the child's interpreter exits: that collection is
+counted, a share of each request, as a server pays it in its own collections.
+``--without-collection`` leaves it out (the child exits first), which is what inprocess.py's
+clock sees; the two counts differ by what a request leaves to the collector.
 """
 
 from __future__ import annotations
@@ -48,16 +54,21 @@ serve(200)
 gc.collect()
 gc.disable()  # as inprocess.py times: a full collection landing in one run and not the other is not the request's cost
 serve(n)
+if sys.argv[3] == "skip":  # --without-collection: leave before the interpreter collects what the requests left
+    import os
+    sys.stdout.flush()
+    os._exit(0)
 """
 TOTAL = re.compile(r"^summary:\s*(\d+)", re.M)
 
 
-def instructions(tree: Path, scenario: str, n: int) -> int:
-    """callgrind's total for one child run in ``tree`` serving ``n`` requests after the warm-up."""
+def instructions(tree: Path, scenario: str, n: int, collection: bool = True) -> int:
+    """callgrind's total for one child run in ``tree`` serving ``n`` requests after the warm-up
+    (``collection``: with the interpreter's final collection of the cyclic garbage they left)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
         subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, "-c", CHILD,
-                        scenario, str(n)], cwd=tree, check=True, capture_output=True,
+                        scenario, str(n), "keep" if collection else "skip"], cwd=tree, check=True, capture_output=True,
                        env={**os.environ, "PYTHONPATH": str(tree), "PYTHONHASHSEED": "0"})
         match = TOTAL.search(out.read_text())
         if match is None:
@@ -72,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--large", type=int, default=1100)
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated (default: all four)")
     parser.add_argument("--quick", action="store_true", help="tiny counts (the numbers are noise): keep it working")
+    parser.add_argument("--without-collection", action="store_true",
+                        help="leave out the collection of the cyclic garbage the requests left (inprocess.py's timings do)")
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None:
         print("bench/instructions.py: needs valgrind (apt-get install valgrind)", file=sys.stderr)
@@ -83,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = args.scenarios.split(",")
     for scenario in scenarios:
         for tree in trees:
-            small, large = (instructions(tree, scenario, n) for n in (args.small, args.large))
+            small, large = (instructions(tree, scenario, n, not args.without_collection) for n in (args.small, args.large))
             per[tree, scenario] = (large - small) / (args.large - args.small)
             print(f"{tree.name or tree} {scenario}: {per[tree, scenario]:,.0f}", file=sys.stderr)
     names = " | ".join(str(tree) for tree in trees)
