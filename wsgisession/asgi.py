@@ -158,7 +158,7 @@ class SessionMiddleware:
         presented, user_agent, secure = self._read(scope)
         core = self.core
         session = AsyncSession(core.life, self.store, core._accounts, presented, secure, scope, user_agent, options)
-        exchange = _Exchange(self, scope, session, send, core.presents(presented))
+        exchange = _Exchange(self, scope, session, send, presented)
         try:
             if self._inline:
                 session.open_now()
@@ -174,7 +174,10 @@ class SessionMiddleware:
         except Exception:
             await exchange.abandoned()
             raise
-        await exchange.end()
+        if exchange.out and self._inline:  # (the common case, without a coroutine: bench/asgi_cpu.py)
+            exchange.end_now()
+        else:
+            await exchange.end()
 
     def _read(self, scope: Scope) -> tuple[str | None, str | None, bool]:
         """The request's id header (its cookies, joined as a WSGI server joins them), user agent, and https."""
@@ -221,12 +224,12 @@ class _Exchange:
                  "answered")
 
     def __init__(self, middleware: SessionMiddleware, scope: Scope, session: AsyncSession, send: Send,
-                 presented: bool) -> None:
+                 presented: str | None) -> None:
         self._middleware = middleware
         self._scope = scope
         self._session = session
         self._send = send
-        self._presented = presented  # the request carried the id header (or a cookie): a body reading it varies
+        self._presented = presented  # the request's id header (or Cookie header): a body reading the session varies
         self._inline = middleware._inline  # the store never blocks: committed without a coroutine
         self._held: Message | None = None  # the app's response start, not passed on yet
         self._error: StoreUnavailable | None = None  # the commit failed: the app's response is dropped
@@ -238,6 +241,8 @@ class _Exchange:
         return self._scope.get(self._middleware.scope_key) is not self._session
 
     async def send(self, message: Message) -> None:
+        if self.out:  # the session's headers went out (and nothing is held): the rest passes through
+            return await self._send(message)
         kind = message["type"]
         if self._error is not None or self.answered:
             return  # answering 503: what the app still sends is dropped
@@ -267,10 +272,11 @@ class _Exchange:
             return message
         middleware = self._middleware
         headers = list(message.get("headers", ()))
-        if _varies_on(headers, middleware._vary_field):
-            extra = [h for h in extra if h[0] != "Vary"]  # the app's Vary already covers it
+        varies = _varies_on(headers, middleware._vary_field)  # the app's Vary already covers ours
         encoded = middleware._encoded
-        headers += [encoded.get(header) or _encode(header) for header in extra]
+        for header in extra:  # (a loop, not a comprehension: no function call per response)
+            if not varies or header[0] != "Vary":
+                headers.append(encoded.get(header) or _encode(header))
         return {**message, "headers": headers}
 
     async def _accept(self, message: Message) -> Message:
@@ -311,7 +317,7 @@ class _Exchange:
     def _unused(self, streaming: bool) -> list[tuple[str, str]]:
         """The commit of a session the app has not used (nothing to store)."""
         self.out = True
-        if streaming and self._presented:
+        if streaming and self._middleware.core.presents(self._presented):
             # Not used yet, but the body may still read it: then the response depends on the
             # cookie, and a shared cache must not serve it to another user.
             return [self._middleware.core.vary]
@@ -338,6 +344,20 @@ class _Exchange:
                 self._middleware.core.finish_now(session)
             else:
                 await self._middleware.core.afinish(session)
+        self._detach()
+
+    def end_now(self) -> None:
+        """``end``, once the headers went out, for a store that never blocks (``Lifecycle.inline``)."""
+        if not self.answered and not self._unset():
+            self._middleware.core.finish_now(self._session)
+        self._detach()
+
+    def _detach(self) -> None:
+        """The request is over: the session lets go of the scope, which holds it (a reference cycle
+        otherwise, freed only by the garbage collector), and keeps a copy without itself for ``genid``."""
+        request = dict(self._scope)
+        request.pop(self._middleware.scope_key, None)
+        self._session.detach(request)
 
     async def abandoned(self) -> None:
         """The app raised: the store work of verbs it called (a logout) is done all the same, and, once its

@@ -222,7 +222,8 @@ class AsyncSession(Session):
         self.loaded = False
         self._state: SessionState | None = None
         self._prepared: SessionState | None = None  # opened by aopen(), not used by the app yet
-        self._pending: list[Callable[[], Steps[Any]]] = []  # the verbs' store work, for aflush()
+        # The verbs' store work, for aflush() (None until a verb queues some: most requests have none)
+        self._pending: list[Callable[[], Steps[Any]]] | None = None
 
     async def aopen(self) -> None:
         """Read the session, if the request presents a verified id (else nothing: no store I/O)."""
@@ -269,6 +270,22 @@ class AsyncSession(Session):
         while self._pending:
             run(self._pending.pop(0)(), self._store)
 
+    def _later(self, work: Callable[[], Steps[Any]]) -> None:
+        """Queue a verb's store work for ``aflush``."""
+        if self._pending is None:
+            self._pending = []
+        self._pending.append(work)
+
+    def detach(self, request: Any) -> None:
+        """Let go of the request (the ASGI scope) once it is over, keeping ``request`` (a copy of it
+        without this session) for ``genid``: the scope holds the session, so the session holding the
+        scope made a reference cycle of every request's objects, which only the garbage collector
+        frees (bench/asgi_cpu.py: 12 objects a request)."""
+        self._request = request
+        state = self._state or self._prepared
+        if state is not None:
+            state.rebind(request)
+
     def _queue(self, steps: Steps[None]) -> None:
         """Run ``steps`` now, their store operations later (``aflush``): only for steps that ignore
         the operations' results (a destroy's, a logout's: the ids they end), which are sent None."""
@@ -281,7 +298,7 @@ class AsyncSession(Session):
         except StopIteration:
             pass
         if ops:
-            self._pending.append(lambda: _replay(ops))
+            self._later(lambda: _replay(ops))
 
     def destroy(self) -> None:
         """Delete the record and start an empty session at once; the record goes when the response starts."""
@@ -302,7 +319,7 @@ class AsyncSession(Session):
         state = self._opened()
         accounts.bind_login(state, user_id, self._user_agent, authenticated)
         if accounts.limit is not None:
-            self._pending.append(lambda: accounts.limit_logins(state, user_id))
+            self._later(lambda: accounts.limit_logins(state, user_id))
 
     async def alogin(self, user_id: str, *, authenticated: bool = True) -> None:
         """Log a user in now, the store work included: under ``max_sessions_policy="refuse"``,
