@@ -240,9 +240,19 @@ class _Exchange:
         """Whether the app removed its session from the scope (the ``unset`` option decides what that means)."""
         return self._scope.get(self._middleware.scope_key) is not self._session
 
-    async def send(self, message: Message) -> None:
+    def send(self, message: Message) -> Awaitable[None]:
+        """The ``send`` the app is given. A plain function that returns the awaitable: the common messages
+        (any once the session's headers went out; the response start, for a store that never blocks)
+        need no coroutine of their own, two a request (bench/asgi_cpu.py)."""
         if self.out:  # the session's headers went out (and nothing is held): the rest passes through
-            return await self._send(message)
+            return self._send(message)
+        if (self._inline and self._held is None and self._error is None and not self.answered
+                and message["type"] in _START and (self._session.loaded or self._unset())):
+            return self._send(self._add(message, self._commit_now(True)))
+        return self._sending(message)
+
+    async def _sending(self, message: Message) -> None:
+        """``send``, every other case: a start held or committed through a coroutine, a websocket's accept."""
         kind = message["type"]
         if self._error is not None or self.answered:
             return  # answering 503: what the app still sends is dropped
