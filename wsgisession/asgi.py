@@ -14,9 +14,9 @@ The only module that reads an ASGI scope. ``scope["session"]`` is the request's 
 It drives the one lifecycle (lifecycle.py) with ``arun``: the store's coroutines (``aload``...)
 when it has them, its synchronous methods in a worker thread otherwise, so the store's I/O never
 blocks the event loop; a store whose class declares ``never_blocks = True`` (MemoryStore: a dict)
-is called directly, through the steps' synchronous twins, as under WSGI. ``request.session`` is synchronous, so the session is read before the app
-runs, when and only when the request presents a verified id (a request without one costs no store
-I/O); the verbs (``regenerate``, ``destroy``, ``login``, ``logout``, ``reauthenticated``) are called
+is called directly, through the steps' synchronous twins, on first use, as under WSGI. Otherwise,
+as ``request.session`` is synchronous, the session is read before the app runs, when and only when
+the request presents a verified id (a request without one costs no store I/O). The verbs (``regenerate``, ``destroy``, ``login``, ``logout``, ``reauthenticated``) are called
 without ``await``, and their store work is done when the response starts, before the commit.
 """
 
@@ -160,9 +160,7 @@ class SessionMiddleware:
         session = AsyncSession(core.life, self.store, core._accounts, presented, secure, scope, user_agent, options)
         exchange = _Exchange(self, scope, session, send, presented)
         try:
-            if self._inline:
-                session.open_now()
-            else:
+            if not self._inline:  # (a store that never blocks is read on first use: lifecycle.never_blocks)
                 await session.aopen()
             scope[self.scope_key] = session
             await self.app(scope, receive, exchange.send)

@@ -198,7 +198,8 @@ class AsyncSession(Session):
     from a synchronous method, so that its I/O never blocks the loop.
 
     Starlette's ``request.session`` is synchronous, so the session is read before the app runs
-    (``await aopen()``, only when the request presents a verified id: no store I/O otherwise). Its
+    (``await aopen()``, only when the request presents a verified id: no store I/O otherwise), unless
+    the store never blocks (``Lifecycle.inline``): then it is read on first use, as under WSGI. Its
     verbs are called without ``await`` and take effect at once (``destroy()`` leaves an empty session,
     ``login()`` a new id); the store work they need waits in ``_pending`` until the response starts,
     when the core's ``aclose`` runs it (``aflush``) before the commit. ``save()`` and ``reload()``,
@@ -238,23 +239,16 @@ class AsyncSession(Session):
             await arun(state.open(), self._store)
         self._prepared = state
 
-    def open_now(self) -> None:
-        """``aopen``, for a store that never blocks (``Lifecycle.inline``): called directly from the loop."""
-        life = self._life
-        if life.ids.read(self._cookie_header) is None:
-            self._cookie_header = None
-            return
-        state = life.begin(self._cookie_header, self._is_secure, self._request, self._options)
-        state.open_sync(store=self._store)
-        self._prepared = state
-
     def _opened(self) -> SessionState:
         if self.loaded:
             return self._state
         state = self._prepared
-        if state is None:  # no id presented: a fresh session, which needs no store
-            state = self._life.begin(self._cookie_header, self._is_secure, self._request, self._options)
-            if next(state.open(), None) is not None:
+        if state is None:
+            life = self._life
+            state = life.begin(self._cookie_header, self._is_secure, self._request, self._options)
+            if life.inline:  # a store that never blocks is read on first use, as under WSGI (not before the app)
+                state.open_sync(store=self._store)
+            elif next(state.open(), None) is not None:  # (else no id was presented: a fresh session, no store)
                 raise SessionError("an async session must be opened with 'await session.aopen()' first")
         self._state = state
         self.loaded = True
