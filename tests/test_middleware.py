@@ -555,3 +555,31 @@ def test_the_scheme_is_read_on_entry_and_a_later_fix_is_reported(caplog):
     assert "Secure" not in response.headers["Set-Cookie"] and "wrap that middleware around" in caplog.text
     outside = TestApp(fix_scheme(SessionMiddleware(app, secret=SECRET, store=MemoryStore())))
     assert "Secure" in outside.get("/count").headers["Set-Cookie"]
+
+
+@pytest.mark.parametrize("path", ["/", "/count"])
+def test_a_request_leaves_no_reference_cycle(path):
+    """environ -> session -> environ would be a cycle: every request's environ, session and state
+    then wait for the garbage collector instead of being freed when the server drops them. The
+    session holds the environ only when a genid or cookie callable of the app's may read it."""
+    import gc
+
+    from wsgisession import Session
+
+    middleware = SessionMiddleware(lambda environ, start_response: (
+        start_response("200 OK", [("Content-Type", "text/plain")]),
+        [str(environ["wsgisession.session"].setdefault("n", 1)).encode() if environ["PATH_INFO"] != "/" else b"-"],
+    )[1], secret=SECRET, store=MemoryStore())
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "SCRIPT_NAME": "", "wsgi.url_scheme": "http"}
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)  # what the collector finds unreachable is kept in gc.garbage, to look at
+    try:
+        body = middleware(environ, lambda status, headers, exc_info=None: None)
+        assert b"".join(body) in (b"-", b"1")
+        del environ, body
+        gc.collect()
+        leaked = [thing for thing in gc.garbage if isinstance(thing, Session)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert leaked == []

@@ -157,7 +157,8 @@ class SessionCore:
         state = state_of(session)
         if state is None:
             return []
-        return self.headers(state, state.commit_sync(store=self.store))
+        action = state.commit_sync(self.store)
+        return [self.vary] if action is None else self.headers(state, action)  # (most requests: no cookie to send)
 
     async def aclose(self, session: AsyncSession, unset: bool = False) -> list[tuple[str, str]]:
         """``close``, from an event loop: the store work the session's verbs left, then the commit."""
@@ -169,7 +170,7 @@ class SessionCore:
         if session._pending:
             await session.aflush()
         if self.life.inline:  # a store that never blocks (lifecycle.never_blocks): the twin, called directly
-            return self.headers(state, state.commit_sync(store=self.store))
+            return self.headers(state, state.commit_sync(self.store))
         return self.headers(state, await arun(state.commit(), self.store))
 
     def close_now(self, session: AsyncSession, unset: bool = False) -> list[tuple[str, str]]:
@@ -182,7 +183,7 @@ class SessionCore:
             return []
         if session._pending:
             session.flush_now()
-        return self.headers(state, state.commit_sync(store=self.store))
+        return self.headers(state, state.commit_sync(self.store))
 
     def finish_now(self, session: AsyncSession) -> None:
         """``afinish``, for a store that never blocks."""
@@ -190,7 +191,7 @@ class SessionCore:
             session.flush_now()
         state = state_of(session)
         if state is not None:
-            state.finish_sync(store=self.store)
+            state.finish_sync(self.store)
 
     async def afinish(self, session: AsyncSession) -> None:
         """``finish``, from an event loop."""
@@ -199,7 +200,7 @@ class SessionCore:
         state = state_of(session)
         if state is not None:
             if self.life.inline:
-                state.finish_sync(store=self.store)
+                state.finish_sync(self.store)
             else:
                 await arun(state.finish(), self.store)
 
@@ -231,7 +232,7 @@ class SessionCore:
         """The response is over: save what changed after its headers went out."""
         state = state_of(session)
         if state is not None:
-            state.finish_sync(store=self.store)
+            state.finish_sync(self.store)
 
 
 async def _flushed(session: Session | None) -> None:

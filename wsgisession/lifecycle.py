@@ -16,7 +16,7 @@ timeout are written once, whichever kind of store and server::
     await arun(state.finish(), store)      # after the body: what changed while it streamed
 
 The synchronous path (the WSGI middleware, Flask, Django) calls each step's *twin* instead,
-``state.commit_sync(store=store)``: a plain method compiled at import from the same source, where
+``state.commit_sync(store)``: a plain method compiled at import from the same source, where
 ``yield ("load", sid)`` is ``store.load(sid)`` (``_add_sync_twins``), so it pays for no generator.
 
 Phases: a state is ``LIVE`` once opened, ``COMMITTED`` when its headers went out, ``FINISHED``
@@ -81,7 +81,8 @@ class Lifecycle:
     what the store declared (``SessionCore`` makes it; nothing here calls the store)."""
 
     __slots__ = ("config", "clock", "events", "ids", "key", "tombstones", "tombstone_ms", "touch_after_ms", "ttl_ms",
-                 "plain_cookie_json", "save_uninitialized", "rolling", "inline")
+                 "plain_cookie_json", "save_uninitialized", "rolling", "merge", "resave", "absolute_timeout",
+                 "static_cookie", "inline")
 
     def __init__(self, config: SessionConfig, events: Events, ids: SessionIds) -> None:
         store = config.store
@@ -96,7 +97,10 @@ class Lifecycle:
         # touch_after, applied here from the stored expiry, unless the store's refresh applies it itself
         self.touch_after_ms = 0 if store.throttles_refresh else int(store.touch_after * 1000)
         self.ttl_ms = int(store.ttl * 1000)
-        self.save_uninitialized, self.rolling = config.save_uninitialized, config.rolling  # (read by facts())
+        # The options read on every request, as slots (a dataclass's fields are dict lookups: bench/instructions.py)
+        self.save_uninitialized, self.rolling, self.merge = config.save_uninitialized, config.rolling, config.merge
+        self.resave, self.absolute_timeout = config.resave, config.absolute_timeout
+        self.static_cookie = config.static_cookie  # (None: a cookie callable gives each request's)
         # The stored cookie JSON of sessions without lifetime or priority, over http and https:
         # recognized on load without parsing (1 µs of the read-only request, bench/inprocess.py).
         # (With a ``cookie`` callable, per options: ``plain_cookie_json``, cached.)
@@ -157,7 +161,7 @@ class SessionState:
         self.life = life
         self.header, self.is_secure, self.request = header, is_secure, request
         if options is None:  # (the static options, without a call, unless a ``cookie`` callable decides)
-            options = life.config.static_cookie or life.config.options_for(request)
+            options = life.static_cookie or life.config.options_for(request)
         self.options = options  # this request's cookie options (a ``cookie`` callable's, resolved once)
         self.phase = LIVE
         self.cookie_id = None
@@ -175,7 +179,7 @@ class SessionState:
         if sid is None:
             self._fresh()
         else:
-            yield from self._load(sid, opening=True)
+            yield from self._load(sid, True)  # (opening)
 
     def reload(self) -> Steps[None]:
         """Re-read the record, dropping unsaved changes (SessionError if it is gone)."""
@@ -197,8 +201,10 @@ class SessionState:
                              else "unreadable", sid)
             return self._failed(opening)
         stored_cookie, data, data_json, known = parsed
-        created, pending = loaded.created_ms, None
-        limit = life.config.absolute_timeout
+        # (unpacked once: a NamedTuple's field is a descriptor call each time it is read)
+        _, version, created, account, stale, stored_expires_ms = loaded
+        pending = None
+        limit = life.absolute_timeout
         if limit is not None:
             now = now_ms(life.clock)
             if created is None or created > now:  # unknown (a peer that does not record it), or from the future:
@@ -207,20 +213,23 @@ class SessionState:
                 yield ("destroy", sid)
                 life.events.emit("timed_out", sid)
                 return self._failed(opening)
-        cookie, invalid = SessionCookie.restore(stored_cookie, known, self.options, self.is_secure, life.clock)
+        if known:  # the common case: a browser-session cookie stored as this middleware writes it
+            cookie, invalid = SessionCookie.plain(self.options, self.is_secure, life.clock), None
+        else:
+            cookie, invalid = SessionCookie.restore(stored_cookie, known, self.options, self.is_secure, life.clock)
         if invalid:
             logger.warning("session %s: ignored invalid stored cookie value(s) %s; using the configured ones",
                            life.events.tag(sid), ", ".join(invalid))
         if opening:
             self.id = self.original_id = sid
         self.cookie, self.created_ms, self.pending_created = cookie, created, pending
-        self.data, self.version, self.base, self.account = data, loaded.version, data_json, loaded.account
-        self.stored_expires_ms = loaded.expires_ms
+        self.data, self.version, self.base, self.account = data, version, data_json, account
+        self.stored_expires_ms = stored_expires_ms
         self.written = self.account_dirty = False
-        self.reseal = loaded.stale and loaded.account is not None
+        self.reseal = stale and account is not None
         self.loaded = (data_json, cookie.settings())
         # With resave, a record to repair or re-encrypt, or a creation time to write, it is saved even if unchanged.
-        self.saved = None if life.config.resave or invalid or loaded.stale or pending is not None else self.loaded
+        self.saved = None if life.resave or invalid or stale or pending is not None else self.loaded
         life.events.emit("loaded", sid)
         return True
 
@@ -293,7 +302,7 @@ class SessionState:
         Django's ``set_expiry``) must survive it, as Django's ``cycle_key()`` keeps the expiry.
         """
         life, old = self.life, self.id
-        if self.retired is None and (self.version is not None or not life.config.merge):
+        if self.retired is None and (self.version is not None or not life.merge):
             # Destroyed once the new id is saved: a logout that lands in between is then seen.
             # (Without versions, overwrite mode cannot tell: it always is.)
             self.retired = old
@@ -355,7 +364,7 @@ class SessionState:
         """Destroy the id this session was regenerated from; False (and drop) if a logout did first."""
         old, self.retired = self.retired, None
         assert old is not None
-        if (yield self._end(old)) is False and self.life.config.merge:
+        if (yield self._end(old)) is False and self.life.merge:
             yield ("destroy", self.id)
             self._drop()
             return False
@@ -376,7 +385,7 @@ class SessionState:
         if self.phase == DROPPED:
             return None
         life = self.life
-        if not life.config.merge:
+        if not life.merge:
             yield ("write", self.id, self._record(state))
             self._written(state)
             return state if self.retired is None else (yield from self._retire_after(state))
@@ -417,17 +426,6 @@ class SessionState:
         """Once the new id is saved, the id it was regenerated from goes; None if a logout came first."""
         return state if (yield from self._retire()) else None
 
-    def facts(self, state: State) -> Facts:
-        """What express's rules need to know at the end of the request (``rules.py``); "modified" as
-        ``modified()`` says, computed here once."""
-        life = self.life
-        if self.id == self.original_id and not self.account_dirty:
-            modified, saved = state != self.loaded, state == self.saved
-        else:  # a new id or an account to write: modified, and not what the store holds
-            modified, saved = True, False
-        return _new(Facts, (self.id != self.cookie_id, modified, saved, self.saved is not None, life.save_uninitialized,
-                            life.rolling and not self.touch_skipped, self.cookie.expires_ms is not None))
-
     def commit(self) -> Steps[str | None]:
         """Save or touch by express's rules (rules.py), as the headers go out; return SET_COOKIE,
         EXPIRE_COOKIE or None."""
@@ -437,8 +435,15 @@ class SessionState:
         if not self.touch_skipped:
             cookie.reset()
         state = self.state()
-        facts = self.facts(state)
-        save, send = decide(facts)
+        # What express's rules need to know (rules.py); "modified" as ``modified()`` says, computed here
+        # once. (Inline: a method call costs more than this, on every request that used its session.)
+        if self.id == self.original_id and not self.account_dirty:
+            modified, saved = state != self.loaded, state == self.saved
+        else:  # a new id or an account to write: modified, and not what the store holds
+            modified, saved = True, False
+        new = self.id != self.cookie_id
+        save, send = decide(_new(Facts, (new, modified, saved, self.saved is not None, life.save_uninitialized,
+                                         life.rolling and not self.touch_skipped, cookie.expires_ms is not None)))
         if save:
             saved = yield from self.persist(state)
             if saved is None:
@@ -446,8 +451,8 @@ class SessionState:
             state = saved
             if self.original_id != self.cookie_id:  # started fresh in this request (a login's too)
                 life.events.emit("created", self.id)
-        elif not facts.new and (self._touch_due() if self.touch_skipped or life.touch_after_ms else True) and (
-                (yield ("refresh", self.id, cookie.expires_ms, self.version)) is False and life.config.merge):
+        elif not new and (self._touch_due() if self.touch_skipped or life.touch_after_ms else True) and (
+                (yield ("refresh", self.id, cookie.expires_ms, self.version)) is False and life.merge):
             self._drop()  # ended meanwhile (a rolling cookie would bring the dead id back)
             return None
         self.committed = state
@@ -455,10 +460,10 @@ class SessionState:
         # express's rules, and one case they miss: a lifetime removed in this request (Flask's
         # ``permanent = False``, Django's ``set_expiry(0)``) must reach the browser, which would
         # otherwise keep the persistent cookie it holds.
-        if not send and cookie.expires_ms is None and self.loaded[1][0] is not None:
+        if not send and self.loaded[1][0] is not None and cookie.expires_ms is None:
             send = True
         self.delivered_id = self.id if send else self.cookie_id
-        if cookie.secure and not self.is_secure:
+        if not self.is_secure and cookie.secure:
             return None  # a Secure cookie never travels over plain http (as express)
         if send:
             return SET_COOKIE
@@ -569,7 +574,7 @@ def _perform(store: Store, op: Op) -> Any:
 class _Twin(ast.NodeTransformer):
     """Rewrites a step generator's source into its synchronous twin: ``yield ("load", sid)`` becomes
     ``store.load(sid)`` (any other ``yield op``, ``_perform(store, op)``), and ``yield from x.m(...)``
-    becomes ``x.m_sync(..., store=store)``."""
+    becomes ``x.m_sync(store, ...)`` (positional: a keyword argument costs every call more)."""
 
     def visit_Yield(self, node: ast.Yield) -> ast.AST:
         self.generic_visit(node)
@@ -586,12 +591,11 @@ class _Twin(ast.NodeTransformer):
         if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)):
             raise TypeError(f"line {node.lineno}: a step delegates with 'yield from x.method(...)' only")
         func = ast.Attribute(call.func.value, call.func.attr + "_sync", ast.Load())
-        keywords = [*call.keywords, ast.keyword("store", ast.Name("store", ast.Load()))]
-        return ast.copy_location(ast.Call(func, call.args, keywords), node)
+        return ast.copy_location(ast.Call(func, [ast.Name("store", ast.Load()), *call.args], call.keywords), node)
 
 
 def _add_sync_twins(cls: type, names: tuple[str, ...]) -> None:
-    """Give each step generator ``name`` of ``cls`` a synchronous twin ``name_sync(..., store)``,
+    """Give each step generator ``name`` of ``cls`` a synchronous twin ``name_sync(store, ...)``,
     compiled at import from the same source, so the synchronous path drives no generator.
 
     Driving a generator costs about 5,000 CPU instructions a step (callgrind), two steps per request
@@ -613,8 +617,7 @@ def _add_sync_twins(cls: type, names: tuple[str, ...]) -> None:
         definition.name += "_sync"
         definition.decorator_list = []
         definition.returns = None
-        definition.args.kwonlyargs.append(ast.arg("store"))
-        definition.args.kw_defaults.append(None)
+        definition.args.args.insert(1, ast.arg("store"))  # (after self)
         tree = ast.fix_missing_locations(_Twin().visit(tree))
         ast.increment_lineno(tree, function.__code__.co_firstlineno - 1)
         namespace: dict[str, Any] = {}
@@ -623,7 +626,7 @@ def _add_sync_twins(cls: type, names: tuple[str, ...]) -> None:
 
 
 def _driving(function: Callable[..., Steps[Any]]) -> Callable[..., Any]:
-    def twin(self: Any, *args: Any, store: Store, **kwargs: Any) -> Any:
+    def twin(self: Any, store: Store, *args: Any, **kwargs: Any) -> Any:
         return run(function(self, *args, **kwargs), store)
 
     return twin

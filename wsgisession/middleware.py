@@ -84,6 +84,13 @@ class SessionMiddleware:
         # "": every path is in scope (ids in a header have no path); None: the callable's path decides
         self._scope = "" if id_header is not None or static is not None and static.path == "/" else (
             None if static is None else static.path)
+        # Whether __call__ must look at the request before it opens a session: a cookie path other
+        # than "/", or a cookie callable. (One test on the common path: bench/instructions.py.)
+        self._scoped = self._scope != ""
+        # The session holds the environ only for what may read it (a genid of the app's, a cookie
+        # callable): otherwise environ -> session -> environ would be a reference cycle, every
+        # request's environ and session then freed by the garbage collector instead of at once.
+        self._keeps_environ = genid is not None or static is None
 
     def sessions_of(self, user_id: str, current: Session | None = None) -> list[SessionInfo]:
         """The user's live sessions, most recently seen first; ``current`` (a request's session) is marked."""
@@ -105,19 +112,19 @@ class SessionMiddleware:
         return f"<SessionMiddleware name={self.name!r} store={type(self.store).__name__}>"
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        prefix = self._scope
-        if prefix is None:  # a cookie callable: called for every request, as express-session 1.19 does
-            options = self.config.options_for(environ)  # (a bad return raises ConfigurationError: a 500)
-            if not self.in_scope(environ, options.path):
-                return self.app(environ, start_response)
-        else:
-            options = None
-            if prefix and not self.in_scope(environ):
+        options = None  # the request's cookie options, when a cookie callable gives them
+        if self._scoped:
+            if self._scope is None:  # a cookie callable: called for every request, as express-session 1.19 does
+                options = self.config.options_for(environ)  # (a bad return raises ConfigurationError: a 500)
+                if not self.in_scope(environ, options.path):
+                    return self.app(environ, start_response)
+            elif not self.in_scope(environ):
                 return self.app(environ, start_response)
         # Read once, here, as express-session does: a scheme fixed by middleware inside this one
         # (ProxyFix) comes too late, and is reported (see _Exchange._send).
-        secure = self._is_secure(environ)
-        session = self.core.open(environ.get(self.id_key), secure, environ, environ.get("HTTP_USER_AGENT"), options)
+        secure = environ.get("wsgi.url_scheme") == "https" or self.trust_proxy and self._forwarded_https(environ)
+        session = self.core.open(environ.get(self.id_key), secure, environ if self._keeps_environ else None,
+                                 environ.get("HTTP_USER_AGENT"), options)
         environ[self.environ_key] = session
         exchange = _Exchange(self, environ, session, start_response, secure)
         try:
@@ -151,29 +158,19 @@ class SessionMiddleware:
                            "runs after it): wrap that middleware around SessionMiddleware instead, or pass "
                            "trust_proxy=True, so session cookies get the Secure attribute")
 
-    def _is_secure(self, environ: WSGIEnvironment) -> bool:
-        if environ.get("wsgi.url_scheme") == "https":
-            return True
-        if self.trust_proxy:
-            proto = str(environ.get("HTTP_X_FORWARDED_PROTO", ""))
-            return proto.split(",", 1)[0].strip().lower() == "https"
-        return False
+    @staticmethod
+    def _forwarded_https(environ: WSGIEnvironment) -> bool:
+        """Whether the proxy's ``X-Forwarded-Proto`` (its first value) says https."""
+        proto = str(environ.get("HTTP_X_FORWARDED_PROTO", ""))
+        return proto.split(",", 1)[0].strip().lower() == "https"
 
 
-def _vary_index(headers: Headers) -> int | None:
-    """The position of the app's last Vary header, or None (the common case: one pass, no allocation)."""
-    found = None
-    for i, (name, _) in enumerate(headers):
-        if len(name) == 4 and name.lower() == "vary":
-            found = i
-    return found
-
-
-def _merge_vary(headers: Headers, extra: Headers, vary: int, ours: str) -> tuple[Headers, Headers]:
+def _merge_vary(headers: Headers, extra: Headers, ours: str) -> tuple[Headers, Headers]:
     """The app's headers and ours, with our Vary (``ours``: ``Cookie``, or the id header) folded into
-    the app's own Vary (one header line, as caches and frameworks expect), or dropped if the app's
-    lists it or ``*``."""
+    the app's own (its last Vary: one header line, as caches and frameworks expect), or dropped if
+    the app's lists it or ``*``."""
     extra = extra[1:]
+    vary = max(i for i, (name, _) in enumerate(headers) if name.lower() == "vary")
     field = ours.lower()
     if any(token.strip().lower() in (field, "*") for name, value in headers if name.lower() == "vary"
            for token in value.split(",")):
@@ -211,17 +208,16 @@ class _Exchange:
         self._write: Callable[[bytes], object] | None = None  # the server's write callable, once passed on
         self._failed = False  # answered 503: the store is not tried again for this request
         self.result: Iterable[bytes] = ()
-
-    def _unset(self) -> bool:
-        """Whether the app removed its session from environ (the ``unset`` option decides what that means)."""
-        return self._environ.get(self._key) is not self._session
+        # "Unset": the app removed its session from environ (express's ``unset`` option decides what that
+        # means), tested where needed as ``environ.get(key) is not session`` (a method call costs more
+        # than the test, twice per request: bench/instructions.py).
 
     def start_response(self, status: str, headers: Headers, exc_info: Any = None) -> Callable[[bytes], object]:
         """Pass the headers on with the session's (committing it first), or hold them if it is unused."""
         if self._started and exc_info is None:
             raise AssertionError("start_response called a second time without exc_info (PEP 3333)")
         self._started = True
-        if self._write is None and not self._session.loaded and not self._unset():
+        if self._write is None and not self._session.loaded and self._environ.get(self._key) is self._session:
             self._held = (status, headers, exc_info)  # (a later call, with exc_info, replaces them)
             return self._write_through
         self._held = None
@@ -246,21 +242,22 @@ class _Exchange:
         session, held = self._session, self._held
         if held is not None:
             self._held = None
-            if not session.loaded and not self._unset():
+            if not session.loaded and self._environ.get(self._key) is session:
                 self._start_response(*held)  # never used, and no app code left to run: nothing to add
                 return
             self._write = self._send(*held, streaming=False)
-        if self._started and not self._unset():
+        if self._started and self._environ.get(self._key) is session:
             self._middleware.core.finish(session)
 
     def _send(self, status: str, headers: Headers, exc_info: Any, streaming: bool = True) -> Callable[[bytes], object]:
         """Commit the session (once) and call the server's start_response with its headers added."""
         extra = self._extra
         if extra is None:
-            session, unset = self._session, self._unset()
+            session = self._session
+            unset = self._environ.get(self._key) is not session
             if session.loaded or unset:
-                if not self._secure and self._middleware._is_secure(self._environ):
-                    self._middleware.warn_scheme()
+                if not self._secure and self._environ.get("wsgi.url_scheme") == "https":
+                    self._middleware.warn_scheme()  # (ProxyFix, say, set it inside this middleware)
                 extra = self._middleware.core.close(session, unset)
             elif streaming and self._middleware.core.presents(self._environ.get(self._middleware.id_key)):
                 # Not used yet, but the body may still read it: then the response depends on the
@@ -271,9 +268,10 @@ class _Exchange:
             self._extra = extra
         if not extra:
             return self._start_response(status, headers, exc_info)
-        vary = _vary_index(headers)
-        if vary is not None and extra[0][0] == "Vary":  # (the core puts its Vary first)
-            headers, extra = _merge_vary(headers, extra, vary, extra[0][1])
+        for name, _ in headers:  # (inline, and no index unless the app sent a Vary: bench/instructions.py)
+            if len(name) == 4 and name.lower() == "vary" and extra[0][0] == "Vary":  # (the core puts its Vary first)
+                headers, extra = _merge_vary(headers, extra, extra[0][1])
+                break
         return self._start_response(status, headers + extra, exc_info)
 
     def unavailable(self, exc_info: Any) -> list[bytes]:
@@ -315,7 +313,7 @@ class _Exchange:
             if close is not None:
                 close()
         finally:
-            if self._started and not self._failed and not self._unset():
+            if self._started and not self._failed and self._environ.get(self._key) is self._session:
                 self._middleware.core.finish(self._session)
 
 

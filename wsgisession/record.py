@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from .errors import SessionError
-from .serialization import datetime_to_ms, dumps, loads, parse_iso, raw_decode
+from .serialization import datetime_to_ms, dumps, loads, parse_iso, scan_once
 
 __all__ = ["COOKIE_KEYS", "RESERVED_KEYS", "Parsed", "expires_ms", "join", "parse", "serialize", "split"]
 
@@ -69,13 +69,13 @@ def split(text: str, expected_cookie: str = "") -> Parsed | None:
             if known:
                 cookie, end = None, _HEAD_LENGTH + len(expected_cookie)
             else:
-                cookie, end = raw_decode(text, _HEAD_LENGTH)
+                cookie, end = scan_once(text, _HEAD_LENGTH)
             rest = text[end:]
             # Only `}` or `,"` may follow the cookie in JSON.stringify's output; anything else
             # (a trailing comma, blanks) is left to the full parser, which judges it.
             data_json = "{}" if rest == "}" else "{" + rest[1:] if rest[:2] == ',"' else ""
-            data, end = raw_decode(data_json, 0) if data_json else (None, 0)
-        except (ValueError, RecursionError):
+            data, end = scan_once(data_json, 0) if data_json else (None, 0)
+        except (ValueError, RecursionError, StopIteration):  # (StopIteration: scan_once found no value)
             data = None
         # A second "cookie" key among the data: JSON.parse keeps the last one, so the full parser decides.
         if type(data) is dict and end == len(data_json) and "cookie" not in data:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["dumps", "loads", "raw_decode", "now_ms", "ms_to_datetime", "datetime_to_ms", "format_iso", "parse_iso"]
+__all__ = ["dumps", "loads", "scan_once", "now_ms", "ms_to_datetime", "datetime_to_ms", "format_iso", "parse_iso"]
 
 def _refuse(value: Any) -> Any:
     raise TypeError(f"a {type(value).__name__} is not JSON-serializable")
@@ -66,7 +66,9 @@ def loads(text: str | bytes) -> Any:
     return _decoder.decode(text)
 
 
-raw_decode = _decoder.raw_decode  # (text, start) -> the JSON value that starts at text[start], the index after it
+# (text, start) -> the JSON value that starts at text[start] and the index after it; StopIteration if
+# none does. The decoder's raw_decode without its Python frame (once or twice per load: record.split).
+scan_once = _decoder.scan_once
 
 
 def now_ms(clock: Callable[[], float]) -> int:

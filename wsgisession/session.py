@@ -53,8 +53,9 @@ class Session(MutableMapping[str, Any]):
     def _opened(self) -> SessionState:
         if self.loaded:
             return self._state
-        state = self._life.begin(self._cookie_header, self._is_secure, self._request, self._options)
-        state.open_sync(store=self._store)
+        # (SessionState itself, not Lifecycle.begin: one call less per request that uses its session)
+        state = SessionState(self._life, self._cookie_header, self._is_secure, self._request, self._options)
+        state.open_sync(self._store)
         self._state = state
         self.loaded = True
         return state
@@ -90,11 +91,10 @@ class Session(MutableMapping[str, Any]):
         return key in self._use()
 
     def get(self, key: str, default: Any = None) -> Any:
-        if self.loaded:
-            state = self._state
-            if state.committed is None:  # loaded, headers not out yet: the common case
-                return state.data.get(key, default)
-        return self._use().get(key, default)
+        state = self._state if self.loaded else self._opened()  # (``_use``, spelled out: a call less)
+        if state.committed is None:  # headers not out yet: the common case, nothing to note
+            return state.data.get(key, default)
+        return state.use(False).get(key, default)
 
     def __repr__(self) -> str:  # never shows the id
         return f"<Session {f'{len(self._state.data)} keys' if self.loaded else 'not loaded'}>"
@@ -132,15 +132,15 @@ class Session(MutableMapping[str, Any]):
 
     def destroy(self) -> None:
         """Delete the record and start an empty session; the cookie is expired (use on logout)."""
-        self._opened().destroy_sync(store=self._store)
+        self._opened().destroy_sync(self._store)
 
     def reload(self) -> None:
         """Re-read the record from the store, dropping unsaved changes."""
-        self._opened().reload_sync(store=self._store)
+        self._opened().reload_sync(self._store)
 
     def save(self) -> None:
         """Write the session to the store now."""
-        self._opened().save_sync(store=self._store)
+        self._opened().save_sync(self._store)
 
     def touch(self) -> None:
         """Restart the cookie's max-age countdown (the store's expiry follows when it is saved)."""
@@ -234,7 +234,7 @@ class AsyncSession(Session):
             return
         state = life.begin(self._cookie_header, self._is_secure, self._request, self._options)
         if life.inline:  # a store that never blocks: its twin, no coroutine per operation
-            state.open_sync(store=self._store)
+            state.open_sync(self._store)
         else:
             await arun(state.open(), self._store)
         self._prepared = state
@@ -245,9 +245,9 @@ class AsyncSession(Session):
         state = self._prepared
         if state is None:
             life = self._life
-            state = life.begin(self._cookie_header, self._is_secure, self._request, self._options)
+            state = SessionState(life, self._cookie_header, self._is_secure, self._request, self._options)
             if life.inline:  # a store that never blocks is read on first use, as under WSGI (not before the app)
-                state.open_sync(store=self._store)
+                state.open_sync(self._store)
             elif next(state.open(), None) is not None:  # (else no id was presented: a fresh session, no store)
                 raise SessionError("an async session must be opened with 'await session.aopen()' first")
         self._state = state
@@ -274,7 +274,8 @@ class AsyncSession(Session):
         """Let go of the request (the ASGI scope) once it is over, keeping ``request`` (a copy of it
         without this session) for ``genid``: the scope holds the session, so the session holding the
         scope made a reference cycle of every request's objects, which only the garbage collector
-        frees (bench/asgi_cpu.py: 12 objects a request)."""
+        frees (bench/asgi_cpu.py: 12 objects a request). (asgi.py hands the session the scope only
+        when a genid or a cookie callable of the app's may read it.)"""
         self._request = request
         state = self._state or self._prepared
         if state is not None:

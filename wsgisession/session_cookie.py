@@ -102,7 +102,10 @@ class SessionCookie:
         cookie = cls.__new__(cls)
         cookie._options = options
         cookie._clock = clock
-        cookie._resolve(is_secure if options.secure == "auto" else options.secure is True)
+        # (``_resolve``, spelled out: this runs on every load of such a session, bench/instructions.py)
+        secure = cookie._secure = is_secure if options.secure == "auto" else options.secure is True
+        same_site = options.same_site
+        cookie._same_site = ("none" if secure else "lax") if same_site == "auto" else same_site
         cookie._original_max_age = cookie._expires_ms = cookie._priority = None
         return cookie
 

@@ -97,7 +97,8 @@ class MemoryStore(Store):
                 created = now if entry is None else entry[1]
             # A live record keeps or combines its account; a new one has exactly the account given.
             given = record.account
-            account = given if entry is None else combine(entry[2], given)
+            # (``combine`` called only when both sides hold an account: most sessions have none)
+            account = given if entry is None or entry[2] is None else entry[2] if given is None else combine(entry[2], given)
             if account is not None or (old is not None and old[2] is not None):
                 self._index(key, account)  # (no account before or after: nothing to index)
             self._expires[key] = expires  # (first: a lock-free load never sees a new record without it)
