@@ -109,6 +109,10 @@ class SessionMiddleware:
         self._scope = "" if id_header is not None or static is not None and static.path == "/" else (
             None if static is None else static.path)
         self._skipped = _Skipped(tuple(self.skip_paths))
+        # The session holds the scope only for what may read it (a genid of the app's, a cookie
+        # callable): scope -> session -> scope is a reference cycle, broken when the request ends
+        # (_Exchange._detach); without either, the session is handed None and there is no cycle.
+        self._keeps_scope = genid is not None or static is None
         # A store that never blocks (MemoryStore: lifecycle.never_blocks) is called directly from the
         # loop, through the steps' synchronous twins: no coroutine per step (bench/asgi_cpu.py).
         self._inline = core.life.inline
@@ -157,7 +161,8 @@ class SessionMiddleware:
                 return await self.app(scope, receive, send)
         presented, user_agent, secure = self._read(scope)
         core = self.core
-        session = AsyncSession(core.life, self.store, core._accounts, presented, secure, scope, user_agent, options)
+        session = AsyncSession(core.life, self.store, core._accounts, presented, secure,
+                               scope if self._keeps_scope else None, user_agent, options)
         exchange = _Exchange(self, scope, session, send, presented)
         try:
             if not self._inline:  # (a store that never blocks is read on first use: lifecycle.never_blocks)
@@ -363,6 +368,8 @@ class _Exchange:
     def _detach(self) -> None:
         """The request is over: the session lets go of the scope, which holds it (a reference cycle
         otherwise, freed only by the garbage collector), and keeps a copy without itself for ``genid``."""
+        if not self._middleware._keeps_scope:
+            return  # (the session never held it)
         request = dict(self._scope)
         request.pop(self._middleware.scope_key, None)
         self._session.detach(request)
