@@ -12,6 +12,14 @@ cProfile's top functions for one row. ``--instructions`` counts CPU instructions
 under callgrind instead (as instructions.py: 300, then 1,300 requests after the same warm-up, the
 difference over 1,000), for this tree and, given one, a ``BEFORE_TREE`` (a ``git worktree add``
 of an older commit, with this file copied into its bench/): a minute or two per row and tree.
+
+    python bench/asgi_cpu.py --uvicorn [BEFORE_TREE] [--systems bare,ws-memory]
+
+counts the instructions of a whole uvicorn process (bench/asgi_apps.py, as bench/asgi.py serves it)
+per request instead: one keep-alive client sends ``/`` with the cookie it was given, 250 then 1,250
+requests, under callgrind. Its ratio of the bare app's count to wsgisession's predicted the req/s
+ratio bench/asgi.py measured (0.79 for 0.77-0.79 on 2026-12-05): what the server (h11) spends on
+the Cookie and Vary headers is in it, which the in-process rows miss.
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ import cProfile
 import os
 import pstats
 import re
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -120,6 +130,51 @@ def instructions(tree: Path, row: str) -> float:
     return (totals[1] - totals[0]) / 1000
 
 
+UVICORN_CLIENT_REQUESTS = (250, 1250)
+
+
+def uvicorn_instructions(tree: Path, system: str) -> float:
+    """CPU instructions per request of a uvicorn process serving ``system`` from ``tree``, counted by callgrind."""
+    totals = []
+    for n in UVICORN_CLIENT_REQUESTS:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "callgrind.out")
+            port = common.free_port()
+            server = subprocess.Popen(
+                ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, "bench/asgi_apps.py",
+                 system, "--port", str(port)], cwd=tree, env={**os.environ, "PYTHONPATH": str(tree), "PYTHONHASHSEED": "0"},
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                common.wait_port(port, server, 300, f"{system} under callgrind")
+                with socket.create_connection(("127.0.0.1", port)) as connection:
+                    cookie = b""
+                    for _ in range(n):
+                        cookie = _get(connection, cookie)
+            finally:
+                server.send_signal(signal.SIGINT)  # uvicorn's graceful exit: callgrind writes its counts
+                server.wait(120)
+            found = re.search(r"^(?:summary|totals): (\d+)", Path(out).read_text(), re.M)
+            assert found is not None, "no total in callgrind's output"
+            totals.append(int(found.group(1)))
+    return (totals[1] - totals[0]) / (UVICORN_CLIENT_REQUESTS[1] - UVICORN_CLIENT_REQUESTS[0])
+
+
+def _get(connection: socket.socket, cookie: bytes) -> bytes:
+    """One ``GET /`` on a keep-alive connection; the cookie to send next (the one a Set-Cookie gave, or ``cookie``)."""
+    connection.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n" + (b"Cookie: " + cookie + b"\r\n" if cookie else b"")
+                       + b"\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += connection.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+    assert length is not None, head
+    while len(body) < int(length.group(1)):
+        body += connection.recv(65536)
+    given = re.search(rb"(?i)\r\nset-cookie: *([^;\r]+)", head)
+    return given.group(1) if given else cookie
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("-n", type=int, default=3000)
@@ -127,7 +182,25 @@ def main() -> None:
     parser.add_argument("--profile", choices=ROWS)
     parser.add_argument("--instructions", nargs="?", const="", metavar="BEFORE_TREE")
     parser.add_argument("--rows", default="bare,read-only,modified")
+    parser.add_argument("--uvicorn", nargs="?", const="", metavar="BEFORE_TREE")
+    parser.add_argument("--systems", default="bare,ws-memory", help="with --uvicorn: bench/asgi_apps.py systems")
     args = parser.parse_args()
+    if args.uvicorn is not None:
+        trees = [Path(args.uvicorn)] if args.uvicorn else []
+        trees.append(Path(__file__).resolve().parent.parent)
+        counts: dict[tuple[Path, str], float] = {}
+        for system in args.systems.split(","):
+            for tree in trees:
+                counts[tree, system] = uvicorn_instructions(tree, system)
+            print(f"{system:18s} " + "  ".join(f"{counts[tree, system]:10,.0f}" for tree in trees)
+                  + " instructions/request under uvicorn", flush=True)
+        for tree in trees:
+            bare = counts.get((tree, "bare"))
+            ratios = [f"{system} {bare / counts[tree, system]:.3f}" for system in args.systems.split(",")
+                      if bare and system != "bare"]
+            if ratios:
+                print(f"bare/system (the predicted req/s ratio), {tree}: " + ", ".join(ratios))
+        return
     if args.instructions is not None:
         trees = [Path(args.instructions)] if args.instructions else []
         trees.append(Path(__file__).resolve().parent.parent)

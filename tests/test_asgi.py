@@ -4,6 +4,7 @@ I/O never on the event loop."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import threading
 
@@ -532,6 +533,64 @@ def test_memory_store_runs_on_the_loop_and_a_subclass_that_may_block_in_a_thread
 
     loop_thread = asyncio.run(scenario(Recording()))
     assert len(threads) == 2 and loop_thread not in threads
+
+
+def test_a_store_that_never_blocks_is_read_on_first_use_as_under_wsgi():
+    """MemoryStore is called from the loop (lifecycle.never_blocks), so nothing needs reading before the
+    app: a route that never uses its session costs it no read; a route that does reads it then."""
+    middleware = SessionMiddleware(asgi_app(store=MemoryStore()).router, secret=SECRET, store=MemoryStore())
+    client = TestClient(middleware)
+    assert client.get("/count").json() == 1
+    for path in ("/plain", "/stream-unused"):
+        assert client.get(path).status_code == 200
+    assert middleware.events.counts["loaded"] == 0
+    assert client.get("/count").json() == 2
+    assert middleware.events.counts["loaded"] == 1
+
+
+@pytest.mark.parametrize("own_genid", [False, True], ids=["default-genid", "own-genid"])
+def test_a_request_leaves_no_reference_cycle_to_the_garbage_collector(own_genid):
+    """The scope holds the session; the session holds the scope only for a genid (or a cookie callable)
+    of the app's, and lets go of it when the request is over (keeping a copy without itself for genid),
+    so a request's objects are freed as it ends, as the bare app's are."""
+    seen = []
+
+    def genid(request):
+        seen.append(request)
+        return f"id-{len(seen)}"
+
+    middleware = SessionMiddleware(asgi_app(store=MemoryStore()).router, secret=SECRET, store=MemoryStore(),
+                                   genid=genid if own_genid else None)
+
+    async def scenario():
+        sent = []
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        def scope(cookie):
+            headers = [(b"host", b"testserver")] + ([(b"cookie", cookie)] if cookie else [])
+            return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+                    "scheme": "http", "path": "/count", "raw_path": b"/count", "root_path": "", "query_string": b"",
+                    "headers": headers, "client": ("127.0.0.1", 1), "server": ("testserver", 80)}
+
+        await middleware(scope(None), receive, send)
+        cookie = dict(sent[0]["headers"])[b"set-cookie"].split(b";")[0]
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(5):
+                await middleware(scope(cookie), receive, send)
+            return gc.collect()
+        finally:
+            gc.enable()
+
+    assert asyncio.run(scenario()) == 0
+    if own_genid:
+        assert seen == [seen[0]] and seen[0]["session"].id == "id-1"  # genid was handed the request's own scope
 
 
 async def late_app(scope, receive, send):

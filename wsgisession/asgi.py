@@ -14,9 +14,9 @@ The only module that reads an ASGI scope. ``scope["session"]`` is the request's 
 It drives the one lifecycle (lifecycle.py) with ``arun``: the store's coroutines (``aload``...)
 when it has them, its synchronous methods in a worker thread otherwise, so the store's I/O never
 blocks the event loop; a store whose class declares ``never_blocks = True`` (MemoryStore: a dict)
-is called directly, through the steps' synchronous twins, as under WSGI. ``request.session`` is synchronous, so the session is read before the app
-runs, when and only when the request presents a verified id (a request without one costs no store
-I/O); the verbs (``regenerate``, ``destroy``, ``login``, ``logout``, ``reauthenticated``) are called
+is called directly, through the steps' synchronous twins, on first use, as under WSGI. Otherwise,
+as ``request.session`` is synchronous, the session is read before the app runs, when and only when
+the request presents a verified id (a request without one costs no store I/O). The verbs (``regenerate``, ``destroy``, ``login``, ``logout``, ``reauthenticated``) are called
 without ``await``, and their store work is done when the response starts, before the commit.
 """
 
@@ -109,6 +109,10 @@ class SessionMiddleware:
         self._scope = "" if id_header is not None or static is not None and static.path == "/" else (
             None if static is None else static.path)
         self._skipped = _Skipped(tuple(self.skip_paths))
+        # The session holds the scope only for what may read it (a genid of the app's, a cookie
+        # callable): scope -> session -> scope is a reference cycle, broken when the request ends
+        # (_Exchange._detach); without either, the session is handed None and there is no cycle.
+        self._keeps_scope = genid is not None or static is None
         # A store that never blocks (MemoryStore: lifecycle.never_blocks) is called directly from the
         # loop, through the steps' synchronous twins: no coroutine per step (bench/asgi_cpu.py).
         self._inline = core.life.inline
@@ -157,12 +161,11 @@ class SessionMiddleware:
                 return await self.app(scope, receive, send)
         presented, user_agent, secure = self._read(scope)
         core = self.core
-        session = AsyncSession(core.life, self.store, core._accounts, presented, secure, scope, user_agent, options)
-        exchange = _Exchange(self, scope, session, send, core.presents(presented))
+        session = AsyncSession(core.life, self.store, core._accounts, presented, secure,
+                               scope if self._keeps_scope else None, user_agent, options)
+        exchange = _Exchange(self, scope, session, send, presented)
         try:
-            if self._inline:
-                session.open_now()
-            else:
+            if not self._inline:  # (a store that never blocks is read on first use: lifecycle.never_blocks)
                 await session.aopen()
             scope[self.scope_key] = session
             await self.app(scope, receive, exchange.send)
@@ -174,7 +177,10 @@ class SessionMiddleware:
         except Exception:
             await exchange.abandoned()
             raise
-        await exchange.end()
+        if exchange.out and self._inline:  # (the common case, without a coroutine: bench/asgi_cpu.py)
+            exchange.end_now()
+        else:
+            await exchange.end()
 
     def _read(self, scope: Scope) -> tuple[str | None, str | None, bool]:
         """The request's id header (its cookies, joined as a WSGI server joins them), user agent, and https."""
@@ -221,12 +227,12 @@ class _Exchange:
                  "answered")
 
     def __init__(self, middleware: SessionMiddleware, scope: Scope, session: AsyncSession, send: Send,
-                 presented: bool) -> None:
+                 presented: str | None) -> None:
         self._middleware = middleware
         self._scope = scope
         self._session = session
         self._send = send
-        self._presented = presented  # the request carried the id header (or a cookie): a body reading it varies
+        self._presented = presented  # the request's id header (or Cookie header): a body reading the session varies
         self._inline = middleware._inline  # the store never blocks: committed without a coroutine
         self._held: Message | None = None  # the app's response start, not passed on yet
         self._error: StoreUnavailable | None = None  # the commit failed: the app's response is dropped
@@ -237,7 +243,19 @@ class _Exchange:
         """Whether the app removed its session from the scope (the ``unset`` option decides what that means)."""
         return self._scope.get(self._middleware.scope_key) is not self._session
 
-    async def send(self, message: Message) -> None:
+    def send(self, message: Message) -> Awaitable[None]:
+        """The ``send`` the app is given. A plain function that returns the awaitable: the common messages
+        (any once the session's headers went out; the response start, for a store that never blocks)
+        need no coroutine of their own, two a request (bench/asgi_cpu.py)."""
+        if self.out:  # the session's headers went out (and nothing is held): the rest passes through
+            return self._send(message)
+        if (self._inline and self._held is None and self._error is None and not self.answered
+                and message["type"] in _START and (self._session.loaded or self._unset())):
+            return self._send(self._add(message, self._commit_now(True)))
+        return self._sending(message)
+
+    async def _sending(self, message: Message) -> None:
+        """``send``, every other case: a start held or committed through a coroutine, a websocket's accept."""
         kind = message["type"]
         if self._error is not None or self.answered:
             return  # answering 503: what the app still sends is dropped
@@ -267,10 +285,11 @@ class _Exchange:
             return message
         middleware = self._middleware
         headers = list(message.get("headers", ()))
-        if _varies_on(headers, middleware._vary_field):
-            extra = [h for h in extra if h[0] != "Vary"]  # the app's Vary already covers it
+        varies = _varies_on(headers, middleware._vary_field)  # the app's Vary already covers ours
         encoded = middleware._encoded
-        headers += [encoded.get(header) or _encode(header) for header in extra]
+        for header in extra:  # (a loop, not a comprehension: no function call per response)
+            if not varies or header[0] != "Vary":
+                headers.append(encoded.get(header) or _encode(header))
         return {**message, "headers": headers}
 
     async def _accept(self, message: Message) -> Message:
@@ -311,7 +330,7 @@ class _Exchange:
     def _unused(self, streaming: bool) -> list[tuple[str, str]]:
         """The commit of a session the app has not used (nothing to store)."""
         self.out = True
-        if streaming and self._presented:
+        if streaming and self._middleware.core.presents(self._presented):
             # Not used yet, but the body may still read it: then the response depends on the
             # cookie, and a shared cache must not serve it to another user.
             return [self._middleware.core.vary]
@@ -338,6 +357,22 @@ class _Exchange:
                 self._middleware.core.finish_now(session)
             else:
                 await self._middleware.core.afinish(session)
+        self._detach()
+
+    def end_now(self) -> None:
+        """``end``, once the headers went out, for a store that never blocks (``Lifecycle.inline``)."""
+        if not self.answered and not self._unset():
+            self._middleware.core.finish_now(self._session)
+        self._detach()
+
+    def _detach(self) -> None:
+        """The request is over: the session lets go of the scope, which holds it (a reference cycle
+        otherwise, freed only by the garbage collector), and keeps a copy without itself for ``genid``."""
+        if not self._middleware._keeps_scope:
+            return  # (the session never held it)
+        request = dict(self._scope)
+        request.pop(self._middleware.scope_key, None)
+        self._session.detach(request)
 
     async def abandoned(self) -> None:
         """The app raised: the store work of verbs it called (a logout) is done all the same, and, once its

@@ -277,6 +277,10 @@ class SessionState:
         """No live record for the cookie's id was loaded (a fresh session), or it has a new id."""
         return self.id != self.cookie_id
 
+    def rebind(self, request: Any) -> None:
+        """Hand ``genid`` ``request`` from now on (asgi.py: a copy of the scope once the request is over)."""
+        self.request = request
+
     def skip_touch(self) -> None:
         """Leave the stored expiry alone in this request: no touch, no rolling cookie, the
         countdown not restarted (polling and health endpoints)."""

@@ -198,7 +198,8 @@ class AsyncSession(Session):
     from a synchronous method, so that its I/O never blocks the loop.
 
     Starlette's ``request.session`` is synchronous, so the session is read before the app runs
-    (``await aopen()``, only when the request presents a verified id: no store I/O otherwise). Its
+    (``await aopen()``, only when the request presents a verified id: no store I/O otherwise), unless
+    the store never blocks (``Lifecycle.inline``): then it is read on first use, as under WSGI. Its
     verbs are called without ``await`` and take effect at once (``destroy()`` leaves an empty session,
     ``login()`` a new id); the store work they need waits in ``_pending`` until the response starts,
     when the core's ``aclose`` runs it (``aflush``) before the commit. ``save()`` and ``reload()``,
@@ -222,7 +223,8 @@ class AsyncSession(Session):
         self.loaded = False
         self._state: SessionState | None = None
         self._prepared: SessionState | None = None  # opened by aopen(), not used by the app yet
-        self._pending: list[Callable[[], Steps[Any]]] = []  # the verbs' store work, for aflush()
+        # The verbs' store work, for aflush() (None until a verb queues some: most requests have none)
+        self._pending: list[Callable[[], Steps[Any]]] | None = None
 
     async def aopen(self) -> None:
         """Read the session, if the request presents a verified id (else nothing: no store I/O)."""
@@ -237,23 +239,16 @@ class AsyncSession(Session):
             await arun(state.open(), self._store)
         self._prepared = state
 
-    def open_now(self) -> None:
-        """``aopen``, for a store that never blocks (``Lifecycle.inline``): called directly from the loop."""
-        life = self._life
-        if life.ids.read(self._cookie_header) is None:
-            self._cookie_header = None
-            return
-        state = life.begin(self._cookie_header, self._is_secure, self._request, self._options)
-        state.open_sync(self._store)
-        self._prepared = state
-
     def _opened(self) -> SessionState:
         if self.loaded:
             return self._state
         state = self._prepared
-        if state is None:  # no id presented: a fresh session, which needs no store
-            state = self._life.begin(self._cookie_header, self._is_secure, self._request, self._options)
-            if next(state.open(), None) is not None:
+        if state is None:
+            life = self._life
+            state = SessionState(life, self._cookie_header, self._is_secure, self._request, self._options)
+            if life.inline:  # a store that never blocks is read on first use, as under WSGI (not before the app)
+                state.open_sync(self._store)
+            elif next(state.open(), None) is not None:  # (else no id was presented: a fresh session, no store)
                 raise SessionError("an async session must be opened with 'await session.aopen()' first")
         self._state = state
         self.loaded = True
@@ -269,6 +264,23 @@ class AsyncSession(Session):
         while self._pending:
             run(self._pending.pop(0)(), self._store)
 
+    def _later(self, work: Callable[[], Steps[Any]]) -> None:
+        """Queue a verb's store work for ``aflush``."""
+        if self._pending is None:
+            self._pending = []
+        self._pending.append(work)
+
+    def detach(self, request: Any) -> None:
+        """Let go of the request (the ASGI scope) once it is over, keeping ``request`` (a copy of it
+        without this session) for ``genid``: the scope holds the session, so the session holding the
+        scope made a reference cycle of every request's objects, which only the garbage collector
+        frees (bench/asgi_cpu.py: 12 objects a request). (asgi.py hands the session the scope only
+        when a genid or a cookie callable of the app's may read it.)"""
+        self._request = request
+        state = self._state or self._prepared
+        if state is not None:
+            state.rebind(request)
+
     def _queue(self, steps: Steps[None]) -> None:
         """Run ``steps`` now, their store operations later (``aflush``): only for steps that ignore
         the operations' results (a destroy's, a logout's: the ids they end), which are sent None."""
@@ -281,7 +293,7 @@ class AsyncSession(Session):
         except StopIteration:
             pass
         if ops:
-            self._pending.append(lambda: _replay(ops))
+            self._later(lambda: _replay(ops))
 
     def destroy(self) -> None:
         """Delete the record and start an empty session at once; the record goes when the response starts."""
@@ -302,7 +314,7 @@ class AsyncSession(Session):
         state = self._opened()
         accounts.bind_login(state, user_id, self._user_agent, authenticated)
         if accounts.limit is not None:
-            self._pending.append(lambda: accounts.limit_logins(state, user_id))
+            self._later(lambda: accounts.limit_logins(state, user_id))
 
     async def alogin(self, user_id: str, *, authenticated: bool = True) -> None:
         """Log a user in now, the store work included: under ``max_sessions_policy="refuse"``,
