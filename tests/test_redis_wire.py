@@ -11,14 +11,7 @@ from wsgisession import RedisStore
 from wsgisession.stores.base import Record
 from wsgisession.stores.redis.wire import Wire, pack
 
-TEXT = '{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"n":1}'
-
-
-@pytest.fixture
-def client(redis_url):
-    made = redis.Redis.from_url(redis_url, socket_timeout=10)
-    yield made
-    made.close()
+from .test_redis_store import TEXT, client  # noqa: F401  (the same record, and a client fixture on the test server)
 
 
 @pytest.mark.parametrize(("args", "packed"), [

@@ -317,12 +317,11 @@ class RedisStore(Store):
 
     def _drive(self, op: Op, action: str) -> Any:
         """Run ``op`` on the synchronous client; Redis errors become StoreUnavailable."""
-        wire = self._wire
-        client = self.client
+        call = self.client.execute_command if self._wire is None else self._wire.call
         try:
             command = next(op)
             while True:
-                command = op.send(_execute(client, command) if wire is None else _send(wire, command))
+                command = op.send(_execute(call, command))
         except StopIteration as done:
             return done.value
         except RedisError as exc:
@@ -334,10 +333,11 @@ class RedisStore(Store):
         client, wire = self._async_client()
         if client is None:
             return await asyncio.to_thread(self._drive, op, action)
+        call = client.execute_command if wire is None else wire.call
         try:
             command = next(op)
             while True:
-                command = op.send(await (_aexecute(client, command) if wire is None else _asend(wire, command)))
+                command = op.send(await _aexecute(call, command))
         except StopIteration as done:
             return done.value
         except RedisError as exc:
@@ -467,7 +467,7 @@ class RedisStore(Store):
         """Run ``script`` once per (keys, args): pipelined on one server, one by one on a Cluster."""
         try:
             if self.cluster or not calls:
-                return [_execute(self.client, ("eval", script, keys, args)) for keys, args in calls]
+                return [_execute(self.client.execute_command, ("eval", script, keys, args)) for keys, args in calls]
             self.client.script_load(script.source)
             replies: list[Any] = []
             for start in range(0, len(calls), 500):
@@ -588,46 +588,27 @@ def _unavailable(action: str, exc: RedisError) -> StoreUnavailable:
     return StoreUnavailable(f"Redis session store: {action} failed ({type(exc).__name__}).")
 
 
-def _execute(client: Any, command: tuple[Any, ...]) -> Any:
+def _execute(call: Callable[..., Any], command: tuple[Any, ...]) -> Any:
+    """Run one command with ``call`` (a client's ``execute_command``, or a Wire's ``call``): a script
+    by EVALSHA, or EVAL when the server does not have it yet."""
     if command[0] != "eval":
-        return client.execute_command(*command[1:])
+        return call(*command[1:])
     _, script, keys, args = command
     try:
-        return client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        return call("EVALSHA", script.sha, len(keys), *keys, *args)
     except NoScriptError:  # (a new or restarted server: EVAL runs the script and caches it)
-        return client.execute_command("EVAL", script.source, len(keys), *keys, *args)
+        return call("EVAL", script.source, len(keys), *keys, *args)
 
 
-def _send(wire: Wire, command: tuple[Any, ...]) -> Any:
-    """_execute on a Wire."""
+async def _aexecute(call: Callable[..., Any], command: tuple[Any, ...]) -> Any:
+    """``_execute`` with a coroutine ``call`` (redis.asyncio's ``execute_command``, an AsyncWire's ``call``)."""
     if command[0] != "eval":
-        return wire.call(*command[1:])
+        return await call(*command[1:])
     _, script, keys, args = command
     try:
-        return wire.call("EVALSHA", script.sha, len(keys), *keys, *args)
+        return await call("EVALSHA", script.sha, len(keys), *keys, *args)
     except NoScriptError:
-        return wire.call("EVAL", script.source, len(keys), *keys, *args)
-
-
-async def _aexecute(client: Any, command: tuple[Any, ...]) -> Any:
-    if command[0] != "eval":
-        return await client.execute_command(*command[1:])
-    _, script, keys, args = command
-    try:
-        return await client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-    except NoScriptError:
-        return await client.execute_command("EVAL", script.source, len(keys), *keys, *args)
-
-
-async def _asend(wire: AsyncWire, command: tuple[Any, ...]) -> Any:
-    """_aexecute on an AsyncWire."""
-    if command[0] != "eval":
-        return await wire.call(*command[1:])
-    _, script, keys, args = command
-    try:
-        return await wire.call("EVALSHA", script.sha, len(keys), *keys, *args)
-    except NoScriptError:
-        return await wire.call("EVAL", script.source, len(keys), *keys, *args)
+        return await call("EVAL", script.source, len(keys), *keys, *args)
 
 
 def _derive_async(client: Any) -> Any:
