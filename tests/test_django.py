@@ -776,3 +776,26 @@ def test_a_login_refused_by_the_session_limit_logs_nobody_in(site, alice):
         assert second.get("/whoami/").json()["user"] == "" and second.get("/whoami/").json()["bound"] is None
         assert second.get("/visit/").text == "2"  # its anonymous session goes on
         assert first.get("/whoami/").json() == {**first.get("/whoami/").json(), "user": "alice", "devices": 1}
+
+
+def test_a_request_leaves_no_reference_cycle(site):
+    """request -> session -> request would be a cycle, every request's objects then freed by the
+    garbage collector instead of at once: the session holds the HttpRequest only when a genid or a
+    cookie callable of the app's may read it (test_a_cookie_callable_is_called_with_the_httprequest)."""
+    import gc
+
+    from wsgisession import Session
+
+    with override_settings(WSGISESSION={"secret": SECRET, "store": MemoryStore()}):
+        gc.collect()
+        gc.set_debug(gc.DEBUG_SAVEALL)  # what the collector finds unreachable is kept in gc.garbage, to look at
+        try:
+            request, response = _through_middleware(_touching)
+            assert response.status_code == 200 and NAME in response.cookies
+            del request, response
+            gc.collect()
+            leaked = [thing for thing in gc.garbage if isinstance(thing, Session)]
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+    assert leaked == []

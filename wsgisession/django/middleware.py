@@ -11,6 +11,7 @@ from typing import Any
 from django.http import HttpResponse  # type: ignore[import-untyped]
 from django.utils.cache import patch_vary_headers  # type: ignore[import-untyped]
 
+from ..config import default_genid
 from ..cookies import decode_uri_component
 from ..core import UNAVAILABLE_BODY, UNAVAILABLE_HEADERS, VARY_COOKIE, SessionCore
 from ..errors import StoreUnavailable
@@ -41,6 +42,11 @@ class SessionMiddleware:
         if opened is not None:  # a store opened from a URL lives as long as this middleware
             weakref.finalize(self, opened.close)
         self.events = self.core.events  # lifecycle events: counts, and hooks (events.subscribe)
+        # The session holds the request only for what may read it (a genid or a cookie callable of the
+        # app's): otherwise request -> session -> request would be a reference cycle, every request's
+        # objects then freed by the garbage collector instead of at once (as ../middleware.py).
+        config = self.core.config
+        self._keeps_request = config.genid is not default_genid or config.static_cookie is None
         connect_signals()
 
     def __call__(self, request: Any) -> Any:
@@ -50,7 +56,8 @@ class SessionMiddleware:
             # Put in request.COOKIES by other code (a middleware, a test), not in the header: it counts,
             # as for Django's middleware. (The header's own is read as express does: the first signed one.)
             cookie_header = f"{core.config.name}={request.COOKIES[core.config.name]}"
-        session = core.open(cookie_header, request.is_secure(), request, meta.get("HTTP_USER_AGENT"))
+        session = core.open(cookie_header, request.is_secure(), request if self._keeps_request else None,
+                            meta.get("HTTP_USER_AGENT"))
         request.session = store = SessionStore(core=core, session=session)
         try:
             response = self.get_response(request)  # (raises if Django's 500 page reads the session too)
