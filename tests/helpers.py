@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
-from wsgisession import Store
+from wsgisession import Session, Store
 from wsgisession.serialization import format_iso
 from wsgisession.stores.base import Loaded, Record
 from wsgisession.testing import FakeClock
@@ -151,3 +153,18 @@ def open_session(store: Store, clock: Any, sid: str | None = None, **options: An
 def set_cookie_of(headers: list[tuple[str, str]]) -> str | None:
     """The Set-Cookie among ``headers``, or None."""
     return next((value for name, value in headers if name == "Set-Cookie"), None)
+
+
+def sessions_left_to_the_collector(run: Callable[[], object]) -> list[Session]:
+    """The sessions ``run()`` (requests whose objects it drops before it returns) left in reference
+    cycles: found by a full collection that keeps what it frees aside (``gc.DEBUG_SAVEALL``). Empty
+    when every request's objects were freed as it ended, with no garbage collector needed."""
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        run()
+        gc.collect()
+        return [thing for thing in gc.garbage if isinstance(thing, Session)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
