@@ -315,12 +315,12 @@ class _Exchange:
         return extra
 
     def _commit_now(self, streaming: bool) -> list[tuple[str, str]]:
-        """``_commit``, for a store that never blocks: the core's ``close_now``, called directly."""
+        """``_commit``, for a store that never blocks: the core's ``close``, called directly."""
         session, unset = self._session, self._unset()
         if not (session.loaded or unset):
             return self._unused(streaming)
         try:
-            extra = self._middleware.core.close_now(session, unset)
+            extra = self._middleware.core.close(session, unset)
         except StoreUnavailable as error:
             self._error = error
             raise
@@ -354,7 +354,7 @@ class _Exchange:
                 await session.aflush()
         elif not self._unset():
             if self._inline:
-                self._middleware.core.finish_now(session)
+                self._middleware.core.finish(session)
             else:
                 await self._middleware.core.afinish(session)
         self._detach()
@@ -362,7 +362,7 @@ class _Exchange:
     def end_now(self) -> None:
         """``end``, once the headers went out, for a store that never blocks (``Lifecycle.inline``)."""
         if not self.answered and not self._unset():
-            self._middleware.core.finish_now(self._session)
+            self._middleware.core.finish(self._session)
         self._detach()
 
     def _detach(self) -> None:

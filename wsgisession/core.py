@@ -18,7 +18,7 @@ it hands that header's value to ``open`` and gets that header back from ``close`
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
 from .accounts import Accounts, SessionInfo
 from .config import SessionConfig
@@ -151,12 +151,17 @@ class SessionCore:
         """Save, touch or destroy as needed; return the headers to add (Vary, Set-Cookie...).
 
         ``unset``: the app removed the session from the request (express's ``unset`` option decides).
+        Also ``aclose`` for a store that never blocks (``life.inline``, lifecycle.never_blocks),
+        called directly from the loop without a coroutine (bench/asgi_cpu.py): the store work an
+        async session's verbs left is done first.
         """
         if unset and (kept := self._unset(session)) is not None:
             return kept
         state = state_of(session)
         if state is None:
             return []
+        if session._pending:
+            cast(AsyncSession, session).flush_now()
         action = state.commit_sync(self.store)
         return [self.vary] if action is None else self.headers(state, action)  # (most requests: no cookie to send)
 
@@ -172,26 +177,6 @@ class SessionCore:
         if self.life.inline:  # a store that never blocks (lifecycle.never_blocks): the twin, called directly
             return self.headers(state, state.commit_sync(self.store))
         return self.headers(state, await arun(state.commit(), self.store))
-
-    def close_now(self, session: AsyncSession, unset: bool = False) -> list[tuple[str, str]]:
-        """``aclose``, for a store that never blocks (``life.inline``, lifecycle.never_blocks): called
-        directly from the loop, without a coroutine (bench/asgi_cpu.py)."""
-        if unset and (kept := self._unset(session)) is not None:
-            return kept
-        state = state_of(session)
-        if state is None:
-            return []
-        if session._pending:
-            session.flush_now()
-        return self.headers(state, state.commit_sync(self.store))
-
-    def finish_now(self, session: AsyncSession) -> None:
-        """``afinish``, for a store that never blocks."""
-        if session._pending:
-            session.flush_now()
-        state = state_of(session)
-        if state is not None:
-            state.finish_sync(self.store)
 
     async def afinish(self, session: AsyncSession) -> None:
         """``finish``, from an event loop."""
@@ -229,7 +214,10 @@ class SessionCore:
         return [VARY_COOKIE, ("Set-Cookie", set_cookie), _NO_CACHE]
 
     def finish(self, session: Session) -> None:
-        """The response is over: save what changed after its headers went out."""
+        """The response is over: save what changed after its headers went out (also ``afinish`` for
+        a store that never blocks, as ``close`` is ``aclose``'s)."""
+        if session._pending:
+            cast(AsyncSession, session).flush_now()
         state = state_of(session)
         if state is not None:
             state.finish_sync(self.store)

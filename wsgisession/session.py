@@ -33,6 +33,9 @@ class Session(MutableMapping[str, Any]):
 
     __slots__ = ("_life", "_store", "_accounts", "_cookie_header", "_is_secure", "_request", "_user_agent", "_options",
                  "_state", "loaded")
+    # Store work the verbs left for later: never here (a synchronous session's verbs do theirs at
+    # once); an AsyncSession's slot, which the core flushes before it commits (core.close).
+    _pending: list[Callable[[], Steps[Any]]] | None = None
 
     def __init__(self, life: Lifecycle, store: Store, accounts: Accounts, cookie_header: str | None,
                  is_secure: bool, request: Any, user_agent: str | None = None,
@@ -211,17 +214,7 @@ class AsyncSession(Session):
     def __init__(self, life: Lifecycle, store: Store, accounts: Accounts, cookie_header: str | None,
                  is_secure: bool, request: Any, user_agent: str | None = None,
                  options: CookieOptions | None = None) -> None:
-        # (Session.__init__'s assignments, spelled out: one Python call less per request)
-        self._life = life
-        self._store = store
-        self._accounts = accounts
-        self._cookie_header = cookie_header
-        self._is_secure = is_secure
-        self._request = request
-        self._user_agent = user_agent
-        self._options = options  # the request's cookie options, if not the static ones (a ``cookie`` callable's)
-        self.loaded = False
-        self._state: SessionState | None = None
+        super().__init__(life, store, accounts, cookie_header, is_secure, request, user_agent, options)
         self._prepared: SessionState | None = None  # opened by aopen(), not used by the app yet
         # The verbs' store work, for aflush() (None until a verb queues some: most requests have none)
         self._pending: list[Callable[[], Steps[Any]]] | None = None
