@@ -32,10 +32,7 @@ class Session(MutableMapping[str, Any]):
     """
 
     __slots__ = ("_life", "_store", "_accounts", "_cookie_header", "_is_secure", "_request", "_user_agent", "_options",
-                 "_state", "loaded")
-    # Store work the verbs left for later: never here (a synchronous session's verbs do theirs at
-    # once); an AsyncSession's slot, which the core flushes before it commits (core.close).
-    _pending: list[Callable[[], Steps[Any]]] | None = None
+                 "_state", "loaded", "_pending")
 
     def __init__(self, life: Lifecycle, store: Store, accounts: Accounts, cookie_header: str | None,
                  is_secure: bool, request: Any, user_agent: str | None = None,
@@ -51,6 +48,9 @@ class Session(MutableMapping[str, Any]):
         self._user_agent = user_agent  # kept by login()
         self._options = options  # the request's cookie options, if not the static ones (a ``cookie`` callable's)
         self.loaded = False  # whether the app has used the session (so the store was consulted)
+        # Store work the verbs left for later, which the core does before it commits (core.close): an
+        # AsyncSession's (None until a verb queues some); a synchronous session's verbs do theirs at once.
+        self._pending: list[Callable[[], Steps[Any]]] | None = None
         self._state: SessionState | None = None  # (state_of reads it)
 
     def _opened(self) -> SessionState:
@@ -209,15 +209,13 @@ class AsyncSession(Session):
     whose point is the store, are awaited: ``await session.asave()``, ``await session.areload()``.
     """
 
-    __slots__ = ("_prepared", "_pending")
+    __slots__ = ("_prepared",)
 
     def __init__(self, life: Lifecycle, store: Store, accounts: Accounts, cookie_header: str | None,
                  is_secure: bool, request: Any, user_agent: str | None = None,
                  options: CookieOptions | None = None) -> None:
         super().__init__(life, store, accounts, cookie_header, is_secure, request, user_agent, options)
         self._prepared: SessionState | None = None  # opened by aopen(), not used by the app yet
-        # The verbs' store work, for aflush() (None until a verb queues some: most requests have none)
-        self._pending: list[Callable[[], Steps[Any]]] | None = None
 
     async def aopen(self) -> None:
         """Read the session, if the request presents a verified id (else nothing: no store I/O)."""
