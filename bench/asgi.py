@@ -102,24 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             except Missing as exc:
                 skipped.update({s.key: str(exc) for s in specs if s.db == "redis"})
                 missing.update(skipped)
-        for spec in specs:
-            if spec.key in skipped:
-                continue
-            try:
-                server = start_server(spec, dbs, workdir)
-            except RuntimeError as exc:
-                skipped[spec.key] = f"server did not start: {exc}"  # a failure, unlike a missing tool
-                continue
-            reason = e2e.probe(server)
-            if reason:
-                skipped[spec.key] = reason
-                common.stop(server.process)
-                continue
-            servers.append(server)
-        for key, reason in skipped.items():
-            print(f"bench: skipping {key}: {reason}", file=sys.stderr)
-        if not servers or servers[0].spec.key != "bare":
-            raise SystemExit("bench: the bare app did not start; see the messages above")
+        e2e.start_servers(specs, lambda spec: start_server(spec, dbs, workdir), servers, skipped)
         runs, elapsed = e2e.measure(servers, dbs, args.connections, duration, repeat, 1.0)
         text = report(servers, runs, skipped, dbs, args, duration, repeat, elapsed)
     finally:

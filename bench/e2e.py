@@ -33,6 +33,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import common
@@ -208,6 +209,30 @@ def start_server(spec: Spec, dbs: Databases, workdir: Path, threads: int, ws_opt
     return server
 
 
+def start_servers(specs: list[Any], start: Callable[[Any], Any], servers: list[Any], skipped: dict[str, str]) -> None:
+    """Start and probe each system's server (``start(spec)``), appended to ``servers`` (which the
+    caller stops, whatever happens); one that fails goes into ``skipped`` with the reason, and a
+    run without the bare app, which every ratio divides by, stops here."""
+    for spec in specs:
+        if spec.key in skipped:
+            continue
+        try:
+            server = start(spec)
+        except RuntimeError as exc:
+            skipped[spec.key] = f"server did not start: {exc}"  # a failure, unlike a missing tool
+            continue
+        reason = probe(server)
+        if reason:
+            skipped[spec.key] = reason
+            common.stop(server.process)
+            continue
+        servers.append(server)
+    for key, reason in skipped.items():
+        print(f"bench: skipping {key}: {reason}", file=sys.stderr)
+    if not servers or servers[0].spec.key != "bare":
+        raise SystemExit("bench: the bare app did not start; see the messages above")
+
+
 def probe(server: Server) -> str | None:
     """Two visits with a cookie jar: None if they count 1 then 2, else why not."""
     cookie = None
@@ -352,22 +377,8 @@ def main(argv: list[str] | None = None) -> int:
                         skipped[s.key] = str(exc)
                         missing.add(s.key)
         specs = [s for s in specs if s.db is None or dbs.running(s.db)]
-        for spec in specs:
-            try:
-                server = start_server(spec, dbs, workdir, args.threads, args.ws_option)
-            except RuntimeError as exc:
-                skipped[spec.key] = f"server did not start: {exc}"  # a failure, unlike a missing tool
-                continue
-            reason = probe(server)
-            if reason:
-                skipped[spec.key] = reason
-                common.stop(server.process)
-                continue
-            servers.append(server)
-        for key, reason in skipped.items():
-            print(f"bench: skipping {key}: {reason}", file=sys.stderr)
-        if not servers or servers[0].spec.key != "bare":
-            raise SystemExit("bench: the bare app did not start; see the messages above")
+        start_servers(specs, lambda spec: start_server(spec, dbs, workdir, args.threads, args.ws_option), servers,
+                      skipped)
         runs, elapsed = measure(servers, dbs, args.connections, duration, repeat, warmup)
         text = report(servers, runs, skipped, dbs, args, duration, repeat, elapsed)
     finally:
