@@ -10,8 +10,8 @@ cookie SessionMiddleware (the session in a signed cookie, nothing server-side). 
 uvicorn process (one worker, h11), all up for the whole run; the Redis-backed ones share one
 private redis-server (a logical database each). The load and its checks are e2e.py's: wrk with one
 connection per thread and one cookie jar per connection (bench/counter.lua), every k-th response of
-a connection must say k visits; every repetition runs every system once, in rotated order, and every
-ratio is taken within a repetition. Server CPU is utime+stime of the uvicorn process, DB CPU the
+a connection must say k visits; every repetition gives every system its seconds in 1 s runs
+interleaved with the others' (``--slice``), and every ratio is taken within a repetition. Server CPU is utime+stime of the uvicorn process, DB CPU the
 redis-server's.
 """
 
@@ -62,8 +62,9 @@ def start_server(spec: Spec, dbs: e2e.Databases, workdir: Path) -> Server:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", "--ci", action="store_true", help="1 repetition of 1 s per system")
-    parser.add_argument("--duration", type=int, help="whole seconds per wrk run (default 5, quick 1)")
+    parser.add_argument("--duration", type=int, help="whole seconds per system per repetition (default 5, quick 1)")
     parser.add_argument("--repeat", type=int, help="repetitions (default 3, quick 1)")
+    e2e.add_slice_argument(parser)
     parser.add_argument("--connections", type=int, default=4, help="wrk connections = wrk threads (default 4)")
     parser.add_argument("--systems", default=",".join(s.key for s in SPECS),
                         help="comma-separated subset of " + ",".join(s.key for s in SPECS))
@@ -103,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
                 skipped.update({s.key: str(exc) for s in specs if s.db == "redis"})
                 missing.update(skipped)
         e2e.start_servers(specs, lambda spec: start_server(spec, dbs, workdir), servers, skipped)
-        runs, elapsed = e2e.measure(servers, dbs, args.connections, duration, repeat, 1.0)
+        runs, elapsed = e2e.measure(servers, dbs, args.connections, duration, repeat, 1.0,
+                                    e2e.slices_of(args, duration))
         text = report(servers, runs, skipped, dbs, args, duration, repeat, elapsed)
     finally:
         for server in servers:

@@ -9,8 +9,9 @@
 
 Each system runs in its own server process (waitress with 4 threads for the Python ones; node for
 express-session + connect-mongo), all started before the first run and kept up. Every repetition
-runs every system once, in rotated order, so each ratio to the bare app compares runs of the
-same repetition. wrk runs with as many threads as connections (one connection, one cookie jar
+gives every system the same seconds of load, in 1 s wrk runs interleaved with the other systems'
+(``--slice``; order rotated each round), so each ratio to the bare app compares systems measured
+over the same stretch of time. wrk runs with as many threads as connections (one connection, one cookie jar
 per thread; bench/counter.lua): it captures the session cookie and sends it back, and checks that
 the k-th response of each connection says k visits. Server CPU is utime+stime of the server
 process (and of the MongoDB server, for MongoDB-backed systems) from /proc/<pid>/stat around each run.
@@ -116,6 +117,23 @@ class Run:
     requests: int
     ok: bool
     problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0  # wrk's own measured duration
+
+    @staticmethod
+    def join(parts: list[Run]) -> Run:
+        """Slices of one repetition as one run: requests and CPU summed over the slices' time; the
+        latency percentiles are the median of the slices' (percentiles of slices cannot be merged)."""
+        if len(parts) == 1:
+            return parts[0]
+        requests = sum(r.requests for r in parts)
+        weight = max(1, requests)
+        db = [r for r in parts if r.db_cpu_us is not None]
+        return Run(rps=requests / sum(r.seconds for r in parts),
+                   p50_ms=median([r.p50_ms for r in parts]), p99_ms=median([r.p99_ms for r in parts]),
+                   cpu_us=sum(r.cpu_us * max(1, r.requests) for r in parts) / weight,
+                   db_cpu_us=sum(r.db_cpu_us * max(1, r.requests) for r in db) / weight if db else None,
+                   requests=requests, ok=all(r.ok for r in parts), problems=[p for r in parts for p in r.problems],
+                   seconds=sum(r.seconds for r in parts))
 
 
 class Databases:
@@ -290,20 +308,32 @@ def run_wrk(server: Server, duration: float, connections: int, dbs: Databases) -
         requests=data["requests"],
         ok=not problems,
         problems=problems,
+        seconds=data["duration_us"] / 1e6,
     )
 
 
 def measure(servers: list[Server], dbs: Databases, connections: int, duration: float, repeat: int,
-            warmup: float) -> tuple[dict[str, list[Run]], float]:
-    """A warm-up of each server, then ``repeat`` rounds of every server once, in an order rotated each round."""
+            warmup: float, slices: int = 1) -> tuple[dict[str, list[Run]], float]:
+    """A warm-up of each server, then ``repeat`` repetitions; in each, every server serves ``duration``
+    seconds in ``slices`` wrk runs of ``duration / slices`` s, interleaved: round after round, every
+    server once per round, in an order rotated each round. A repetition's result for a server is its
+    slices together (``Run.join``), so a pair compared within a repetition ran in alternation over the
+    same stretch of time, not one after the other: on a shared VM whose speed drifts by 2x within
+    seconds, one-run-after-the-other ratios measure the drift as much as the systems."""
     for server in servers:  # warm-up, not recorded
         run_wrk(server, warmup, connections, dbs)
     runs: dict[str, list[Run]] = {s.spec.key: [] for s in servers}
     started = time.monotonic()
+    rounds = 0
     for rep in range(repeat):
-        shift = rep % len(servers)
-        for server in servers[shift:] + servers[:shift]:
-            result = run_wrk(server, duration, connections, dbs)
+        parts: dict[str, list[Run]] = {s.spec.key: [] for s in servers}
+        for _ in range(slices):
+            shift = rounds % len(servers)
+            rounds += 1
+            for server in servers[shift:] + servers[:shift]:
+                parts[server.spec.key].append(run_wrk(server, duration / slices, connections, dbs))
+        for server in servers:
+            result = Run.join(parts[server.spec.key])
             runs[server.spec.key].append(result)
             print(f"  rep {rep + 1}/{repeat} {server.spec.label:34s} {result.rps:8.0f} req/s "
                   f"p50 {result.p50_ms:6.2f} ms p99 {result.p99_ms:7.2f} ms cpu {result.cpu_us:7.0f} µs/req "
@@ -314,8 +344,9 @@ def measure(servers: list[Server], dbs: Databases, connections: int, duration: f
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", "--ci", action="store_true", help="1 repetition of 1 s per system")
-    parser.add_argument("--duration", type=int, help="whole seconds per wrk run (default 5, quick 1)")
+    parser.add_argument("--duration", type=int, help="whole seconds per system per repetition (default 5, quick 1)")
     parser.add_argument("--repeat", type=int, help="repetitions (default 3, quick 1)")
+    add_slice_argument(parser)
     parser.add_argument("--connections", type=int, default=4, help="wrk connections = wrk threads (default 4)")
     parser.add_argument("--threads", type=int, default=4, help="waitress threads (default 4)")
     parser.add_argument("--systems", default="mongo",
@@ -379,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         specs = [s for s in specs if s.db is None or dbs.running(s.db)]
         start_servers(specs, lambda spec: start_server(spec, dbs, workdir, args.threads, args.ws_option), servers,
                       skipped)
-        runs, elapsed = measure(servers, dbs, args.connections, duration, repeat, warmup)
+        runs, elapsed = measure(servers, dbs, args.connections, duration, repeat, warmup, slices_of(args, duration))
         text = report(servers, runs, skipped, dbs, args, duration, repeat, elapsed)
     finally:
         for server in servers:
@@ -400,6 +431,16 @@ def main(argv: list[str] | None = None) -> int:
     if broken:
         print(f"bench: FAILED: {', '.join(broken)} did not run (see Skipped above)", file=sys.stderr)
     return 1 if failed or broken else 0
+
+
+def add_slice_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--slice", type=int, default=1, metavar="SECONDS",
+                        help="each system's --duration is served in wrk runs of this many seconds, the systems "
+                             "interleaved run by run (default 1; --slice equal to --duration: one run each)")
+
+
+def slices_of(args: Any, duration: float) -> int:
+    return max(1, round(duration / max(1, args.slice)))
 
 
 def one_line(reason: str) -> str:
@@ -443,7 +484,12 @@ def system_rows(servers: list[Server], runs: dict[str, list[Run]]) -> list[list[
 
 
 def run_notes(args: Any, dbs: Databases, duration: float, repeat: int, elapsed: float, server: str = "waitress") -> list[str]:
-    notes = [f"{repeat} repetitions x {duration:g} s per system, order rotated each repetition; {elapsed:.0f} s of load",
+    slices = slices_of(args, duration) if hasattr(args, "slice") else 1
+    notes = [f"{repeat} repetitions x {duration:g} s per system, order rotated each repetition; {elapsed:.0f} s of load"
+             if slices == 1 else
+             f"{repeat} repetitions x {duration:g} s per system, each served in {slices} wrk runs of "
+             f"{duration / slices:g} s interleaved with the other systems' (order rotated each round); "
+             f"{elapsed:.0f} s of load",
              f"wrk {args.connections} threads x 1 connection each (one cookie jar per connection), "
              + (f"waitress {args.threads} threads; node: one process" if server == "waitress" else server),
              *dbs.describe(),
