@@ -9,8 +9,10 @@ Performance section). ``Wire`` keeps what matters and drops the rest:
 
 - connections come from the client's pool (its settings: host, TLS, credentials, database,
   timeouts, protocol, its ``Retry``), are checked out once and kept in a list of idle ones that
-  threads pop and push (atomic under the GIL), instead of a locked check-out per command; a plain
-  ``ConnectionPool`` makes more when all are busy, so keeping some takes none from anyone else;
+  threads pop and push (atomic under the GIL), instead of a locked check-out per command. The
+  pool counts kept connections as in use: at most as many as the store's commands ever ran at
+  once (one per busy thread), out of its ``max_connections`` (redis-py's default: 100), which
+  other users of the same client share; ``close()`` gives them back;
 - a command is packed here (its arguments are str, int or bytes), sent and its reply read with
   the connection's own ``send_packed_command`` and ``read_response``, under the connection's
   ``Retry`` as redis-py does (a connection or timeout error disconnects it, then retries);
