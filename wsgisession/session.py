@@ -77,7 +77,10 @@ class Session(MutableMapping[str, Any]):
     # -- the dict ----------------------------------------------------------------------------------
 
     def __getitem__(self, key: str) -> Any:
-        return self._use()[key]
+        state = self._state if self.loaded else self._opened()  # (``_use``, spelled out as in ``get``: a call less)
+        if state.committed is None:  # headers not out yet: the common case, nothing to note
+            return state.data[key]
+        return state.use(False)[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
         if key in RESERVED_KEYS:
