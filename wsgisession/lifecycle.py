@@ -42,7 +42,7 @@ from .errors import SessionError, StoreUnavailable
 from .events import Events
 from .ids import SessionIds
 from .merge import merge
-from .rules import Facts, decide
+from .rules import DECISIONS
 from .serialization import loads, now_ms
 from .options import CookieOptions
 from .session_cookie import SessionCookie, plain_cookie_json
@@ -66,7 +66,7 @@ MAX_SAVE_ATTEMPTS = 64
 LIVE, COMMITTED, FINISHED, DROPPED = "live", "committed", "finished", "dropped"
 
 _IMMUTABLE = frozenset({str, int, float, bool, type(None)})
-# Facts and Records built by tuple.__new__ directly: a NamedTuple's own constructor is a Python call
+# Records built by tuple.__new__ directly: a NamedTuple's own constructor is a Python call
 # (on every request that uses its session, and every save: bench/inprocess.py).
 _new = tuple.__new__
 
@@ -442,8 +442,8 @@ class SessionState:
         else:  # a new id or an account to write: modified, and not what the store holds
             modified, saved = True, False
         new = self.id != self.cookie_id
-        save, send = decide(_new(Facts, (new, modified, saved, self.saved is not None, life.save_uninitialized,
-                                         life.rolling and not self.touch_skipped, cookie.expires_ms is not None)))
+        save, send = DECISIONS[(new, modified, saved, self.saved is not None, life.save_uninitialized,
+                                life.rolling and not self.touch_skipped, cookie.expires_ms is not None)]
         if save:
             saved = yield from self.persist(state)
             if saved is None:

@@ -123,8 +123,10 @@ class SessionMiddleware:
         # Read once, here, as express-session does: a scheme fixed by middleware inside this one
         # (ProxyFix) comes too late, and is reported (see _Exchange._send).
         secure = environ.get("wsgi.url_scheme") == "https" or self.trust_proxy and self._forwarded_https(environ)
-        session = self.core.open(environ.get(self.id_key), secure, environ if self._keeps_environ else None,
-                                 environ.get("HTTP_USER_AGENT"), options)
+        # (``core.open``'s Session, built here as asgi.py builds its own: one call less on every request)
+        core = self.core
+        session = Session(core.life, self.store, core._accounts, environ.get(self.id_key), secure,
+                          environ if self._keeps_environ else None, environ.get("HTTP_USER_AGENT"), options)
         environ[self.environ_key] = session
         exchange = _Exchange(self, environ, session, start_response, secure)
         try:

@@ -70,10 +70,10 @@ def split(text: str, expected_cookie: str = "") -> Parsed | None:
                 cookie, end = None, _HEAD_LENGTH + len(expected_cookie)
             else:
                 cookie, end = scan_once(text, _HEAD_LENGTH)
-            rest = text[end:]
             # Only `}` or `,"` may follow the cookie in JSON.stringify's output; anything else
-            # (a trailing comma, blanks) is left to the full parser, which judges it.
-            data_json = "{}" if rest == "}" else "{" + rest[1:] if rest[:2] == ',"' else ""
+            # (a trailing comma, blanks) is left to the full parser, which judges it. (Sliced once
+            # from ``text``, not through a copy of its rest: bench/instructions.py, read-only.)
+            data_json = "{" + text[end + 1:] if text.startswith(',"', end) else "{}" if text[end:] == "}" else ""
             data, end = scan_once(data_json, 0) if data_json else (None, 0)
         except (ValueError, RecursionError, StopIteration):  # (StopIteration: scan_once found no value)
             data = None
@@ -101,7 +101,8 @@ def serialize(value: Any) -> str:
 
 def join(cookie_json: str, data_json: str) -> str:
     """The record's JSON from its cookie's and its data's, each serialized once (``cookie`` first, as express)."""
-    return _HEAD + cookie_json + ("," + data_json[1:] if len(data_json) > 2 else "}")
+    # (f-strings: one new string, not one per ``+``; once per save, bench/instructions.py, modified)
+    return f"{_HEAD}{cookie_json},{data_json[1:]}" if len(data_json) > 2 else f"{_HEAD}{cookie_json}}}"
 
 
 def expires_ms(value: object) -> int | None:
