@@ -176,6 +176,21 @@ def cpu_ticks(pid: int) -> int:
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 
 
+def context_switches(pid: int) -> int:
+    """Voluntary + involuntary context switches of a process's live threads (/proc/<pid>/task/*/status):
+    how often its threads gave up or lost the CPU (a thread waiting for the GIL or a socket gives it up)."""
+    total = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        try:
+            text = status.read_text()
+        except OSError:  # (a thread that ended meanwhile)
+            continue
+        for line in text.splitlines():
+            if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                total += int(line.split()[1])
+    return total
+
+
 def stop(process: subprocess.Popen[bytes] | None) -> None:
     """Terminate one process we started (by its own pid), killing it if it lingers."""
     if process is None or process.poll() is not None:

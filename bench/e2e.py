@@ -118,6 +118,7 @@ class Run:
     ok: bool
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0  # wrk's own measured duration
+    switches: float = 0.0  # the server's context switches per request (common.context_switches)
 
     @staticmethod
     def join(parts: list[Run]) -> Run:
@@ -133,7 +134,8 @@ class Run:
                    cpu_us=sum(r.cpu_us * max(1, r.requests) for r in parts) / weight,
                    db_cpu_us=sum(r.db_cpu_us * max(1, r.requests) for r in db) / weight if db else None,
                    requests=requests, ok=all(r.ok for r in parts), problems=[p for r in parts for p in r.problems],
-                   seconds=sum(r.seconds for r in parts))
+                   seconds=sum(r.seconds for r in parts),
+                   switches=sum(r.switches * max(1, r.requests) for r in parts) / weight)
 
 
 class Databases:
@@ -274,10 +276,10 @@ def run_wrk(server: Server, duration: float, connections: int, dbs: Databases) -
     env = dict(os.environ, BENCH_COOKIE=server.spec.cookie, BENCH_CHECK="1" if server.spec.check else "0")
     cmd = ["wrk", f"-t{connections}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "10s",
            "-s", str(BENCH / "counter.lua"), server.url]
-    before = common.cpu_ticks(server.process.pid)
+    before, switches = common.cpu_ticks(server.process.pid), common.context_switches(server.process.pid)
     db_before = dbs.cpu_ticks(server.spec.db)
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=duration + 60)
-    after = common.cpu_ticks(server.process.pid)
+    after, switches = common.cpu_ticks(server.process.pid), common.context_switches(server.process.pid) - switches
     db_after = dbs.cpu_ticks(server.spec.db)
     line = next((l for l in done.stdout.splitlines() if l.startswith("BENCHJSON ")), None)
     if done.returncode != 0 or line is None:
@@ -309,6 +311,7 @@ def run_wrk(server: Server, duration: float, connections: int, dbs: Databases) -
         ok=not problems,
         problems=problems,
         seconds=data["duration_us"] / 1e6,
+        switches=switches / requests,
     )
 
 
@@ -337,6 +340,7 @@ def measure(servers: list[Server], dbs: Databases, connections: int, duration: f
             runs[server.spec.key].append(result)
             print(f"  rep {rep + 1}/{repeat} {server.spec.label:34s} {result.rps:8.0f} req/s "
                   f"p50 {result.p50_ms:6.2f} ms p99 {result.p99_ms:7.2f} ms cpu {result.cpu_us:7.0f} µs/req "
+                  f"{result.switches:5.0f} switches/req "
                   f"{'ok' if result.ok else 'CHECK FAILED: ' + '; '.join(result.problems)}", file=sys.stderr)
     return runs, time.monotonic() - started
 
@@ -457,7 +461,7 @@ def _ratio_cell(values: list[float]) -> str:
 
 
 COLUMNS = ["system", "req/s", "× bare", "p50 ms", "× bare", "p99 ms", "× bare", "server CPU µs/req", "× bare",
-           "DB CPU µs/req", "counter check"]
+           "server context switches/req", "DB CPU µs/req", "counter check"]
 
 
 def system_rows(servers: list[Server], runs: dict[str, list[Run]]) -> list[list[str]]:
@@ -479,7 +483,7 @@ def system_rows(servers: list[Server], runs: dict[str, list[Run]]) -> list[list[
                      fmt(median([r.p50_ms for r in rs])), _ratio_cell(p50_r),
                      fmt(median([r.p99_ms for r in rs])), _ratio_cell(p99_r),
                      fmt(median([r.cpu_us for r in rs])), _ratio_cell(cpu_r),
-                     fmt(median(db)) if db else "–", verdict])
+                     fmt(median([r.switches for r in rs])), fmt(median(db)) if db else "–", verdict])
     return rows
 
 
