@@ -109,10 +109,9 @@ class SessionMiddleware:
         self._scope = "" if id_header is not None or static is not None and static.path == "/" else (
             None if static is None else static.path)
         self._skipped = _Skipped(tuple(self.skip_paths))
-        # The session holds the scope only for what may read it (a genid of the app's, a cookie
-        # callable): scope -> session -> scope is a reference cycle, broken when the request ends
-        # (_Exchange._detach); without either, the session is handed None and there is no cycle.
-        self._keeps_scope = genid is not None or static is None
+        # (config.reads_request: scope -> session -> scope is then a cycle, broken when the request
+        # ends, _Exchange._detach; otherwise the session is handed None and there is no cycle)
+        self._keeps_scope = config.reads_request
         # A store that never blocks (MemoryStore: lifecycle.never_blocks) is called directly from the
         # loop, through the steps' synchronous twins: no coroutine per step (bench/asgi_cpu.py).
         self._inline = core.life.inline

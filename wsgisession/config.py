@@ -119,6 +119,10 @@ class SessionConfig:
     secrets: tuple[str | bytes, ...] = field(init=False, repr=False)  # ``secret`` as a tuple, newest first
     # ``cookie`` when it is CookieOptions; None when it is a callable (``options_for`` calls it)
     static_cookie: CookieOptions | None = field(init=False, repr=False)
+    # Whether code of the app's reads the request: a ``genid`` of its own, or a ``cookie`` callable. Only
+    # then do the adapters hand a session its request (environ, scope, HttpRequest), which holds the
+    # session: request -> session -> request is a reference cycle, left to the garbage collector.
+    reads_request: bool = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.store, Store):
@@ -168,6 +172,7 @@ class SessionConfig:
         object.__setattr__(self, "id_header", check_header(self.header))
         object.__setattr__(self, "secrets", _secrets(self.secret))
         object.__setattr__(self, "merge", self.concurrency == "merge")
+        object.__setattr__(self, "reads_request", self.genid is not default_genid or self.static_cookie is None)
 
     def options_for(self, request: Any) -> CookieOptions:
         """The cookie options of one request: the static ones, or what the ``cookie`` callable returns

@@ -87,10 +87,7 @@ class SessionMiddleware:
         # Whether __call__ must look at the request before it opens a session: a cookie path other
         # than "/", or a cookie callable. (One test on the common path: bench/instructions.py.)
         self._scoped = self._scope != ""
-        # The session holds the environ only for what may read it (a genid of the app's, a cookie
-        # callable): otherwise environ -> session -> environ would be a reference cycle, every
-        # request's environ and session then freed by the garbage collector instead of at once.
-        self._keeps_environ = genid is not None or static is None
+        self._keeps_environ = config.reads_request  # (else no environ -> session -> environ cycle)
 
     def sessions_of(self, user_id: str, current: Session | None = None) -> list[SessionInfo]:
         """The user's live sessions, most recently seen first; ``current`` (a request's session) is marked."""

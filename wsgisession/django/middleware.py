@@ -11,7 +11,6 @@ from typing import Any
 from django.http import HttpResponse  # type: ignore[import-untyped]
 from django.utils.cache import patch_vary_headers  # type: ignore[import-untyped]
 
-from ..config import default_genid
 from ..cookies import decode_uri_component
 from ..core import UNAVAILABLE_BODY, UNAVAILABLE_HEADERS, VARY_COOKIE, SessionCore
 from ..errors import StoreUnavailable
@@ -42,11 +41,7 @@ class SessionMiddleware:
         if opened is not None:  # a store opened from a URL lives as long as this middleware
             weakref.finalize(self, opened.close)
         self.events = self.core.events  # lifecycle events: counts, and hooks (events.subscribe)
-        # The session holds the request only for what may read it (a genid or a cookie callable of the
-        # app's): otherwise request -> session -> request would be a reference cycle, every request's
-        # objects then freed by the garbage collector instead of at once (as ../middleware.py).
-        config = self.core.config
-        self._keeps_request = config.genid is not default_genid or config.static_cookie is None
+        self._keeps_request = self.core.config.reads_request  # (else no request -> session -> request cycle)
         connect_signals()
 
     def __call__(self, request: Any) -> Any:
