@@ -7,7 +7,7 @@ import json
 import pytest
 from webtest import TestApp
 
-from wsgisession import ConfigurationError, CookieOptions, MemoryStore, SessionMiddleware
+from wsgisession import ConfigurationError, CookieOptions, MemoryStore, SessionCookie, SessionMiddleware
 from wsgisession.config import SessionConfig
 from wsgisession.errors import InsecureSecretWarning
 from wsgisession.signing import sign
@@ -277,6 +277,27 @@ def test_per_session_max_age_remember_me():
     assert client.get("/count").json == 2  # still alive, and the expiry rolled
     clock.advance(86000)
     assert client.get("/count").json == 3
+
+
+def test_one_sessions_lifetime_never_reaches_another():
+    """Sessions loaded with a browser-session cookie share one cookie object until one is changed
+    (lifecycle.Lifecycle.plain_cookies): a "remember me" must give that session its own."""
+    clock = FakeClock(1_768_480_496.789)
+    store = MemoryStore(clock=clock)
+    remembered, _ = make(store, clock=clock)
+    other = TestApp(remembered.app)
+    for client in (remembered, other):
+        client.get("/count")
+        client.get("/count")  # (loaded: its cookie the shared one)
+    [header] = set_cookies(remembered.get("/remember?seconds=86400"))
+    assert "Max-Age=86400" in header
+    response = other.get("/count")
+    assert response.json == 3 and set_cookies(response) == []  # still a browser-session cookie
+    [record] = [json.loads(text) for text in store.texts().values() if '"cuenta":3' in text]
+    assert record["cookie"]["originalMaxAge"] is None and record["cookie"]["expires"] is None
+    assert SessionCookie.shared(CookieOptions(), False, clock).unshared().original_max_age is None
+    with pytest.raises(AssertionError, match="shared"):
+        SessionCookie.shared(CookieOptions(), False, clock).max_age = 60
 
 
 def test_expiring_cookie_is_resent_when_modified():

@@ -82,7 +82,7 @@ class Lifecycle:
 
     __slots__ = ("config", "clock", "events", "ids", "key", "tombstones", "tombstone_ms", "touch_after_ms", "ttl_ms",
                  "plain_cookie_json", "save_uninitialized", "rolling", "merge", "resave", "absolute_timeout",
-                 "static_cookie", "inline")
+                 "static_cookie", "inline", "plain_cookies", "fresh_cookies")
 
     def __init__(self, config: SessionConfig, events: Events, ids: SessionIds) -> None:
         store = config.store
@@ -106,6 +106,13 @@ class Lifecycle:
         # (With a ``cookie`` callable, per options: ``plain_cookie_json``, cached.)
         static = config.static_cookie
         self.plain_cookie_json = None if static is None else plain_cookie_json(static)
+        # Those sessions' cookie itself, over http and https: shared until one is changed (own_cookie),
+        # and, when the options give a new session the same cookie (no max_age, no priority), a new
+        # session's too. (With a ``cookie`` callable, each request builds its own.)
+        self.plain_cookies = None if static is None else (
+            SessionCookie.shared(static, False, self.clock), SessionCookie.shared(static, True, self.clock))
+        self.fresh_cookies = self.plain_cookies if static is not None and static.max_age is None and \
+            static.priority is None else None
         # From an event loop, the store's synchronous methods may be called directly (the steps' twins).
         self.inline = never_blocks(store)
 
@@ -144,7 +151,7 @@ class SessionState:
     original_id: str  # its id when loaded (or created): regenerate() changes ``id``
     loaded: State  # what was loaded: what "modified" compares with
     data: dict[str, Any]  # the data the app sees and changes
-    cookie: SessionCookie
+    cookie: SessionCookie  # (maybe shared with other sessions: ``own_cookie()`` before it may change)
     version: Any  # the store's token for what it held when loaded or last saved
     base: str  # the data's JSON as last seen in the store: what our changes are relative to
     saved: State | None  # what the store holds as far as this request knows (None: must write)
@@ -214,7 +221,11 @@ class SessionState:
                 life.events.emit("timed_out", sid)
                 return self._failed(opening)
         if known:  # the common case: a browser-session cookie stored as this middleware writes it
-            cookie, invalid = SessionCookie.plain(self.options, self.is_secure, life.clock), None
+            shared, invalid = life.plain_cookies, None
+            if shared is not None and self.options is life.static_cookie:
+                cookie = shared[self.is_secure]  # (no cookie built: own_cookie copies it if it must change)
+            else:
+                cookie = SessionCookie.plain(self.options, self.is_secure, life.clock)
         else:
             cookie, invalid = SessionCookie.restore(stored_cookie, known, self.options, self.is_secure, life.clock)
         if invalid:
@@ -241,7 +252,12 @@ class SessionState:
     def _fresh(self) -> None:
         life = self.life
         self.id = self.original_id = SessionIds.new(life.config.genid, self.request)
-        self.data, self.base, self.cookie = {}, "{}", SessionCookie(self.options, self.is_secure, life.clock)
+        self.data, self.base = {}, "{}"
+        shared = life.fresh_cookies
+        if shared is not None and self.options is life.static_cookie:
+            self.cookie = shared[self.is_secure]
+        else:
+            self.cookie = SessionCookie(self.options, self.is_secure, life.clock)
         self.written = self.account_dirty = self.reseal = False
         self.version = self.created_ms = self.pending_created = self.saved = self.account = None
         self.stored_expires_ms = None
@@ -280,6 +296,11 @@ class SessionState:
     def rebind(self, request: Any) -> None:
         """Hand ``genid`` ``request`` from now on (asgi.py: a copy of the scope once the request is over)."""
         self.request = request
+
+    def own_cookie(self) -> SessionCookie:
+        """The session's cookie, to hand the app, which may change it: its own, not a shared one."""
+        cookie = self.cookie = self.cookie.unshared()
+        return cookie
 
     def skip_touch(self) -> None:
         """Leave the stored expiry alone in this request: no touch, no rolling cookie, the

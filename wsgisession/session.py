@@ -129,7 +129,7 @@ class Session(MutableMapping[str, Any]):
     @property
     def cookie(self) -> SessionCookie:
         """This session's cookie settings (``max_age`` and ``priority`` can be set per session)."""
-        return self._opened().cookie
+        return self._opened().own_cookie()
 
     def regenerate(self) -> None:
         """Give the session a new id, keeping its data; the old record is destroyed (use on login).
@@ -154,7 +154,7 @@ class Session(MutableMapping[str, Any]):
 
     def touch(self) -> None:
         """Restart the cookie's max-age countdown (the store's expiry follows when it is saved)."""
-        self._opened().cookie.reset()
+        self._opened().own_cookie().reset()
 
     def skip_touch(self) -> None:
         """Leave this session's expiry alone in this request, for polling and health endpoints: the

@@ -70,7 +70,8 @@ class SessionCookie:
     says (another writer may have written anything), so they are read-only here.
     """
 
-    __slots__ = ("_options", "_clock", "_secure", "_same_site", "_original_max_age", "_expires_ms", "_priority")
+    __slots__ = ("_options", "_clock", "_secure", "_same_site", "_original_max_age", "_expires_ms", "_priority",
+                 "_shared_json")
     _priority: str | None
     _original_max_age: int | None
 
@@ -89,6 +90,7 @@ class SessionCookie:
         self._priority = options.priority
         max_age = options.max_age  # validated by CookieOptions
         self._original_max_age = None if max_age is None else round(max_age * 1000)
+        self._shared_json = None
         self.reset()
 
     def _resolve(self, secure: bool) -> None:
@@ -106,8 +108,24 @@ class SessionCookie:
         secure = cookie._secure = is_secure if options.secure == "auto" else options.secure is True
         same_site = options.same_site
         cookie._same_site = ("none" if secure else "lax") if same_site == "auto" else same_site
-        cookie._original_max_age = cookie._expires_ms = cookie._priority = None
+        cookie._original_max_age = cookie._expires_ms = cookie._priority = cookie._shared_json = None
         return cookie
+
+    @classmethod
+    def shared(cls, options: CookieOptions, is_secure: bool, clock: Callable[[], float]) -> SessionCookie:
+        """A ``plain`` cookie that every session loaded (or started) with it may hold until one changes
+        it: no cookie to build per request, its JSON rendered once (bench/instructions.py, read-only
+        and modified). ``SessionState.own_cookie`` gives a session its own copy before anything may
+        change it; the setters refuse to change a shared one."""
+        cookie = cls.plain(options, is_secure, clock)
+        cookie._shared_json = cookie.json()
+        return cookie
+
+    def unshared(self) -> SessionCookie:
+        """This cookie, or, if it is ``shared``, a copy of it that is not."""
+        if self._shared_json is None:
+            return self
+        return type(self).plain(self._options, self._secure, self._clock)
 
     @classmethod
     def plain_json(cls, options: CookieOptions, is_secure: bool) -> str:
@@ -140,6 +158,7 @@ class SessionCookie:
         cookie = cls.__new__(cls)
         cookie._options = options
         cookie._clock = clock
+        cookie._shared_json = None
         get = data.get
         secure = is_secure if options.secure == "auto" else options.secure is True
         cookie._resolve(secure or (options.secure == "auto" and get("secure") is True))
@@ -175,7 +194,12 @@ class SessionCookie:
 
     @priority.setter
     def priority(self, value: str | None) -> None:
+        self._check_own()
         self._priority = check_priority(value)
+
+    def _check_own(self) -> None:
+        if self._shared_json is not None:  # (SessionState.own_cookie hands the app a copy: never reached)
+            raise AssertionError("a shared SessionCookie must not change: take SessionState.own_cookie()")
 
     @property
     def max_age(self) -> float | None:
@@ -186,6 +210,7 @@ class SessionCookie:
 
     @max_age.setter
     def max_age(self, seconds: float | None) -> None:
+        self._check_own()
         check_max_age(seconds)
         self._original_max_age = None if seconds is None else round(seconds * 1000)
         self.reset()
@@ -209,6 +234,8 @@ class SessionCookie:
 
     def json(self) -> str:
         """``dumps(self.to_json())``, rendered directly: this runs on every save (see ``_tail``)."""
+        if self._shared_json is not None:
+            return self._shared_json
         oma = self._original_max_age
         text = '{"originalMaxAge":' + ("null" if oma is None else str(oma))
         if self._options.partitioned:
