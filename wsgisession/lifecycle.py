@@ -238,7 +238,7 @@ class SessionState:
         self.stored_expires_ms = stored_expires_ms
         self.written = self.account_dirty = False
         self.reseal = stale and account is not None
-        self.loaded = (data_json, cookie.settings())
+        self.loaded = (data_json, cookie.settings)
         # With resave, a record to repair or re-encrypt, or a creation time to write, it is saved even if unchanged.
         self.saved = None if life.resave or invalid or stale or pending is not None else self.loaded
         life.events.emit("loaded", sid)
@@ -261,7 +261,7 @@ class SessionState:
         self.written = self.account_dirty = self.reseal = False
         self.version = self.created_ms = self.pending_created = self.saved = self.account = None
         self.stored_expires_ms = None
-        self.loaded = ("{}", self.cookie.settings())
+        self.loaded = ("{}", self.cookie.settings)
 
     # -- what the app changed --------------------------------------------------------------------
 
@@ -280,8 +280,8 @@ class SessionState:
         if not self.written and _IMMUTABLE.issuperset(map(type, data.values())):
             # No key set or deleted, and no value that could have changed in place: the data is still what
             # ``base`` serializes, not serialized again (0.7 µs of the read-only request, bench/inprocess.py).
-            return (self.base, self.cookie.settings())
-        return (record.serialize(data), self.cookie.settings())
+            return (self.base, self.cookie.settings)
+        return (record.serialize(data), self.cookie.settings)
 
     def modified(self, state: State | None = None) -> bool:
         """Whether the data's JSON or the cookie's own settings (max age, priority) differ from what was

@@ -16,6 +16,7 @@ from .serialization import dumps, format_iso, ms_to_datetime, now_ms
 __all__ = ["SessionCookie", "plain_cookie_json"]
 
 _MAX_AGE_LIMIT_MS = MAX_AGE_LIMIT * 1000
+_PLAIN = (None, None)  # the settings of a cookie without lifetime or priority
 
 
 def _configured(name: str, attribute: str = "") -> property:
@@ -71,7 +72,11 @@ class SessionCookie:
     """
 
     __slots__ = ("_options", "_clock", "_secure", "_same_site", "_original_max_age", "_expires_ms", "_priority",
-                 "_shared_json")
+                 "_shared_json", "settings")
+    # ``settings``: what a session may change besides the rolling expiry, (original max age, priority):
+    # a change here is a change of the session. Kept as the two change (read twice per request that
+    # uses its session, an attribute rather than a call: bench/instructions.py).
+    settings: tuple[int | None, str | None]
     _priority: str | None
     _original_max_age: int | None
 
@@ -91,6 +96,7 @@ class SessionCookie:
         max_age = options.max_age  # validated by CookieOptions
         self._original_max_age = None if max_age is None else round(max_age * 1000)
         self._shared_json = None
+        self.settings = (self._original_max_age, self._priority)
         self.reset()
 
     def _resolve(self, secure: bool) -> None:
@@ -109,6 +115,7 @@ class SessionCookie:
         same_site = options.same_site
         cookie._same_site = ("none" if secure else "lax") if same_site == "auto" else same_site
         cookie._original_max_age = cookie._expires_ms = cookie._priority = cookie._shared_json = None
+        cookie.settings = _PLAIN
         return cookie
 
     @classmethod
@@ -184,6 +191,7 @@ class SessionCookie:
             except ConfigurationError:
                 invalid.append("priority")
                 cookie._priority = options.priority
+        cookie.settings = (cookie._original_max_age, cookie._priority)
         return cookie, invalid
 
 
@@ -196,6 +204,7 @@ class SessionCookie:
     def priority(self, value: str | None) -> None:
         self._check_own()
         self._priority = check_priority(value)
+        self.settings = (self._original_max_age, self._priority)
 
     def _check_own(self) -> None:
         if self._shared_json is not None:  # (SessionState.own_cookie hands the app a copy: never reached)
@@ -213,6 +222,7 @@ class SessionCookie:
         self._check_own()
         check_max_age(seconds)
         self._original_max_age = None if seconds is None else round(seconds * 1000)
+        self.settings = (self._original_max_age, self._priority)
         self.reset()
 
     original_max_age = _lifetime("original_max_age", "The lifetime in milliseconds, as express stores it.")
@@ -227,10 +237,6 @@ class SessionCookie:
         """Restart the countdown: expires = now + original max age (express's ``touch``)."""
         oma = self._original_max_age
         self._expires_ms = None if oma is None else now_ms(self._clock) + oma
-
-    def settings(self) -> tuple[Any, ...]:
-        """What a session may change besides the rolling expiry: a change here is a change of the session."""
-        return (self._original_max_age, self._priority)
 
     def json(self) -> str:
         """``dumps(self.to_json())``, rendered directly: this runs on every save (see ``_tail``)."""
