@@ -11,7 +11,7 @@ timeout are written once, whichever kind of store and server::
 
     state = lifecycle.begin(cookie_header, is_secure, request)
     await arun(state.open(), store)        # the cookie's id verified, its record loaded (or a fresh session)
-    ...                                    # the app changes state.data, state.cookie...
+    ...                                    # the app changes state.data, state.own_cookie()
     action = await arun(state.commit(), store)   # save or touch by express's rules: SET_COOKIE, EXPIRE_COOKIE or None
     await arun(state.finish(), store)      # after the body: what changed while it streamed
 
