@@ -183,8 +183,9 @@ def test_save_compares_with_what_connect_redis_wrote(client, clock):
 # -- round trips -------------------------------------------------------------------------------
 
 @contextmanager
-def monitored(port: int):
-    """The commands clients sent the server inside the block (a script's own commands left out)."""
+def monitored(port: int, lua: list[str] | None = None):
+    """The commands clients sent the server inside the block (a script's own commands left out: into
+    ``lua`` when given)."""
     other = redis.Redis(port=port, socket_timeout=10)
     other.ping()  # (its handshake before the monitor starts)
     watcher = redis.Redis(port=port, socket_timeout=10)
@@ -201,6 +202,8 @@ def monitored(port: int):
                 break
             if entry.get("client_type") != "lua":
                 seen.append(entry["command"].split(" ", 1)[0].upper())
+            elif lua is not None:
+                lua.append(entry["command"].split(" ", 1)[0].upper())
     finally:
         monitor.__exit__()
         watcher.close()
@@ -215,13 +218,21 @@ def test_round_trips_per_request(redis_server, redis_url, touch_after, record_pr
     testapp.get("/read")
     testapp.get("/count")
     counts = {}
+    # The scripts' own calls, each costing Redis a few µs (scripts.py): LOAD's GET, PEXPIRETIME and HMGET;
+    # REFRESH's PEXPIREAT and the meta hash's PEXPIRETIME (its expiry left alone: within its window);
+    # WRITE's GET, SET and PEXPIRETIME.
+    calls = {"untouched": [], "read-only": ["GET", "PEXPIRETIME", "HMGET"] + (
+        [] if touch_after else ["PEXPIREAT", "PEXPIRETIME"]),
+        "modified": ["GET", "PEXPIRETIME", "HMGET", "GET", "SET", "PEXPIRETIME"]}
     for name, path, expected in (("untouched", "/plain", 0), ("read-only", "/read", 1 if touch_after else 2),
                                  ("modified", "/count", 2)):
-        with monitored(redis_server.port) as seen:
+        lua: list[str] = []
+        with monitored(redis_server.port, lua) as seen:
             testapp.get(path)
         counts[name] = seen
         assert len(seen) == expected, (name, seen)
         assert len(seen) <= (1 if name == "read-only" and touch_after else 2)  # the issue's targets
+        assert lua == calls[name], (name, lua)
     fresh = TestApp(testapp.app)
     with monitored(redis_server.port) as seen:
         fresh.get("/read")  # a new, unused session: nothing stored
@@ -284,7 +295,7 @@ def test_a_binding_lasts_as_long_as_express_keeps_the_session(client, clock):
     store.write("bound", Record(TEXT, None, None, Account("alice", 1, 1, None)))
     store.write("plain", Record(TEXT, None))
     assert client.pttl(keys.meta("bound")) == -1
-    assert client.pexpiretime(keys.meta("plain")) == client.pexpiretime("sess:plain") + 3_000
+    assert client.pexpiretime(keys.meta("plain")) == client.pexpiretime("sess:plain") + 2 * 3_000
     client.set("sess:bound", TEXT, ex=3)  # Express alone (its save; tests/test_interop_accounts.py lets time pass)
     client.expire("sess:bound", 3)  # (its touch)
     assert store.load("bound").account.user_id == "alice"
@@ -297,29 +308,95 @@ def test_a_binding_lasts_as_long_as_express_keeps_the_session(client, clock):
 
 
 def test_an_unbound_meta_hash_follows_each_write_later_or_earlier(client, clock):
-    """scripts.WRITE moves an unbound hash's expiry by PEXPIREAT GT (one call) and falls back to an
-    exact PEXPIREAT when that moves nothing (an expiry moving earlier): either way it ends a grace
-    after its session; a load after an Express touch only extends it; a bound hash never gets a TTL."""
+    """scripts.follow: an unbound hash's expiry stays within one to two graces after its session's. A
+    write or refresh moving the session less than a grace leaves it alone (one read, no write); past
+    either end, it is set to two graces after, and its field 'x' with it; a load after an Express touch
+    only extends it; a bound hash never gets a TTL."""
     store = RedisStore(client, clock=clock, ttl=60)
     meta = Keys("sess:", "wsgisession:").meta("u")
     grace = 60_000
+
+    def expiries():
+        return client.pexpiretime("sess:u"), client.pexpiretime(meta), int(client.hget(meta, "x"))
+
     store.write("u", Record(TEXT, now_ms(clock) + 3_600_000))
-    assert client.pexpiretime(meta) == client.pexpiretime("sess:u") + grace
+    session, first, x = expiries()
+    assert first == x == session + 2 * grace
     clock.advance(5)
     loaded = store.load("u")
-    assert store.save("u", Record(TEXT, now_ms(clock) + 3_600_000), loaded.version)  # later: GT moves it
-    assert client.pexpiretime(meta) == client.pexpiretime("sess:u") + grace == now_ms(clock) + 3_600_000 + grace
+    assert store.save("u", Record(TEXT, now_ms(clock) + 3_600_000), loaded.version)  # 5 s later: left alone
+    assert expiries() == (session + 5_000, first, first)
+    clock.advance(grace / 1000)
+    assert store.refresh("u", now_ms(clock) + 3_600_000, None)  # a grace later: set again
+    assert expiries() == (now_ms(clock) + 3_600_000, now_ms(clock) + 3_600_000 + 2 * grace,
+                          now_ms(clock) + 3_600_000 + 2 * grace)
     loaded = store.load("u")
-    assert store.save("u", Record(TEXT, now_ms(clock) + 600_000), loaded.version)  # earlier: GT refuses, exact
-    assert client.pexpiretime(meta) == now_ms(clock) + 600_000 + grace
-    client.expire("sess:u", 7200)  # an Express touch: the next load extends the hash, never shortens it
+    assert store.save("u", Record(TEXT, now_ms(clock) + 600_000), loaded.version)  # earlier: brought back
+    assert expiries() == (now_ms(clock) + 600_000, now_ms(clock) + 600_000 + 2 * grace,
+                          now_ms(clock) + 600_000 + 2 * grace)
+    client.expire("sess:u", 7200)  # an Express touch: the next load extends the hash...
     store.load("u")
-    assert client.pexpiretime(meta) == client.pexpiretime("sess:u") + grace
+    session, extended, x = expiries()
+    assert extended == x == session + 2 * grace
+    client.pexpireat("sess:u", now_ms(clock) + 60_000)  # ...and never shortens it
+    store.load("u")
+    assert expiries()[1:] == (extended, extended)
     store.write("u", Record(TEXT, now_ms(clock) + 600_000, None, Account("alice", 1, 1, None)))
     assert client.pttl(meta) == -1
     loaded = store.load("u")
-    assert store.save("u", Record(TEXT, now_ms(clock) + 3_600_000), loaded.version)  # GT leaves a bound hash
+    assert store.save("u", Record(TEXT, now_ms(clock) + 3_600_000), loaded.version)  # a bound hash stays without
+    assert store.refresh("u", now_ms(clock) + 7_200_000, None)
     assert client.pttl(meta) == -1 and store.load("u").account.user_id == "alice"
+
+
+@pytest.mark.parametrize("clocked", [False, True])
+def test_a_meta_hash_written_before_its_expiry_field_still_works(client, clock, clocked):
+    """A hash as the previous version left it (no field 'x', an expiry one grace after its session's):
+    read as before, its expiry read instead of 'x'; extended after an Express touch; given 'x' when next
+    set. With either clock (the system one trusts Redis's expiry)."""
+    store = RedisStore(client, ttl=60, **({"clock": clock} if clocked else {}))
+    now = now_ms(clock) if clocked else int(time.time() * 1000)
+    meta = Keys("sess:", "wsgisession:").meta("old")
+    client.set("sess:old", TEXT, pxat=now + 600_000)
+    client.hset(meta, "c", str(now - 5_000))
+    client.pexpireat(meta, now + 600_000 + 60_000)
+    loaded = store.load("old")
+    assert loaded.text == TEXT and loaded.created_ms == now - 5_000 and loaded.account is None
+    assert client.pexpiretime(meta) == now + 660_000 and client.hget(meta, "x") is None  # within its window
+    client.pexpireat("sess:old", now + 3_600_000)  # an Express touch
+    assert store.load("old").created_ms == now - 5_000
+    assert client.pexpiretime(meta) == int(client.hget(meta, "x")) == now + 3_600_000 + 120_000
+    client.hdel(meta, "x")
+    assert store.refresh("old", now + 7_200_000, loaded.version)
+    assert client.pexpiretime(meta) == int(client.hget(meta, "x")) == client.pexpiretime("sess:old") + 120_000
+    assert store.load("old").created_ms == now - 5_000
+
+
+@pytest.mark.parametrize("clocked", [False, True])
+def test_refresh_of_a_session_redis_does_not_have(client, clock, clocked):
+    """With the system clock, REFRESH reads no value: the session's PEXPIREAT tells whether Redis has it."""
+    store = RedisStore(client, **({"clock": clock} if clocked else {}))
+    now = now_ms(clock) if clocked else int(time.time() * 1000)
+    assert store.refresh("none", now + 60_000, None) is False
+    assert client.keys("*") == []
+    store.write("s", Record(TEXT, None))
+    client.delete("sess:s")  # as an Express app's destroy
+    assert store.refresh("s", now + 60_000, None) is False
+    assert client.exists("sess:s") == 0
+
+
+def test_a_creation_time_given_to_a_session_express_made_expires_with_it(client):
+    """An Express app's session has no meta hash; a save that gives it a creation time (the absolute
+    timeout counting from the first Python request) makes one, unbound, which gets its TTL then."""
+    store = RedisStore(client, ttl=60)
+    meta = Keys("sess:", "wsgisession:").meta("node")
+    client.set("sess:node", TEXT, ex=600)
+    loaded = store.load("node")
+    now = int(time.time() * 1000)
+    assert store.save("node", Record(TEXT.replace('"n":1', '"n":2'), None, now), loaded.version)
+    assert client.hget(meta, "c") == str(now).encode()
+    assert client.pexpiretime(meta) == int(client.hget(meta, "x")) == client.pexpiretime("sess:node") + 120_000
+    assert store.load("node").created_ms == now
 
 
 def test_a_bound_hash_whose_session_went_is_deleted_by_the_next_reader(client, clock):

@@ -40,9 +40,12 @@ class Script:
 # Shared preamble: the expiry of a key in epoch ms (-1: none, -2: no key). PEXPIRETIME is Redis
 # 7.0's; older servers get it from PTTL and the server's TIME. Each redis.call inside a script
 # costs the server 2 to 5 µs, several times the command itself (arguments and reply converted to
-# and from Lua; a write command costs more than a read): a session is checked by one GET (its
-# value, which most callers need anyway; a key of another type answers WRONGTYPE, caught by pcall)
-# and one PEXPIRETIME (bench/redis_cost.py measures what a request costs the server).
+# and from Lua; a write command costs more than a read), on top of ~7 µs for the EVALSHA itself: a
+# session is checked by one GET (its value, which most callers need anyway; a key of another type
+# answers WRONGTYPE, caught by pcall) and one PEXPIRETIME, and the scripts a request runs are
+# written for the fewest calls (bench/redis_cost.py counts them and measures what they cost the
+# server: with the default clock, a read-only request's LOAD and REFRESH run 5, a modified one's
+# LOAD and WRITE 6).
 _EXPIRY = """
 local function expiry(key)
   local at = redis.pcall('PEXPIRETIME', key)
@@ -59,33 +62,46 @@ local function live(key, now, trust)  -- a session: a string value whose expiry 
   local at = expiry(key)
   return at < 0 or at > now, at, value
 end
-local function extend(key, at)  -- PEXPIREAT key at if that moves a set expiry later (no TTL, no key: nothing)
-  local was = expiry(key)  -- (a read, then a write only if needed: cheaper than PEXPIREAT GT, a write each time)
-  if was >= 0 and was < at then redis.call('PEXPIREAT', key, at) end
+local function pin(key, at)  -- an unbound meta hash expires at 'at', which its field 'x' records
+  local x = string.format('%d', at)
+  redis.call('PEXPIREAT', key, x)
+  redis.call('HSET', key, 'x', x)
+end
+-- An unbound meta hash's expiry ('was') kept within [at + grace, at + 2 grace] of its session's 'at'
+-- (only extended when 'later'); -1 (no TTL: a bound hash) and -2 (no hash) are left alone.
+local function follow(key, at, grace, was, later)
+  if was < 0 then return end
+  if was < at + grace or not later and was > at + 2 * grace then pin(key, at + 2 * grace) end
 end
 """
 
-# The meta hash's lifetime. An unbound one (a creation time only) outlives its session by ``grace``
-# (ms) and moves with it on our writes, refreshes and loads (a load sees an Express touch, which
-# moves the session only). A bound one (an account: field ``u``) has no TTL: the binding must last
-# as long as the session, which an Express app alone may keep alive indefinitely (its SET ... EX and
-# EXPIRE never touch the hash). It is deleted with its session by our scripts; when the session went
-# without us (Redis expired it, an Express app destroyed it), by the next LOAD of it (the user
-# index's reader loads every session it names before it prunes their entries: store.py), else by
-# purge()'s sweep (FORGET). A meta hash whose session is not live is never read (every script checks
-# the session first, and a write creating the session anew deletes it), so deleting it loses nothing.
+# The meta hash's lifetime. An unbound one (a creation time only) outlives its session by one to two
+# ``grace`` (ms) and follows it on our writes, refreshes and loads (a load sees an Express touch,
+# which moves the session only): when its expiry falls outside [session's + grace, session's + 2
+# grace], it is set to the session's + 2 grace (``follow``), so that most requests, which move the
+# session a few ms later, leave the hash alone (a read, no write); the expiry set is also kept in the
+# hash's field ``x``, which LOAD reads with the others (no PEXPIRETIME of the hash; a hash without
+# ``x``, written before it existed, has its expiry read instead). A bound one (an account: field
+# ``u``) has no TTL: the binding must last as long as the session, which an Express app alone may
+# keep alive indefinitely (its SET ... EX and EXPIRE never touch the hash). It is deleted with its
+# session by our scripts; when the session went without us (Redis expired it, an Express app
+# destroyed it), by the next LOAD of it (the user index's reader loads every session it names before
+# it prunes their entries: store.py), else by purge()'s sweep (FORGET). A meta hash whose session is
+# not live is never read (every script checks the session first, and a write creating the session
+# anew deletes it), so deleting it loses nothing. A hash with a TTL is unbound and one without is
+# bound: nothing gives a bound one a TTL, nor leaves an unbound one without.
 
-# KEYS: session, meta. ARGV: now, grace (ms an unbound meta hash outlives its session).
-# -> false; for an unbound session one string, '<expiry>|<created>|<value>' (created '' unknown): one
-# bulk string costs redis-py a third less to parse than an array (bench/redis_cost.py, app µs); for
-# a bound one {value, expiry, created, user, logged in, authenticated, user agent, seal}.
+# KEYS: session, meta. ARGV: now, grace (ms). -> false; for an unbound session one string,
+# '<expiry>|<created>|<value>' (created '' unknown): one bulk string costs redis-py a third less to
+# parse than an array (bench/redis_cost.py, app µs); for a bound one {value, expiry, created, user,
+# logged in, authenticated, user agent, seal}. Three calls: GET, PEXPIRETIME and HMGET.
 LOAD = Script("load", _EXPIRY + """
 local now = tonumber(ARGV[1])
 local ok, at, value = live(KEYS[1], now)
 if not ok then redis.call('DEL', KEYS[2]) return false end  -- (a bound hash whose session went)
-local meta = redis.call('HMGET', KEYS[2], 'c', 'u', 'l', 'a', 'ua', 's')
-if at >= 0 and meta[1] and not meta[2] then  -- unbound: an Express touch (EXPIRE) moved the session
-  extend(KEYS[2], at + tonumber(ARGV[2]))    -- only: keep the hash as long as the session plus grace
+local meta = redis.call('HMGET', KEYS[2], 'c', 'u', 'l', 'a', 'ua', 's', 'x')
+if at >= 0 and meta[1] and not meta[2] then  -- unbound: an Express touch (EXPIRE) moved the session only:
+  follow(KEYS[2], at, tonumber(ARGV[2]), tonumber(meta[7] or '') or expiry(KEYS[2]), true)  -- (later only)
 end
 if not meta[2] then  -- (a created that is not digits, which no writer of ours leaves, reads as unknown)
   return string.format('%d|', at) .. (meta[1] and string.match(meta[1], '^%d+$') or '') .. '|' .. value
@@ -100,19 +116,29 @@ return {value, at, meta[1], meta[2], meta[3], meta[4], meta[5], meta[6]}
 # convert for the others): user, logged in, authenticated, user agent ('' none; a user agent given
 # is prefixed with '='), seal ('' none; AtRestStore's MAC of the binding, kept as text that never
 # goes back, as the authentication time). -> 1 written, 0 refused (a conflict).
+# An unbound session's save: GET, SET, PEXPIRETIME of the hash (and, once in a grace, its PEXPIREAT + HSET).
 WRITE = Script("write", _EXPIRY + """
 local now = tonumber(ARGV[1])
 local mode = string.lower(ARGV[2])
 local ok, _, value = live(KEYS[1], now, mode ~= ARGV[2])
 if mode == 'c' and ok then return 0 end
 if mode == 's' and (not ok or redis.sha1hex(value) ~= ARGV[3]) then return 0 end
-if not ok then redis.call('DEL', KEYS[2]) end  -- a record created anew: no account, created now
 local at = tonumber(ARGV[5])
 if at <= now then redis.call('DEL', KEYS[1], KEYS[2]) return 1 end
 redis.call('SET', KEYS[1], ARGV[4], 'PXAT', at)
-if ARGV[6] ~= '' then redis.call('HSET', KEYS[2], 'c', ARGV[6])
-elseif not ok then redis.call('HSET', KEYS[2], 'c', ARGV[1]) end
+local grace = tonumber(ARGV[7])
 local bound = #ARGV > 7
+if not ok then  -- a record created anew: no account, created now (or as given); unbound until bound below
+  redis.call('DEL', KEYS[2])
+  local c, mat = ARGV[6] ~= '' and ARGV[6] or ARGV[1], string.format('%d', at + 2 * grace)
+  if bound then redis.call('HSET', KEYS[2], 'c', c)
+  else redis.call('HSET', KEYS[2], 'c', c, 'x', mat) redis.call('PEXPIREAT', KEYS[2], mat) end
+else
+  local was = bound and -1 or expiry(KEYS[2])  -- (read before a creation time may make the hash)
+  if ARGV[6] ~= '' then redis.call('HSET', KEYS[2], 'c', ARGV[6]) end
+  if was == -2 and ARGV[6] ~= '' then pin(KEYS[2], at + 2 * grace)  -- (made just now: unbound, no TTL yet)
+  else follow(KEYS[2], at, grace, was) end  -- (-1: bound, left without; -2: still no hash)
+end
 if bound then
   local old = redis.call('HMGET', KEYS[2], 'u', 'l', 'a', 'ua', 's')
   local l, a, ua, s = ARGV[9], ARGV[10], ARGV[11], ARGV[12]
@@ -128,30 +154,29 @@ if bound then
     if value == '' then redis.call('HDEL', KEYS[2], field) else redis.call('HSET', KEYS[2], field, value) end
   end
   if ua == '' then redis.call('HDEL', KEYS[2], 'ua') else redis.call('HSET', KEYS[2], 'ua', string.sub(ua, 2)) end
-end
-local mat = at + tonumber(ARGV[7])
--- Bound: no TTL; unbound: expires at mat (no hash: a no-op). A hash with a TTL is unbound and one
--- without is bound (nothing gives a bound one a TTL, nor leaves an unbound one without), so the
--- common case, an unbound session's expiry moving later, is one PEXPIREAT GT; when GT moves nothing
--- (bound, no hash, the same millisecond, an expiry moving earlier) one read tells which.
-if bound then redis.call('PERSIST', KEYS[2])
-elseif not ok then redis.call('PEXPIREAT', KEYS[2], mat)  -- (made anew above: unbound, no TTL yet)
-elseif redis.pcall('PEXPIREAT', KEYS[2], mat, 'GT') ~= 1 and expiry(KEYS[2]) > mat then
-  redis.call('PEXPIREAT', KEYS[2], mat)  -- (an unbound session's expiry moving earlier)
+  redis.call('PERSIST', KEYS[2])  -- (bound: no TTL; its 'x', if any, no longer read)
 end
 return 1
 """)
 
 # KEYS: session, meta. ARGV: now, expires at, grace, trust ('1': the store's clock is the system
 # clock, as WRITE's capitals). -> 1 refreshed, 0 missing or expired.
-# connect-redis's touch(): the key's expiry only, never its value (its cookie.expires stays).
+# connect-redis's touch(): the key's expiry only, never its value (its cookie.expires stays). Trusted,
+# the session's own PEXPIREAT tells whether Redis still has it (0: no key), so its value is not read:
+# two calls, PEXPIREAT and the hash's PEXPIRETIME. (The LOAD before it in the request checked that
+# the key holds a string: only a writer replacing it by another type in between would go unnoticed.)
 REFRESH = Script("refresh", _EXPIRY + """
-local now = tonumber(ARGV[1])
-if not live(KEYS[1], now, ARGV[4] == '1') then return 0 end
-local at = tonumber(ARGV[2])
-if at <= now then redis.call('DEL', KEYS[1], KEYS[2]) return 1 end
-redis.call('PEXPIREAT', KEYS[1], at)
-extend(KEYS[2], at + tonumber(ARGV[3]))  -- (a bound hash has no TTL: it stays without)
+local now, at = tonumber(ARGV[1]), tonumber(ARGV[2])
+if at <= now then
+  if not live(KEYS[1], now, ARGV[4] == '1') then return 0 end
+  redis.call('DEL', KEYS[1], KEYS[2])
+  return 1
+end
+if ARGV[4] == '1' then
+  if redis.call('PEXPIREAT', KEYS[1], ARGV[2]) == 0 then return 0 end
+elseif live(KEYS[1], now) then redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+else return 0 end
+follow(KEYS[2], at, tonumber(ARGV[3]), expiry(KEYS[2]))  -- (a bound hash has no TTL: it stays without)
 return 1
 """)
 

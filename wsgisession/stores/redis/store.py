@@ -146,8 +146,9 @@ class RedisStore(Store):
         self._wire = Wire.for_client(client)  # the per-request commands' short way (wire.py), when it has one
         self._clock = clock
         # With the system clock, Redis's own expiry of a key is the store's (up to the hosts' clock skew):
-        # a write or refresh then skips reading it (a PEXPIRETIME per script, scripts.WRITE). Another
-        # clock (the contract kit's fake one) judges each expiry itself.
+        # a write then skips reading it (a PEXPIRETIME, scripts.WRITE), a refresh its value too (its
+        # PEXPIREAT tells whether Redis has the key, scripts.REFRESH). Another clock (the contract kit's
+        # fake one) judges each expiry itself.
         self._trust_expiry = clock is time.time
         self._grace_ms = int(self.ttl * 1000)  # how long an unbound meta hash outlives its session
         self._async_given = async_client
