@@ -110,9 +110,9 @@ class WsgiSessionInterface(SessionInterface):
         if not middleware.in_scope(environ, options and options.path):
             return None  # as SessionMiddleware: no session at all outside the cookie path
         # Not through app.wsgi_app: client.session_transaction(), app.test_request_context().
-        # (the environ only when code of the app's reads it: config.reads_request, as SessionMiddleware)
+        # (the environ only when code of the app's reads it, as SessionMiddleware: no reference cycle otherwise)
         opened = middleware.core.open(environ.get("HTTP_COOKIE"), request.is_secure,
-                                      environ if middleware._keeps_environ else None, request.user_agent.string,
+                                      environ if middleware.config.reads_request else None, request.user_agent.string,
                                       options)
         return FlaskSession(opened, self.lifetime, detached=True)
 
