@@ -40,7 +40,7 @@ SPECS = [
 REDIS_DBS = {"ws-redis": 1, "starsessions-redis": 2}
 
 
-def start_server(spec: Spec, dbs: e2e.Databases, workdir: Path) -> Server:
+def start_server(spec: Spec, dbs: e2e.Databases, workdir: Path, pinning: common.Pinning) -> Server:
     port = common.free_port()
     log = workdir / f"{spec.key}.log"
     cmd = [sys.executable, str(BENCH / "asgi_apps.py"), spec.key, "--port", str(port)]
@@ -49,7 +49,7 @@ def start_server(spec: Spec, dbs: e2e.Databases, workdir: Path) -> Server:
         cmd += ["--redis-url", dbs.redis.url(REDIS_DBS[spec.key])]
     with open(log, "ab") as handle:
         process = subprocess.Popen(cmd, env=dict(os.environ), stdin=subprocess.DEVNULL, stdout=handle,
-                                   stderr=subprocess.STDOUT, cwd=ROOT)
+                                   stderr=subprocess.STDOUT, cwd=ROOT, preexec_fn=pinning.for_server())
     server = Server(spec, process, port, log)
     try:
         common.wait_port(port, process, 30, spec.label, log)
@@ -69,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--systems", default=",".join(s.key for s in SPECS),
                         help="comma-separated subset of " + ",".join(s.key for s in SPECS))
     parser.add_argument("--out", help="results directory (default bench/results)")
+    common.add_pin_argument(parser)
     args = parser.parse_args(argv)
+    pinning = common.Pinning(args.pin)
     common.require_charts()
     duration = args.duration or (1.0 if args.quick else 5.0)
     repeat = args.repeat or (1 if args.quick else 3)
@@ -103,16 +105,16 @@ def main(argv: list[str] | None = None) -> int:
             except Missing as exc:
                 skipped.update({s.key: str(exc) for s in specs if s.db == "redis"})
                 missing.update(skipped)
-        e2e.start_servers(specs, lambda spec: start_server(spec, dbs, workdir), servers, skipped)
+        e2e.start_servers(specs, lambda spec: start_server(spec, dbs, workdir, pinning), servers, skipped)
         runs, elapsed = e2e.measure(servers, dbs, args.connections, duration, repeat, 1.0,
-                                    e2e.slices_of(args, duration))
+                                    e2e.slices_of(args, duration), pinning)
         text = report(servers, runs, skipped, dbs, args, duration, repeat, elapsed)
     finally:
         for server in servers:
             common.stop(server.process)
         dbs.close()
     print(text)
-    stem = "asgi"
+    stem = "asgi" if args.pin else "asgi-unpinned"
     common.write_report(out, stem, text)
     e2e.chart(servers, runs, out / f"{stem}.png", duration, repeat, args.connections)
     print(f"wrote {out / (stem + '.md')} and {out / (stem + '.png')}")

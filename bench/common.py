@@ -6,6 +6,7 @@ Nothing here is timed. Every script prints markdown tables and writes them (and 
 
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
 import importlib
 import os
@@ -16,7 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +202,53 @@ def stop(process: subprocess.Popen[bytes] | None) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=10)
+
+
+class Pinning:
+    """Where the server under test and the load generator run (``--pin``, the default; ``--no-pin``).
+
+    Pinned, the server process (all its threads: they inherit it) gets the last CPU this script may
+    use and wrk the others. Unpinned on this project's 2-core VM, a waitress server's threads pass
+    the GIL to each other across the two CPUs, each time at the price of waking a sleeping CPU, and
+    compete with wrk for them: in six 2 s runs alternating with pinned ones, the bare app served 350
+    to 1,290 requests a second with 37 to 152 context switches per request; pinned, 4,490 to 4,810
+    with 4 (2026-12-06, bench/README.md). The database servers are not pinned.
+    """
+
+    def __init__(self, pin: bool) -> None:
+        cpus = sorted(os.sched_getaffinity(0))
+        pin = pin and len(cpus) >= 2  # (one CPU: nothing to separate)
+        self.server = {cpus[-1]} if pin else None
+        self.load = set(cpus[:-1]) if pin else None
+        self.cpus = len(cpus)
+
+    @staticmethod
+    def _preexec(cpus: set[int] | None) -> Callable[[], None] | None:
+        if cpus is None:
+            return None
+        return lambda: os.sched_setaffinity(0, cpus)
+
+    def for_server(self) -> Callable[[], None] | None:
+        """A ``preexec_fn`` for the server's ``Popen`` (None: not pinned)."""
+        return self._preexec(self.server)
+
+    def for_load(self) -> Callable[[], None] | None:
+        """A ``preexec_fn`` for the load generator's ``subprocess.run``."""
+        return self._preexec(self.load)
+
+    def describe(self) -> str:
+        if self.server is None:
+            return ("not pinned: the kernel places the server's threads, wrk's and the databases'"
+                    + (" (one CPU)" if self.cpus < 2 else ""))
+        return (f"pinned: the server under test on CPU {','.join(map(str, sorted(self.server)))}, wrk on CPU "
+                f"{','.join(map(str, sorted(self.load or ())))}; the database servers not pinned")
+
+
+def add_pin_argument(parser: Any) -> None:
+    """``--pin`` (default) / ``--no-pin``: where the server under test and wrk run (``Pinning``)."""
+    parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True,
+                        help="the server under test on one CPU, wrk on the others (default); --no-pin leaves them "
+                             "to the kernel (results then go to <name>-unpinned.md)")
 
 
 # -- the MongoDB-protocol server -------------------------------------------------------------------

@@ -185,7 +185,8 @@ class Databases:
                 server.close()
 
 
-def start_server(spec: Spec, dbs: Databases, workdir: Path, threads: int, ws_options: list[str]) -> Server:
+def start_server(spec: Spec, dbs: Databases, workdir: Path, threads: int, ws_options: list[str],
+                 pinning: common.Pinning) -> Server:
     port = common.free_port()
     log = workdir / f"{spec.key}.log"
     env = dict(os.environ)
@@ -219,7 +220,7 @@ def start_server(spec: Spec, dbs: Databases, workdir: Path, threads: int, ws_opt
                 cmd += ["--option", option]
     with open(log, "ab") as handle:
         process = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
-                                   cwd=ROOT)
+                                   cwd=ROOT, preexec_fn=pinning.for_server())
     server = Server(spec, process, port, log)
     try:
         common.wait_port(port, process, 30, spec.label, log)
@@ -272,13 +273,14 @@ def probe(server: Server) -> str | None:
     return None
 
 
-def run_wrk(server: Server, duration: float, connections: int, dbs: Databases) -> Run:
+def run_wrk(server: Server, duration: float, connections: int, dbs: Databases, pinning: common.Pinning) -> Run:
     env = dict(os.environ, BENCH_COOKIE=server.spec.cookie, BENCH_CHECK="1" if server.spec.check else "0")
     cmd = ["wrk", f"-t{connections}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "10s",
            "-s", str(BENCH / "counter.lua"), server.url]
     before, switches = common.cpu_ticks(server.process.pid), common.context_switches(server.process.pid)
     db_before = dbs.cpu_ticks(server.spec.db)
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=duration + 60)
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=duration + 60,
+                          preexec_fn=pinning.for_load())
     after, switches = common.cpu_ticks(server.process.pid), common.context_switches(server.process.pid) - switches
     db_after = dbs.cpu_ticks(server.spec.db)
     line = next((l for l in done.stdout.splitlines() if l.startswith("BENCHJSON ")), None)
@@ -316,7 +318,7 @@ def run_wrk(server: Server, duration: float, connections: int, dbs: Databases) -
 
 
 def measure(servers: list[Server], dbs: Databases, connections: int, duration: float, repeat: int,
-            warmup: float, slices: int = 1) -> tuple[dict[str, list[Run]], float]:
+            warmup: float, slices: int, pinning: common.Pinning) -> tuple[dict[str, list[Run]], float]:
     """A warm-up of each server, then ``repeat`` repetitions; in each, every server serves ``duration``
     seconds in ``slices`` wrk runs of ``duration / slices`` s, interleaved: round after round, every
     server once per round, in an order rotated each round. A repetition's result for a server is its
@@ -324,7 +326,7 @@ def measure(servers: list[Server], dbs: Databases, connections: int, duration: f
     same stretch of time, not one after the other: on a shared VM whose speed drifts by 2x within
     seconds, one-run-after-the-other ratios measure the drift as much as the systems."""
     for server in servers:  # warm-up, not recorded
-        run_wrk(server, warmup, connections, dbs)
+        run_wrk(server, warmup, connections, dbs, pinning)
     runs: dict[str, list[Run]] = {s.spec.key: [] for s in servers}
     started = time.monotonic()
     rounds = 0
@@ -334,7 +336,7 @@ def measure(servers: list[Server], dbs: Databases, connections: int, duration: f
             shift = rounds % len(servers)
             rounds += 1
             for server in servers[shift:] + servers[:shift]:
-                parts[server.spec.key].append(run_wrk(server, duration / slices, connections, dbs))
+                parts[server.spec.key].append(run_wrk(server, duration / slices, connections, dbs, pinning))
         for server in servers:
             result = Run.join(parts[server.spec.key])
             runs[server.spec.key].append(result)
@@ -360,7 +362,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="SessionMiddleware option for the wsgisession systems, e.g. concurrency=overwrite")
     parser.add_argument("--out", help="results directory (default bench/results)")
     common.add_server_argument(parser)
+    common.add_pin_argument(parser)
     args = parser.parse_args(argv)
+    pinning = common.Pinning(args.pin)
     common.require_charts()
     duration = args.duration or (1.0 if args.quick else 5.0)
     repeat = args.repeat or (1 if args.quick else 3)
@@ -412,9 +416,10 @@ def main(argv: list[str] | None = None) -> int:
                         skipped[s.key] = str(exc)
                         missing.add(s.key)
         specs = [s for s in specs if s.db is None or dbs.running(s.db)]
-        start_servers(specs, lambda spec: start_server(spec, dbs, workdir, args.threads, args.ws_option), servers,
+        start_servers(specs, lambda spec: start_server(spec, dbs, workdir, args.threads, args.ws_option, pinning), servers,
                       skipped)
-        runs, elapsed = measure(servers, dbs, args.connections, duration, repeat, warmup, slices_of(args, duration))
+        runs, elapsed = measure(servers, dbs, args.connections, duration, repeat, warmup, slices_of(args, duration),
+                                pinning)
         text = report(servers, runs, skipped, dbs, args, duration, repeat, elapsed)
     finally:
         for server in servers:
@@ -426,6 +431,8 @@ def main(argv: list[str] | None = None) -> int:
         stem = f"{stem}-{args.systems}"
     elif args.systems != "mongo" or any(s.spec.mongo for s in servers):
         stem = common.server_stem(stem, args.server)
+    if not args.pin:
+        stem += "-unpinned"
     common.write_report(out, stem, text)
     chart(servers, runs, out / f"{stem}.png", duration, repeat, args.connections)
     print(f"wrote {out / (stem + '.md')} and {out / (stem + '.png')}")
@@ -496,6 +503,7 @@ def run_notes(args: Any, dbs: Databases, duration: float, repeat: int, elapsed: 
              f"{elapsed:.0f} s of load",
              f"wrk {args.connections} threads x 1 connection each (one cookie jar per connection), "
              + (f"waitress {args.threads} threads; node: one process" if server == "waitress" else server),
+             common.Pinning(getattr(args, "pin", False)).describe(),
              *dbs.describe(),
              "a 2-core VM shared with other work (see the machine above): compare only ratios taken within one run",
              "ratios: median (min–max) over repetitions of system/bare within the same repetition"]
