@@ -416,8 +416,8 @@ def main(argv: list[str] | None = None) -> int:
                         skipped[s.key] = str(exc)
                         missing.add(s.key)
         specs = [s for s in specs if s.db is None or dbs.running(s.db)]
-        start_servers(specs, lambda spec: start_server(spec, dbs, workdir, args.threads, args.ws_option, pinning), servers,
-                      skipped)
+        start_servers(specs, lambda spec: start_server(spec, dbs, workdir, args.threads, args.ws_option, pinning),
+                      servers, skipped)
         runs, elapsed = measure(servers, dbs, args.connections, duration, repeat, warmup, slices_of(args, duration),
                                 pinning)
         text = report(servers, runs, skipped, dbs, args, duration, repeat, elapsed)

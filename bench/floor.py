@@ -127,8 +127,8 @@ def main(argv: list[str] | None = None) -> int:
          f"{elapsed:.0f} s of timing",
          "direct WSGI calls as bench/inprocess.py makes them (fresh environ copy, body iterated and closed), "
          "gc disabled while timing; the request: GET /static with a returning user's cookie"]),
-        table(["system", "min µs", "median µs", "over bare, median µs", "× bare, median", "over the floor, median µs"],
-              rows), "",
+        table(["system", "min µs", "median µs", "over bare, median µs", "× bare, median",
+               "over the floor, median µs"], rows), "",
         "## The target on this machine", "",
         table(["", "median µs over the bare app"], [
             [f"bench/inprocess.py's target", f"+{fmt(TARGET_US)}"],
