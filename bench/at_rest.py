@@ -105,14 +105,9 @@ def once_costs() -> list[list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", "--ci", action="store_true", help="tiny counts: a few seconds")
-    parser.add_argument("-n", type=int, help="requests per timing (default 3000, quick 100)")
-    parser.add_argument("--repeat", type=int, help="repetitions (default 9, quick 3)")
-    parser.add_argument("--out", help="results directory (default bench/results)")
+    timing = common.Timing(parser, 3000, 100)
     args = parser.parse_args(argv)
-    n = args.n or (100 if args.quick else 3000)
-    repeat = args.repeat or (3 if args.quick else 9)
-    out = common.out_dir(args.out, args.quick)
+    n, repeat, out = timing.counts(args)
     try:
         common.require_module("cryptography", "pip install -e '.[test]' (or '.[crypto]')")
     except Missing as exc:

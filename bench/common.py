@@ -131,6 +131,23 @@ def header(title: str, argv: Sequence[str], notes: Sequence[str] = ()) -> str:
     return "\n".join(lines) + "\n"
 
 
+class Timing:
+    """The in-process timing scripts' common options: ``--quick``, ``-n`` (requests per timing),
+    ``--repeat``, ``--out``; ``counts`` resolves them (quick: tiny counts, 3 repetitions; else 9)."""
+
+    def __init__(self, parser: Any, n: int, quick_n: int) -> None:
+        self.n, self.quick_n = n, quick_n
+        parser.add_argument("--quick", "--ci", action="store_true", help="tiny counts: a few seconds")
+        parser.add_argument("-n", type=int, help=f"requests per timing (default {n}, quick {quick_n})")
+        parser.add_argument("--repeat", type=int, help="repetitions (default 9, quick 3)")
+        parser.add_argument("--out", help="results directory (default bench/results)")
+
+    def counts(self, args: Any) -> tuple[int, int, Path]:
+        """Requests per timing, repetitions, and the results directory."""
+        n = args.n or (self.quick_n if args.quick else self.n)
+        return n, args.repeat or (3 if args.quick else 9), out_dir(args.out, args.quick)
+
+
 def out_dir(path: str | None, quick: bool = False) -> Path:
     """--out, else bench/results (quick runs: bench/results/quick, git-ignored)."""
     directory = Path(path) if path else RESULTS / "quick" if quick else RESULTS

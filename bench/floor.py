@@ -70,14 +70,9 @@ class Floor:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", "--ci", action="store_true", help="tiny counts: a few seconds")
-    parser.add_argument("-n", type=int, help="requests per timing (default 50000, quick 300)")
-    parser.add_argument("--repeat", type=int, help="repetitions (default 9, quick 3)")
-    parser.add_argument("--out", help="results directory (default bench/results)")
+    timing = common.Timing(parser, 50000, 300)
     args = parser.parse_args(argv)
-    n = args.n or (300 if args.quick else 50000)
-    repeat = args.repeat or (3 if args.quick else 9)
-    out = common.out_dir(args.out, args.quick)
+    n, repeat, out = timing.counts(args)
     try:
         common.require_module("beaker", INSTALL)
     except Missing as exc:

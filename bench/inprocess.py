@@ -167,12 +167,9 @@ def count_calls(system: System, n: int) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", "--ci", action="store_true", help="tiny counts: a few seconds")
-    parser.add_argument("-n", type=int, help="requests per timing (default 20000, quick 300)")
-    parser.add_argument("--repeat", type=int, help="repetitions (default 9, quick 3)")
+    timing = common.Timing(parser, 20000, 300)
     parser.add_argument("--scenarios", default=",".join(SCENARIOS),
                         help="comma-separated subset of: " + ", ".join(SCENARIOS))
-    parser.add_argument("--out", help="results directory (default bench/results)")
     args = parser.parse_args(argv)
     common.require_charts()
     chosen = [sc.strip() for sc in args.scenarios.split(",")]
@@ -182,9 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     for sc in list(SCENARIOS):
         if sc not in chosen:
             del SCENARIOS[sc]
-    n = args.n or (300 if args.quick else 20000)
-    repeat = args.repeat or (3 if args.quick else 9)
-    out = common.out_dir(args.out, args.quick)
+    n, repeat, out = timing.counts(args)
     try:
         subjects = systems()
     except Missing as exc:
