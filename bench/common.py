@@ -233,8 +233,9 @@ class Pinning:
     """
 
     def __init__(self, pin: bool) -> None:
-        cpus = sorted(os.sched_getaffinity(0))
-        pin = pin and len(cpus) >= 2  # (one CPU: nothing to separate)
+        # (not Linux: no affinity to set; one CPU: nothing to separate)
+        cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        pin = pin and len(cpus) >= 2
         self.server = {cpus[-1]} if pin else None
         self.load = set(cpus[:-1]) if pin else None
         self.cpus = len(cpus)
@@ -256,7 +257,7 @@ class Pinning:
     def describe(self) -> str:
         if self.server is None:
             return ("not pinned: the kernel places the server's threads, wrk's and the databases'"
-                    + (" (one CPU)" if self.cpus < 2 else ""))
+                    + (" (no second CPU to pin to)" if self.cpus < 2 else ""))
         return (f"pinned: the server under test on CPU {','.join(map(str, sorted(self.server)))}, wrk on CPU "
                 f"{','.join(map(str, sorted(self.load or ())))}; the database servers not pinned")
 
