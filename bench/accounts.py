@@ -211,8 +211,7 @@ def time_calls(targets: list[Any], operations: dict[str, Operation], expected: i
     series = {name: {t.label: Series() for t in targets} for name in operations}
     pairs = [(name, target) for target in targets for name in operations]
     for i, user in enumerate(users):
-        shift = i % len(pairs)
-        for name, target in pairs[shift:] + pairs[:shift]:
+        for name, target in common.rotated(pairs, i):
             s = series[name][target.label]
             if s.spent > time_limit or len(s.errors) >= 3:
                 continue
@@ -440,9 +439,8 @@ def in_process(args: argparse.Namespace, workdir: Path) -> tuple[list[list[str]]
     pairs = [(s, sc) for s in subjects for sc in SCENARIOS]
     started = time.monotonic()
     for rep in range(args.repeat):
-        shift = rep % len(pairs)
         kinds = KINDS if rep % 2 == 0 else KINDS[::-1]  # neither kind always runs first
-        for s, sc in pairs[shift:] + pairs[:shift]:
+        for s, sc in common.rotated(pairs, rep):
             for kind in kinds:
                 times[s.label, sc, kind].append(inprocess.time_requests(s.app, envs[s.label, sc, kind], args.n))
     elapsed = time.monotonic() - started

@@ -126,8 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         # (a request that derives a key takes ~10 ms: the uncached codec gets fewer)
         requests = {variant: max(10, n // 100) if variant == UNCACHED else n for variant in VARIANTS}
         for r in range(repeat):
-            shift = r % len(order)
-            for k in order[shift:] + order[:shift]:
+            for k in common.rotated(order, r):
                 before = DERIVATIONS[0]
                 times[k].append(time_requests(apps[k[0]], envs[k], requests[k[0][1]]))
                 derived[k] += DERIVATIONS[0] - before

@@ -131,6 +131,13 @@ def header(title: str, argv: Sequence[str], notes: Sequence[str] = ()) -> str:
     return "\n".join(lines) + "\n"
 
 
+def rotated(items: Sequence[Any], turn: int) -> list[Any]:
+    """``items`` starting at position ``turn`` (modulo their number), wrapping around: the order of a
+    repetition, rotated from one to the next so that no system always runs first."""
+    shift = turn % len(items)
+    return [*items[shift:], *items[:shift]]
+
+
 class Timing:
     """The in-process timing scripts' common options: ``--quick``, ``-n`` (requests per timing),
     ``--repeat``, ``--out``; ``counts`` resolves them (quick: tiny counts, 3 repetitions; else 9)."""

@@ -329,13 +329,10 @@ def measure(servers: list[Server], dbs: Databases, connections: int, duration: f
         run_wrk(server, warmup, connections, dbs, pinning)
     runs: dict[str, list[Run]] = {s.spec.key: [] for s in servers}
     started = time.monotonic()
-    rounds = 0
     for rep in range(repeat):
         parts: dict[str, list[Run]] = {s.spec.key: [] for s in servers}
-        for _ in range(slices):
-            shift = rounds % len(servers)
-            rounds += 1
-            for server in servers[shift:] + servers[:shift]:
+        for round_ in range(slices):
+            for server in common.rotated(servers, rep * slices + round_):
                 parts[server.spec.key].append(run_wrk(server, duration / slices, connections, dbs, pinning))
         for server in servers:
             result = Run.join(parts[server.spec.key])
@@ -503,7 +500,7 @@ def run_notes(args: Any, dbs: Databases, duration: float, repeat: int, elapsed: 
              f"{elapsed:.0f} s of load",
              f"wrk {args.connections} threads x 1 connection each (one cookie jar per connection), "
              + (f"waitress {args.threads} threads; node: one process" if server == "waitress" else server),
-             common.Pinning(getattr(args, "pin", False)).describe(),
+             common.Pinning(args.pin).describe(),
              *dbs.describe(),
              "a 2-core VM shared with other work (see the machine above): compare only ratios taken within one run",
              "ratios: median (min–max) over repetitions of system/bare within the same repetition"]

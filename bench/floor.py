@@ -12,7 +12,7 @@ figure in µs, whose meaning depends on the machine. This script times, side by 
 - the floor: the least a middleware with a lazily loaded session can do. It puts an object in
   environ and, since the app may still use the session after ``start_response`` (and then needs a
   cookie), holds the headers until the app returns, then passes them on. No configuration, no
-  cookie read, nothing checked: a real middleware does all of this and more;
+  cookie read, no check but "used yet?": a real middleware does all of this and more;
 - wsgisession + MemoryStore; Beaker memory (for reference: it builds its session lazily too).
 
 The request is inprocess.py's untouched one: ``/static`` with a returning user's cookie.
@@ -92,16 +92,15 @@ def main(argv: list[str] | None = None) -> int:
         "wsgisession+MemoryStore": ours,
         "Beaker memory": beaker,
     }
-    cookies = {name: login(beaker) if name == "Beaker memory" else login(ours) for name in apps}
-    envs = {name: environ(path, cookies[name]) for name in apps}
+    ours_cookie, beaker_cookie = login(ours), login(beaker)  # (the others ignore the cookie they get)
+    envs = {name: environ(path, beaker_cookie if name == "Beaker memory" else ours_cookie) for name in apps}
     for name, app in apps.items():  # warm-up
         time_requests(app, envs[name], max(50, n // 20))
     times: dict[str, list[float]] = {name: [] for name in apps}
     names = list(apps)
     started = time.monotonic()
     for rep in range(repeat):
-        shift = rep % len(names)
-        for name in names[shift:] + names[:shift]:
+        for name in common.rotated(names, rep):
             times[name].append(time_requests(apps[name], envs[name], n))
     elapsed = time.monotonic() - started
 
@@ -126,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                "over the floor, median µs"], rows), "",
         "## The target on this machine", "",
         table(["", "median µs over the bare app"], [
-            [f"bench/inprocess.py's target", f"+{fmt(TARGET_US)}"],
+            ["bench/inprocess.py's target", f"+{fmt(TARGET_US)}"],
             ["the floor (a session middleware does at least this)", f"+{fmt(floor_over)}"],
             ["left for everything else a real middleware does (the target minus the floor)",
              f"{TARGET_US - floor_over:+.2f}"],

@@ -195,8 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     pairs = [(s, sc) for sc in SCENARIOS for s in subjects]
     started = time.monotonic()
     for rep in range(repeat):
-        shift = rep % len(pairs)
-        for s, sc in pairs[shift:] + pairs[:shift]:  # rotate the order: no system always runs first
+        for s, sc in common.rotated(pairs, rep):
             times[s.name, sc].append(time_requests(s.app, envs[s.name, sc], n))
     elapsed = time.monotonic() - started
 

@@ -254,8 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         counts: dict[int, list[int]] = {id(t): [] for t in targets}
         started = time.monotonic()
         for rep in range(repeat):
-            shift = rep % len(targets)
-            for target in targets[shift:] + targets[:shift]:
+            for target in common.rotated(targets, rep):
                 if id(target) in errors:  # a store that fails is not retried every repetition
                     rates[id(target)].append(0.0)
                     counts[id(target)].append(0)
