@@ -1,10 +1,11 @@
 """ASGI benchmark: the visit counter as a Starlette app under uvicorn, under each session middleware, side by side.
 
-    python bench/asgi.py                 # 5 systems x 3 repetitions x 5 s (about 1.5 minutes)
+    python bench/asgi.py                 # 6 systems x 3 repetitions x 5 s (about 2 minutes)
     python bench/asgi.py --quick         # 1 repetition x 1 s each: the same table, not a measurement
     python bench/asgi.py --duration 10 --repeat 5 --systems bare,ws-memory
 
-Systems (bench/asgi_apps.py): the bare Starlette app; wsgisession.asgi.SessionMiddleware on
+Systems (bench/asgi_apps.py): the bare Starlette app; the same app sent a session cookie it ignores
+(``bare-cookie``: what the server's parsing of that header costs); wsgisession.asgi.SessionMiddleware on
 MemoryStore and on RedisStore; starsessions on its RedisStore (redis.asyncio); Starlette's own
 cookie SessionMiddleware (the session in a signed cookie, nothing server-side). Each in its own
 uvicorn process (one worker, h11), all up for the whole run; the Redis-backed ones share one
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -27,11 +29,18 @@ from typing import Any
 
 import common
 import e2e
-from common import BENCH, INSTALL, ROOT, Missing, fmt, median, table
+from common import BENCH, INSTALL, ROOT, SECRET, Missing, fmt, median, table
 from e2e import Server, Spec
+from wsgisession.cookies import encode_uri_component
+from wsgisession.signing import sign
+
+# A Cookie header as wsgisession's clients send it (express's signed id, percent-encoded): the same
+# bytes for the server to parse as the ws-memory client sends, for a bare app that ignores them.
+SENT_COOKIE = "connect.sid=" + encode_uri_component("s:" + sign(secrets.token_urlsafe(24), SECRET))
 
 SPECS = [
     Spec("bare", "bare Starlette app", check=False),
+    Spec("bare-cookie", "bare Starlette app, sent a session cookie", check=False, sends=SENT_COOKIE),
     Spec("ws-memory", "wsgisession.asgi + MemoryStore"),
     Spec("ws-redis", "wsgisession.asgi + RedisStore", db="redis"),
     Spec("starsessions-redis", "starsessions + its RedisStore", cookie="session", db="redis"),
@@ -147,6 +156,10 @@ def report(servers: list[Server], runs: dict[str, list[e2e.Run]], skipped: dict[
     elif "ws-memory" in skipped:
         checks.append(["wsgisession.asgi + MemoryStore ≥ 0.85× the bare app's req/s", "not measured",
                        "skipped: " + e2e.one_line(skipped["ws-memory"])])
+    if "ws-memory" in runs and "bare-cookie" in runs:
+        r = [a.rps / b.rps for a, b in zip(runs["ws-memory"], runs["bare-cookie"])]
+        checks.append(["wsgisession.asgi + MemoryStore against the bare app sent the same Cookie header (reported)",
+                       f"{fmt(median(r))}× its req/s (min {fmt(min(r))}×)", "measured"])
     what = "wsgisession.asgi + RedisStore ahead of starsessions on Redis on every repetition"
     if "ws-redis" in runs and "starsessions-redis" in runs:
         checks.append([what, *e2e.ahead(runs["ws-redis"], runs["starsessions-redis"])])

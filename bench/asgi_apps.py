@@ -7,6 +7,8 @@ Routes, the same code for every system (only the middleware around it differs), 
 touches the session. SYSTEMS:
 
 - ``bare``: no session middleware; the endpoint counts in a throw-away dict (the app's own work);
+- ``bare-cookie``: the same app, to which bench/asgi.py's client sends a session cookie it ignores
+  (what parsing that header costs the server, apart from any middleware);
 - ``ws-memory``, ``ws-redis``: ``wsgisession.asgi.SessionMiddleware`` on MemoryStore / RedisStore, defaults;
 - ``starsessions-redis``: starsessions 2.2's ``SessionMiddleware`` + ``SessionAutoloadMiddleware`` (its
   README's setup: ``request.session`` works without ``await load_session()``) on its ``RedisStore``
@@ -29,7 +31,7 @@ from typing import Any
 import common  # noqa: F401  (puts the checkout on sys.path)
 from common import SECRET
 
-SYSTEMS = ("bare", "ws-memory", "ws-redis", "starsessions-redis", "starlette-cookie")
+SYSTEMS = ("bare", "bare-cookie", "ws-memory", "ws-redis", "starsessions-redis", "starlette-cookie")
 
 
 def counter_app(sessions: bool = True) -> Any:
@@ -57,7 +59,7 @@ def counter_app(sessions: bool = True) -> Any:
 
 def build(system: str, redis_url: str | None = None) -> Any:
     """The ASGI app of ``system`` (one of SYSTEMS)."""
-    if system == "bare":
+    if system in ("bare", "bare-cookie"):
         return counter_app(sessions=False)
     app = counter_app()
     if system in ("ws-memory", "ws-redis"):

@@ -2,6 +2,7 @@
 -- thread), and a check of every response: the k-th 200 seen by a connection must say k visits.
 --   BENCH_COOKIE  cookie name to capture from Set-Cookie and send back (default connect.sid)
 --   BENCH_CHECK   "0" to skip the counter check (the bare app has no session)
+--   BENCH_SEND    a Cookie header to send from the first request on (default: none until one is set)
 -- done() prints one line "BENCHJSON {...}" with totals, latency percentiles and per-thread counts.
 
 local cookie_name = os.getenv("BENCH_COOKIE") or "connect.sid"
@@ -16,7 +17,8 @@ function setup(thread)
 end
 
 function init(args)
-  jar = nil        -- "name=value" to send back
+  jar = os.getenv("BENCH_SEND")  -- "name=value" to send back
+  if jar == "" then jar = nil end
   req = nil        -- the request, formatted once per cookie
   seen = 0         -- 200 responses on this connection
   last = -1        -- last counter seen

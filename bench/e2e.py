@@ -55,6 +55,7 @@ class Spec:
     db: str | None = None  # "mongo", "redis" or "postgres": the shared database server it uses
     check: bool = True
     node: str | None = None  # express_counting.js's STORE, for the Node systems other than "express"
+    sends: str = ""  # a Cookie header the client sends from its first request (a bare app's, which ignores it)
 
     @property
     def mongo(self) -> bool:
@@ -274,7 +275,8 @@ def probe(server: Server) -> str | None:
 
 
 def run_wrk(server: Server, duration: float, connections: int, dbs: Databases, pinning: common.Pinning) -> Run:
-    env = dict(os.environ, BENCH_COOKIE=server.spec.cookie, BENCH_CHECK="1" if server.spec.check else "0")
+    env = dict(os.environ, BENCH_COOKIE=server.spec.cookie, BENCH_CHECK="1" if server.spec.check else "0",
+               BENCH_SEND=server.spec.sends)
     cmd = ["wrk", f"-t{connections}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "10s",
            "-s", str(BENCH / "counter.lua"), server.url]
     before, switches = common.cpu_ticks(server.process.pid), common.context_switches(server.process.pid)
