@@ -331,6 +331,7 @@ def measure(servers: list[Server], dbs: Databases, connections: int, duration: f
         run_wrk(server, warmup, connections, dbs, pinning)
     runs: dict[str, list[Run]] = {s.spec.key: [] for s in servers}
     started = time.monotonic()
+    width = max((len(s.spec.label) for s in servers), default=0)
     for rep in range(repeat):
         parts: dict[str, list[Run]] = {s.spec.key: [] for s in servers}
         for round_ in range(slices):
@@ -339,7 +340,7 @@ def measure(servers: list[Server], dbs: Databases, connections: int, duration: f
         for server in servers:
             result = Run.join(parts[server.spec.key])
             runs[server.spec.key].append(result)
-            print(f"  rep {rep + 1}/{repeat} {server.spec.label:34s} {result.rps:8.0f} req/s "
+            print(f"  rep {rep + 1}/{repeat} {server.spec.label:{width}s} {result.rps:8.0f} req/s "
                   f"p50 {result.p50_ms:6.2f} ms p99 {result.p99_ms:7.2f} ms cpu {result.cpu_us:7.0f} µs/req "
                   f"{result.switches:5.0f} switches/req "
                   f"{'ok' if result.ok else 'CHECK FAILED: ' + '; '.join(result.problems)}", file=sys.stderr)
