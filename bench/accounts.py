@@ -499,7 +499,6 @@ def main(argv: list[str] | None = None) -> int:
         latency_rows, plans, facts = per_user(args, workdir)
     except Missing as exc:
         common.die_missing(exc)
-        return 3
     inproc_rows, checks, inproc = in_process(args, workdir)
     total = time.monotonic() - started
 

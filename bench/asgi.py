@@ -100,7 +100,6 @@ def main(argv: list[str] | None = None) -> int:
             common.require_module("starsessions", INSTALL)
     except Missing as exc:
         common.die_missing(exc)
-        return 3
 
     skipped: dict[str, str] = {}
     missing: set[str] = set()  # skipped for a missing tool (the table says which), not for a failure

@@ -112,7 +112,6 @@ def main(argv: list[str] | None = None) -> int:
         common.require_module("cryptography", "pip install -e '.[test]' (or '.[crypto]')")
     except Missing as exc:
         common.die_missing(exc)
-        return 3
     counting_pbkdf2()
     with tempfile.TemporaryDirectory(prefix="bench-at-rest-") as tmp:
         apps = subjects(Path(tmp))

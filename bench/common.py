@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -58,7 +58,8 @@ def require_binary(name: str, hint: str) -> str:
     return path
 
 
-def die_missing(exc: Missing) -> None:
+def die_missing(exc: Missing) -> NoReturn:
+    """Say what is missing and how to install it; exit with status 3."""
     print(f"\nbench: cannot run: {exc}\n", file=sys.stderr)
     raise SystemExit(3)
 

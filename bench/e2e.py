@@ -386,7 +386,6 @@ def main(argv: list[str] | None = None) -> int:
             common.require_module("beaker", INSTALL)
     except Missing as exc:
         common.die_missing(exc)
-        return 3
     node_packages = {"express": "connect-mongo", "express-redis": "connect-redis", "express-postgres": "connect-pg-simple"}
     for spec in specs:
         if spec.key in node_packages:

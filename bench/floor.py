@@ -30,6 +30,8 @@ from common import INSTALL, Missing, fmt, median, table
 from inprocess import SCENARIOS, environ, login, time_requests
 
 TARGET_US = 1.5  # bench/inprocess.py's untouched target, over the bare app
+FLOOR = "floor (held headers, nothing else)"
+OURS = "wsgisession+MemoryStore"
 
 
 class PassThrough:
@@ -77,7 +79,6 @@ def main(argv: list[str] | None = None) -> int:
         common.require_module("beaker", INSTALL)
     except Missing as exc:
         common.die_missing(exc)
-        return 3
     from apps import bare_app, beaker_app, wsgisession_app
 
     from wsgisession import MemoryStore
@@ -88,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     apps = {
         "bare": bare_app(),
         "pass-through middleware": PassThrough(bare_app()),
-        "floor (held headers, nothing else)": Floor(bare_app()),
-        "wsgisession+MemoryStore": ours,
+        FLOOR: Floor(bare_app()),
+        OURS: ours,
         "Beaker memory": beaker,
     }
     ours_cookie, beaker_cookie = login(ours), login(beaker)  # (the others ignore the cookie they get)
@@ -104,17 +105,14 @@ def main(argv: list[str] | None = None) -> int:
             times[name].append(time_requests(apps[name], envs[name], n))
     elapsed = time.monotonic() - started
 
-    floor = times["floor (held headers, nothing else)"]
+    bare, floor = times["bare"], times[FLOOR]
+    over = {name: median(t - b for t, b in zip(times[name], bare)) for name in names}  # per repetition
     rows = []
     for name in names:
-        over = [t - b for t, b in zip(times[name], times["bare"])]
-        above = [t - f for t, f in zip(times[name], floor)]
         rows.append([name, fmt(min(times[name])), fmt(median(times[name])),
-                     "–" if name == "bare" else f"+{fmt(median(over))}",
-                     "–" if name == "bare" else fmt(median(t / b for t, b in zip(times[name], times["bare"]))),
-                     f"{median(above):+.2f}"])
-    ws_over = median(w - b for w, b in zip(times["wsgisession+MemoryStore"], times["bare"]))
-    floor_over = median(f - b for f, b in zip(floor, times["bare"]))
+                     "–" if name == "bare" else f"+{fmt(over[name])}",
+                     "–" if name == "bare" else fmt(median(t / b for t, b in zip(times[name], bare))),
+                     f"{median(t - f for t, f in zip(times[name], floor)):+.2f}"])
     report = [common.header(
         "The untouched route's floor: µs per request", sys.argv,
         [f"{n} requests per timing, {repeat} repetitions, every system in each repetition, order rotated; "
@@ -126,10 +124,10 @@ def main(argv: list[str] | None = None) -> int:
         "## The target on this machine", "",
         table(["", "median µs over the bare app"], [
             ["bench/inprocess.py's target", f"+{fmt(TARGET_US)}"],
-            ["the floor (a session middleware does at least this)", f"+{fmt(floor_over)}"],
+            ["the floor (a session middleware does at least this)", f"+{fmt(over[FLOOR])}"],
             ["left for everything else a real middleware does (the target minus the floor)",
-             f"{TARGET_US - floor_over:+.2f}"],
-            ["wsgisession+MemoryStore", f"+{fmt(ws_over)}"],
+             f"{TARGET_US - over[FLOOR]:+.2f}"],
+            [OURS, f"+{fmt(over[OURS])}"],
         ]), ""]
     if args.quick:
         report.insert(1, "_quick mode: counts too small for conclusions_\n")

@@ -184,7 +184,6 @@ def main(argv: list[str] | None = None) -> int:
         subjects = systems()
     except Missing as exc:
         common.die_missing(exc)
-        return 3
     envs = {(s.name, sc): environ(path, s.cookie if with_cookie else None)
             for s in subjects for sc, (path, with_cookie) in SCENARIOS.items()}
     for s in subjects:  # warm-up

@@ -336,7 +336,6 @@ def main(argv: list[str] | None = None) -> int:
             described = postgres_columns(n, args.touch_after, workdir, columns, skipped)
     except Missing as exc:
         common.die_missing(exc)
-        return 3
     unit = UNITS[args.db]
     names = list(columns)
     def target_text(scenario: str, mongo_text: str) -> str:

@@ -218,7 +218,6 @@ def main(argv: list[str] | None = None) -> int:
                 mongo = common.MongoServer().start()
         except Missing as exc:
             common.die_missing(exc)
-            return 3
         for store in stores:
             for size in sizes:
                 target = SQLiteSize(workdir, size) if store == "sqlite" else MongoSize(mongo.uri, size)
